@@ -1,0 +1,196 @@
+//! Tokens and authentication: the admin token file, token creation and
+//! revocation, and the gRPC interceptor that turns `authorization: Bearer`
+//! into a [`Principal`].
+//!
+//! Only SHA-256 hashes of secrets are stored. Valid tokens are cached in
+//! memory (the interceptor is synchronous); create and revoke write the
+//! store first, then the cache, so a revoked token is refused at once.
+
+use crate::names;
+use crate::store::{Store, StoreError, TokenKind, TokenRow};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use tonic::{Request, Status};
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// An admin token: everything.
+    Admin,
+    /// A gateway token: the Bus, for one platform.
+    Gateway {
+        /// The platform it acts for.
+        platform: String,
+    },
+}
+
+impl Principal {
+    /// Whether this caller may act for `platform`.
+    pub fn may_act_for(&self, platform: &str) -> bool {
+        match self {
+            Self::Admin => true,
+            Self::Gateway { platform: own } => own == platform,
+        }
+    }
+}
+
+/// Errors of token management.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such token (or already revoked).
+    #[error("unknown or already revoked token {0}")]
+    UnknownToken(i64),
+    /// The admin token file could not be read or written.
+    #[error("admin token file {path}: {source}")]
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Name of the admin token file in the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Checks tokens and manages them. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Authenticator {
+    store: Store,
+    valid: Arc<RwLock<HashMap<String, Principal>>>,
+}
+
+/// A new random secret: `gorp_` and 64 hex digits.
+pub fn generate_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("gorp_{}", hex::encode(bytes))
+}
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn principal_of(kind: &TokenKind) -> Principal {
+    match kind {
+        TokenKind::Admin => Principal::Admin,
+        TokenKind::Gateway { platform } => Principal::Gateway { platform: platform.clone() },
+    }
+}
+
+impl Authenticator {
+    /// Loads every valid token from the store.
+    pub async fn load(store: Store) -> Result<Self, AuthError> {
+        let valid = store
+            .tokens()
+            .await?
+            .into_iter()
+            .filter(|t| t.revoked_at.is_none())
+            .map(|t| (t.secret_sha256, principal_of(&t.kind)))
+            .collect();
+        Ok(Self { store, valid: Arc::new(RwLock::new(valid)) })
+    }
+
+    /// Makes sure `<data_dir>/admin.token` holds a valid admin token, creating
+    /// the file (mode 0600) on first start. Returns its path.
+    pub async fn ensure_admin_token(&self, data_dir: &Path) -> Result<PathBuf, AuthError> {
+        let path = data_dir.join(ADMIN_TOKEN_FILE);
+        let file_error = |source| AuthError::TokenFile { path: path.clone(), source };
+        match std::fs::read_to_string(&path) {
+            Ok(secret) => {
+                let secret = secret.trim();
+                match self.store.token_by_hash(&hash(secret)).await? {
+                    Some(row) if row.revoked_at.is_some() => {
+                        tracing::warn!(path = %path.display(), "the admin token in this file was revoked; delete the file and restart to get a new one");
+                    }
+                    Some(_) => {}
+                    None => self.remember(&self.store.insert_token("admin", &TokenKind::Admin, &hash(secret)).await?),
+                }
+                Ok(path)
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let secret = generate_secret();
+                self.remember(&self.store.insert_token("admin", &TokenKind::Admin, &hash(&secret)).await?);
+                write_private(&path, &secret).map_err(file_error)?;
+                tracing::info!(path = %path.display(), "created the admin token");
+                Ok(path)
+            }
+            Err(error) => Err(file_error(error)),
+        }
+    }
+
+    fn remember(&self, row: &TokenRow) {
+        self.valid.write().expect("token cache lock").insert(row.secret_sha256.clone(), principal_of(&row.kind));
+    }
+
+    /// Creates a token; returns it and its secret (shown once).
+    pub async fn create(&self, name: &str, kind: TokenKind) -> Result<(TokenRow, String), AuthError> {
+        names::check_label("token name", name).map_err(AuthError::Invalid)?;
+        if let TokenKind::Gateway { platform } = &kind {
+            names::check_platform(platform).map_err(AuthError::Invalid)?;
+        }
+        let secret = generate_secret();
+        let row = self.store.insert_token(name, &kind, &hash(&secret)).await?;
+        self.remember(&row);
+        tracing::info!(token = row.id, name, "token created");
+        Ok((row, secret))
+    }
+
+    /// Every token, revoked ones included.
+    pub async fn list(&self) -> Result<Vec<TokenRow>, AuthError> {
+        Ok(self.store.tokens().await?)
+    }
+
+    /// Revokes a token; it is refused from now on.
+    pub async fn revoke(&self, id: i64) -> Result<TokenRow, AuthError> {
+        let row = self.store.revoke_token(id).await.map_err(|e| match e {
+            StoreError::NotFound => AuthError::UnknownToken(id),
+            other => other.into(),
+        })?;
+        self.valid.write().expect("token cache lock").remove(&row.secret_sha256);
+        tracing::info!(token = id, "token revoked");
+        Ok(row)
+    }
+
+    /// The principal for a bearer secret.
+    pub fn check(&self, secret: &str) -> Option<Principal> {
+        self.valid.read().expect("token cache lock").get(&hash(secret)).cloned()
+    }
+}
+
+/// Writes `secret` to a new file readable only by its owner.
+fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    writeln!(file, "{secret}")
+}
+
+impl tonic::service::Interceptor for Authenticator {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| Status::unauthenticated("missing authorization: send \"authorization: Bearer <token>\""))?;
+        let secret = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .ok_or_else(|| Status::unauthenticated("malformed authorization header: expected \"Bearer <token>\""))?;
+        let principal = self
+            .check(secret.trim())
+            .ok_or_else(|| Status::unauthenticated("invalid or revoked token"))?;
+        request.extensions_mut().insert(principal);
+        Ok(request)
+    }
+}

@@ -1,0 +1,85 @@
+//! The bus: the response log's writer, live fan-out of chunks and final
+//! responses, and the per-platform subscription that replays then goes live.
+//!
+//! Invariant: `append` holds one lock across the durable insert and the live
+//! send, so live final responses leave in exactly `seq` order. A subscriber
+//! registers for live events *before* replaying, and skips live responses at
+//! or below what it already sent, so the hand-over has no gap and no
+//! duplicate. A subscriber that lags behind the live channel goes back to
+//! replay from the log instead of skipping anything.
+
+mod subscription;
+mod types;
+
+pub use subscription::{Subscription, SubscriptionError};
+pub use types::{Activity, ChannelRef, Chunk, Inbound, NewResponse, Response, ResponseKind};
+
+use crate::store::{Commit, Store, StoreResult};
+use std::sync::Arc;
+use tokio::sync::{broadcast, Mutex};
+
+/// Live events sent to subscribers.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    /// A chunk of an answer in progress (best effort).
+    Chunk(Arc<Chunk>),
+    /// A committed final response.
+    Response(Arc<Response>),
+}
+
+/// How many live events a subscriber may fall behind before it replays from the log.
+const LIVE_CAPACITY: usize = 1024;
+
+/// Cloneable handle to the bus.
+#[derive(Clone, Debug)]
+pub struct Bus {
+    store: Store,
+    live: broadcast::Sender<LiveEvent>,
+    activity: broadcast::Sender<Activity>,
+    append_lock: Arc<Mutex<()>>,
+}
+
+impl Bus {
+    /// A bus writing its response log to `store`.
+    pub fn new(store: Store) -> Self {
+        Self::with_capacity(store, LIVE_CAPACITY)
+    }
+
+    /// A bus whose live channel holds `capacity` events (small values exercise lag handling).
+    pub fn with_capacity(store: Store, capacity: usize) -> Self {
+        let (live, _) = broadcast::channel(capacity);
+        let (activity, _) = broadcast::channel(capacity);
+        Self { store, live, activity, append_lock: Arc::new(Mutex::new(())) }
+    }
+
+    /// Commits a final response (with `commit`'s extra writes) and sends it live.
+    pub async fn append(&self, new: NewResponse, commit: Commit) -> StoreResult<Arc<Response>> {
+        let _order = self.append_lock.lock().await;
+        let response = Arc::new(self.store.append_response(&new, &commit).await?);
+        // No receivers is fine: subscribers replay from the log.
+        let _ = self.live.send(LiveEvent::Response(response.clone()));
+        let _ = self.activity.send(Activity::Response(response.clone()));
+        tracing::debug!(seq = response.seq, response_id = %response.response_id, "response committed");
+        Ok(response)
+    }
+
+    /// Sends a chunk to live subscribers; nothing is stored.
+    pub fn send_chunk(&self, chunk: Chunk) {
+        let _ = self.live.send(LiveEvent::Chunk(Arc::new(chunk)));
+    }
+
+    /// Records a piece of activity for watchers.
+    pub fn report(&self, activity: Activity) {
+        let _ = self.activity.send(activity);
+    }
+
+    /// A live feed of activity (best effort; a lagging watcher misses events).
+    pub fn watch(&self) -> broadcast::Receiver<Activity> {
+        self.activity.subscribe()
+    }
+
+    /// Deliveries for `platform` after `cursor`: replay, then live.
+    pub fn subscribe(&self, platform: &str, cursor: u64) -> Subscription {
+        Subscription::new(self.store.clone(), self.live.clone(), platform.to_owned(), cursor)
+    }
+}

@@ -1,0 +1,169 @@
+//! Domain types that travel on the bus: channels, final responses, chunks and
+//! activity events. Independent of protobuf; the gRPC edge converts.
+
+use chrono::{DateTime, Utc};
+use std::fmt;
+
+/// A chat channel on one platform, e.g. `telegram` / `12345`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelRef {
+    /// Platform id (`web`, `telegram`, …).
+    pub platform: String,
+    /// The platform's own channel id.
+    pub channel_id: String,
+}
+
+impl ChannelRef {
+    /// Builds a channel reference.
+    pub fn new(platform: impl Into<String>, channel_id: impl Into<String>) -> Self {
+        Self { platform: platform.into(), channel_id: channel_id.into() }
+    }
+}
+
+impl fmt::Display for ChannelRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.platform, self.channel_id)
+    }
+}
+
+/// The kind of a final response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseKind {
+    /// A complete answer.
+    Complete,
+    /// The turn failed.
+    Error,
+    /// A notice from gorpd itself.
+    Notice,
+}
+
+impl ResponseKind {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Error => "error",
+            Self::Notice => "notice",
+        }
+    }
+
+    /// Parses a stored name; unknown names read as notices.
+    pub fn parse(value: &str) -> Self {
+        match value {
+            "complete" => Self::Complete,
+            "error" => Self::Error,
+            _ => Self::Notice,
+        }
+    }
+}
+
+/// A final response to be committed to the response log.
+#[derive(Debug, Clone)]
+pub struct NewResponse {
+    /// Shared with the chunks streamed before it.
+    pub response_id: String,
+    /// The producing session; `None` for DISPATCH replies.
+    pub session: Option<String>,
+    /// Complete, error or notice.
+    pub kind: ResponseKind,
+    /// The text.
+    pub text: String,
+    /// Channels the response is meant for.
+    pub targets: Vec<ChannelRef>,
+    /// Platform message id this answers.
+    pub in_reply_to: Option<String>,
+}
+
+/// A committed final response with its durable `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// Position in the response log.
+    pub seq: u64,
+    /// Shared with the chunks streamed before it.
+    pub response_id: String,
+    /// The producing session; `None` for DISPATCH replies.
+    pub session: Option<String>,
+    /// Complete, error or notice.
+    pub kind: ResponseKind,
+    /// The text.
+    pub text: String,
+    /// Channels the response is meant for.
+    pub targets: Vec<ChannelRef>,
+    /// Platform message id this answers.
+    pub in_reply_to: Option<String>,
+    /// Commit time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Response {
+    /// Whether any target is on `platform`.
+    pub fn targets_platform(&self, platform: &str) -> bool {
+        self.targets.iter().any(|t| t.platform == platform)
+    }
+
+    /// A copy whose targets are only those on `platform`.
+    pub fn for_platform(&self, platform: &str) -> Response {
+        let mut copy = self.clone();
+        copy.targets.retain(|t| t.platform == platform);
+        copy
+    }
+}
+
+/// A live piece of an answer in progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    /// The answer it belongs to.
+    pub response_id: String,
+    /// The producing session.
+    pub session: String,
+    /// This chunk's text.
+    pub text: String,
+    /// Channels the answer is meant for.
+    pub targets: Vec<ChannelRef>,
+}
+
+impl Chunk {
+    /// A copy whose targets are only those on `platform`, or `None` if none are.
+    pub fn for_platform(&self, platform: &str) -> Option<Chunk> {
+        let targets: Vec<_> = self.targets.iter().filter(|t| t.platform == platform).cloned().collect();
+        (!targets.is_empty()).then(|| Chunk { targets, ..self.clone() })
+    }
+}
+
+/// An accepted inbound message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbound {
+    /// Store id.
+    pub id: i64,
+    /// Where it came from.
+    pub channel: ChannelRef,
+    /// The platform's message id (`None` for tell/broadcast).
+    pub message_id: Option<String>,
+    /// Author.
+    pub sender: String,
+    /// Text.
+    pub text: String,
+}
+
+/// One piece of bus activity, for `Watch` and the admin views.
+#[derive(Debug, Clone)]
+pub enum Activity {
+    /// An inbound message was accepted.
+    Message(Inbound),
+    /// A final response was committed.
+    Response(std::sync::Arc<Response>),
+    /// A channel was bound (`Some(session)`) or unbound (`None`).
+    Binding {
+        /// The channel.
+        channel: ChannelRef,
+        /// Its session now, `None` when unbound.
+        session: Option<String>,
+    },
+    /// A session was created (`true`) or deleted (`false`).
+    Session {
+        /// The session.
+        name: String,
+        /// Created (`true`) or deleted (`false`).
+        created: bool,
+    },
+}

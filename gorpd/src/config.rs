@@ -1,0 +1,266 @@
+//! gorpd's configuration: command-line flags, `GORP_*` environment
+//! variables and a TOML file, merged as defaults < file < environment < flags,
+//! and validated before anything is bound or opened.
+
+use clap::Parser;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Default gRPC address (loopback only).
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:7730";
+/// Default HTTP address of the built-in web adapter (loopback only).
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:7731";
+/// Default largest message text: 64 KiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Upper bound for `max_body_bytes`: 4 MiB.
+pub const MAX_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// gorpd: the gorp message bus and agent orchestrator.
+///
+/// Every flag can also be set as an environment variable (shown in brackets)
+/// or as a key of the same name (with '_' for '-') in the TOML config file.
+#[derive(Debug, Default, Parser)]
+#[command(name = "gorpd", version, about, long_about = None)]
+pub struct Flags {
+    /// TOML config file.
+    #[arg(long, env = "GORP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the database and the admin token [default: $XDG_DATA_HOME/gorp or ~/.local/share/gorp].
+    #[arg(long, env = "GORP_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:7730].
+    #[arg(long, env = "GORP_GRPC_ADDR", value_name = "HOST:PORT")]
+    pub grpc_addr: Option<SocketAddr>,
+    /// HTTP listen address of the web adapter [default: 127.0.0.1:7731].
+    #[arg(long, env = "GORP_HTTP_ADDR", value_name = "HOST:PORT")]
+    pub http_addr: Option<SocketAddr>,
+    /// Directory under which session workspaces are created [default: <data-dir>/workspaces].
+    #[arg(long, env = "GORP_WORKSPACE_ROOT", value_name = "DIR")]
+    pub workspace_root: Option<PathBuf>,
+    /// Directory copied into every new workspace.
+    #[arg(long, env = "GORP_WORKSPACE_TEMPLATE", value_name = "DIR")]
+    pub workspace_template: Option<PathBuf>,
+    /// Largest message text in bytes [default: 65536; at most 4194304].
+    #[arg(long, env = "GORP_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// PEM certificate chain for gRPC TLS.
+    #[arg(long, env = "GORP_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for gRPC TLS.
+    #[arg(long, env = "GORP_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Allow a non-loopback listener without TLS (e.g. behind a TLS-terminating proxy).
+    #[arg(long, env = "GORP_INSECURE_LISTEN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_listen: Option<bool>,
+}
+
+/// The TOML config file; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    grpc_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    workspace_root: Option<PathBuf>,
+    workspace_template: Option<PathBuf>,
+    max_body_bytes: Option<usize>,
+    read_default: Option<u32>,
+    read_max: Option<u32>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    insecure_listen: Option<bool>,
+    default_backend: Option<String>,
+    echo_chunk_delay_ms: Option<u64>,
+}
+
+/// A broken configuration; the message says what and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// PEM files for TLS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Database, admin token and default workspace root.
+    pub data_dir: PathBuf,
+    /// gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// Web adapter listen address.
+    pub http_addr: SocketAddr,
+    /// Where session workspaces live.
+    pub workspace_root: PathBuf,
+    /// Copied into new workspaces.
+    pub workspace_template: Option<PathBuf>,
+    /// Largest message text, in bytes.
+    pub max_body_bytes: usize,
+    /// `!read` default count.
+    pub read_default: u32,
+    /// `!read` largest count.
+    pub read_max: u32,
+    /// gRPC TLS.
+    pub tls: Option<TlsFiles>,
+    /// Allow non-loopback listeners without TLS.
+    pub insecure_listen: bool,
+    /// Backend of new sessions.
+    pub default_backend: String,
+    /// Pause between chunks of the echo backend, in milliseconds.
+    pub echo_chunk_delay_ms: u64,
+}
+
+impl Config {
+    /// The zero-config defaults with `data_dir` as data directory.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            workspace_root: data_dir.join("workspaces"),
+            data_dir,
+            grpc_addr: DEFAULT_GRPC_ADDR.parse().expect("valid default"),
+            http_addr: DEFAULT_HTTP_ADDR.parse().expect("valid default"),
+            workspace_template: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            read_default: 10,
+            read_max: 100,
+            tls: None,
+            insecure_listen: false,
+            default_backend: "echo".to_owned(),
+            echo_chunk_delay_ms: 15,
+        }
+    }
+
+    /// Merges defaults, the config file, the environment and flags, then validates.
+    pub fn load(flags: &Flags) -> Result<Self, ConfigError> {
+        let file = match &flags.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = flags.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(default_data_dir);
+        let mut config = Self::with_data_dir(&data_dir);
+        config.grpc_addr = flags.grpc_addr.or(file.grpc_addr).unwrap_or(config.grpc_addr);
+        config.http_addr = flags.http_addr.or(file.http_addr).unwrap_or(config.http_addr);
+        config.workspace_root = flags.workspace_root.clone().or(file.workspace_root).unwrap_or(config.workspace_root);
+        config.workspace_template = flags.workspace_template.clone().or(file.workspace_template);
+        config.max_body_bytes = flags.max_body_bytes.or(file.max_body_bytes).unwrap_or(config.max_body_bytes);
+        config.read_default = file.read_default.unwrap_or(config.read_default);
+        config.read_max = file.read_max.unwrap_or(config.read_max);
+        config.insecure_listen = flags.insecure_listen.or(file.insecure_listen).unwrap_or(false);
+        config.default_backend = file.default_backend.unwrap_or(config.default_backend);
+        config.echo_chunk_delay_ms = file.echo_chunk_delay_ms.unwrap_or(config.echo_chunk_delay_ms);
+        config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => return Err(ConfigError("tls_cert and tls_key must be set together".to_owned())),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks limits, files and the loopback rule.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |message: String| Err(ConfigError(message));
+        if !(1..=MAX_MAX_BODY_BYTES).contains(&self.max_body_bytes) {
+            return fail(format!("max_body_bytes must be from 1 to {MAX_MAX_BODY_BYTES}, not {}", self.max_body_bytes));
+        }
+        if !(1..=1000).contains(&self.read_max) || !(1..=self.read_max).contains(&self.read_default) {
+            return fail("read_max must be from 1 to 1000 and read_default from 1 to read_max".to_owned());
+        }
+        if let Some(template) = &self.workspace_template
+            && !template.is_dir()
+        {
+            return fail(format!("workspace_template {} is not a directory", template.display()));
+        }
+        if let Some(tls) = &self.tls {
+            for file in [&tls.cert, &tls.key] {
+                if !file.is_file() {
+                    return fail(format!("TLS file {} does not exist", file.display()));
+                }
+            }
+        }
+        if !self.insecure_listen {
+            if self.tls.is_none() && !self.grpc_addr.ip().is_loopback() {
+                return fail(format!(
+                    "refusing to serve gRPC on {} without TLS: set tls_cert and tls_key, or pass --insecure-listen if a TLS proxy is in front",
+                    self.grpc_addr
+                ));
+            }
+            if !self.http_addr.ip().is_loopback() {
+                return fail(format!(
+                    "refusing to serve HTTP on non-loopback {}: put a TLS proxy in front and pass --insecure-listen",
+                    self.http_addr
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ConfigError(format!("config file {}: {}", path.display(), e.message())))
+}
+
+/// `$XDG_DATA_HOME/gorp`, else `~/.local/share/gorp`, else `./gorp-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("gorp");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/gorp"),
+        None => PathBuf::from("gorp-data"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        Flags::try_parse_from(std::iter::once("gorpd").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn zero_config_is_loopback_and_valid() {
+        let config = Config::load(&flags(&["--data-dir", "/tmp/x"])).unwrap();
+        assert!(config.grpc_addr.ip().is_loopback());
+        assert_eq!(config.workspace_root, Path::new("/tmp/x/workspaces"));
+        assert_eq!(config.max_body_bytes, 64 * 1024);
+    }
+
+    #[test]
+    fn non_loopback_without_tls_is_refused_unless_insecure() {
+        let error = Config::load(&flags(&["--grpc-addr", "0.0.0.0:7730"])).unwrap_err();
+        assert!(error.to_string().contains("without TLS"), "{error}");
+        assert!(Config::load(&flags(&["--grpc-addr", "0.0.0.0:7730", "--insecure-listen"])).is_ok());
+    }
+
+    #[test]
+    fn file_values_are_overridden_by_flags_and_unknown_keys_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gorp.toml");
+        std::fs::write(&path, "max_body_bytes = 1000\nread_max = 20\n").unwrap();
+        let p = path.to_str().unwrap();
+        let config = Config::load(&flags(&["--config", p, "--max-body-bytes", "2000"])).unwrap();
+        assert_eq!((config.max_body_bytes, config.read_max), (2000, 20));
+
+        std::fs::write(&path, "max_body_byte = 1000\n").unwrap();
+        let error = Config::load(&flags(&["--config", p])).unwrap_err();
+        assert!(error.to_string().contains("unknown field"), "{error}");
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert!(Config::load(&flags(&["--max-body-bytes", "0"])).is_err());
+        assert!(Config::load(&flags(&["--max-body-bytes", "99999999"])).is_err());
+        assert!(Config::load(&flags(&["--tls-cert", "/nonexistent"])).is_err());
+    }
+}

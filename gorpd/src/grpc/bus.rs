@@ -1,0 +1,255 @@
+//! The `Bus` service: Publish (intake with per-message acks),
+//! SubscribeResponses (replay then live, with acknowledged cursors) and
+//! BindChannel (bind requests and a live feed of binding changes).
+
+use super::convert::{binding_change, channel_from_pb, chunk_to_pb, response_to_pb};
+use super::status::{principal, require_platform, stream_error};
+use super::{spawn_stream, GrpcState};
+use crate::auth::Principal;
+use crate::bus::{Activity, LiveEvent};
+use crate::orchestrator::{Accepted, OrchestratorError};
+use crate::store::NewInbound;
+use gorp_proto::v1 as pb;
+use pb::bus_server::Bus;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{broadcast::error::RecvError, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+
+type ServerStream<T> = ReceiverStream<Result<T, Status>>;
+
+/// Implementation of `gorp.v1.Bus`.
+#[derive(Debug)]
+pub(crate) struct BusService {
+    state: GrpcState,
+}
+
+impl BusService {
+    pub(crate) fn new(state: GrpcState) -> Self {
+        Self { state }
+    }
+}
+
+fn rejected(message_id: String, status: Status) -> pb::PublishAck {
+    pb::PublishAck {
+        message_id,
+        status: pb::PublishStatus::Rejected as i32,
+        error_code: status.code() as i32,
+        error: status.message().to_owned(),
+    }
+}
+
+/// Accepts one message. Bad input becomes a REJECTED ack; failures that a
+/// retry could fix (shutdown, storage) end the stream instead.
+async fn publish_one(state: &GrpcState, caller: &Principal, request: pb::PublishRequest) -> Result<pb::PublishAck, Status> {
+    let message_id = request.message_id.clone();
+    let channel = match channel_from_pb(request.channel) {
+        Ok(channel) => channel,
+        Err(status) => return Ok(rejected(message_id, status)),
+    };
+    if let Err(status) = require_platform(caller, &channel.platform) {
+        return Ok(rejected(message_id, status));
+    }
+    let sender = [request.sender_name, request.sender_id].into_iter().find(|s| !s.is_empty());
+    let new = NewInbound {
+        channel,
+        message_id: Some(request.message_id),
+        sender: sender.unwrap_or_else(|| "someone".to_owned()),
+        text: request.text,
+    };
+    let span = tracing::info_span!("publish", channel = %new.channel, message_id = %message_id);
+    match state.orchestrator.accept(new).instrument(span).await {
+        Ok(accepted) => {
+            let status = match accepted {
+                Accepted::New(_) => pb::PublishStatus::Accepted,
+                Accepted::Duplicate => pb::PublishStatus::Duplicate,
+            };
+            Ok(pb::PublishAck { message_id, status: status as i32, error_code: 0, error: String::new() })
+        }
+        Err(error @ OrchestratorError::Invalid(_)) => Ok(rejected(message_id, error.into())),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Validates the hello and returns (gateway id, platform, starting cursor).
+async fn open_subscription(state: &GrpcState, caller: &Principal, hello: pb::SubscribeHello) -> Result<(String, String, u64), Status> {
+    crate::names::check_platform(&hello.platform).map_err(Status::invalid_argument)?;
+    require_platform(caller, &hello.platform)?;
+    let gateway_id = if hello.gateway_id.is_empty() { hello.platform.clone() } else { hello.gateway_id };
+    crate::names::check_label("gateway id", &gateway_id).map_err(Status::invalid_argument)?;
+    let store = state.orchestrator.store();
+    let cursor = match hello.cursor {
+        Some(cursor) => cursor,
+        None => store.resume_cursor(&gateway_id, &hello.platform).await?,
+    };
+    store.touch_gateway(&gateway_id, &hello.platform, cursor).await?;
+    Ok((gateway_id, hello.platform, cursor))
+}
+
+async fn first_hello(requests: &mut Streaming<pb::SubscribeRequest>) -> Result<pb::SubscribeHello, Status> {
+    match requests.message().await.map_err(stream_error)? {
+        Some(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Hello(hello)) }) => Ok(hello),
+        Some(_) => Err(Status::invalid_argument("the first SubscribeRequest must be a hello")),
+        None => Err(Status::cancelled("the stream closed before its hello")),
+    }
+}
+
+/// Streams deliveries and records acks until the client goes away.
+async fn deliver(
+    state: GrpcState,
+    caller: Principal,
+    mut requests: Streaming<pb::SubscribeRequest>,
+    tx: mpsc::Sender<Result<pb::Delivery, Status>>,
+) -> Result<(), Status> {
+    let hello = first_hello(&mut requests).await?;
+    let (gateway_id, platform, cursor) = open_subscription(&state, &caller, hello).await?;
+    let _present = state.presence.connect(&gateway_id);
+    tracing::info!(gateway = %gateway_id, %platform, cursor, "gateway subscribed");
+    let delivered = Arc::new(AtomicU64::new(cursor));
+    let mut subscription = state.orchestrator.bus().subscribe(&platform, cursor);
+    let mut requests_open = true;
+    loop {
+        tokio::select! {
+            event = subscription.next() => {
+                let event = event.map_err(|e| Status::unavailable(e.to_string()))?;
+                let kind = match event {
+                    LiveEvent::Response(response) => {
+                        delivered.store(response.seq, Ordering::SeqCst);
+                        pb::delivery::Kind::Response(response_to_pb(&response))
+                    }
+                    LiveEvent::Chunk(chunk) => {
+                        // Chunks are best effort: a client that is behind skips them.
+                        let _ = tx.try_send(Ok(pb::Delivery { kind: Some(pb::delivery::Kind::Chunk(chunk_to_pb(&chunk))) }));
+                        continue;
+                    }
+                };
+                if tx.send(Ok(pb::Delivery { kind: Some(kind) })).await.is_err() {
+                    break;
+                }
+            }
+            request = requests.message(), if requests_open => match request.map_err(stream_error)? {
+                Some(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Ack(ack)) }) => {
+                    let last = delivered.load(Ordering::SeqCst);
+                    if ack.seq > last {
+                        return Err(Status::invalid_argument(format!("ack for seq {} which was not delivered (last delivered: {last})", ack.seq)));
+                    }
+                    state.orchestrator.store().ack_gateway(&gateway_id, ack.seq).await?;
+                }
+                Some(_) => return Err(Status::invalid_argument("only acks may follow the hello")),
+                None => requests_open = false,
+            },
+        }
+    }
+    tracing::info!(gateway = %gateway_id, "gateway unsubscribed");
+    Ok(())
+}
+
+/// Handles one bind request, answering with its result.
+async fn bind_one(state: &GrpcState, caller: &Principal, request: pb::BindRequest) -> pb::BindResult {
+    let outcome = async {
+        match request.kind {
+            Some(pb::bind_request::Kind::Bind(bind)) => {
+                let channel = channel_from_pb(bind.channel)?;
+                require_platform(caller, &channel.platform)?;
+                state.orchestrator.bind(&channel, &bind.session).await?;
+            }
+            Some(pb::bind_request::Kind::Unbind(unbind)) => {
+                let channel = channel_from_pb(unbind.channel)?;
+                require_platform(caller, &channel.platform)?;
+                state.orchestrator.unbind(&channel).await?;
+            }
+            None => return Err(Status::invalid_argument("bind request needs bind or unbind")),
+        }
+        Ok::<_, Status>(())
+    }
+    .await;
+    let (ok, error_code, error) = match outcome {
+        Ok(()) => (true, 0, String::new()),
+        Err(status) => (false, status.code() as i32, status.message().to_owned()),
+    };
+    pb::BindResult { request_id: request.request_id, ok, error_code, error }
+}
+
+fn bind_event(kind: pb::bind_event::Kind) -> Result<pb::BindEvent, Status> {
+    Ok(pb::BindEvent { kind: Some(kind) })
+}
+
+async fn bindings_feed(
+    state: GrpcState,
+    caller: Principal,
+    mut requests: Streaming<pb::BindRequest>,
+    tx: mpsc::Sender<Result<pb::BindEvent, Status>>,
+) -> Result<(), Status> {
+    let mut activity = state.orchestrator.bus().watch();
+    for (channel, session) in state.orchestrator.all_bindings() {
+        if caller.may_act_for(&channel.platform) {
+            let change = binding_change(&channel, Some(&session), true);
+            if tx.send(bind_event(pb::bind_event::Kind::Change(change))).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    let mut requests_open = true;
+    loop {
+        let event = tokio::select! {
+            request = requests.message(), if requests_open => match request.map_err(stream_error)? {
+                Some(request) => pb::bind_event::Kind::Result(bind_one(&state, &caller, request).await),
+                None => { requests_open = false; continue }
+            },
+            activity = activity.recv() => match activity {
+                Ok(Activity::Binding { channel, session }) if caller.may_act_for(&channel.platform) => {
+                    pb::bind_event::Kind::Change(binding_change(&channel, session.as_deref(), false))
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(missed)) => {
+                    return Err(Status::data_loss(format!("binding feed fell {missed} events behind; reopen the stream for a fresh snapshot")));
+                }
+                Err(RecvError::Closed) => return Err(Status::unavailable("gorpd is shutting down")),
+            },
+        };
+        if tx.send(bind_event(event)).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Bus for BusService {
+    type PublishStream = ServerStream<pb::PublishAck>;
+    type SubscribeResponsesStream = ServerStream<pb::Delivery>;
+    type BindChannelStream = ServerStream<pb::BindEvent>;
+
+    async fn publish(&self, request: Request<Streaming<pb::PublishRequest>>) -> Result<Response<Self::PublishStream>, Status> {
+        let caller = principal(&request)?;
+        let mut requests = request.into_inner();
+        let state = self.state.clone();
+        Ok(Response::new(spawn_stream(&self.state, move |tx| async move {
+            while let Some(request) = requests.message().await.map_err(stream_error)? {
+                let ack = publish_one(&state, &caller, request).await?;
+                if tx.send(Ok(ack)).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })))
+    }
+
+    async fn subscribe_responses(
+        &self,
+        request: Request<Streaming<pb::SubscribeRequest>>,
+    ) -> Result<Response<Self::SubscribeResponsesStream>, Status> {
+        let caller = principal(&request)?;
+        let requests = request.into_inner();
+        let state = self.state.clone();
+        Ok(Response::new(spawn_stream(&self.state, move |tx| deliver(state, caller, requests, tx))))
+    }
+
+    async fn bind_channel(&self, request: Request<Streaming<pb::BindRequest>>) -> Result<Response<Self::BindChannelStream>, Status> {
+        let caller = principal(&request)?;
+        let requests = request.into_inner();
+        let state = self.state.clone();
+        Ok(Response::new(spawn_stream(&self.state, move |tx| bindings_feed(state, caller, requests, tx))))
+    }
+}

@@ -1,0 +1,154 @@
+//! The `Control` service: every DISPATCH operation as a typed RPC, plus
+//! gateways, tokens and `Watch`. Admin tokens only. Each RPC calls the same
+//! orchestrator function as the matching DISPATCH command.
+
+use super::convert::{activity_to_pb, channel_from_pb, history_to_pb, session_to_pb, time, token_kind_from_pb, token_to_pb};
+use super::status::require_admin;
+use super::{spawn_stream, GrpcState};
+use crate::bus::ChannelRef;
+use gorp_proto::v1 as pb;
+use pb::control_server::Control;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+/// The origin recorded for messages queued through the Control API.
+fn control_origin() -> ChannelRef {
+    ChannelRef::new("control", "grpc")
+}
+
+/// Implementation of `gorp.v1.Control`.
+#[derive(Debug)]
+pub(crate) struct ControlService {
+    state: GrpcState,
+}
+
+impl ControlService {
+    pub(crate) fn new(state: GrpcState) -> Self {
+        Self { state }
+    }
+}
+
+/// Checks the admin token and unwraps the request.
+fn admin<T>(request: Request<T>) -> Result<T, Status> {
+    require_admin(&request)?;
+    Ok(request.into_inner())
+}
+
+#[tonic::async_trait]
+impl Control for ControlService {
+    type WatchStream = ReceiverStream<Result<pb::WatchEvent, Status>>;
+
+    async fn create_session(&self, request: Request<pb::CreateSessionRequest>) -> Result<Response<pb::Session>, Status> {
+        let request = admin(request)?;
+        let workspace = Some(request.workspace.as_str()).filter(|w| !w.is_empty());
+        let info = self.state.orchestrator.create_session(&request.name, workspace).await?;
+        Ok(Response::new(session_to_pb(&info)))
+    }
+
+    async fn delete_session(&self, request: Request<pb::DeleteSessionRequest>) -> Result<Response<pb::DeleteSessionResponse>, Status> {
+        let request = admin(request)?;
+        let unbound = self.state.orchestrator.delete_session(&request.name, None).await?;
+        Ok(Response::new(pb::DeleteSessionResponse { unbound: unbound.iter().map(super::convert::channel_to_pb).collect() }))
+    }
+
+    async fn list_sessions(&self, request: Request<pb::ListSessionsRequest>) -> Result<Response<pb::ListSessionsResponse>, Status> {
+        admin(request)?;
+        let sessions = self.state.orchestrator.list_sessions().await?;
+        Ok(Response::new(pb::ListSessionsResponse { sessions: sessions.iter().map(session_to_pb).collect() }))
+    }
+
+    async fn get_session(&self, request: Request<pb::GetSessionRequest>) -> Result<Response<pb::Session>, Status> {
+        let request = admin(request)?;
+        let info = self.state.orchestrator.session_info(&request.name).await?;
+        Ok(Response::new(session_to_pb(&info)))
+    }
+
+    async fn bind_session(&self, request: Request<pb::BindSessionRequest>) -> Result<Response<pb::BindSessionResponse>, Status> {
+        let request = admin(request)?;
+        let channel = channel_from_pb(request.channel)?;
+        let previous = self.state.orchestrator.bind(&channel, &request.session).await?;
+        Ok(Response::new(pb::BindSessionResponse { previous_session: previous.unwrap_or_default() }))
+    }
+
+    async fn unbind_channel(&self, request: Request<pb::UnbindChannelRequest>) -> Result<Response<pb::UnbindChannelResponse>, Status> {
+        let request = admin(request)?;
+        let channel = channel_from_pb(request.channel)?;
+        let session = self.state.orchestrator.unbind(&channel).await?;
+        Ok(Response::new(pb::UnbindChannelResponse { session }))
+    }
+
+    async fn tell(&self, request: Request<pb::TellRequest>) -> Result<Response<pb::TellResponse>, Status> {
+        let request = admin(request)?;
+        let inbound = self.state.orchestrator.tell(&request.session, &request.text, &control_origin(), "operator").await?;
+        Ok(Response::new(pb::TellResponse { message_id: inbound.id }))
+    }
+
+    async fn read_history(&self, request: Request<pb::ReadHistoryRequest>) -> Result<Response<pb::ReadHistoryResponse>, Status> {
+        let request = admin(request)?;
+        let count = Some(request.count).filter(|c| *c > 0);
+        let rows = self.state.orchestrator.read(&request.session, count).await?;
+        Ok(Response::new(pb::ReadHistoryResponse { entries: rows.iter().map(history_to_pb).collect() }))
+    }
+
+    async fn broadcast(&self, request: Request<pb::BroadcastRequest>) -> Result<Response<pb::BroadcastResponse>, Status> {
+        let request = admin(request)?;
+        let sessions = self.state.orchestrator.broadcast(&request.text, &control_origin(), "operator").await?;
+        Ok(Response::new(pb::BroadcastResponse { sessions }))
+    }
+
+    async fn list_gateways(&self, request: Request<pb::ListGatewaysRequest>) -> Result<Response<pb::ListGatewaysResponse>, Status> {
+        admin(request)?;
+        let store = self.state.orchestrator.store();
+        let mut gateways = Vec::new();
+        for row in store.gateways().await? {
+            gateways.push(pb::Gateway {
+                connected: self.state.presence.is_connected(&row.gateway_id),
+                last_seen: time(&row.last_seen),
+                acked_seq: row.acked_seq,
+                pending: store.responses_pending(&row.platform, row.acked_seq).await?,
+                gateway_id: row.gateway_id,
+                platform: row.platform,
+            });
+        }
+        Ok(Response::new(pb::ListGatewaysResponse { gateways }))
+    }
+
+    async fn create_token(&self, request: Request<pb::CreateTokenRequest>) -> Result<Response<pb::CreateTokenResponse>, Status> {
+        let request = admin(request)?;
+        let kind = token_kind_from_pb(request.kind, request.platform)?;
+        let (row, secret) = self.state.auth.create(&request.name, kind).await?;
+        Ok(Response::new(pb::CreateTokenResponse { token: Some(token_to_pb(&row)), secret }))
+    }
+
+    async fn list_tokens(&self, request: Request<pb::ListTokensRequest>) -> Result<Response<pb::ListTokensResponse>, Status> {
+        admin(request)?;
+        let tokens = self.state.auth.list().await?;
+        Ok(Response::new(pb::ListTokensResponse { tokens: tokens.iter().map(token_to_pb).collect() }))
+    }
+
+    async fn revoke_token(&self, request: Request<pb::RevokeTokenRequest>) -> Result<Response<pb::RevokeTokenResponse>, Status> {
+        let request = admin(request)?;
+        self.state.auth.revoke(request.id).await?;
+        Ok(Response::new(pb::RevokeTokenResponse {}))
+    }
+
+    async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        admin(request)?;
+        let mut activity = self.state.orchestrator.bus().watch();
+        Ok(Response::new(spawn_stream(&self.state, move |tx| async move {
+            loop {
+                match activity.recv().await {
+                    Ok(event) => {
+                        if tx.send(Ok(activity_to_pb(&event))).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    // Watch is a best-effort view; the durable record is the history and response log.
+                    Err(RecvError::Lagged(missed)) => tracing::warn!(missed, "watcher lagged"),
+                    Err(RecvError::Closed) => return Err(Status::unavailable("gorpd is shutting down")),
+                }
+            }
+        })))
+    }
+}

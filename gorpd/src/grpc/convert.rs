@@ -1,0 +1,128 @@
+//! Conversions between domain types and `gorp.v1` protobuf messages.
+//! Incoming messages are validated here; domain code never sees `pb` types.
+
+use crate::auth::AuthError;
+use crate::bus::{Activity, ChannelRef, Chunk, Response, ResponseKind};
+use crate::orchestrator::SessionInfo;
+use crate::store::{HistoryRow, TokenKind, TokenRow};
+use chrono::{DateTime, SecondsFormat, Utc};
+use gorp_proto::v1 as pb;
+use tonic::Status;
+
+pub(super) fn time(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub(super) fn channel_to_pb(channel: &ChannelRef) -> pb::Channel {
+    pb::Channel { platform: channel.platform.clone(), channel_id: channel.channel_id.clone() }
+}
+
+/// A required channel field; missing is INVALID_ARGUMENT.
+pub(super) fn channel_from_pb(channel: Option<pb::Channel>) -> Result<ChannelRef, Status> {
+    let channel = channel.ok_or_else(|| Status::invalid_argument("channel is missing"))?;
+    crate::names::check_platform(&channel.platform).map_err(Status::invalid_argument)?;
+    crate::names::check_external_id("channel id", &channel.channel_id).map_err(Status::invalid_argument)?;
+    Ok(ChannelRef::new(channel.platform, channel.channel_id))
+}
+
+pub(super) fn response_to_pb(response: &Response) -> pb::Response {
+    pb::Response {
+        seq: response.seq,
+        response_id: response.response_id.clone(),
+        session: response.session.clone().unwrap_or_default(),
+        dispatch: response.session.is_none(),
+        kind: match response.kind {
+            ResponseKind::Complete => pb::ResponseKind::Complete,
+            ResponseKind::Error => pb::ResponseKind::Error,
+            ResponseKind::Notice => pb::ResponseKind::Notice,
+        } as i32,
+        text: response.text.clone(),
+        targets: response.targets.iter().map(channel_to_pb).collect(),
+        in_reply_to: response.in_reply_to.clone().unwrap_or_default(),
+        created_at: time(&response.created_at),
+    }
+}
+
+pub(super) fn chunk_to_pb(chunk: &Chunk) -> pb::Chunk {
+    pb::Chunk {
+        response_id: chunk.response_id.clone(),
+        session: chunk.session.clone(),
+        text: chunk.text.clone(),
+        targets: chunk.targets.iter().map(channel_to_pb).collect(),
+    }
+}
+
+pub(super) fn session_to_pb(info: &SessionInfo) -> pb::Session {
+    pb::Session {
+        name: info.row.name.clone(),
+        workspace_dir: info.row.workspace_dir.clone(),
+        backend: info.row.backend.clone(),
+        channels: info.channels.iter().map(channel_to_pb).collect(),
+        created_at: time(&info.row.created_at),
+        state: info.state.as_str().to_owned(),
+        queued: info.queued as u32,
+        message_count: info.message_count,
+    }
+}
+
+pub(super) fn history_to_pb(row: &HistoryRow) -> pb::HistoryEntry {
+    pb::HistoryEntry {
+        id: row.id,
+        role: row.role.clone(),
+        author: row.author.clone(),
+        text: row.text.clone(),
+        channel: row.channel.as_ref().map(channel_to_pb),
+        created_at: time(&row.created_at),
+    }
+}
+
+pub(super) fn token_to_pb(row: &TokenRow) -> pb::TokenInfo {
+    let (kind, platform) = match &row.kind {
+        TokenKind::Admin => (pb::TokenKind::Admin, String::new()),
+        TokenKind::Gateway { platform } => (pb::TokenKind::Gateway, platform.clone()),
+    };
+    pb::TokenInfo {
+        id: row.id,
+        name: row.name.clone(),
+        kind: kind as i32,
+        platform,
+        created_at: time(&row.created_at),
+        revoked_at: row.revoked_at.as_ref().map(time).unwrap_or_default(),
+    }
+}
+
+pub(super) fn token_kind_from_pb(kind: i32, platform: String) -> Result<TokenKind, AuthError> {
+    match pb::TokenKind::try_from(kind) {
+        Ok(pb::TokenKind::Admin) if platform.is_empty() => Ok(TokenKind::Admin),
+        Ok(pb::TokenKind::Admin) => Err(AuthError::Invalid("an admin token has no platform".to_owned())),
+        Ok(pb::TokenKind::Gateway) if platform.is_empty() => {
+            Err(AuthError::Invalid("a gateway token needs a platform".to_owned()))
+        }
+        Ok(pb::TokenKind::Gateway) => Ok(TokenKind::Gateway { platform }),
+        _ => Err(AuthError::Invalid("token kind must be ADMIN or GATEWAY".to_owned())),
+    }
+}
+
+pub(super) fn binding_change(channel: &ChannelRef, session: Option<&str>, initial: bool) -> pb::BindingChange {
+    pb::BindingChange {
+        channel: Some(channel_to_pb(channel)),
+        session: session.unwrap_or_default().to_owned(),
+        initial,
+    }
+}
+
+pub(super) fn activity_to_pb(activity: &Activity) -> pb::WatchEvent {
+    use pb::watch_event::Kind;
+    let kind = match activity {
+        Activity::Message(inbound) => Kind::Message(pb::MessageAccepted {
+            channel: Some(channel_to_pb(&inbound.channel)),
+            message_id: inbound.message_id.clone().unwrap_or_default(),
+            sender: inbound.sender.clone(),
+            text: inbound.text.clone(),
+        }),
+        Activity::Response(response) => Kind::Response(response_to_pb(response)),
+        Activity::Binding { channel, session } => Kind::Binding(binding_change(channel, session.as_deref(), false)),
+        Activity::Session { name, created } => Kind::Session(pb::SessionChange { name: name.clone(), created: *created }),
+    };
+    pb::WatchEvent { at: time(&Utc::now()), kind: Some(kind) }
+}

@@ -1,0 +1,153 @@
+//! The gRPC edge: the `Bus` and `Control` services, standard health checking
+//! and server reflection, bearer-token authentication, TLS, and streams that
+//! end with UNAVAILABLE when gorpd shuts down.
+
+mod bus;
+mod control;
+mod convert;
+mod status;
+
+use crate::auth::Authenticator;
+use crate::config::TlsFiles;
+use crate::orchestrator::Orchestrator;
+use gorp_proto::v1::bus_server::BusServer;
+use gorp_proto::v1::control_server::ControlServer;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::Status;
+
+/// Errors starting the gRPC server.
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcError {
+    /// TLS files could not be read or used.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection could not be built.
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Everything the services share.
+#[derive(Clone, Debug)]
+pub struct GrpcState {
+    /// Fleet operations and message intake.
+    pub orchestrator: Orchestrator,
+    /// Token checks and management.
+    pub auth: Authenticator,
+    /// Fires when gorpd stops; open streams then end with UNAVAILABLE.
+    pub shutdown: CancellationToken,
+    /// Tracks stream tasks so shutdown can wait for them.
+    pub tasks: TaskTracker,
+    /// Gateways with an open SubscribeResponses stream.
+    pub presence: Presence,
+}
+
+/// Open delivery streams per gateway id.
+#[derive(Clone, Debug, Default)]
+pub struct Presence {
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Counts one open stream until dropped.
+pub(crate) struct PresenceGuard {
+    presence: Presence,
+    gateway_id: String,
+}
+
+impl Presence {
+    pub(crate) fn connect(&self, gateway_id: &str) -> PresenceGuard {
+        *self.open.lock().expect("presence lock").entry(gateway_id.to_owned()).or_default() += 1;
+        PresenceGuard { presence: self.clone(), gateway_id: gateway_id.to_owned() }
+    }
+
+    /// Whether `gateway_id` has an open stream.
+    pub fn is_connected(&self, gateway_id: &str) -> bool {
+        self.open.lock().expect("presence lock").get(gateway_id).is_some_and(|n| *n > 0)
+    }
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        let mut open = self.presence.open.lock().expect("presence lock");
+        if let Some(count) = open.get_mut(&self.gateway_id) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.gateway_id);
+            }
+        }
+    }
+}
+
+/// A server stream fed by a tracked task. The task ends when `body` returns,
+/// when the client goes away, or at shutdown, in which case the stream ends
+/// with UNAVAILABLE.
+pub(crate) fn spawn_stream<T, F, Fut>(state: &GrpcState, body: F) -> ReceiverStream<Result<T, Status>>
+where
+    T: Send + 'static,
+    F: FnOnce(mpsc::Sender<Result<T, Status>>) -> Fut,
+    Fut: Future<Output = Result<(), Status>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(64);
+    let work = body(tx.clone());
+    let shutdown = state.shutdown.clone();
+    state.tasks.spawn(async move {
+        let result = tokio::select! {
+            _ = shutdown.cancelled() => Err(Status::unavailable("gorpd is shutting down")),
+            result = work => result,
+        };
+        if let Err(status) = result {
+            // The client may have stopped reading; never block shutdown on it.
+            let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Err(status))).await;
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+/// Serves gRPC on `listener` until `shutdown` fires.
+pub async fn serve(
+    state: GrpcState,
+    listener: TcpListener,
+    tls: Option<&TlsFiles>,
+    max_message_bytes: usize,
+) -> Result<(), GrpcError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<BusServer<bus::BusService>>().await;
+    health.set_serving::<ControlServer<control::ControlService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(gorp_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let bus = BusServer::new(bus::BusService::new(state.clone())).max_decoding_message_size(max_message_bytes);
+    let control =
+        ControlServer::new(control::ControlService::new(state.clone())).max_decoding_message_size(max_message_bytes);
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(ServerTlsConfig::new().identity(read_identity(tls)?)).map_err(GrpcError::Transport)?;
+    }
+    let shutdown = state.shutdown.clone();
+    builder
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(InterceptedService::new(bus, state.auth.clone()))
+        .add_service(InterceptedService::new(control, state.auth.clone()))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+fn read_identity(tls: &TlsFiles) -> Result<Identity, GrpcError> {
+    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| GrpcError::Tls(format!("{}: {e}", path.display())));
+    Ok(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
+}

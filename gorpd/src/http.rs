@@ -1,0 +1,13 @@
+//! The HTTP listener of the built-in web adapter. For now it serves
+//! `/healthz`; the web chat and admin panel mount here.
+
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Serves HTTP on `listener` until `shutdown` fires.
+pub async fn serve(listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    let app = Router::new().route("/healthz", get(|| async { "ok\n" }));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}

@@ -1,0 +1,192 @@
+//! gorpd: the one stateful gorp process. It hosts the durable message bus,
+//! the orchestrator (session actors and DISPATCH), the agent backends and the
+//! gRPC and HTTP listeners.
+//!
+//! [`Gorpd::open`] recovers everything from the data directory before any
+//! port accepts a connection; [`Gorpd::run`] serves until the cancellation
+//! token fires, then stops listeners, ends open streams with UNAVAILABLE and
+//! waits for every task under a deadline.
+
+pub mod agent;
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod grpc;
+pub mod http;
+pub mod names;
+pub mod orchestrator;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use agent::{Backends, EchoBackend};
+use auth::Authenticator;
+use bus::Bus;
+use config::Config;
+use orchestrator::{Orchestrator, OrchestratorConfig, OrchestratorError};
+use std::path::PathBuf;
+use std::time::Duration;
+use store::{Store, StoreError};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for streams and turns to end.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Why gorpd could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory could not be created.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configured default backend does not exist.
+    #[error("default_backend \"{0}\" is not a known agent backend")]
+    UnknownBackend(String),
+    /// Opening the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Token setup failed.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    /// Recovery failed.
+    #[error(transparent)]
+    Orchestrator(#[from] OrchestratorError),
+    /// The gRPC server failed.
+    #[error(transparent)]
+    Grpc(#[from] grpc::GrpcError),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Http(#[source] std::io::Error),
+}
+
+/// The listeners gorpd serves on; bound by the caller so tests can use port 0.
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC (Bus, Control, health, reflection).
+    pub grpc: TcpListener,
+    /// HTTP (web adapter, `/healthz`).
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the configured addresses.
+    pub async fn bind(config: &Config) -> std::io::Result<Self> {
+        let grpc = TcpListener::bind(config.grpc_addr).await?;
+        let http = TcpListener::bind(config.http_addr).await?;
+        Ok(Self { grpc, http })
+    }
+}
+
+/// The built-in backends for `config` (`echo`).
+pub fn builtin_backends(config: &Config) -> Backends {
+    Backends::new().with("echo", EchoBackend::new(Duration::from_millis(config.echo_chunk_delay_ms)))
+}
+
+/// A recovered gorpd, ready to serve.
+#[derive(Debug)]
+pub struct Gorpd {
+    config: Config,
+    store: Store,
+    auth: Authenticator,
+    orchestrator: Orchestrator,
+    admin_token_path: PathBuf,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Gorpd {
+    /// Opens the data directory, migrates the store, makes sure an admin token
+    /// exists and recovers sessions, bindings and unfinished turns.
+    pub async fn open(config: Config, backends: Backends, shutdown: CancellationToken) -> Result<Self, ServeError> {
+        if backends.get(&config.default_backend).is_none() {
+            return Err(ServeError::UnknownBackend(config.default_backend.clone()));
+        }
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
+        let store = Store::open(&config.data_dir).await?;
+        let auth = Authenticator::load(store.clone()).await?;
+        let admin_token_path = auth.ensure_admin_token(&config.data_dir).await?;
+        let tasks = TaskTracker::new();
+        let orchestrator_config = OrchestratorConfig {
+            workspace_root: config.workspace_root.clone(),
+            workspace_template: config.workspace_template.clone(),
+            max_text_bytes: config.max_body_bytes,
+            read_default: config.read_default,
+            read_max: config.read_max,
+            default_backend: config.default_backend.clone(),
+        };
+        let bus = Bus::new(store.clone());
+        let orchestrator =
+            Orchestrator::start(store.clone(), bus, orchestrator_config, backends, shutdown.clone(), tasks.clone()).await?;
+        Ok(Self { config, store, auth, orchestrator, admin_token_path, shutdown, tasks })
+    }
+
+    /// Where the admin token is.
+    pub fn admin_token_path(&self) -> &std::path::Path {
+        &self.admin_token_path
+    }
+
+    /// The orchestrator (for in-process use and tests).
+    pub fn orchestrator(&self) -> &Orchestrator {
+        &self.orchestrator
+    }
+
+    /// Serves until the shutdown token fires, then stops everything within [`SHUTDOWN_DEADLINE`].
+    pub async fn run(self, listeners: Listeners) -> Result<(), ServeError> {
+        let grpc_addr = listeners.grpc.local_addr().ok();
+        let http_addr = listeners.http.local_addr().ok();
+        let state = grpc::GrpcState {
+            orchestrator: self.orchestrator.clone(),
+            auth: self.auth.clone(),
+            shutdown: self.shutdown.clone(),
+            tasks: self.tasks.clone(),
+            presence: grpc::Presence::default(),
+        };
+        // Room for the protobuf envelope around a maximal text.
+        let max_message = self.config.max_body_bytes + 64 * 1024;
+        let tls = self.config.tls.clone();
+        let mut grpc = tokio::spawn(async move { grpc::serve(state, listeners.grpc, tls.as_ref(), max_message).await });
+        let mut http = tokio::spawn(http::serve(listeners.http, self.shutdown.clone()));
+        tracing::info!(
+            grpc = ?grpc_addr, http = ?http_addr, tls = self.config.tls.is_some(),
+            admin_token = %self.admin_token_path.display(), data_dir = %self.config.data_dir.display(),
+            "gorpd is serving"
+        );
+        let early = tokio::select! {
+            _ = self.shutdown.cancelled() => None,
+            result = &mut grpc => Some(result.map(|r| r.map_err(ServeError::from))),
+            result = &mut http => Some(result.map(|r| r.map_err(ServeError::Http))),
+        };
+        self.shutdown.cancel();
+        self.tasks.close();
+        let drained = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
+            let _ = tokio::join!(async { if early.is_none() { let _ = (&mut grpc).await; } }, async { let _ = (&mut http).await; });
+            self.tasks.wait().await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("shutdown deadline passed; stopping anyway");
+            grpc.abort();
+            http.abort();
+        }
+        self.store.close().await;
+        tracing::info!("gorpd stopped");
+        match early {
+            Some(Ok(Err(error))) => Err(error),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Opens and serves with the built-in backends until `shutdown` fires.
+pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<(), ServeError> {
+    let backends = builtin_backends(&config);
+    Gorpd::open(config, backends, shutdown).await?.run(listeners).await
+}

@@ -1,0 +1,46 @@
+//! The `gorpd` binary: flags and config, logging, signals, serve.
+
+use clap::Parser;
+use gorpd::config::{Config, Flags};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+/// Exit code for a configuration error (EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GORP_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let config = match Config::load(&flags) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("gorpd: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let result = async {
+        let listeners = gorpd::Listeners::bind(&config).await.map_err(|e| anyhow::anyhow!("cannot listen: {e}"))?;
+        gorpd::serve(config, listeners, shutdown).await.map_err(anyhow::Error::from)
+    };
+    match result.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("gorpd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("stopping");
+    shutdown.cancel();
+}

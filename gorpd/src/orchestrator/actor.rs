@@ -1,0 +1,178 @@
+//! Session actors: one task per session that runs its turns one at a time,
+//! in the order they were queued, streaming chunks live and committing the
+//! final response (with the history entry and the turn's end state) at once.
+
+use super::{Orchestrator, OrchestratorResult};
+use crate::agent::{AgentEvent, PromptRequest};
+use crate::bus::{Chunk, Inbound, NewResponse, ResponseKind};
+use crate::store::{Commit, InboundState, NewHistory, Role};
+use futures::StreamExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// The sending side of a session actor.
+#[derive(Debug, Clone)]
+pub(super) struct SessionHandle {
+    turns: mpsc::UnboundedSender<Inbound>,
+    /// Cancelled when the session is deleted (or gorpd stops).
+    pub(super) cancel: CancellationToken,
+    pub(super) busy: Arc<AtomicBool>,
+    pub(super) queued: Arc<AtomicUsize>,
+}
+
+/// How a turn ended.
+enum TurnEnd {
+    Complete(String),
+    Failed(String),
+    Cancelled,
+}
+
+impl Orchestrator {
+    /// Starts the actor for `session` (once).
+    pub(super) async fn spawn_actor(&self, session: &str) {
+        let mut actors = self.inner.actors.lock().await;
+        if actors.contains_key(session) {
+            return;
+        }
+        let (turns, mut receiver) = mpsc::unbounded_channel::<Inbound>();
+        let handle = SessionHandle {
+            turns,
+            cancel: self.inner.shutdown.child_token(),
+            busy: Arc::new(AtomicBool::new(false)),
+            queued: Arc::new(AtomicUsize::new(0)),
+        };
+        actors.insert(session.to_owned(), handle.clone());
+        let orchestrator = self.clone();
+        let name = session.to_owned();
+        self.inner.tasks.spawn(async move {
+            loop {
+                let turn = tokio::select! {
+                    _ = handle.cancel.cancelled() => break,
+                    turn = receiver.recv() => match turn { Some(turn) => turn, None => break },
+                };
+                handle.queued.fetch_sub(1, Ordering::SeqCst);
+                handle.busy.store(true, Ordering::SeqCst);
+                let span = tracing::info_span!("turn", session = %name, message_id = turn.id);
+                orchestrator.run_turn(&name, turn, &handle.cancel).instrument(span).await;
+                handle.busy.store(false, Ordering::SeqCst);
+            }
+        });
+    }
+
+    /// Hands a routed message to its session's actor.
+    pub(super) async fn enqueue_turn(&self, session: &str, inbound: Inbound) {
+        let actors = self.inner.actors.lock().await;
+        if let Some(handle) = actors.get(session) {
+            handle.queued.fetch_add(1, Ordering::SeqCst);
+            if handle.turns.send(inbound).is_err() {
+                handle.queued.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    async fn run_turn(&self, session: &str, turn: Inbound, cancel: &CancellationToken) {
+        if let Err(error) = self.try_run_turn(session, &turn, cancel).await {
+            // The turn stays `running` in the store and is reported as interrupted at the next start.
+            tracing::error!(%error, "turn failed to complete");
+        }
+    }
+
+    async fn try_run_turn(&self, session: &str, turn: &Inbound, cancel: &CancellationToken) -> OrchestratorResult<()> {
+        let store = &self.inner.store;
+        store.set_inbound_state(turn.id, InboundState::Running).await?;
+        let row = store.session(session).await?;
+        let response_id = uuid::Uuid::new_v4().to_string();
+        tracing::debug!(%response_id, "turn started");
+        let end = match self.inner.backends.get(&row.backend) {
+            None => TurnEnd::Failed(format!("agent backend \"{}\" is not configured in gorpd", row.backend)),
+            Some(backend) => {
+                let request = PromptRequest {
+                    session: session.to_owned(),
+                    workspace: PathBuf::from(&row.workspace_dir),
+                    text: turn.text.clone(),
+                };
+                self.stream_answer(session, &response_id, backend.prompt(request), cancel).await
+            }
+        };
+        let (kind, role, text) = match end {
+            TurnEnd::Complete(text) => (ResponseKind::Complete, Role::Assistant, text),
+            TurnEnd::Failed(error) => (ResponseKind::Error, Role::Error, format!("⚠ {session} failed: {error}")),
+            TurnEnd::Cancelled => return Ok(()),
+        };
+        let response = NewResponse {
+            response_id,
+            session: Some(session.to_owned()),
+            kind,
+            text: text.clone(),
+            targets: self.channels_of(session),
+            in_reply_to: turn.message_id.clone(),
+        };
+        let commit = Commit {
+            history: Some(NewHistory::from_session(session, role, &text)),
+            finish: Some((turn.id, InboundState::Done)),
+        };
+        self.inner.bus.append(response, commit).await?;
+        Ok(())
+    }
+
+    /// Forwards chunks live and collects the final text.
+    async fn stream_answer(
+        &self,
+        session: &str,
+        response_id: &str,
+        mut events: futures::stream::BoxStream<'static, AgentEvent>,
+        cancel: &CancellationToken,
+    ) -> TurnEnd {
+        let mut text = String::new();
+        loop {
+            let event = tokio::select! {
+                _ = cancel.cancelled() => return TurnEnd::Cancelled,
+                event = events.next() => event,
+            };
+            match event {
+                Some(AgentEvent::Chunk(chunk)) => {
+                    text.push_str(&chunk);
+                    self.inner.bus.send_chunk(Chunk {
+                        response_id: response_id.to_owned(),
+                        session: session.to_owned(),
+                        text: chunk,
+                        targets: self.channels_of(session),
+                    });
+                }
+                Some(AgentEvent::Done) => return TurnEnd::Complete(text),
+                Some(AgentEvent::Error(error)) => return TurnEnd::Failed(error),
+                None => return TurnEnd::Failed("the agent stopped without finishing its answer".to_owned()),
+            }
+        }
+    }
+
+    /// Marks a turn that was running when gorpd stopped as interrupted and tells its channels.
+    pub(super) async fn report_interrupted(&self, turn: &Inbound, session: Option<&str>) -> OrchestratorResult<()> {
+        let Some(session) = session else {
+            return Ok(self.inner.store.set_inbound_state(turn.id, InboundState::Interrupted).await?);
+        };
+        let preview: String = turn.text.chars().take(80).collect();
+        let text = format!(
+            "⚠ gorpd restarted while {session} was answering \"{preview}\"; that turn was interrupted. Send it again if you still need it."
+        );
+        tracing::warn!(session, message_id = turn.id, "turn interrupted by a restart");
+        let response = NewResponse {
+            response_id: uuid::Uuid::new_v4().to_string(),
+            session: Some(session.to_owned()),
+            kind: ResponseKind::Notice,
+            text: text.clone(),
+            targets: self.channels_of(session),
+            in_reply_to: turn.message_id.clone(),
+        };
+        let commit = Commit {
+            history: Some(NewHistory::from_session(session, Role::Notice, &text)),
+            finish: Some((turn.id, InboundState::Interrupted)),
+        };
+        self.inner.bus.append(response, commit).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,39 @@
+//! Errors of fleet operations, shared by DISPATCH, the Control API and the web admin.
+
+use crate::bus::ChannelRef;
+use crate::store::StoreError;
+
+/// Why a fleet operation failed. Messages are written to be shown to users.
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    /// No session has this name.
+    #[error("unknown session \"{0}\"")]
+    UnknownSession(String),
+    /// A session with this name exists already.
+    #[error("session \"{0}\" already exists")]
+    SessionExists(String),
+    /// The channel is not bound to any session.
+    #[error("channel {0} is not bound to a session")]
+    NotBound(ChannelRef),
+    /// Bad input; the text says what and how to fix it.
+    #[error("{0}")]
+    Invalid(String),
+    /// The workspace directory could not be prepared.
+    #[error("workspace {path}: {source}")]
+    Workspace {
+        /// The directory.
+        path: String,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// gorpd is stopping.
+    #[error("gorpd is shutting down")]
+    ShuttingDown,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Result alias for fleet operations.
+pub type OrchestratorResult<T> = Result<T, OrchestratorError>;

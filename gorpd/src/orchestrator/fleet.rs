@@ -1,0 +1,211 @@
+//! Fleet operations: the one implementation behind DISPATCH commands, the
+//! Control API and the web admin (create, delete, list, status, bind, unbind,
+//! tell, read, broadcast).
+
+use super::{workspace, Orchestrator, OrchestratorError, OrchestratorResult};
+use crate::bus::{Activity, ChannelRef, Inbound, NewResponse, ResponseKind};
+use crate::names;
+use crate::store::{Commit, HistoryRow, NewInbound, SessionRow, StoreError};
+use std::sync::atomic::Ordering;
+
+/// Whether a session's agent is working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// Waiting for a message.
+    Idle,
+    /// A turn is in progress.
+    Busy,
+}
+
+impl SessionState {
+    /// "idle" or "busy".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Busy => "busy",
+        }
+    }
+}
+
+/// A session with its live state, for `!status`, `!list` and the Control API.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The stored session.
+    pub row: SessionRow,
+    /// Bound channels, sorted.
+    pub channels: Vec<ChannelRef>,
+    /// Idle or busy.
+    pub state: SessionState,
+    /// Messages waiting behind the current turn.
+    pub queued: usize,
+    /// History entries.
+    pub message_count: u64,
+}
+
+fn invalid(reason: String) -> OrchestratorError {
+    OrchestratorError::Invalid(reason)
+}
+
+fn not_found_as_unknown(session: &str) -> impl FnOnce(StoreError) -> OrchestratorError + '_ {
+    move |error| match error {
+        StoreError::NotFound => OrchestratorError::UnknownSession(session.to_owned()),
+        other => other.into(),
+    }
+}
+
+impl Orchestrator {
+    /// Creates a session and its workspace (`workspace` is relative to the root; defaults to the name).
+    pub async fn create_session(&self, name: &str, workspace: Option<&str>) -> OrchestratorResult<SessionInfo> {
+        names::check_session_name(name).map_err(invalid)?;
+        let config = &self.inner.config;
+        let dir = workspace::resolve(&config.workspace_root, workspace, name)?;
+        if self.inner.store.session(name).await.is_ok() {
+            return Err(OrchestratorError::SessionExists(name.to_owned()));
+        }
+        let dir = workspace::prepare(&config.workspace_root, &dir, config.workspace_template.as_deref())?;
+        let backend = &config.default_backend;
+        self.inner.store.create_session(name, &dir.to_string_lossy(), backend).await.map_err(|e| match e {
+            StoreError::Conflict => OrchestratorError::SessionExists(name.to_owned()),
+            other => other.into(),
+        })?;
+        self.spawn_actor(name).await;
+        self.inner.bus.report(Activity::Session { name: name.to_owned(), created: true });
+        tracing::info!(session = name, workspace = %dir.display(), "session created");
+        self.session_info(name).await
+    }
+
+    /// Deletes a session: unbinds (and tells) every channel, drops its queue and history, keeps its files.
+    /// `except` is a channel that gets no notice (the one that asked).
+    pub async fn delete_session(&self, name: &str, except: Option<&ChannelRef>) -> OrchestratorResult<Vec<ChannelRef>> {
+        let unbound = {
+            let _writes = self.inner.binding_writes.lock().await;
+            let unbound = self.inner.store.delete_session(name).await.map_err(not_found_as_unknown(name))?;
+            let mut bindings = self.inner.bindings.write().expect("bindings lock");
+            bindings.retain(|_, session| session != name);
+            unbound
+        };
+        if let Some(actor) = self.inner.actors.lock().await.remove(name) {
+            actor.cancel.cancel();
+        }
+        for channel in &unbound {
+            self.inner.bus.report(Activity::Binding { channel: channel.clone(), session: None });
+        }
+        let notify: Vec<ChannelRef> = unbound.iter().filter(|c| Some(*c) != except).cloned().collect();
+        if !notify.is_empty() {
+            let text = format!("Session {name} was deleted; this channel talks to DISPATCH again.");
+            self.notify(Some(name), notify, text).await?;
+        }
+        self.inner.bus.report(Activity::Session { name: name.to_owned(), created: false });
+        tracing::info!(session = name, "session deleted");
+        Ok(unbound)
+    }
+
+    /// Every session with its live state, by name.
+    pub async fn list_sessions(&self) -> OrchestratorResult<Vec<SessionInfo>> {
+        let mut infos = Vec::new();
+        for row in self.inner.store.sessions().await? {
+            infos.push(self.info_for(row).await?);
+        }
+        Ok(infos)
+    }
+
+    /// One session with its live state.
+    pub async fn session_info(&self, name: &str) -> OrchestratorResult<SessionInfo> {
+        let row = self.inner.store.session(name).await.map_err(not_found_as_unknown(name))?;
+        self.info_for(row).await
+    }
+
+    async fn info_for(&self, row: SessionRow) -> OrchestratorResult<SessionInfo> {
+        let (busy, queued) = match self.inner.actors.lock().await.get(&row.name) {
+            Some(actor) => (actor.busy.load(Ordering::SeqCst), actor.queued.load(Ordering::SeqCst)),
+            None => (false, 0),
+        };
+        Ok(SessionInfo {
+            channels: self.channels_of(&row.name),
+            state: if busy { SessionState::Busy } else { SessionState::Idle },
+            queued,
+            message_count: self.inner.store.message_count(&row.name).await?,
+            row,
+        })
+    }
+
+    /// Binds a channel to a session; returns the session it was bound to before.
+    pub async fn bind(&self, channel: &ChannelRef, session: &str) -> OrchestratorResult<Option<String>> {
+        names::check_platform(&channel.platform).map_err(invalid)?;
+        names::check_external_id("channel id", &channel.channel_id).map_err(invalid)?;
+        let previous = {
+            let _writes = self.inner.binding_writes.lock().await;
+            self.inner.store.bind(channel, session).await.map_err(not_found_as_unknown(session))?;
+            let mut bindings = self.inner.bindings.write().expect("bindings lock");
+            bindings.insert(channel.clone(), session.to_owned())
+        };
+        self.inner.bus.report(Activity::Binding { channel: channel.clone(), session: Some(session.to_owned()) });
+        tracing::info!(%channel, session, "channel bound");
+        Ok(previous)
+    }
+
+    /// Unbinds a channel; returns the session it was bound to.
+    pub async fn unbind(&self, channel: &ChannelRef) -> OrchestratorResult<String> {
+        let previous = {
+            let _writes = self.inner.binding_writes.lock().await;
+            self.inner.store.unbind(channel).await.map_err(|e| match e {
+                StoreError::NotFound => OrchestratorError::NotBound(channel.clone()),
+                other => other.into(),
+            })?;
+            let mut bindings = self.inner.bindings.write().expect("bindings lock");
+            bindings.remove(channel).unwrap_or_default()
+        };
+        self.inner.bus.report(Activity::Binding { channel: channel.clone(), session: None });
+        tracing::info!(%channel, session = previous, "channel unbound");
+        Ok(previous)
+    }
+
+    /// Queues `text` for a session as if it was said in `origin`; the answer goes to the session's channels.
+    pub async fn tell(&self, session: &str, text: &str, origin: &ChannelRef, sender: &str) -> OrchestratorResult<Inbound> {
+        names::check_text(text, self.inner.config.max_text_bytes).map_err(invalid)?;
+        self.inner.store.session(session).await.map_err(not_found_as_unknown(session))?;
+        let new = NewInbound { channel: origin.clone(), message_id: None, sender: sender.to_owned(), text: text.to_owned() };
+        let inbound = self.inner.store.queue_for_session(&new, session).await?;
+        self.inner.bus.report(Activity::Message(inbound.clone()));
+        self.enqueue_turn(session, inbound.clone()).await;
+        Ok(inbound)
+    }
+
+    /// Queues `text` for every session; returns their names.
+    pub async fn broadcast(&self, text: &str, origin: &ChannelRef, sender: &str) -> OrchestratorResult<Vec<String>> {
+        names::check_text(text, self.inner.config.max_text_bytes).map_err(invalid)?;
+        let mut told = Vec::new();
+        for row in self.inner.store.sessions().await? {
+            self.tell(&row.name, text, origin, sender).await?;
+            told.push(row.name);
+        }
+        Ok(told)
+    }
+
+    /// The last `count` history entries of a session (default and cap from the config), oldest first.
+    pub async fn read(&self, session: &str, count: Option<u32>) -> OrchestratorResult<Vec<HistoryRow>> {
+        let config = &self.inner.config;
+        let count = count.filter(|c| *c > 0).unwrap_or(config.read_default).min(config.read_max);
+        self.inner.store.session(session).await.map_err(not_found_as_unknown(session))?;
+        Ok(self.inner.store.last_messages(session, count).await?)
+    }
+
+    /// Largest `!read` count.
+    pub fn read_max(&self) -> u32 {
+        self.inner.config.read_max
+    }
+
+    /// Sends a notice (from a session, or from gorpd when `session` is `None`) to `targets`.
+    pub(super) async fn notify(&self, session: Option<&str>, targets: Vec<ChannelRef>, text: String) -> OrchestratorResult<()> {
+        let response = NewResponse {
+            response_id: uuid::Uuid::new_v4().to_string(),
+            session: session.map(str::to_owned),
+            kind: ResponseKind::Notice,
+            text,
+            targets,
+            in_reply_to: None,
+        };
+        self.inner.bus.append(response, Commit::default()).await?;
+        Ok(())
+    }
+}

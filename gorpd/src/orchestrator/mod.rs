@@ -1,0 +1,194 @@
+//! The orchestrator: routes accepted messages to DISPATCH or to a session,
+//! runs one actor per session, and implements the fleet operations that
+//! DISPATCH, the Control API and the web admin all call.
+//!
+//! Lifecycle: `start` loads the bindings, spawns an actor per session, marks
+//! turns that were running when gorpd stopped as interrupted (telling their
+//! channels), re-queues accepted but unanswered messages, then starts the
+//! router. Messages reach the router in commit order; the router hands each
+//! session's messages to its actor in that order (per-session FIFO).
+
+mod actor;
+mod dispatch;
+mod error;
+mod fleet;
+mod router;
+mod workspace;
+
+pub use error::{OrchestratorError, OrchestratorResult};
+pub use fleet::{SessionInfo, SessionState};
+
+use crate::agent::Backends;
+use crate::bus::{Activity, Bus, ChannelRef, Inbound};
+use crate::store::{InboundState, NewInbound, Store};
+use actor::SessionHandle;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use tokio::sync::{mpsc, Mutex};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Settings the orchestrator needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct OrchestratorConfig {
+    /// Directory under which every workspace lives.
+    pub workspace_root: PathBuf,
+    /// Copied into each new workspace, when set.
+    pub workspace_template: Option<PathBuf>,
+    /// Largest message text, in bytes.
+    pub max_text_bytes: usize,
+    /// `!read` count when none is given.
+    pub read_default: u32,
+    /// Largest `!read` count.
+    pub read_max: u32,
+    /// Backend for new sessions.
+    pub default_backend: String,
+}
+
+/// The result of accepting a published message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Accepted {
+    /// Committed and queued for handling.
+    New(i64),
+    /// Already accepted earlier; nothing was stored.
+    Duplicate,
+}
+
+/// Cloneable handle to the orchestrator.
+#[derive(Clone, Debug)]
+pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    bus: Bus,
+    config: OrchestratorConfig,
+    backends: Backends,
+    /// Write-through cache of `channel_bindings`.
+    bindings: RwLock<HashMap<ChannelRef, String>>,
+    /// Serialises binding writes so the cache and the table agree.
+    binding_writes: Mutex<()>,
+    actors: Mutex<HashMap<String, SessionHandle>>,
+    router: mpsc::UnboundedSender<Inbound>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Orchestrator {
+    /// Recovers state from the store and starts the router and session actors.
+    pub async fn start(
+        store: Store,
+        bus: Bus,
+        config: OrchestratorConfig,
+        backends: Backends,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+    ) -> OrchestratorResult<Self> {
+        let (router_tx, router_rx) = mpsc::unbounded_channel();
+        let bindings = store.bindings().await?.into_iter().collect();
+        let orchestrator = Self {
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                config,
+                backends,
+                bindings: RwLock::new(bindings),
+                binding_writes: Mutex::new(()),
+                actors: Mutex::new(HashMap::new()),
+                router: router_tx,
+                shutdown,
+                tasks,
+            }),
+        };
+        for session in orchestrator.inner.store.sessions().await? {
+            orchestrator.spawn_actor(&session.name).await;
+        }
+        orchestrator.recover().await?;
+        let router = orchestrator.clone();
+        orchestrator.inner.tasks.spawn(async move { router.run_router(router_rx).await });
+        Ok(orchestrator)
+    }
+
+    /// Commits a published message and queues it; duplicates change nothing.
+    pub async fn accept(&self, new: NewInbound) -> OrchestratorResult<Accepted> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(OrchestratorError::ShuttingDown);
+        }
+        self.check_inbound(&new)?;
+        let Some(inbound) = self.inner.store.accept_inbound(&new).await? else {
+            return Ok(Accepted::Duplicate);
+        };
+        let id = inbound.id;
+        self.inner.bus.report(Activity::Message(inbound.clone()));
+        self.inner.router.send(inbound).map_err(|_| OrchestratorError::ShuttingDown)?;
+        Ok(Accepted::New(id))
+    }
+
+    fn check_inbound(&self, new: &NewInbound) -> OrchestratorResult<()> {
+        let check = || -> Result<(), String> {
+            crate::names::check_platform(&new.channel.platform)?;
+            crate::names::check_external_id("channel id", &new.channel.channel_id)?;
+            if let Some(id) = &new.message_id {
+                crate::names::check_external_id("message id", id)?;
+            }
+            crate::names::check_text(&new.text, self.inner.config.max_text_bytes)
+        };
+        check().map_err(OrchestratorError::Invalid)
+    }
+
+    /// The session a channel is bound to.
+    pub fn session_of(&self, channel: &ChannelRef) -> Option<String> {
+        self.inner.bindings.read().expect("bindings lock").get(channel).cloned()
+    }
+
+    /// Every channel bound to `session`, sorted.
+    pub fn channels_of(&self, session: &str) -> Vec<ChannelRef> {
+        let bindings = self.inner.bindings.read().expect("bindings lock");
+        let mut channels: Vec<_> = bindings.iter().filter(|(_, s)| *s == session).map(|(c, _)| c.clone()).collect();
+        channels.sort();
+        channels
+    }
+
+    /// Every binding, sorted by channel.
+    pub fn all_bindings(&self) -> Vec<(ChannelRef, String)> {
+        let bindings = self.inner.bindings.read().expect("bindings lock");
+        let mut all: Vec<_> = bindings.iter().map(|(c, s)| (c.clone(), s.clone())).collect();
+        all.sort();
+        all
+    }
+
+    /// The bus this orchestrator writes to.
+    pub fn bus(&self) -> &Bus {
+        &self.inner.bus
+    }
+
+    /// The store this orchestrator uses.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Largest accepted message text, in bytes.
+    pub fn max_text_bytes(&self) -> usize {
+        self.inner.config.max_text_bytes
+    }
+
+    /// Marks interrupted turns and re-queues accepted messages not yet answered.
+    async fn recover(&self) -> OrchestratorResult<()> {
+        for (inbound, session) in self.inner.store.inbound_in_state(InboundState::Running).await? {
+            self.report_interrupted(&inbound, session.as_deref()).await?;
+        }
+        for (inbound, session) in self.inner.store.inbound_in_state(InboundState::Queued).await? {
+            match session {
+                Some(session) => self.enqueue_turn(&session, inbound).await,
+                None => self.inner.store.set_inbound_state(inbound.id, InboundState::Pending).await?,
+            }
+        }
+        for (inbound, _) in self.inner.store.inbound_in_state(InboundState::Pending).await? {
+            let _ = self.inner.router.send(inbound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! A session's conversation history (`!read`, the web history).
+
+use super::{now_text, parse_time, Store, StoreResult};
+use crate::bus::ChannelRef;
+use chrono::{DateTime, Utc};
+use sqlx::{Row, Sqlite, Transaction};
+
+/// Who a history entry is from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A person (or tell/broadcast).
+    User,
+    /// The agent's complete answer.
+    Assistant,
+    /// A failed turn.
+    Error,
+    /// A notice from gorpd.
+    Notice,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Assistant => "assistant",
+            Self::Error => "error",
+            Self::Notice => "notice",
+        }
+    }
+}
+
+/// A history entry to write.
+#[derive(Debug, Clone)]
+pub struct NewHistory {
+    /// Session it belongs to.
+    pub session: String,
+    /// Who it is from.
+    pub role: Role,
+    /// Author name.
+    pub author: String,
+    /// Text.
+    pub text: String,
+    /// Channel an inbound message came from.
+    pub channel: Option<ChannelRef>,
+}
+
+impl NewHistory {
+    /// An inbound message from a person.
+    pub fn user(session: &str, author: &str, text: &str, channel: Option<&ChannelRef>) -> Self {
+        Self {
+            session: session.to_owned(),
+            role: Role::User,
+            author: author.to_owned(),
+            text: text.to_owned(),
+            channel: channel.cloned(),
+        }
+    }
+
+    /// A final response of the session itself.
+    pub fn from_session(session: &str, role: Role, text: &str) -> Self {
+        Self { session: session.to_owned(), role, author: session.to_owned(), text: text.to_owned(), channel: None }
+    }
+}
+
+/// A stored history entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    /// Store id, increasing with time.
+    pub id: i64,
+    /// "user", "assistant", "error" or "notice".
+    pub role: String,
+    /// Author.
+    pub author: String,
+    /// Text.
+    pub text: String,
+    /// Channel of an inbound message.
+    pub channel: Option<ChannelRef>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+pub(super) async fn insert_history(tx: &mut Transaction<'_, Sqlite>, entry: &NewHistory) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO messages (session_name, role, author, text, platform_id, channel_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&entry.session)
+    .bind(entry.role.as_str())
+    .bind(&entry.author)
+    .bind(&entry.text)
+    .bind(entry.channel.as_ref().map(|c| c.platform.as_str()))
+    .bind(entry.channel.as_ref().map(|c| c.channel_id.as_str()))
+    .bind(now_text())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The last `count` history entries of a session, oldest first.
+    pub async fn last_messages(&self, session: &str, count: u32) -> StoreResult<Vec<HistoryRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT * FROM messages WHERE session_name = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+        )
+        .bind(session)
+        .bind(count)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let platform: Option<String> = r.get("platform_id");
+                let channel_id: Option<String> = r.get("channel_id");
+                HistoryRow {
+                    id: r.get("id"),
+                    role: r.get("role"),
+                    author: r.get("author"),
+                    text: r.get("text"),
+                    channel: platform.zip(channel_id).map(|(p, c)| ChannelRef::new(p, c)),
+                    created_at: parse_time(r.get::<&str, _>("created_at")),
+                }
+            })
+            .collect())
+    }
+
+    /// Number of history entries of a session.
+    pub async fn message_count(&self, session: &str) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE session_name = ?")
+            .bind(session)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count as u64)
+    }
+}

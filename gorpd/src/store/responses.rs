@@ -1,0 +1,113 @@
+//! The durable response log: every final response with its `seq` and targets.
+//!
+//! A `seq` is assigned by SQLite inside the insert transaction. The bus holds
+//! a lock across append and live fan-out, so live order equals `seq` order.
+
+use super::{history::insert_history, inbound::state_text, now_text, parse_time, InboundState, NewHistory, Store, StoreResult};
+use crate::bus::{ChannelRef, NewResponse, Response, ResponseKind};
+use sqlx::Row;
+
+/// What else commits atomically with a response.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// A history entry (the session's answer, error or notice).
+    pub history: Option<NewHistory>,
+    /// The inbound message this response finishes, and its new state.
+    pub finish: Option<(i64, InboundState)>,
+}
+
+impl Store {
+    /// Appends a response (and `commit`'s extra writes) in one transaction.
+    pub async fn append_response(&self, new: &NewResponse, commit: &Commit) -> StoreResult<Response> {
+        let created_at = now_text();
+        let mut tx = self.pool.begin().await?;
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(&new.response_id)
+        .bind(&new.session)
+        .bind(new.session.is_none())
+        .bind(new.kind.as_str())
+        .bind(&new.text)
+        .bind(&new.in_reply_to)
+        .bind(&created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        for target in &new.targets {
+            sqlx::query("INSERT OR IGNORE INTO response_targets (seq, platform_id, channel_id) VALUES (?, ?, ?)")
+                .bind(seq)
+                .bind(&target.platform)
+                .bind(&target.channel_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(history) = &commit.history {
+            insert_history(&mut tx, history).await?;
+        }
+        if let Some((inbound_id, state)) = commit.finish {
+            sqlx::query("UPDATE inbound SET state = ? WHERE id = ?")
+                .bind(state_text(state))
+                .bind(inbound_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Response {
+            seq: seq as u64,
+            response_id: new.response_id.clone(),
+            session: new.session.clone(),
+            kind: new.kind,
+            text: new.text.clone(),
+            targets: new.targets.clone(),
+            in_reply_to: new.in_reply_to.clone(),
+            created_at: parse_time(&created_at),
+        })
+    }
+
+    /// Up to `limit` responses with a target on `platform` and `seq > after`,
+    /// in `seq` order, each with only its targets on that platform.
+    pub async fn responses_after(&self, platform: &str, after: u64, limit: u32) -> StoreResult<Vec<Response>> {
+        let rows = sqlx::query(
+            "SELECT r.*, t.platform_id, t.channel_id FROM responses r JOIN response_targets t ON t.seq = r.seq
+             WHERE t.platform_id = ?1 AND r.seq IN (
+                 SELECT DISTINCT seq FROM response_targets WHERE platform_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
+             ORDER BY r.seq, t.channel_id",
+        )
+        .bind(platform)
+        .bind(after as i64)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut responses: Vec<Response> = Vec::new();
+        for row in &rows {
+            let seq = row.get::<i64, _>("seq") as u64;
+            let target = ChannelRef::new(row.get::<String, _>("platform_id"), row.get::<String, _>("channel_id"));
+            match responses.last_mut() {
+                Some(last) if last.seq == seq => last.targets.push(target),
+                _ => responses.push(Response {
+                    seq,
+                    response_id: row.get("response_id"),
+                    session: row.get("session_name"),
+                    kind: ResponseKind::parse(row.get::<&str, _>("kind")),
+                    text: row.get("text"),
+                    targets: vec![target],
+                    in_reply_to: row.get("in_reply_to"),
+                    created_at: parse_time(row.get::<&str, _>("created_at")),
+                }),
+            }
+        }
+        Ok(responses)
+    }
+
+    /// How many responses with a target on `platform` have `seq > after`.
+    pub async fn responses_pending(&self, platform: &str, after: u64) -> StoreResult<u64> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(DISTINCT seq) FROM response_targets WHERE platform_id = ? AND seq > ?")
+                .bind(platform)
+                .bind(after as i64)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count as u64)
+    }
+}
