@@ -1,0 +1,119 @@
+//! In-process gorpd for tests (feature `testing`): binds 127.0.0.1:0 before
+//! serving, so it is ready when `start` returns, and gives authenticated
+//! gRPC clients.
+
+use crate::agent::Backends;
+use crate::config::Config;
+use crate::{builtin_backends, Gorpd, Listeners, ServeError};
+use gorp_proto::v1::bus_client::BusClient;
+use gorp_proto::v1::control_client::ControlClient;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+/// Adds `authorization: Bearer <token>` to every request.
+#[derive(Clone, Debug)]
+pub struct BearerToken(MetadataValue<Ascii>);
+
+impl BearerToken {
+    /// A bearer interceptor for `token`.
+    pub fn new(token: &str) -> Self {
+        Self(format!("Bearer {token}").parse().expect("token is ASCII"))
+    }
+}
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// An authenticated Control client.
+pub type Control = ControlClient<InterceptedService<Channel, BearerToken>>;
+/// An authenticated Bus client.
+pub type BusApi = BusClient<InterceptedService<Channel, BearerToken>>;
+
+/// A gorpd running inside the test process.
+#[derive(Debug)]
+pub struct TestServer {
+    /// gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// HTTP address.
+    pub http_addr: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// The admin token's secret.
+    pub admin_token: String,
+    shutdown: CancellationToken,
+    handle: JoinHandle<Result<(), ServeError>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// A config for tests: data in `dir`, echo without pauses.
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = Config::with_data_dir(dir);
+    config.echo_chunk_delay_ms = 1;
+    config
+}
+
+impl TestServer {
+    /// Starts on a fresh temporary data directory.
+    pub async fn start() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::start_in(temp.path()).await;
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts on `dir` (which may hold an earlier run's data).
+    pub async fn start_in(dir: &Path) -> Self {
+        let config = test_config(dir);
+        let backends = builtin_backends(&config);
+        Self::start_with(config, backends).await
+    }
+
+    /// Starts with a given config and backends.
+    pub async fn start_with(config: Config, backends: Backends) -> Self {
+        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC");
+        let http = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
+        let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let data_dir = config.data_dir.clone();
+        let gorpd = Gorpd::open(config, backends, shutdown.clone()).await.expect("gorpd opens");
+        let admin_token = std::fs::read_to_string(gorpd.admin_token_path()).expect("admin token").trim().to_owned();
+        let handle = tokio::spawn(gorpd.run(Listeners { grpc, http }));
+        Self { grpc_addr, http_addr, data_dir, admin_token, shutdown, handle, _temp: None }
+    }
+
+    /// A lazily connecting channel to the gRPC listener.
+    pub fn channel(&self) -> Channel {
+        Endpoint::from_shared(format!("http://{}", self.grpc_addr)).expect("endpoint").connect_lazy()
+    }
+
+    /// A Control client with the admin token.
+    pub fn control(&self) -> Control {
+        ControlClient::with_interceptor(self.channel(), BearerToken::new(&self.admin_token))
+    }
+
+    /// A Bus client with `token`.
+    pub fn bus(&self, token: &str) -> BusApi {
+        BusClient::with_interceptor(self.channel(), BearerToken::new(token))
+    }
+
+    /// A Bus client with the admin token.
+    pub fn admin_bus(&self) -> BusApi {
+        self.bus(&self.admin_token)
+    }
+
+    /// Stops gorpd and waits for it; returns what `run` returned.
+    pub async fn stop(self) -> Result<(), ServeError> {
+        self.shutdown.cancel();
+        self.handle.await.expect("gorpd task")
+    }
+}

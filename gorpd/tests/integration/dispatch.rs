@@ -1,0 +1,163 @@
+//! DISPATCH through the Bus: every command, its errors, and reply routing.
+
+use crate::support::*;
+use gorp_proto::v1 as pb;
+use gorpd::testing::TestServer;
+
+#[tokio::test]
+async fn zero_config_flow_help_create_join_chat_leave() {
+    let server = TestServer::start().await;
+    let mut chat = Chat::open(&mut server.admin_bus(), "web").await;
+
+    let help = chat.say("tab1", "!help").await;
+    assert!(help.dispatch && help.text.contains("!create <name>"), "{help:?}");
+    assert_eq!(help.kind, pb::ResponseKind::Complete as i32);
+
+    assert!(chat.ask("tab1", "!create research").await.contains("Created session research"));
+    assert!(chat.ask("tab1", "!join research").await.contains("now bound to research"));
+
+    let id = chat.send("tab1", "hello agent").await;
+    let mut chunks = String::new();
+    let answer = loop {
+        match chat.subscriber.next().await.unwrap().kind.unwrap() {
+            pb::delivery::Kind::Chunk(chunk) => chunks.push_str(&chunk.text),
+            pb::delivery::Kind::Response(response) => break response,
+        }
+    };
+    assert_eq!(answer.text, "echo: hello agent");
+    assert_eq!(chunks, answer.text, "the chunks add up to the final answer");
+    assert_eq!((answer.session.as_str(), answer.in_reply_to.as_str(), answer.dispatch), ("research", id.as_str(), false));
+    assert_eq!(answer.targets, vec![channel("web", "tab1")]);
+
+    assert!(chat.ask("tab1", "!leave").await.contains("Left research"));
+    assert!(chat.ask("tab1", "just text").await.contains("not bound to a session"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_command_answers_and_explains_misuse() {
+    let server = TestServer::start().await;
+    let mut chat = Chat::open(&mut server.admin_bus(), "web").await;
+    let cases: &[(&str, &str)] = &[
+        ("!list", "No sessions yet"),
+        ("!create", "Usage: !create <name> [workspace]"),
+        ("!create Bad!", "Session name \"Bad!\" is invalid"),
+        ("!create ../x", "is invalid"),
+        ("!create ok ../../etc", "must be a relative path inside the workspace root"),
+        ("!create ok /etc", "must be a relative path"),
+        ("!create alpha", "Created session alpha"),
+        ("!create alpha", "Session \"alpha\" already exists"),
+        ("!create beta shared/beta", "shared/beta"),
+        ("!list", "Sessions (2):\n• alpha — echo, idle, 0 channels\n• beta — echo, idle, 0 channels"),
+        ("!status", "Usage: !status <name>"),
+        ("!status nope", "Unknown session \"nope\""),
+        ("!status alpha", "Session alpha\nstate: idle\nagent: echo"),
+        ("!join", "Usage: !join <name>"),
+        ("!join nope", "Unknown session \"nope\""),
+        ("!leave", "not bound to a session; there is nothing to leave"),
+        ("!tell", "Usage: !tell <session> <message>"),
+        ("!tell alpha", "Usage: !tell <session> <message>"),
+        ("!tell nope hi", "Unknown session \"nope\""),
+        ("!tell alpha first message", "Sent to alpha. It has no bound channels"),
+        ("!read", "Usage: !read <session> [count]"),
+        ("!read nope", "Unknown session \"nope\""),
+        ("!read alpha zero", "Count must be a number from 1 to 100"),
+        ("!read alpha 0", "Count must be a number from 1 to 100"),
+        ("!broadcast", "Usage: !broadcast <message>"),
+        ("!delete", "Usage: !delete <name>"),
+        ("!delete nope", "Unknown session \"nope\""),
+        ("!frobnicate", "Unknown command !frobnicate. !help lists the commands."),
+        ("plain words", "not bound to a session, so DISPATCH is listening"),
+    ];
+    for (command, expected) in cases {
+        let reply = chat.say("c1", command).await;
+        assert!(reply.text.contains(expected), "{command:?} answered {:?}, expected {expected:?}", reply.text);
+        let ok = !expected.starts_with("Usage")
+            && !expected.contains("invalid")
+            && !expected.contains("Unknown")
+            && !expected.contains("already")
+            && !expected.contains("must")
+            && !expected.contains("nothing to leave")
+            && !expected.contains("not bound");
+        let kind = if ok { pb::ResponseKind::Complete } else { pb::ResponseKind::Error };
+        assert_eq!(reply.kind, kind as i32, "{command:?}");
+    }
+    let root = server.data_dir.join("workspaces");
+    assert!(root.join("alpha").is_dir() && root.join("shared/beta").is_dir());
+    assert!(!root.join("ok").exists(), "a refused create made nothing");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn tell_read_broadcast_and_delete() {
+    let server = TestServer::start().await;
+    let mut chat = Chat::open(&mut server.admin_bus(), "web").await;
+    chat.ask("ops", "!create a").await;
+    chat.ask("ops", "!create b").await;
+    chat.ask("room-a", "!join a").await;
+
+    assert!(chat.ask("ops", "!tell a do the thing").await.contains("Its answer goes to its 1 bound channel(s)"));
+    let answer = chat.response().await;
+    assert_eq!((answer.text.as_str(), answer.targets.clone()), ("echo: do the thing", vec![channel("web", "room-a")]));
+
+    for i in 1..=12 {
+        chat.say("room-a", &format!("message {i}")).await;
+    }
+    let read = chat.ask("ops", "!read a").await;
+    assert!(read.starts_with("Last 10 message(s) of a:"), "{read}");
+    assert!(read.ends_with("a (assistant): echo: message 12"), "{read}");
+    assert!(chat.ask("ops", "!read a 3").await.contains("Last 3 message(s)"));
+    assert!(chat.ask("ops", "!read a 1000").await.contains("(at most 100)"));
+
+    let told = chat.ask("ops", "!broadcast status report please").await;
+    assert_eq!(told, "Sent to 2 session(s): a, b.");
+    assert_eq!(chat.response().await.text, "echo: status report please");
+    let status = chat.ask("ops", "!status b").await;
+    assert!(status.contains("channels: none"), "{status}");
+
+    let deleted = chat.ask("ops", "!delete a").await;
+    assert!(deleted.contains("Deleted session a; unbound web:room-a") && deleted.contains("was kept"), "{deleted}");
+    let notice = chat.response().await;
+    assert_eq!(notice.kind, pb::ResponseKind::Notice as i32);
+    assert_eq!(notice.targets, vec![channel("web", "room-a")]);
+    assert!(server.data_dir.join("workspaces/a").is_dir(), "files are kept");
+    assert!(chat.ask("room-a", "hello?").await.contains("not bound"), "the channel is back with DISPATCH");
+    assert!(chat.ask("ops", "!read a").await.contains("Unknown session"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn commands_in_a_bound_channel_reach_dispatch_and_other_text_reaches_the_session() {
+    let server = TestServer::start().await;
+    let mut chat = Chat::open(&mut server.admin_bus(), "web").await;
+    chat.ask("c", "!create s1").await;
+    chat.ask("c", "!create s2").await;
+    chat.ask("c", "!join s1").await;
+    assert!(chat.say("c", "!status s1").await.dispatch);
+    assert_eq!(chat.ask("c", "!deploy prod").await, "echo: !deploy prod", "unknown !words go to the agent");
+    assert!(chat.ask("c", "!join s2").await.contains("now talks to s2 (it was bound to s1)"));
+    assert_eq!(chat.say("c", "hi").await.session, "s2");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dispatch_reply_reaches_only_the_asking_channel() {
+    let server = TestServer::start().await;
+    let mut web = Chat::open(&mut server.admin_bus(), "web").await;
+    let mut telegram = Chat::open(&mut server.admin_bus(), "telegram").await;
+    web.ask("w1", "!create shared").await;
+    web.ask("w1", "!join shared").await;
+    telegram.ask("t1", "!join shared").await;
+
+    let reply = web.say("w1", "!list").await;
+    assert_eq!(reply.targets, vec![channel("web", "w1")]);
+    assert!(telegram.subscriber.response_within(std::time::Duration::from_millis(500)).await.is_none(), "telegram saw nothing");
+
+    // A session answer reaches every bound channel, on every platform.
+    let answer = web.say("w1", "to everyone").await;
+    assert_eq!(answer.targets, vec![channel("web", "w1")], "each platform sees only its own channels");
+    let on_telegram = telegram.subscriber.response().await;
+    assert_eq!((on_telegram.text.as_str(), on_telegram.response_id.as_str()), ("echo: to everyone", answer.response_id.as_str()));
+    assert_eq!(on_telegram.targets, vec![channel("telegram", "t1")]);
+    server.stop().await.unwrap();
+}

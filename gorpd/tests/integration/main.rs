@@ -1,0 +1,9 @@
+//! gorpd integration tests: a real gorpd in-process on port 0, driven through
+//! the generated gRPC clients.
+
+mod auth;
+mod delivery;
+mod dispatch;
+mod limits;
+mod restart;
+mod support;

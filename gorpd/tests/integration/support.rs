@@ -1,0 +1,172 @@
+//! Helpers shared by the integration tests: stream wrappers for the Bus RPCs
+//! and a `Chat` that publishes as one platform and waits for the answers.
+
+use gorp_proto::v1 as pb;
+use gorpd::testing::BusApi;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+
+/// Upper bound for anything a test waits for; a hang fails instead of blocking CI.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, future).await.expect("timed out waiting")
+}
+
+pub fn channel(platform: &str, id: &str) -> pb::Channel {
+    pb::Channel { platform: platform.into(), channel_id: id.into() }
+}
+
+pub fn message(platform: &str, channel_id: &str, message_id: &str, text: &str) -> pb::PublishRequest {
+    pb::PublishRequest {
+        channel: Some(channel(platform, channel_id)),
+        message_id: message_id.into(),
+        sender_id: "u1".into(),
+        sender_name: "alice".into(),
+        text: text.into(),
+    }
+}
+
+/// An open Publish stream.
+pub struct Publisher {
+    requests: mpsc::Sender<pb::PublishRequest>,
+    acks: Streaming<pb::PublishAck>,
+}
+
+impl Publisher {
+    pub async fn open(bus: &mut BusApi) -> Result<Self, tonic::Status> {
+        let (requests, rx) = mpsc::channel(1024);
+        let acks = bus.publish(ReceiverStream::new(rx)).await?.into_inner();
+        Ok(Self { requests, acks })
+    }
+
+    /// Sends without waiting for the ack.
+    pub async fn send(&mut self, request: pb::PublishRequest) {
+        self.requests.send(request).await.expect("publish stream open");
+    }
+
+    /// The next ack, or the status that ended the stream.
+    pub async fn ack(&mut self) -> Result<pb::PublishAck, tonic::Status> {
+        within(self.acks.message()).await.and_then(|a| a.ok_or_else(|| tonic::Status::cancelled("stream ended")))
+    }
+
+    pub async fn publish(&mut self, request: pb::PublishRequest) -> pb::PublishAck {
+        self.send(request).await;
+        self.ack().await.expect("ack")
+    }
+}
+
+/// An open SubscribeResponses stream.
+pub struct Subscriber {
+    requests: mpsc::Sender<pb::SubscribeRequest>,
+    deliveries: Streaming<pb::Delivery>,
+}
+
+impl Subscriber {
+    pub async fn open(bus: &mut BusApi, platform: &str, gateway_id: &str, cursor: Option<u64>) -> Result<Self, tonic::Status> {
+        let (requests, rx) = mpsc::channel(1024);
+        let hello = pb::SubscribeHello { gateway_id: gateway_id.into(), platform: platform.into(), cursor };
+        requests
+            .send(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Hello(hello)) })
+            .await
+            .unwrap();
+        let deliveries = bus.subscribe_responses(ReceiverStream::new(rx)).await?.into_inner();
+        Ok(Self { requests, deliveries })
+    }
+
+    /// The next delivery, or the status that ended the stream.
+    pub async fn next(&mut self) -> Result<pb::Delivery, tonic::Status> {
+        within(self.deliveries.message()).await.and_then(|d| d.ok_or_else(|| tonic::Status::cancelled("stream ended")))
+    }
+
+    /// The next final response, skipping chunks.
+    pub async fn response(&mut self) -> pb::Response {
+        loop {
+            match self.next().await.expect("delivery").kind {
+                Some(pb::delivery::Kind::Response(response)) => return response,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Whether a final response arrives within `wait`.
+    pub async fn response_within(&mut self, wait: Duration) -> Option<pb::Response> {
+        tokio::time::timeout(wait, async {
+            loop {
+                match self.deliveries.message().await {
+                    Ok(Some(pb::Delivery { kind: Some(pb::delivery::Kind::Response(r)) })) => return Some(r),
+                    Ok(Some(_)) => continue,
+                    _ => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    pub async fn ack(&mut self, seq: u64) {
+        let ack = pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Ack(pb::SubscribeAck { seq })) };
+        self.requests.send(ack).await.expect("subscribe stream open");
+    }
+}
+
+/// A chat platform in a test: publishes as `platform` and reads its deliveries.
+pub struct Chat {
+    pub platform: String,
+    pub publisher: Publisher,
+    pub subscriber: Subscriber,
+    next_id: u64,
+    /// Responses read while waiting for another one, in order.
+    unclaimed: std::collections::VecDeque<pb::Response>,
+}
+
+impl Chat {
+    pub async fn open(bus: &mut BusApi, platform: &str) -> Self {
+        let subscriber = Subscriber::open(bus, platform, platform, None).await.expect("subscribe");
+        let publisher = Publisher::open(bus).await.expect("publish");
+        Self { platform: platform.into(), publisher, subscriber, next_id: 0, unclaimed: Default::default() }
+    }
+
+    /// Publishes `text` in `channel_id`; returns the message id.
+    pub async fn send(&mut self, channel_id: &str, text: &str) -> String {
+        self.next_id += 1;
+        let id = format!("{}-{}", self.platform, self.next_id);
+        let ack = self.publisher.publish(message(&self.platform, channel_id, &id, text)).await;
+        assert_eq!(ack.status, pb::PublishStatus::Accepted as i32, "{ack:?}");
+        id
+    }
+
+    /// Publishes `text` and returns the final response that answers it (acked).
+    pub async fn say(&mut self, channel_id: &str, text: &str) -> pb::Response {
+        let id = self.send(channel_id, text).await;
+        if let Some(at) = self.unclaimed.iter().position(|r| r.in_reply_to == id) {
+            return self.unclaimed.remove(at).expect("position is valid");
+        }
+        loop {
+            let response = self.subscriber.response().await;
+            self.subscriber.ack(response.seq).await;
+            if response.in_reply_to == id {
+                return response;
+            }
+            self.unclaimed.push_back(response);
+        }
+    }
+
+    /// The next final response not claimed by `say` (acked).
+    pub async fn response(&mut self) -> pb::Response {
+        if let Some(response) = self.unclaimed.pop_front() {
+            return response;
+        }
+        let response = self.subscriber.response().await;
+        self.subscriber.ack(response.seq).await;
+        response
+    }
+
+    /// The text of the answer to `text`.
+    pub async fn ask(&mut self, channel_id: &str, text: &str) -> String {
+        self.say(channel_id, text).await.text
+    }
+}
