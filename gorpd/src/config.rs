@@ -72,6 +72,7 @@ struct FileConfig {
     insecure_listen: Option<bool>,
     default_backend: Option<String>,
     echo_chunk_delay_ms: Option<u64>,
+    live_buffer: Option<usize>,
 }
 
 /// A broken configuration; the message says what and how to fix it.
@@ -115,6 +116,8 @@ pub struct Config {
     pub default_backend: String,
     /// Pause between chunks of the echo backend, in milliseconds.
     pub echo_chunk_delay_ms: u64,
+    /// Live events a subscriber may fall behind before it replays from the log.
+    pub live_buffer: usize,
 }
 
 impl Config {
@@ -134,6 +137,7 @@ impl Config {
             insecure_listen: false,
             default_backend: "echo".to_owned(),
             echo_chunk_delay_ms: 15,
+            live_buffer: 1024,
         }
     }
 
@@ -155,6 +159,7 @@ impl Config {
         config.insecure_listen = flags.insecure_listen.or(file.insecure_listen).unwrap_or(false);
         config.default_backend = file.default_backend.unwrap_or(config.default_backend);
         config.echo_chunk_delay_ms = file.echo_chunk_delay_ms.unwrap_or(config.echo_chunk_delay_ms);
+        config.live_buffer = file.live_buffer.unwrap_or(config.live_buffer);
         config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -172,6 +177,9 @@ impl Config {
         }
         if !(1..=1000).contains(&self.read_max) || !(1..=self.read_max).contains(&self.read_default) {
             return fail("read_max must be from 1 to 1000 and read_default from 1 to read_max".to_owned());
+        }
+        if !(1..=1_000_000).contains(&self.live_buffer) {
+            return fail(format!("live_buffer must be from 1 to 1000000, not {}", self.live_buffer));
         }
         if let Some(template) = &self.workspace_template
             && !template.is_dir()

@@ -122,7 +122,7 @@ impl Gorpd {
             read_max: config.read_max,
             default_backend: config.default_backend.clone(),
         };
-        let bus = Bus::new(store.clone());
+        let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator =
             Orchestrator::start(store.clone(), bus, orchestrator_config, backends, shutdown.clone(), tasks.clone()).await?;
         Ok(Self { config, store, auth, orchestrator, admin_token_path, shutdown, tasks })
@@ -131,6 +131,11 @@ impl Gorpd {
     /// Where the admin token is.
     pub fn admin_token_path(&self) -> &std::path::Path {
         &self.admin_token_path
+    }
+
+    /// The store (for in-process use and tests).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The orchestrator (for in-process use and tests).

@@ -50,6 +50,8 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     /// The admin token's secret.
     pub admin_token: String,
+    /// The store, to check what was (not) written.
+    pub store: crate::store::Store,
     shutdown: CancellationToken,
     handle: JoinHandle<Result<(), ServeError>>,
     _temp: Option<tempfile::TempDir>,
@@ -87,8 +89,9 @@ impl TestServer {
         let data_dir = config.data_dir.clone();
         let gorpd = Gorpd::open(config, backends, shutdown.clone()).await.expect("gorpd opens");
         let admin_token = std::fs::read_to_string(gorpd.admin_token_path()).expect("admin token").trim().to_owned();
+        let store = gorpd.store().clone();
         let handle = tokio::spawn(gorpd.run(Listeners { grpc, http }));
-        Self { grpc_addr, http_addr, data_dir, admin_token, shutdown, handle, _temp: None }
+        Self { grpc_addr, http_addr, data_dir, admin_token, store, shutdown, handle, _temp: None }
     }
 
     /// A lazily connecting channel to the gRPC listener.

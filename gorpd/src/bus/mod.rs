@@ -27,9 +27,6 @@ pub enum LiveEvent {
     Response(Arc<Response>),
 }
 
-/// How many live events a subscriber may fall behind before it replays from the log.
-const LIVE_CAPACITY: usize = 1024;
-
 /// Cloneable handle to the bus.
 #[derive(Clone, Debug)]
 pub struct Bus {
@@ -40,11 +37,6 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// A bus writing its response log to `store`.
-    pub fn new(store: Store) -> Self {
-        Self::with_capacity(store, LIVE_CAPACITY)
-    }
-
     /// A bus whose live channel holds `capacity` events (small values exercise lag handling).
     pub fn with_capacity(store: Store, capacity: usize) -> Self {
         let (live, _) = broadcast::channel(capacity);

@@ -1,4 +1,5 @@
 //! gorpd integration tests: a real gorpd in-process on port 0, driven through
+#![allow(unreachable_pub, missing_docs)]
 //! the generated gRPC clients.
 
 mod auth;

@@ -170,3 +170,50 @@ impl Chat {
         self.say(channel_id, text).await.text
     }
 }
+
+/// A backend for tests: never answers a prompt starting with "hang", echoes anything else.
+pub struct HangOrEcho;
+
+impl gorpd::agent::AgentBackend for HangOrEcho {
+    fn prompt(&self, request: gorpd::agent::PromptRequest) -> futures::stream::BoxStream<'static, gorpd::agent::AgentEvent> {
+        use futures::StreamExt;
+        if request.text.starts_with("hang") {
+            return futures::stream::pending().boxed();
+        }
+        gorpd::agent::EchoBackend::new(Duration::ZERO).prompt(request)
+    }
+}
+
+/// Starts gorpd on `dir` with [`HangOrEcho`] as the default backend.
+pub async fn start_with_hang(dir: &std::path::Path) -> gorpd::testing::TestServer {
+    let mut config = gorpd::testing::test_config(dir);
+    config.default_backend = "hang-or-echo".into();
+    let backends = gorpd::builtin_backends(&config).with("hang-or-echo", HangOrEcho);
+    gorpd::testing::TestServer::start_with(config, backends).await
+}
+
+pub fn create(name: &str) -> pb::CreateSessionRequest {
+    pb::CreateSessionRequest { name: name.into(), workspace: String::new() }
+}
+
+pub fn bind(platform: &str, id: &str, session: &str) -> pb::BindSessionRequest {
+    pb::BindSessionRequest { channel: Some(channel(platform, id)), session: session.into() }
+}
+
+pub fn tell(session: &str, text: &str) -> pb::TellRequest {
+    pb::TellRequest { session: session.into(), text: text.into() }
+}
+
+/// Waits until a session reports `state`.
+pub async fn wait_for_state(control: &mut gorpd::testing::Control, session: &str, state: &str) {
+    within(async {
+        loop {
+            let info = control.get_session(pb::GetSessionRequest { name: session.into() }).await.unwrap().into_inner();
+            if info.state == state {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
