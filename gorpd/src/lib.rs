@@ -145,8 +145,8 @@ impl Gorpd {
 
     /// Serves until the shutdown token fires, then stops everything within [`SHUTDOWN_DEADLINE`].
     pub async fn run(self, listeners: Listeners) -> Result<(), ServeError> {
-        let grpc_addr = listeners.grpc.local_addr().ok();
-        let http_addr = listeners.http.local_addr().ok();
+        let address = |listener: &TcpListener| listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
+        let (grpc_addr, http_addr) = (address(&listeners.grpc), address(&listeners.http));
         let state = grpc::GrpcState {
             orchestrator: self.orchestrator.clone(),
             auth: self.auth.clone(),
@@ -160,7 +160,7 @@ impl Gorpd {
         let mut grpc = tokio::spawn(async move { grpc::serve(state, listeners.grpc, tls.as_ref(), max_message).await });
         let mut http = tokio::spawn(http::serve(listeners.http, self.shutdown.clone()));
         tracing::info!(
-            grpc = ?grpc_addr, http = ?http_addr, tls = self.config.tls.is_some(),
+            grpc = %grpc_addr, http = %http_addr, tls = self.config.tls.is_some(),
             admin_token = %self.admin_token_path.display(), data_dir = %self.config.data_dir.display(),
             "gorpd is serving"
         );

@@ -12,7 +12,8 @@ const EXIT_CONFIG: u8 = 64;
 async fn main() -> ExitCode {
     let flags = Flags::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("GORP_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let color = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(color).init();
     let config = match Config::load(&flags) {
         Ok(config) => config,
         Err(error) => {

@@ -91,7 +91,7 @@ impl Drop for PresenceGuard {
 }
 
 /// A server stream fed by a tracked task. The task ends when `body` returns,
-/// when the client goes away, or at shutdown, in which case the stream ends
+/// as soon as the client goes away, or at shutdown, in which case the stream ends
 /// with UNAVAILABLE.
 pub(crate) fn spawn_stream<T, F, Fut>(state: &GrpcState, body: F) -> ReceiverStream<Result<T, Status>>
 where
@@ -105,6 +105,8 @@ where
     state.tasks.spawn(async move {
         let result = tokio::select! {
             _ = shutdown.cancelled() => Err(Status::unavailable("gorpd is shutting down")),
+            // The client went away: stop now, not at the next event.
+            _ = tx.closed() => Ok(()),
             result = work => result,
         };
         if let Err(status) = result {

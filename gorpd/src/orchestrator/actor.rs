@@ -51,6 +51,7 @@ impl Orchestrator {
         self.inner.tasks.spawn(async move {
             loop {
                 let turn = tokio::select! {
+                    biased;
                     _ = handle.cancel.cancelled() => break,
                     turn = receiver.recv() => match turn { Some(turn) => turn, None => break },
                 };
@@ -130,6 +131,7 @@ impl Orchestrator {
         let mut text = String::new();
         loop {
             let event = tokio::select! {
+                biased;
                 _ = cancel.cancelled() => return TurnEnd::Cancelled,
                 event = events.next() => event,
             };

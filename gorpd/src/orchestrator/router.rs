@@ -12,6 +12,7 @@ impl Orchestrator {
     pub(super) async fn run_router(self, mut inbox: mpsc::UnboundedReceiver<Inbound>) {
         loop {
             let inbound = tokio::select! {
+                biased;
                 _ = self.inner.shutdown.cancelled() => break,
                 inbound = inbox.recv() => match inbound { Some(inbound) => inbound, None => break },
             };

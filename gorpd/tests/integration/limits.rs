@@ -1,1 +1,124 @@
-//! placeholder
+//! Bad input: oversize, malformed and incomplete requests get a clear error
+//! and change nothing.
+
+use crate::support::*;
+use gorp_proto::v1 as pb;
+use gorpd::testing::{test_config, TestServer};
+use std::time::Duration;
+use tonic::Code;
+
+#[tokio::test]
+async fn the_text_limit_is_exact_and_an_oversize_message_is_rejected_with_nothing_stored() {
+    let server = TestServer::start().await;
+    let mut control = server.control();
+    control.create_session(create("big")).await.unwrap();
+    control.bind_session(bind("web", "t", "big")).await.unwrap();
+    let mut bus = server.admin_bus();
+    let mut subscriber = Subscriber::open(&mut bus, "web", "web", None).await.unwrap();
+    let mut publisher = Publisher::open(&mut bus).await.unwrap();
+
+    let too_big = publisher.publish(message("web", "t", "m1", &"a".repeat(64 * 1024 + 1))).await;
+    assert_eq!((too_big.status, too_big.error_code), (pb::PublishStatus::Rejected as i32, Code::InvalidArgument as i32));
+    assert_eq!(too_big.error, "message text is 65537 bytes; the limit is 65536");
+    assert_eq!(server.store.inbound_count().await.unwrap(), 0);
+    assert!(subscriber.response_within(Duration::from_millis(200)).await.is_none());
+
+    let at_limit = publisher.publish(message("web", "t", "m2", &"a".repeat(64 * 1024 - 6))).await;
+    assert_eq!(at_limit.status, pb::PublishStatus::Accepted as i32);
+    assert_eq!(subscriber.response().await.text.len(), 64 * 1024);
+
+    let tell = control.tell(tell("big", &"b".repeat(64 * 1024 + 1))).await.unwrap_err();
+    assert_eq!(tell.code(), Code::InvalidArgument);
+    let broadcast = control.broadcast(pb::BroadcastRequest { text: "c".repeat(70_000) }).await.unwrap_err();
+    assert_eq!(broadcast.code(), Code::InvalidArgument);
+    assert_eq!(server.store.inbound_count().await.unwrap(), 1, "only the message at the limit was stored");
+}
+
+#[tokio::test]
+async fn a_configured_limit_applies_and_frames_beyond_the_grpc_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.max_body_bytes = 100;
+    let backends = gorpd::builtin_backends(&config);
+    let server = TestServer::start_with(config, backends).await;
+    let mut bus = server.admin_bus();
+    let mut publisher = Publisher::open(&mut bus).await.unwrap();
+    assert_eq!(publisher.publish(message("web", "t", "a", &"x".repeat(100))).await.status, pb::PublishStatus::Accepted as i32);
+    let rejected = publisher.publish(message("web", "t", "b", &"x".repeat(101))).await;
+    assert_eq!(rejected.error, "message text is 101 bytes; the limit is 100");
+    // Far beyond the limit plus envelope: the transport refuses the frame and the stream ends.
+    publisher.send(message("web", "t", "c", &"x".repeat(200 * 1024))).await;
+    let status = publisher.ack().await.unwrap_err();
+    assert!(matches!(status.code(), Code::ResourceExhausted | Code::OutOfRange | Code::InvalidArgument), "{status:?}");
+    assert_eq!(server.store.inbound_count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn incomplete_or_invalid_fields_are_rejected_with_a_reason() {
+    let server = TestServer::start().await;
+    let mut publisher = Publisher::open(&mut server.admin_bus()).await.unwrap();
+    let mut no_channel = message("web", "t", "m", "hi");
+    no_channel.channel = None;
+    let cases = [
+        (no_channel, "channel is missing"),
+        (message("web", "t", "", "hi"), "message id is missing"),
+        (message("Web Chat", "t", "m", "hi"), "platform \"Web Chat\" is invalid"),
+        (message("web", "", "m", "hi"), "channel id is missing"),
+        (message("web", "a\u{7}b", "m", "hi"), "channel id contains control characters"),
+        (message("web", "t", &"m".repeat(300), "hi"), "message id is 300 bytes; the limit is 256"),
+        (message("web", "t", "m", "   "), "message text is empty"),
+    ];
+    for (request, reason) in cases {
+        let ack = publisher.publish(request).await;
+        assert_eq!((ack.status, ack.error_code), (pb::PublishStatus::Rejected as i32, Code::InvalidArgument as i32));
+        assert!(ack.error.contains(reason), "{:?} should contain {reason:?}", ack.error);
+    }
+    assert_eq!(server.store.inbound_count().await.unwrap(), 0);
+}
+
+/// A message whose field 1 is a varint where PublishRequest has a sub-message: undecodable.
+#[derive(Clone, PartialEq, prost::Message)]
+struct NotAPublishRequest {
+    #[prost(uint64, tag = "1")]
+    channel: u64,
+}
+
+#[tokio::test]
+async fn malformed_protobuf_is_refused_with_invalid_argument_and_nothing_stored() {
+    let server = TestServer::start().await;
+    let channel = tonic::service::interceptor::InterceptedService::new(
+        server.channel(),
+        gorpd::testing::BearerToken::new(&server.admin_token),
+    );
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/gorp.v1.Bus/Publish");
+    let codec: tonic_prost::ProstCodec<NotAPublishRequest, pb::PublishAck> = tonic_prost::ProstCodec::default();
+    let request = tonic::Request::new(tokio_stream::iter([NotAPublishRequest { channel: 7 }]));
+    let result = async { grpc.streaming(request, path, codec).await?.into_inner().message().await }.await;
+    let status = result.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().starts_with("malformed request"), "{status:?}");
+    assert_eq!(server.store.inbound_count().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn subscribe_requires_a_hello_and_acks_only_for_delivered_responses() {
+    let server = TestServer::start().await;
+    let mut bus = server.admin_bus();
+    let (requests, rx) = tokio::sync::mpsc::channel(4);
+    requests.send(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Ack(pb::SubscribeAck { seq: 1 })) }).await.unwrap();
+    let mut stream = bus.subscribe_responses(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let status = within(stream.message()).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("must be a hello"));
+
+    let mut subscriber = Subscriber::open(&mut bus, "web", "web", None).await.unwrap();
+    subscriber.ack(5).await;
+    let status = subscriber.next().await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("not delivered"), "{status:?}");
+
+    let mut bad = Subscriber::open(&mut bus, "web", "Bad Id", None).await.unwrap();
+    assert_eq!(bad.next().await.unwrap_err().code(), Code::InvalidArgument);
+}

@@ -3,8 +3,10 @@
 //! the generated gRPC clients.
 
 mod auth;
+mod control;
 mod delivery;
 mod dispatch;
 mod limits;
+mod process;
 mod restart;
 mod support;

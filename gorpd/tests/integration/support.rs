@@ -133,7 +133,8 @@ impl Chat {
     /// Publishes `text` in `channel_id`; returns the message id.
     pub async fn send(&mut self, channel_id: &str, text: &str) -> String {
         self.next_id += 1;
-        let id = format!("{}-{}", self.platform, self.next_id);
+        // Unique across restarts of gorpd, like a real platform's message ids.
+        let id = format!("{}-{}-{}", self.platform, self.next_id, uuid::Uuid::new_v4());
         let ack = self.publisher.publish(message(&self.platform, channel_id, &id, text)).await;
         assert_eq!(ack.status, pb::PublishStatus::Accepted as i32, "{ack:?}");
         id

@@ -1,0 +1,83 @@
+//! The real `gorpd` binary: zero-config start, the admin token, `/healthz`,
+//! a clean stop on SIGTERM, and exit code 64 for a broken config.
+
+use crate::support::within;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+
+fn gorpd(home: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gorpd"));
+    command.args(args).env_clear().env("HOME", home).env("GORP_LOG", "info");
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    command
+}
+
+/// Reads the log until "gorpd is serving" and returns the gRPC and HTTP addresses.
+fn serving_addresses(child: &mut Child) -> (String, String) {
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let field = |line: &str, key: &str| {
+        let start = line.find(&format!(" {key}=")).unwrap() + key.len() + 2;
+        line[start..].split(' ').next().unwrap().to_owned()
+    };
+    loop {
+        let line = lines.next().expect("gorpd logs a serving line").unwrap();
+        if line.contains("gorpd is serving") {
+            assert!(line.contains("admin_token="), "{line}");
+            // Keep draining the log so gorpd never writes into a closed pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return (field(&line, "grpc"), field(&line, "http"));
+        }
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: gorp\r\nConnection: close\r\n\r\n").unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[tokio::test]
+async fn the_binary_starts_with_zero_config_and_stops_cleanly_on_sigterm() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = gorpd(home.path(), &["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"]).spawn().unwrap();
+    let (grpc, http) = serving_addresses(&mut child);
+    let data_dir = home.path().join(".local/share/gorp");
+    assert!(data_dir.join("gorp.db").is_file() && data_dir.join("admin.token").is_file());
+    assert!(http_get(&http, "/healthz").ends_with("ok\n"));
+
+    let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc}")).unwrap().connect().await.unwrap();
+    let mut control = gorp_proto::v1::control_client::ControlClient::with_interceptor(
+        channel,
+        gorpd::testing::BearerToken::new(token.trim()),
+    );
+    let request = gorp_proto::v1::CreateSessionRequest { name: "proc".into(), workspace: String::new() };
+    control.create_session(request).await.unwrap();
+    assert!(data_dir.join("workspaces/proc").is_dir());
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = within(tokio::task::spawn_blocking(move || child.wait())).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_broken_config_exits_64_with_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("gorp.toml");
+    std::fs::write(&config, "grpc_adr = \"127.0.0.1:1\"\n").unwrap();
+    let cases: [&[&str]; 3] = [
+        &["--config", config.to_str().unwrap()],
+        &["--grpc-addr", "0.0.0.0:0"],
+        &["--max-body-bytes", "0"],
+    ];
+    for args in cases {
+        let output = gorpd(home.path(), args).output().unwrap();
+        assert_eq!(output.status.code(), Some(64), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("gorpd: "), "{stderr}");
+    }
+}
