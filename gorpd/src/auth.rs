@@ -77,6 +77,22 @@ pub fn generate_secret() -> String {
     format!("gorp_{}", hex::encode(bytes))
 }
 
+/// Whether `secret` has the shape [`generate_secret`] produces.
+fn is_well_formed(secret: &str) -> bool {
+    secret.strip_prefix("gorp_").is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Makes an existing token file private to its owner, saying so when it was not.
+fn tighten_permissions(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "admin token file was readable by others; set it to 0600");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
 fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
@@ -109,6 +125,13 @@ impl Authenticator {
         match std::fs::read_to_string(&path) {
             Ok(secret) => {
                 let secret = secret.trim();
+                if !is_well_formed(secret) {
+                    return Err(AuthError::Invalid(format!(
+                        "admin token file {} does not hold a gorp token (gorp_ and 64 hex digits); delete it to get a new one",
+                        path.display()
+                    )));
+                }
+                tighten_permissions(&path).map_err(file_error)?;
                 match self.store.token_by_hash(&hash(secret)).await? {
                     Some(row) if row.revoked_at.is_some() => {
                         tracing::warn!(path = %path.display(), "the admin token in this file was revoked; delete the file and restart to get a new one");

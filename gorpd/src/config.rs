@@ -51,7 +51,10 @@ pub struct Flags {
     #[arg(long, env = "GORP_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
     /// Allow a non-loopback listener without TLS (e.g. behind a TLS-terminating proxy).
-    #[arg(long, env = "GORP_INSECURE_LISTEN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(
+        long, env = "GORP_INSECURE_LISTEN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub insecure_listen: Option<bool>,
 }
 
@@ -181,6 +184,9 @@ impl Config {
         if !(1..=1_000_000).contains(&self.live_buffer) {
             return fail(format!("live_buffer must be from 1 to 1000000, not {}", self.live_buffer));
         }
+        if self.default_backend != "echo" {
+            return fail(format!("default_backend \"{}\" is not a known agent backend (known: echo)", self.default_backend));
+        }
         if let Some(template) = &self.workspace_template
             && !template.is_dir()
         {
@@ -263,6 +269,12 @@ mod tests {
         std::fs::write(&path, "max_body_byte = 1000\n").unwrap();
         let error = Config::load(&flags(&["--config", p])).unwrap_err();
         assert!(error.to_string().contains("unknown field"), "{error}");
+    }
+
+    #[test]
+    fn insecure_listen_accepts_boolish_values() {
+        assert_eq!(flags(&["--insecure-listen", "1"]).insecure_listen, Some(true));
+        assert_eq!(flags(&["--insecure-listen=no"]).insecure_listen, Some(false));
     }
 
     #[test]

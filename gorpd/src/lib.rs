@@ -108,8 +108,7 @@ impl Gorpd {
         if backends.get(&config.default_backend).is_none() {
             return Err(ServeError::UnknownBackend(config.default_backend.clone()));
         }
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
+        create_private_dir(&config.data_dir).map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
         let store = Store::open(&config.data_dir).await?;
         let auth = Authenticator::load(store.clone()).await?;
         let admin_token_path = auth.ensure_admin_token(&config.data_dir).await?;
@@ -188,6 +187,12 @@ impl Gorpd {
             _ => Ok(()),
         }
     }
+}
+
+/// Creates `dir` (and missing parents) readable only by its owner; an existing directory is left as it is.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// Opens and serves with the built-in backends until `shutdown` fires.

@@ -10,7 +10,17 @@ const EXIT_CONFIG: u8 = 64;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let flags = Flags::parse();
+    let flags = match Flags::try_parse() {
+        Ok(flags) => flags,
+        Err(error) if !error.use_stderr() => error.exit(),
+        Err(error) => {
+            // One line, like every other configuration error.
+            let message = error.to_string();
+            let first = message.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            eprintln!("gorpd: {first} (see gorpd --help)");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GORP_LOG").unwrap_or_else(|_| "info".into());
     let color = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(color).init();

@@ -127,10 +127,13 @@ pub async fn serve(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<BusServer<bus::BusService>>().await;
     health.set_serving::<ControlServer<control::ControlService>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(gorp_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(gorp_proto::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    // v1 for current tools, v1alpha for older ones (grpcui, older grpcurl).
+    let (reflection_v1, reflection_v1alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     let bus = BusServer::new(bus::BusService::new(state.clone())).max_decoding_message_size(max_message_bytes);
     let control =
         ControlServer::new(control::ControlService::new(state.clone())).max_decoding_message_size(max_message_bytes);
@@ -141,7 +144,8 @@ pub async fn serve(
     let shutdown = state.shutdown.clone();
     builder
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(bus, state.auth.clone()))
         .add_service(InterceptedService::new(control, state.auth.clone()))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())

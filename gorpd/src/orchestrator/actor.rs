@@ -84,7 +84,10 @@ impl Orchestrator {
 
     async fn try_run_turn(&self, session: &str, turn: &Inbound, cancel: &CancellationToken) -> OrchestratorResult<()> {
         let store = &self.inner.store;
-        store.set_inbound_state(turn.id, InboundState::Running).await?;
+        if !store.start_turn(turn.id).await? {
+            // The session was deleted after this message was queued.
+            return Ok(());
+        }
         let row = store.session(session).await?;
         let response_id = uuid::Uuid::new_v4().to_string();
         tracing::debug!(%response_id, "turn started");

@@ -5,8 +5,9 @@
 //! Lifecycle: `start` loads the bindings, spawns an actor per session, marks
 //! turns that were running when gorpd stopped as interrupted (telling their
 //! channels), re-queues accepted but unanswered messages, then starts the
-//! router. Messages reach the router in commit order; the router hands each
-//! session's messages to its actor in that order (per-session FIFO).
+//! router. Messages reach the router in the order they were accepted (for one
+//! Publish stream, exactly its order); the router hands each session's
+//! messages to its actor in that order (per-session FIFO).
 
 mod actor;
 mod dispatch;

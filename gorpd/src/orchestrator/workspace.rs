@@ -9,10 +9,10 @@ use std::path::{Component, Path, PathBuf};
 pub(crate) fn resolve(root: &Path, requested: Option<&str>, session: &str) -> OrchestratorResult<PathBuf> {
     let requested = requested.filter(|r| !r.trim().is_empty()).unwrap_or(session);
     let relative = Path::new(requested);
-    let plain = relative.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    let plain = relative.components().all(|c| matches!(c, Component::Normal(_)));
     if !plain || relative.is_absolute() || requested.contains('\0') || relative.components().next().is_none() {
         return Err(OrchestratorError::Invalid(format!(
-            "workspace \"{requested}\" must be a relative path inside the workspace root (no \"..\", no leading \"/\")"
+            "workspace \"{requested}\" must be a relative path inside the workspace root (no \".\" or \"..\", no leading \"/\")"
         )));
     }
     Ok(root.join(relative))
@@ -26,21 +26,30 @@ pub(crate) fn prepare(root: &Path, dir: &Path, template: Option<&Path>) -> Orche
         move |source| OrchestratorError::Workspace { path, source }
     };
     std::fs::create_dir_all(root).map_err(io_error(root))?;
+    let canonical_root = root.canonicalize().map_err(io_error(root))?;
+    // Check the deepest existing ancestor before creating anything, so a
+    // symlink out of the root never gets directories made behind it.
+    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(root);
+    check_inside(&canonical_root, &existing.canonicalize().map_err(io_error(existing))?, dir)?;
     let is_new = !dir.exists();
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let canonical_root = root.canonicalize().map_err(io_error(root))?;
     let canonical = dir.canonicalize().map_err(io_error(dir))?;
-    if !canonical.starts_with(&canonical_root) {
-        return Err(OrchestratorError::Invalid(format!(
-            "workspace {} resolves outside the workspace root {}",
-            dir.display(),
-            canonical_root.display()
-        )));
-    }
+    check_inside(&canonical_root, &canonical, dir)?;
     if let (true, Some(template)) = (is_new, template) {
         copy_tree(template, &canonical).map_err(io_error(template))?;
     }
     Ok(canonical)
+}
+
+fn check_inside(root: &Path, resolved: &Path, requested: &Path) -> OrchestratorResult<()> {
+    if resolved.starts_with(root) {
+        return Ok(());
+    }
+    Err(OrchestratorError::Invalid(format!(
+        "workspace {} resolves outside the workspace root {}",
+        requested.display(),
+        root.display()
+    )))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -69,7 +78,7 @@ mod tests {
 
     #[test]
     fn escaping_paths_are_refused() {
-        for bad in ["/etc", "..", "a/../../b", "../x"] {
+        for bad in ["/etc", "..", "a/../../b", "../x", ".", "./a"] {
             assert!(resolve(Path::new("/r"), Some(bad), "x").is_err(), "{bad}");
         }
     }
@@ -81,6 +90,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
         let escaped = resolve(root.path(), Some("link/sub"), "x").unwrap();
         assert!(prepare(root.path(), &escaped, None).is_err());
+        assert!(!outside.path().join("sub").exists(), "nothing was created outside the root");
 
         let template = tempfile::tempdir().unwrap();
         std::fs::create_dir(template.path().join("docs")).unwrap();

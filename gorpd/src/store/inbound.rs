@@ -122,6 +122,15 @@ impl Store {
         })
     }
 
+    /// Moves a queued message to `running`; false when it is no longer queued (its session was deleted).
+    pub async fn start_turn(&self, inbound_id: i64) -> StoreResult<bool> {
+        let result = sqlx::query("UPDATE inbound SET state = 'running' WHERE id = ? AND state = 'queued'")
+            .bind(inbound_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     /// Sets a message's handling state.
     pub async fn set_inbound_state(&self, inbound_id: i64, state: InboundState) -> StoreResult<()> {
         sqlx::query("UPDATE inbound SET state = ? WHERE id = ?")

@@ -64,12 +64,15 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) `gorp.db` in `data_dir` and applies migrations.
+    ///
+    /// `synchronous = FULL`: a commit (and so an acknowledgement) survives a
+    /// power loss or OS crash, not only a gorpd crash.
     pub async fn open(data_dir: &Path) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(data_dir.join("gorp.db"))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;

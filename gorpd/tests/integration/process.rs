@@ -68,10 +68,12 @@ fn a_broken_config_exits_64_with_one_line() {
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("gorp.toml");
     std::fs::write(&config, "grpc_adr = \"127.0.0.1:1\"\n").unwrap();
-    let cases: [&[&str]; 3] = [
+    let cases: [&[&str]; 5] = [
         &["--config", config.to_str().unwrap()],
         &["--grpc-addr", "0.0.0.0:0"],
+        &["--grpc-addr", "localhost:7730"],
         &["--max-body-bytes", "0"],
+        &["--no-such-flag"],
     ];
     for args in cases {
         let output = gorpd(home.path(), args).output().unwrap();
@@ -80,4 +82,18 @@ fn a_broken_config_exits_64_with_one_line() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.starts_with("gorpd: "), "{stderr}");
     }
+}
+
+#[test]
+fn a_malformed_admin_token_file_stops_the_start_with_a_reason() {
+    let home = tempfile::tempdir().unwrap();
+    let data_dir = home.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    std::fs::write(data_dir.join("admin.token"), "\n").unwrap();
+    let output = gorpd(home.path(), &["--data-dir", data_dir.to_str().unwrap(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("does not hold a gorp token"), "{stderr}");
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# gorp's whole test suite, runnable on a fresh machine: installs what the
+# tests need when it is missing, then builds and tests every crate.
+# This is the README's test command and exactly what CI (.ci/run) runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build products live outside the clone so repeated runs are incremental.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gorp-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+log() { printf '\n== %s\n' "$*"; }
+
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+command -v cargo >/dev/null || { echo "tests/run.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
+# gcc builds the bundled SQLite and ring; the proto compiles without protoc (protox).
+command -v cc >/dev/null || apt_install build-essential
+
+log "building the workspace ($CARGO_TARGET_DIR)"
+cargo build --workspace --all-targets --locked
+
+log "running the tests"
+cargo test --workspace --locked
+
+log "all tests passed"
