@@ -27,6 +27,8 @@ apt_install() {
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
 # gcc builds the bundled SQLite and ring; the proto compiles without protoc (protox).
 command -v cc >/dev/null || apt_install build-essential
+# The TLS test makes a self-signed certificate with the openssl CLI.
+command -v openssl >/dev/null || apt_install openssl
 
 log "building the workspace ($CARGO_TARGET_DIR)"
 cargo build --workspace --all-targets --locked

@@ -1,4 +1,4 @@
-//! The `Bus` service: Publish (intake with per-message acks),
+//! The `Bus` service: Publish (read-ahead intake with in-order acks),
 //! SubscribeResponses (replay then live, with acknowledged cursors) and
 //! BindChannel (bind requests and a live feed of binding changes).
 
@@ -9,6 +9,8 @@ use crate::auth::Principal;
 use crate::bus::{Activity, LiveEvent};
 use crate::orchestrator::{Accepted, OrchestratorError};
 use crate::store::NewInbound;
+use futures::future::{self, BoxFuture, FutureExt};
+use futures::stream::{FuturesOrdered, StreamExt};
 use gorp_proto::v1 as pb;
 use pb::bus_server::Bus;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,16 +43,25 @@ fn rejected(message_id: String, status: Status) -> pb::PublishAck {
     }
 }
 
-/// Accepts one message. Bad input becomes a REJECTED ack; failures that a
-/// retry could fix (shutdown, storage) end the stream instead.
-async fn publish_one(state: &GrpcState, caller: &Principal, request: pb::PublishRequest) -> Result<pb::PublishAck, Status> {
+/// Unacknowledged messages one Publish stream may have in flight; reading
+/// ahead lets one stream's messages share a commit.
+const PUBLISH_WINDOW: usize = 256;
+
+/// The pending ack of one published message.
+type PendingAck = BoxFuture<'static, Result<pb::PublishAck, Status>>;
+
+/// Queues one message for commit, in stream order. Bad input becomes a
+/// REJECTED ack; failures that a retry could fix (shutdown, storage) end the
+/// stream instead.
+async fn submit_one(state: &GrpcState, caller: &Principal, request: pb::PublishRequest) -> Result<PendingAck, Status> {
     let message_id = request.message_id.clone();
+    let ready = |ack: pb::PublishAck| -> Result<PendingAck, Status> { Ok(future::ready(Ok(ack)).boxed()) };
     let channel = match channel_from_pb(request.channel) {
         Ok(channel) => channel,
-        Err(status) => return Ok(rejected(message_id, status)),
+        Err(status) => return ready(rejected(message_id, status)),
     };
     if let Err(status) = require_platform(caller, &channel.platform) {
-        return Ok(rejected(message_id, status));
+        return ready(rejected(message_id, status));
     }
     let sender = [request.sender_name, request.sender_id].into_iter().find(|s| !s.is_empty());
     let new = NewInbound {
@@ -59,17 +70,46 @@ async fn publish_one(state: &GrpcState, caller: &Principal, request: pb::Publish
         sender: sender.unwrap_or_else(|| "someone".to_owned()),
         text: request.text,
     };
-    let span = tracing::info_span!("publish", channel = %new.channel, message_id = %message_id);
-    match state.orchestrator.accept(new).instrument(span).await {
-        Ok(accepted) => {
-            let status = match accepted {
-                Accepted::New(_) => pb::PublishStatus::Accepted,
-                Accepted::Duplicate => pb::PublishStatus::Duplicate,
-            };
-            Ok(pb::PublishAck { message_id, status: status as i32, error_code: 0, error: String::new() })
+    let span = tracing::debug_span!("publish", channel = %new.channel, message_id = %message_id);
+    let receipt = match state.orchestrator.submit(new).instrument(span).await {
+        Ok(receipt) => receipt,
+        Err(error @ OrchestratorError::Invalid(_)) => return ready(rejected(message_id, error.into())),
+        Err(error) => return Err(error.into()),
+    };
+    Ok(async move {
+        let status = match receipt.await.unwrap_or(Err(OrchestratorError::ShuttingDown))? {
+            Accepted::New(_) => pb::PublishStatus::Accepted,
+            Accepted::Duplicate => pb::PublishStatus::Duplicate,
+        };
+        Ok(pb::PublishAck { message_id, status: status as i32, error_code: 0, error: String::new() })
+    }
+    .boxed())
+}
+
+/// Reads ahead up to [`PUBLISH_WINDOW`] messages and sends their acks in order.
+async fn publish_stream(
+    state: GrpcState,
+    caller: Principal,
+    mut requests: Streaming<pb::PublishRequest>,
+    tx: mpsc::Sender<Result<pb::PublishAck, Status>>,
+) -> Result<(), Status> {
+    let mut pending: FuturesOrdered<PendingAck> = FuturesOrdered::new();
+    let mut requests_open = true;
+    loop {
+        tokio::select! {
+            request = requests.message(), if requests_open && pending.len() < PUBLISH_WINDOW => {
+                match request.map_err(stream_error)? {
+                    Some(request) => pending.push_back(submit_one(&state, &caller, request).await?),
+                    None => requests_open = false,
+                }
+            }
+            Some(ack) = pending.next(), if !pending.is_empty() => {
+                if tx.send(Ok(ack?)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            else => return Ok(()),
         }
-        Err(error @ OrchestratorError::Invalid(_)) => Ok(rejected(message_id, error.into())),
-        Err(error) => Err(error.into()),
     }
 }
 
@@ -223,17 +263,9 @@ impl Bus for BusService {
 
     async fn publish(&self, request: Request<Streaming<pb::PublishRequest>>) -> Result<Response<Self::PublishStream>, Status> {
         let caller = principal(&request)?;
-        let mut requests = request.into_inner();
+        let requests = request.into_inner();
         let state = self.state.clone();
-        Ok(Response::new(spawn_stream(&self.state, move |tx| async move {
-            while let Some(request) = requests.message().await.map_err(stream_error)? {
-                let ack = publish_one(&state, &caller, request).await?;
-                if tx.send(Ok(ack)).await.is_err() {
-                    break;
-                }
-            }
-            Ok(())
-        })))
+        Ok(Response::new(spawn_stream(&self.state, move |tx| publish_stream(state, caller, requests, tx))))
     }
 
     async fn subscribe_responses(

@@ -13,14 +13,16 @@ mod actor;
 mod dispatch;
 mod error;
 mod fleet;
+mod intake;
 mod router;
 mod workspace;
 
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use fleet::{SessionInfo, SessionState};
+pub use intake::Receipt;
 
 use crate::agent::Backends;
-use crate::bus::{Activity, Bus, ChannelRef, Inbound};
+use crate::bus::{Bus, ChannelRef, Inbound};
 use crate::store::{InboundState, NewInbound, Store};
 use actor::SessionHandle;
 use std::collections::HashMap;
@@ -74,6 +76,7 @@ struct Inner {
     binding_writes: Mutex<()>,
     actors: Mutex<HashMap<String, SessionHandle>>,
     router: mpsc::UnboundedSender<Inbound>,
+    intake: mpsc::Sender<intake::IntakeRequest>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -89,6 +92,7 @@ impl Orchestrator {
         tasks: TaskTracker,
     ) -> OrchestratorResult<Self> {
         let (router_tx, router_rx) = mpsc::unbounded_channel();
+        let (intake_tx, intake_rx) = mpsc::channel(intake::QUEUE);
         let bindings = store.bindings().await?.into_iter().collect();
         let orchestrator = Self {
             inner: Arc::new(Inner {
@@ -100,6 +104,7 @@ impl Orchestrator {
                 binding_writes: Mutex::new(()),
                 actors: Mutex::new(HashMap::new()),
                 router: router_tx,
+                intake: intake_tx,
                 shutdown,
                 tasks,
             }),
@@ -110,22 +115,14 @@ impl Orchestrator {
         orchestrator.recover().await?;
         let router = orchestrator.clone();
         orchestrator.inner.tasks.spawn(async move { router.run_router(router_rx).await });
+        let intake = orchestrator.clone();
+        orchestrator.inner.tasks.spawn(async move { intake.run_intake(intake_rx).await });
         Ok(orchestrator)
     }
 
     /// Commits a published message and queues it; duplicates change nothing.
     pub async fn accept(&self, new: NewInbound) -> OrchestratorResult<Accepted> {
-        if self.inner.shutdown.is_cancelled() {
-            return Err(OrchestratorError::ShuttingDown);
-        }
-        self.check_inbound(&new)?;
-        let Some(inbound) = self.inner.store.accept_inbound(&new).await? else {
-            return Ok(Accepted::Duplicate);
-        };
-        let id = inbound.id;
-        self.inner.bus.report(Activity::Message(inbound.clone()));
-        self.inner.router.send(inbound).map_err(|_| OrchestratorError::ShuttingDown)?;
-        Ok(Accepted::New(id))
+        self.submit(new).await?.await.unwrap_or(Err(OrchestratorError::ShuttingDown))
     }
 
     fn check_inbound(&self, new: &NewInbound) -> OrchestratorResult<()> {

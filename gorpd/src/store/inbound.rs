@@ -2,7 +2,7 @@
 
 use super::{history::insert_history, now_text, NewHistory, Store, StoreResult};
 use crate::bus::{ChannelRef, Inbound};
-use sqlx::Row;
+use sqlx::{Row, Sqlite, Transaction};
 
 /// Where an inbound message is in its handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,26 +60,20 @@ fn inbound_from_row(row: &sqlx::sqlite::SqliteRow) -> Inbound {
 impl Store {
     /// Commits an inbound message; `None` when (platform, message id) was accepted before.
     pub async fn accept_inbound(&self, new: &NewInbound) -> StoreResult<Option<Inbound>> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, state, received_at)
-             VALUES (?, ?, ?, ?, ?, 'pending', ?)
-             ON CONFLICT (platform_id, platform_message_id) DO NOTHING RETURNING id",
-        )
-        .bind(&new.channel.platform)
-        .bind(&new.channel.channel_id)
-        .bind(&new.message_id)
-        .bind(&new.sender)
-        .bind(&new.text)
-        .bind(now_text())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(id.map(|id| Inbound {
-            id,
-            channel: new.channel.clone(),
-            message_id: new.message_id.clone(),
-            sender: new.sender.clone(),
-            text: new.text.clone(),
-        }))
+        let mut results = self.accept_inbound_batch(std::slice::from_ref(new)).await?;
+        Ok(results.pop().flatten())
+    }
+
+    /// Commits many inbound messages in one transaction (one fsync); for each,
+    /// `None` when it was accepted before (also earlier in the same batch).
+    pub async fn accept_inbound_batch(&self, news: &[NewInbound]) -> StoreResult<Vec<Option<Inbound>>> {
+        let mut tx = self.pool.begin().await?;
+        let mut results = Vec::with_capacity(news.len());
+        for new in news {
+            results.push(insert_pending(&mut tx, new).await?);
+        }
+        tx.commit().await?;
+        Ok(results)
     }
 
     /// Routes an accepted message to a session: it becomes queued and enters the history.
@@ -113,13 +107,7 @@ impl Store {
         .await?;
         insert_history(&mut tx, &NewHistory::user(session, &new.sender, &new.text, Some(&new.channel))).await?;
         tx.commit().await?;
-        Ok(Inbound {
-            id,
-            channel: new.channel.clone(),
-            message_id: new.message_id.clone(),
-            sender: new.sender.clone(),
-            text: new.text.clone(),
-        })
+        Ok(new.stored_as(id))
     }
 
     /// Moves a queued message to `running`; false when it is no longer queued (its session was deleted).
@@ -154,6 +142,37 @@ impl Store {
     pub async fn inbound_count(&self) -> StoreResult<u64> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound").fetch_one(&self.pool).await?;
         Ok(count as u64)
+    }
+}
+
+/// Inserts one message as `pending`; `None` when its (platform, message id) exists.
+async fn insert_pending(tx: &mut Transaction<'_, Sqlite>, new: &NewInbound) -> StoreResult<Option<Inbound>> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, state, received_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?)
+         ON CONFLICT (platform_id, platform_message_id) DO NOTHING RETURNING id",
+    )
+    .bind(&new.channel.platform)
+    .bind(&new.channel.channel_id)
+    .bind(&new.message_id)
+    .bind(&new.sender)
+    .bind(&new.text)
+    .bind(now_text())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(id.map(|id| new.stored_as(id)))
+}
+
+impl NewInbound {
+    /// The accepted message with its store id.
+    fn stored_as(&self, id: i64) -> Inbound {
+        Inbound {
+            id,
+            channel: self.channel.clone(),
+            message_id: self.message_id.clone(),
+            sender: self.sender.clone(),
+            text: self.text.clone(),
+        }
     }
 }
 

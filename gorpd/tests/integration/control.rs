@@ -77,24 +77,9 @@ async fn list_gateways_shows_connection_cursor_and_lag() {
     assert_eq!((gateway.gateway_id.as_str(), gateway.platform.as_str(), gateway.connected), ("tg-main", "telegram", true));
     assert_eq!((gateway.acked_seq, gateway.pending), (0, 1));
     telegram.ack(response.seq).await;
-    within(async {
-        loop {
-            let gateways = control.list_gateways(pb::ListGatewaysRequest {}).await.unwrap().into_inner().gateways;
-            if gateways[0].pending == 0 {
-                assert_eq!(gateways[0].acked_seq, response.seq);
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    wait_for_gateway(&control, "tg-main", |g| g.pending == 0 && g.acked_seq == response.seq).await;
     drop(telegram);
-    within(async {
-        while control.list_gateways(pb::ListGatewaysRequest {}).await.unwrap().into_inner().gateways[0].connected {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    wait_for_gateway(&control, "tg-main", |g| !g.connected).await;
     server.stop().await.unwrap();
 }
 

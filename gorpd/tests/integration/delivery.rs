@@ -93,17 +93,12 @@ async fn sessions_run_in_parallel() {
     }
     let mut chat = Chat::open(&mut server.admin_bus(), "web").await;
     chat.send("slow", "hang forever").await;
-    wait_for_state(&mut control, "slow", "busy").await;
+    wait_for_state(&control, "slow", "busy").await;
     assert_eq!(chat.ask("fast", "still here?").await, "echo: still here?");
     let status = control.get_session(pb::GetSessionRequest { name: "slow".into() }).await.unwrap().into_inner();
     assert_eq!(status.state, "busy");
     chat.send("slow", "queued behind").await;
-    within(async {
-        while control.get_session(pb::GetSessionRequest { name: "slow".into() }).await.unwrap().into_inner().queued != 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    wait_for_session(&control, "slow", |s| s.queued == 1).await;
     server.stop().await.unwrap();
 }
 
@@ -129,21 +124,12 @@ async fn a_reconnecting_subscriber_receives_every_missed_final_exactly_once() {
         }
     }
     // Make sure the acks landed, then disconnect mid-stream with "before 2" unacknowledged.
-    within(async {
-        loop {
-            let gateways = control.list_gateways(pb::ListGatewaysRequest {}).await.unwrap().into_inner().gateways;
-            if gateways.iter().any(|g| g.gateway_id == "mx-1" && g.acked_seq == acked) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    wait_for_gateway(&control, "mx-1", |g| g.acked_seq == acked).await;
     drop(first);
     for i in 0..5 {
         control.tell(tell("r", &format!("while away {i}"))).await.unwrap();
     }
-    wait_until_answered(&mut control, "r", 16).await;
+    wait_until_answered(&control, "r", 16).await;
     let gateways = control.list_gateways(pb::ListGatewaysRequest {}).await.unwrap().into_inner().gateways;
     let gateway = gateways.iter().find(|g| g.gateway_id == "mx-1").unwrap();
     assert_eq!((gateway.pending, gateway.platform.as_str()), (6, "matrix"));
@@ -169,18 +155,9 @@ async fn a_reconnecting_subscriber_receives_every_missed_final_exactly_once() {
     server.stop().await.unwrap();
 }
 
-/// Waits until a session's history holds `entries` entries.
-async fn wait_until_answered(control: &mut gorpd::testing::Control, session: &str, entries: u64) {
-    within(async {
-        loop {
-            let info = control.get_session(pb::GetSessionRequest { name: session.into() }).await.unwrap().into_inner();
-            if info.message_count >= entries && info.state == "idle" {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
+/// Waits until a session is idle with `entries` history entries.
+async fn wait_until_answered(control: &gorpd::testing::Control, session: &str, entries: u64) {
+    wait_for_session(control, session, |s| s.message_count >= entries && s.state == "idle").await
 }
 
 #[tokio::test]
@@ -201,7 +178,7 @@ async fn a_lagging_subscriber_falls_back_to_replay_and_misses_nothing() {
     for i in 0..total {
         control.tell(tell("busy", &format!("{i} {big}"))).await.unwrap();
     }
-    wait_until_answered(&mut control, "busy", 2 * total).await;
+    wait_until_answered(&control, "busy", 2 * total).await;
     let mut last_seq = 0;
     for i in 0..total {
         let response = subscriber.response().await;

@@ -21,7 +21,7 @@ async fn a_restart_keeps_sessions_bindings_history_and_undelivered_responses() {
     let seen = telegram.response().await;
     assert_eq!(seen.response_id, first.response_id);
     telegram.ack(seen.seq).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for_gateway(&control, "tg", |g| g.acked_seq == seen.seq).await;
     drop(telegram);
     // Answers produced while the telegram gateway is away.
     web.say("tab", "two").await;
@@ -57,7 +57,7 @@ async fn a_turn_in_flight_at_shutdown_is_reported_interrupted_and_the_queue_surv
     control.bind_session(bind("web", "tab", "worker")).await.unwrap();
     let mut web = Chat::open(&mut server.admin_bus(), "web").await;
     let hung = web.send("tab", "hang on this task").await;
-    wait_for_state(&mut control, "worker", "busy").await;
+    wait_for_state(&control, "worker", "busy").await;
     web.send("tab", "next in line").await;
     drop(web);
     within(server.stop()).await.unwrap();

@@ -205,15 +205,50 @@ pub fn tell(session: &str, text: &str) -> pb::TellRequest {
     pb::TellRequest { session: session.into(), text: text.into() }
 }
 
-/// Waits until a session reports `state`.
-pub async fn wait_for_state(control: &mut gorpd::testing::Control, session: &str, state: &str) {
+/// Polls `check` every 10 ms until it returns `Some`, failing after [`WAIT`].
+pub async fn eventually<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
     within(async {
         loop {
-            let info = control.get_session(pb::GetSessionRequest { name: session.into() }).await.unwrap().into_inner();
-            if info.state == state {
-                return;
+            if let Some(value) = check().await {
+                return value;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+/// Waits until `session`'s status satisfies `done`.
+pub async fn wait_for_session(control: &gorpd::testing::Control, session: &str, done: impl Fn(&pb::Session) -> bool) {
+    eventually(|| {
+        let mut control = control.clone();
+        let request = pb::GetSessionRequest { name: session.into() };
+        let done = &done;
+        async move {
+            let session = control.get_session(request).await.unwrap().into_inner();
+            done(&session).then_some(())
+        }
+    })
+    .await
+}
+
+/// Waits until a session reports `state`.
+pub async fn wait_for_state(control: &gorpd::testing::Control, session: &str, state: &str) {
+    wait_for_session(control, session, |s| s.state == state).await
+}
+
+/// Waits until `gateway_id` is listed and satisfies `done`.
+pub async fn wait_for_gateway(control: &gorpd::testing::Control, gateway_id: &str, done: impl Fn(&pb::Gateway) -> bool) {
+    eventually(|| {
+        let mut control = control.clone();
+        let done = &done;
+        async move {
+            let gateways = control.list_gateways(pb::ListGatewaysRequest {}).await.unwrap().into_inner().gateways;
+            gateways.iter().any(|g| g.gateway_id == gateway_id && done(g)).then_some(())
         }
     })
     .await

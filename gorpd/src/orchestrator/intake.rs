@@ -1,0 +1,92 @@
+//! Intake: commits published messages in batches, one transaction (and one
+//! fsync) for everything that arrived together, then answers each submitter
+//! and hands the new messages to the router in commit order.
+//!
+//! Submissions are queued in the order `submit` is called, so one Publish
+//! stream's messages are committed, acknowledged and routed in its order.
+//! An answer is sent only after its message is committed.
+
+use super::{Accepted, Orchestrator, OrchestratorError, OrchestratorResult};
+use crate::bus::{Activity, Inbound};
+use crate::store::{NewInbound, StoreResult};
+use tokio::sync::{mpsc, oneshot};
+
+/// Submissions waiting for the intake task before `submit` waits for room.
+pub(super) const QUEUE: usize = 4096;
+/// Most messages committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// The answer to one submission, sent once its batch is committed.
+pub type Receipt = oneshot::Receiver<OrchestratorResult<Accepted>>;
+
+/// A message waiting to be committed.
+#[derive(Debug)]
+pub(super) struct IntakeRequest {
+    new: NewInbound,
+    reply: oneshot::Sender<OrchestratorResult<Accepted>>,
+}
+
+impl Orchestrator {
+    /// Validates a published message and queues it for commit; the receipt
+    /// resolves once it is committed (or found to be a duplicate).
+    pub async fn submit(&self, new: NewInbound) -> OrchestratorResult<Receipt> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(OrchestratorError::ShuttingDown);
+        }
+        self.check_inbound(&new)?;
+        let (reply, receipt) = oneshot::channel();
+        self.inner.intake.send(IntakeRequest { new, reply }).await.map_err(|_| OrchestratorError::ShuttingDown)?;
+        Ok(receipt)
+    }
+
+    pub(super) async fn run_intake(self, mut queue: mpsc::Receiver<IntakeRequest>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = self.inner.shutdown.cancelled() => break,
+                request = queue.recv() => match request { Some(request) => request, None => break },
+            };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(std::mem::take(&mut batch)).await;
+        }
+        // Dropping what is still queued answers its submitters "shutting down": nothing uncommitted is acknowledged.
+    }
+
+    async fn commit_batch(&self, batch: Vec<IntakeRequest>) {
+        let news: Vec<NewInbound> = batch.iter().map(|r| r.new.clone()).collect();
+        let results = match self.inner.store.accept_inbound_batch(&news).await {
+            Ok(results) => results.into_iter().map(Ok).collect(),
+            Err(error) => {
+                // One bad row must not fail its neighbours: retry one by one, each with its own outcome.
+                tracing::warn!(%error, size = news.len(), "batch commit failed; committing one by one");
+                let mut results: Vec<StoreResult<Option<Inbound>>> = Vec::with_capacity(news.len());
+                for new in &news {
+                    results.push(self.inner.store.accept_inbound(new).await);
+                }
+                results
+            }
+        };
+        for (request, result) in batch.into_iter().zip(results) {
+            let outcome = match result {
+                Ok(Some(inbound)) => {
+                    let id = inbound.id;
+                    tracing::debug!(message_id = id, channel = %inbound.channel, "message accepted");
+                    self.inner.bus.report(Activity::Message(inbound.clone()));
+                    let _ = self.inner.router.send(inbound);
+                    Ok(Accepted::New(id))
+                }
+                Ok(None) => Ok(Accepted::Duplicate),
+                Err(error) => Err(error.into()),
+            };
+            // The submitter may have gone away; its message is committed either way.
+            let _ = request.reply.send(outcome);
+        }
+    }
+}
