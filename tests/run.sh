@@ -33,7 +33,13 @@ command -v openssl >/dev/null || apt_install openssl
 log "building the workspace ($CARGO_TARGET_DIR)"
 cargo build --workspace --all-targets --locked
 
+log "checking formatting"
+cargo fmt --all -- --check
+
 log "running the tests"
 cargo test --workspace --locked
+
+log "linting (clippy, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "all tests passed"

@@ -210,9 +210,7 @@ impl tonic::service::Interceptor for Authenticator {
             .ok()
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .ok_or_else(|| Status::unauthenticated("malformed authorization header: expected \"Bearer <token>\""))?;
-        let principal = self
-            .check(secret.trim())
-            .ok_or_else(|| Status::unauthenticated("invalid or revoked token"))?;
+        let principal = self.check(secret.trim()).ok_or_else(|| Status::unauthenticated("invalid or revoked token"))?;
         request.extensions_mut().insert(principal);
         Ok(request)
     }

@@ -185,7 +185,10 @@ impl Config {
             return fail(format!("live_buffer must be from 1 to 1000000, not {}", self.live_buffer));
         }
         if self.default_backend != "echo" {
-            return fail(format!("default_backend \"{}\" is not a known agent backend (known: echo)", self.default_backend));
+            return fail(format!(
+                "default_backend \"{}\" is not a known agent backend (known: echo)",
+                self.default_backend
+            ));
         }
         if let Some(template) = &self.workspace_template
             && !template.is_dir()

@@ -1,8 +1,8 @@
 //! The HTTP listener of the built-in web adapter. For now it serves
 //! `/healthz`; the web chat and admin panel mount here.
 
-use axum::routing::get;
 use axum::Router;
+use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

@@ -108,7 +108,8 @@ impl Gorpd {
         if backends.get(&config.default_backend).is_none() {
             return Err(ServeError::UnknownBackend(config.default_backend.clone()));
         }
-        create_private_dir(&config.data_dir).map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
+        create_private_dir(&config.data_dir)
+            .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
         let store = Store::open(&config.data_dir).await?;
         let auth = Authenticator::load(store.clone()).await?;
         let admin_token_path = auth.ensure_admin_token(&config.data_dir).await?;
@@ -123,7 +124,8 @@ impl Gorpd {
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator =
-            Orchestrator::start(store.clone(), bus, orchestrator_config, backends, shutdown.clone(), tasks.clone()).await?;
+            Orchestrator::start(store.clone(), bus, orchestrator_config, backends, shutdown.clone(), tasks.clone())
+                .await?;
         Ok(Self { config, store, auth, orchestrator, admin_token_path, shutdown, tasks })
     }
 
@@ -171,7 +173,16 @@ impl Gorpd {
         self.shutdown.cancel();
         self.tasks.close();
         let drained = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
-            let _ = tokio::join!(async { if early.is_none() { let _ = (&mut grpc).await; } }, async { let _ = (&mut http).await; });
+            let _ = tokio::join!(
+                async {
+                    if early.is_none() {
+                        let _ = (&mut grpc).await;
+                    }
+                },
+                async {
+                    let _ = (&mut http).await;
+                }
+            );
             self.tasks.wait().await;
         })
         .await;

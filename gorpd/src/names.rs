@@ -18,9 +18,7 @@ fn check_slug(what: &str, value: &str, max: usize) -> Result<(), String> {
         return Err(format!("{what} \"{}…\" is longer than {max} characters", truncate(value, 16)));
     }
     let first_ok = value.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let rest_ok = value
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    let rest_ok = value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if !first_ok || !rest_ok {
         return Err(format!(
             "{what} \"{}\" is invalid: use 1-{max} characters of a-z, 0-9, '_' and '-', starting with a letter or digit",

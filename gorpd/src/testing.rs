@@ -4,7 +4,7 @@
 
 use crate::agent::Backends;
 use crate::config::Config;
-use crate::{builtin_backends, Gorpd, Listeners, ServeError};
+use crate::{Gorpd, Listeners, ServeError, builtin_backends};
 use gorp_proto::v1::bus_client::BusClient;
 use gorp_proto::v1::control_client::ControlClient;
 use std::net::SocketAddr;

@@ -8,6 +8,5 @@ pub mod v1 {
     tonic::include_proto!("gorp.v1");
 
     /// Encoded `FileDescriptorSet` of every gorp proto, for gRPC server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/gorp_descriptor.bin"));
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gorp_descriptor.bin"));
 }

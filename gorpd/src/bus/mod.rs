@@ -16,7 +16,7 @@ pub use types::{Activity, ChannelRef, Chunk, Inbound, NewResponse, Response, Res
 
 use crate::store::{Commit, Store, StoreResult};
 use std::sync::Arc;
-use tokio::sync::{broadcast, Mutex};
+use tokio::sync::{Mutex, broadcast};
 
 /// Live events sent to subscribers.
 #[derive(Debug, Clone)]

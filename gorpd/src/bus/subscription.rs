@@ -89,7 +89,9 @@ impl Subscription {
                 self.sent = response.seq;
                 Ok(Some(LiveEvent::Response(Arc::new(response.for_platform(&self.platform)))))
             }
-            Ok(LiveEvent::Chunk(chunk)) => Ok(chunk.for_platform(&self.platform).map(|c| LiveEvent::Chunk(Arc::new(c)))),
+            Ok(LiveEvent::Chunk(chunk)) => {
+                Ok(chunk.for_platform(&self.platform).map(|c| LiveEvent::Chunk(Arc::new(c))))
+            }
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(platform = %self.platform, missed, "subscriber lagged; replaying from the response log");
                 self.receiver = None;

@@ -4,7 +4,7 @@
 
 use super::convert::{binding_change, channel_from_pb, chunk_to_pb, response_to_pb};
 use super::status::{principal, require_platform, stream_error};
-use super::{spawn_stream, GrpcState};
+use super::{GrpcState, spawn_stream};
 use crate::auth::Principal;
 use crate::bus::{Activity, LiveEvent};
 use crate::orchestrator::{Accepted, OrchestratorError};
@@ -13,8 +13,8 @@ use futures::future::{self, BoxFuture, FutureExt};
 use futures::stream::{FuturesOrdered, StreamExt};
 use gorp_proto::v1 as pb;
 use pb::bus_server::Bus;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -114,7 +114,11 @@ async fn publish_stream(
 }
 
 /// Validates the hello and returns (gateway id, platform, starting cursor).
-async fn open_subscription(state: &GrpcState, caller: &Principal, hello: pb::SubscribeHello) -> Result<(String, String, u64), Status> {
+async fn open_subscription(
+    state: &GrpcState,
+    caller: &Principal,
+    hello: pb::SubscribeHello,
+) -> Result<(String, String, u64), Status> {
     crate::names::check_platform(&hello.platform).map_err(Status::invalid_argument)?;
     require_platform(caller, &hello.platform)?;
     let gateway_id = if hello.gateway_id.is_empty() { hello.platform.clone() } else { hello.gateway_id };
@@ -261,7 +265,10 @@ impl Bus for BusService {
     type SubscribeResponsesStream = ServerStream<pb::Delivery>;
     type BindChannelStream = ServerStream<pb::BindEvent>;
 
-    async fn publish(&self, request: Request<Streaming<pb::PublishRequest>>) -> Result<Response<Self::PublishStream>, Status> {
+    async fn publish(
+        &self,
+        request: Request<Streaming<pb::PublishRequest>>,
+    ) -> Result<Response<Self::PublishStream>, Status> {
         let caller = principal(&request)?;
         let requests = request.into_inner();
         let state = self.state.clone();
@@ -278,7 +285,10 @@ impl Bus for BusService {
         Ok(Response::new(spawn_stream(&self.state, move |tx| deliver(state, caller, requests, tx))))
     }
 
-    async fn bind_channel(&self, request: Request<Streaming<pb::BindRequest>>) -> Result<Response<Self::BindChannelStream>, Status> {
+    async fn bind_channel(
+        &self,
+        request: Request<Streaming<pb::BindRequest>>,
+    ) -> Result<Response<Self::BindChannelStream>, Status> {
         let caller = principal(&request)?;
         let requests = request.into_inner();
         let state = self.state.clone();

@@ -2,9 +2,11 @@
 //! gateways, tokens and `Watch`. Admin tokens only. Each RPC calls the same
 //! orchestrator function as the matching DISPATCH command.
 
-use super::convert::{activity_to_pb, channel_from_pb, history_to_pb, session_to_pb, time, token_kind_from_pb, token_to_pb};
+use super::convert::{
+    activity_to_pb, channel_from_pb, history_to_pb, session_to_pb, time, token_kind_from_pb, token_to_pb,
+};
 use super::status::require_admin;
-use super::{spawn_stream, GrpcState};
+use super::{GrpcState, spawn_stream};
 use crate::bus::ChannelRef;
 use gorp_proto::v1 as pb;
 use pb::control_server::Control;
@@ -39,20 +41,31 @@ fn admin<T>(request: Request<T>) -> Result<T, Status> {
 impl Control for ControlService {
     type WatchStream = ReceiverStream<Result<pb::WatchEvent, Status>>;
 
-    async fn create_session(&self, request: Request<pb::CreateSessionRequest>) -> Result<Response<pb::Session>, Status> {
+    async fn create_session(
+        &self,
+        request: Request<pb::CreateSessionRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
         let request = admin(request)?;
         let workspace = Some(request.workspace.as_str()).filter(|w| !w.is_empty());
         let info = self.state.orchestrator.create_session(&request.name, workspace).await?;
         Ok(Response::new(session_to_pb(&info)))
     }
 
-    async fn delete_session(&self, request: Request<pb::DeleteSessionRequest>) -> Result<Response<pb::DeleteSessionResponse>, Status> {
+    async fn delete_session(
+        &self,
+        request: Request<pb::DeleteSessionRequest>,
+    ) -> Result<Response<pb::DeleteSessionResponse>, Status> {
         let request = admin(request)?;
         let unbound = self.state.orchestrator.delete_session(&request.name, None).await?;
-        Ok(Response::new(pb::DeleteSessionResponse { unbound: unbound.iter().map(super::convert::channel_to_pb).collect() }))
+        Ok(Response::new(pb::DeleteSessionResponse {
+            unbound: unbound.iter().map(super::convert::channel_to_pb).collect(),
+        }))
     }
 
-    async fn list_sessions(&self, request: Request<pb::ListSessionsRequest>) -> Result<Response<pb::ListSessionsResponse>, Status> {
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> Result<Response<pb::ListSessionsResponse>, Status> {
         admin(request)?;
         let sessions = self.state.orchestrator.list_sessions().await?;
         Ok(Response::new(pb::ListSessionsResponse { sessions: sessions.iter().map(session_to_pb).collect() }))
@@ -64,14 +77,20 @@ impl Control for ControlService {
         Ok(Response::new(session_to_pb(&info)))
     }
 
-    async fn bind_session(&self, request: Request<pb::BindSessionRequest>) -> Result<Response<pb::BindSessionResponse>, Status> {
+    async fn bind_session(
+        &self,
+        request: Request<pb::BindSessionRequest>,
+    ) -> Result<Response<pb::BindSessionResponse>, Status> {
         let request = admin(request)?;
         let channel = channel_from_pb(request.channel)?;
         let previous = self.state.orchestrator.bind(&channel, &request.session).await?;
         Ok(Response::new(pb::BindSessionResponse { previous_session: previous.unwrap_or_default() }))
     }
 
-    async fn unbind_channel(&self, request: Request<pb::UnbindChannelRequest>) -> Result<Response<pb::UnbindChannelResponse>, Status> {
+    async fn unbind_channel(
+        &self,
+        request: Request<pb::UnbindChannelRequest>,
+    ) -> Result<Response<pb::UnbindChannelResponse>, Status> {
         let request = admin(request)?;
         let channel = channel_from_pb(request.channel)?;
         let session = self.state.orchestrator.unbind(&channel).await?;
@@ -80,24 +99,34 @@ impl Control for ControlService {
 
     async fn tell(&self, request: Request<pb::TellRequest>) -> Result<Response<pb::TellResponse>, Status> {
         let request = admin(request)?;
-        let inbound = self.state.orchestrator.tell(&request.session, &request.text, &control_origin(), "operator").await?;
+        let inbound =
+            self.state.orchestrator.tell(&request.session, &request.text, &control_origin(), "operator").await?;
         Ok(Response::new(pb::TellResponse { message_id: inbound.id }))
     }
 
-    async fn read_history(&self, request: Request<pb::ReadHistoryRequest>) -> Result<Response<pb::ReadHistoryResponse>, Status> {
+    async fn read_history(
+        &self,
+        request: Request<pb::ReadHistoryRequest>,
+    ) -> Result<Response<pb::ReadHistoryResponse>, Status> {
         let request = admin(request)?;
         let count = Some(request.count).filter(|c| *c > 0);
         let rows = self.state.orchestrator.read(&request.session, count).await?;
         Ok(Response::new(pb::ReadHistoryResponse { entries: rows.iter().map(history_to_pb).collect() }))
     }
 
-    async fn broadcast(&self, request: Request<pb::BroadcastRequest>) -> Result<Response<pb::BroadcastResponse>, Status> {
+    async fn broadcast(
+        &self,
+        request: Request<pb::BroadcastRequest>,
+    ) -> Result<Response<pb::BroadcastResponse>, Status> {
         let request = admin(request)?;
         let sessions = self.state.orchestrator.broadcast(&request.text, &control_origin(), "operator").await?;
         Ok(Response::new(pb::BroadcastResponse { sessions }))
     }
 
-    async fn list_gateways(&self, request: Request<pb::ListGatewaysRequest>) -> Result<Response<pb::ListGatewaysResponse>, Status> {
+    async fn list_gateways(
+        &self,
+        request: Request<pb::ListGatewaysRequest>,
+    ) -> Result<Response<pb::ListGatewaysResponse>, Status> {
         admin(request)?;
         let store = self.state.orchestrator.store();
         let mut gateways = Vec::new();
@@ -114,20 +143,29 @@ impl Control for ControlService {
         Ok(Response::new(pb::ListGatewaysResponse { gateways }))
     }
 
-    async fn create_token(&self, request: Request<pb::CreateTokenRequest>) -> Result<Response<pb::CreateTokenResponse>, Status> {
+    async fn create_token(
+        &self,
+        request: Request<pb::CreateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenResponse>, Status> {
         let request = admin(request)?;
         let kind = token_kind_from_pb(request.kind, request.platform)?;
         let (row, secret) = self.state.auth.create(&request.name, kind).await?;
         Ok(Response::new(pb::CreateTokenResponse { token: Some(token_to_pb(&row)), secret }))
     }
 
-    async fn list_tokens(&self, request: Request<pb::ListTokensRequest>) -> Result<Response<pb::ListTokensResponse>, Status> {
+    async fn list_tokens(
+        &self,
+        request: Request<pb::ListTokensRequest>,
+    ) -> Result<Response<pb::ListTokensResponse>, Status> {
         admin(request)?;
         let tokens = self.state.auth.list().await?;
         Ok(Response::new(pb::ListTokensResponse { tokens: tokens.iter().map(token_to_pb).collect() }))
     }
 
-    async fn revoke_token(&self, request: Request<pb::RevokeTokenRequest>) -> Result<Response<pb::RevokeTokenResponse>, Status> {
+    async fn revoke_token(
+        &self,
+        request: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
         let request = admin(request)?;
         self.state.auth.revoke(request.id).await?;
         Ok(Response::new(pb::RevokeTokenResponse {}))

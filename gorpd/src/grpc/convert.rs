@@ -122,7 +122,9 @@ pub(super) fn activity_to_pb(activity: &Activity) -> pb::WatchEvent {
         }),
         Activity::Response(response) => Kind::Response(response_to_pb(response)),
         Activity::Binding { channel, session } => Kind::Binding(binding_change(channel, session.as_deref(), false)),
-        Activity::Session { name, created } => Kind::Session(pb::SessionChange { name: name.clone(), created: *created }),
+        Activity::Session { name, created } => {
+            Kind::Session(pb::SessionChange { name: name.clone(), created: *created })
+        }
     };
     pb::WatchEvent { at: time(&Utc::now()), kind: Some(kind) }
 }

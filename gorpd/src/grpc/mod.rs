@@ -21,9 +21,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
-use tonic::Status;
 
 /// Errors starting the gRPC server.
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +139,8 @@ pub async fn serve(
         ControlServer::new(control::ControlService::new(state.clone())).max_decoding_message_size(max_message_bytes);
     let mut builder = Server::builder();
     if let Some(tls) = tls {
-        builder = builder.tls_config(ServerTlsConfig::new().identity(read_identity(tls)?)).map_err(GrpcError::Transport)?;
+        builder =
+            builder.tls_config(ServerTlsConfig::new().identity(read_identity(tls)?)).map_err(GrpcError::Transport)?;
     }
     let shutdown = state.shutdown.clone();
     builder
@@ -154,6 +155,7 @@ pub async fn serve(
 }
 
 fn read_identity(tls: &TlsFiles) -> Result<Identity, GrpcError> {
-    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| GrpcError::Tls(format!("{}: {e}", path.display())));
+    let read =
+        |path: &std::path::Path| std::fs::read(path).map_err(|e| GrpcError::Tls(format!("{}: {e}", path.display())));
     Ok(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
 }

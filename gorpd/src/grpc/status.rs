@@ -43,11 +43,7 @@ impl From<StoreError> for Status {
 
 /// The caller, as set by the authenticating interceptor.
 pub(super) fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
-    request
-        .extensions()
-        .get::<Principal>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("missing authorization"))
+    request.extensions().get::<Principal>().cloned().ok_or_else(|| Status::unauthenticated("missing authorization"))
 }
 
 /// Refuses anything but an admin token.

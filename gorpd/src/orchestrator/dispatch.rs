@@ -127,7 +127,8 @@ async fn list(o: &Orchestrator) -> CommandResult {
     }
     let mut text = format!("Sessions ({}):", sessions.len());
     for info in &sessions {
-        let _ = write!(text, "\n• {} — {}, {}, {}", info.row.name, info.row.backend, state_text(info), channel_count(info));
+        let _ =
+            write!(text, "\n• {} — {}, {}, {}", info.row.name, info.row.backend, state_text(info), channel_count(info));
     }
     Ok(Reply::ok(text))
 }
@@ -152,7 +153,9 @@ async fn join(o: &Orchestrator, name: Option<&str>, origin: &ChannelRef) -> Comm
     Ok(Reply::ok(match previous {
         Some(previous) if previous == name => format!("This channel is already bound to {name}."),
         Some(previous) => format!("This channel now talks to {name} (it was bound to {previous}). !leave unbinds it."),
-        None => format!("This channel is now bound to {name}: everything you write here goes to it. !leave unbinds it."),
+        None => {
+            format!("This channel is now bound to {name}: everything you write here goes to it. !leave unbinds it.")
+        }
     }))
 }
 

@@ -2,7 +2,7 @@
 //! Control API and the web admin (create, delete, list, status, bind, unbind,
 //! tell, read, broadcast).
 
-use super::{workspace, Orchestrator, OrchestratorError, OrchestratorResult};
+use super::{Orchestrator, OrchestratorError, OrchestratorResult, workspace};
 use crate::bus::{Activity, ChannelRef, Inbound, NewResponse, ResponseKind};
 use crate::names;
 use crate::store::{Commit, HistoryRow, NewInbound, SessionRow, StoreError};
@@ -161,10 +161,17 @@ impl Orchestrator {
     }
 
     /// Queues `text` for a session as if it was said in `origin`; the answer goes to the session's channels.
-    pub async fn tell(&self, session: &str, text: &str, origin: &ChannelRef, sender: &str) -> OrchestratorResult<Inbound> {
+    pub async fn tell(
+        &self,
+        session: &str,
+        text: &str,
+        origin: &ChannelRef,
+        sender: &str,
+    ) -> OrchestratorResult<Inbound> {
         names::check_text(text, self.inner.config.max_text_bytes).map_err(invalid)?;
         self.inner.store.session(session).await.map_err(not_found_as_unknown(session))?;
-        let new = NewInbound { channel: origin.clone(), message_id: None, sender: sender.to_owned(), text: text.to_owned() };
+        let new =
+            NewInbound { channel: origin.clone(), message_id: None, sender: sender.to_owned(), text: text.to_owned() };
         let inbound = self.inner.store.queue_for_session(&new, session).await?;
         self.inner.bus.report(Activity::Message(inbound.clone()));
         self.enqueue_turn(session, inbound.clone()).await;
@@ -196,7 +203,12 @@ impl Orchestrator {
     }
 
     /// Sends a notice (from a session, or from gorpd when `session` is `None`) to `targets`.
-    pub(super) async fn notify(&self, session: Option<&str>, targets: Vec<ChannelRef>, text: String) -> OrchestratorResult<()> {
+    pub(super) async fn notify(
+        &self,
+        session: Option<&str>,
+        targets: Vec<ChannelRef>,
+        text: String,
+    ) -> OrchestratorResult<()> {
         let response = NewResponse {
             response_id: uuid::Uuid::new_v4().to_string(),
             session: session.map(str::to_owned),

@@ -2,7 +2,7 @@
 //! DISPATCH (commands, and anything from an unbound channel) or to the
 //! session its channel is bound to.
 
-use super::{dispatch, Orchestrator, OrchestratorResult};
+use super::{Orchestrator, OrchestratorResult, dispatch};
 use crate::bus::{Inbound, NewResponse, ResponseKind};
 use crate::store::{Commit, InboundState, NewHistory};
 use tokio::sync::mpsc;

@@ -1,6 +1,6 @@
 //! Gateways that subscribed, and the cursor (highest acknowledged `seq`) of each.
 
-use super::{now_text, parse_time, Store, StoreResult};
+use super::{Store, StoreResult, now_text, parse_time};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 

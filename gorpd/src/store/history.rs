@@ -1,6 +1,6 @@
 //! A session's conversation history (`!read`, the web history).
 
-use super::{now_text, parse_time, Store, StoreResult};
+use super::{Store, StoreResult, now_text, parse_time};
 use crate::bus::ChannelRef;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, Sqlite, Transaction};

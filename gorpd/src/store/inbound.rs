@@ -1,6 +1,6 @@
 //! Accepted inbound messages and their handling state (the intake queue).
 
-use super::{history::insert_history, now_text, NewHistory, Store, StoreResult};
+use super::{NewHistory, Store, StoreResult, history::insert_history, now_text};
 use crate::bus::{ChannelRef, Inbound};
 use sqlx::{Row, Sqlite, Transaction};
 

@@ -3,7 +3,9 @@
 //! A `seq` is assigned by SQLite inside the insert transaction. The bus holds
 //! a lock across append and live fan-out, so live order equals `seq` order.
 
-use super::{history::insert_history, inbound::state_text, now_text, parse_time, InboundState, NewHistory, Store, StoreResult};
+use super::{
+    InboundState, NewHistory, Store, StoreResult, history::insert_history, inbound::state_text, now_text, parse_time,
+};
 use crate::bus::{ChannelRef, NewResponse, Response, ResponseKind};
 use sqlx::Row;
 

@@ -1,6 +1,6 @@
 //! Sessions and their channel bindings.
 
-use super::{now_text, parse_time, Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult, now_text, parse_time};
 use crate::bus::ChannelRef;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -109,9 +109,6 @@ impl Store {
         let rows = sqlx::query("SELECT platform_id, channel_id, session_name FROM channel_bindings")
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (ChannelRef::new(r.get::<String, _>(0), r.get::<String, _>(1)), r.get(2)))
-            .collect())
+        Ok(rows.iter().map(|r| (ChannelRef::new(r.get::<String, _>(0), r.get::<String, _>(1)), r.get(2))).collect())
     }
 }

@@ -1,6 +1,6 @@
 //! API tokens. Only the SHA-256 of a secret is stored.
 
-use super::{now_text, parse_time, Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult, now_text, parse_time};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 

@@ -8,7 +8,11 @@ use std::os::unix::fs::PermissionsExt;
 use tonic::Code;
 
 async fn gateway_token(server: &TestServer, platform: &str) -> (i64, String) {
-    let request = pb::CreateTokenRequest { name: format!("{platform}-gw"), kind: pb::TokenKind::Gateway as i32, platform: platform.into() };
+    let request = pb::CreateTokenRequest {
+        name: format!("{platform}-gw"),
+        kind: pb::TokenKind::Gateway as i32,
+        platform: platform.into(),
+    };
     let created = server.control().create_token(request).await.unwrap().into_inner();
     (created.token.unwrap().id, created.secret)
 }
@@ -36,7 +40,10 @@ async fn a_gateway_token_is_refused_outside_its_platform() {
 
     let mut publisher = Publisher::open(&mut bus).await.unwrap();
     let refused = publisher.publish(message("slack", "C1", "x1", "sneaky")).await;
-    assert_eq!((refused.status, refused.error_code), (pb::PublishStatus::Rejected as i32, Code::PermissionDenied as i32));
+    assert_eq!(
+        (refused.status, refused.error_code),
+        (pb::PublishStatus::Rejected as i32, Code::PermissionDenied as i32)
+    );
     assert!(refused.error.contains("only for platform \"telegram\""), "{}", refused.error);
     assert_eq!(server.store.inbound_count().await.unwrap(), 0, "nothing stored");
     let accepted = publisher.publish(message("telegram", "1", "t1", "!help")).await;
@@ -47,10 +54,13 @@ async fn a_gateway_token_is_refused_outside_its_platform() {
     let mut own = Subscriber::open(&mut bus, "telegram", "tg", None).await.unwrap();
     assert!(own.response().await.text.contains("DISPATCH commands"));
 
-    let status = pb::control_client::ControlClient::with_interceptor(server.channel(), gorpd::testing::BearerToken::new(&secret))
-        .list_sessions(pb::ListSessionsRequest {})
-        .await
-        .unwrap_err();
+    let status = pb::control_client::ControlClient::with_interceptor(
+        server.channel(),
+        gorpd::testing::BearerToken::new(&secret),
+    )
+    .list_sessions(pb::ListSessionsRequest {})
+    .await
+    .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     assert!(status.message().contains("needs an admin token"));
 
@@ -59,7 +69,10 @@ async fn a_gateway_token_is_refused_outside_its_platform() {
     let mut events = bus.bind_channel(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
     let bind_req = |id: &str, platform: &str| pb::BindRequest {
         request_id: id.into(),
-        kind: Some(pb::bind_request::Kind::Bind(pb::Bind { channel: Some(channel(platform, "c")), session: "s".into() })),
+        kind: Some(pb::bind_request::Kind::Bind(pb::Bind {
+            channel: Some(channel(platform, "c")),
+            session: "s".into(),
+        })),
     };
     requests.send(bind_req("a", "slack")).await.unwrap();
     requests.send(bind_req("b", "telegram")).await.unwrap();
@@ -99,7 +112,8 @@ async fn a_revoked_token_is_refused_and_tokens_are_listed_without_secrets() {
     assert_eq!((tokens[1].platform.as_str(), tokens[1].revoked_at.is_empty()), ("slack", false));
     let bad = pb::CreateTokenRequest { name: "x".into(), kind: pb::TokenKind::Gateway as i32, platform: String::new() };
     assert_eq!(control.create_token(bad).await.unwrap_err().code(), Code::InvalidArgument);
-    let bad = pb::CreateTokenRequest { name: "Bad Name".into(), kind: pb::TokenKind::Admin as i32, platform: String::new() };
+    let bad =
+        pb::CreateTokenRequest { name: "Bad Name".into(), kind: pb::TokenKind::Admin as i32, platform: String::new() };
     assert_eq!(control.create_token(bad).await.unwrap_err().code(), Code::InvalidArgument);
 }
 
@@ -120,12 +134,19 @@ async fn health_and_reflection_need_no_token() {
     let status = health.check(request).await.unwrap().into_inner().status;
     assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
 
-    use tonic_reflection::pb::v1::{server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest};
-    use tonic_reflection::pb::v1::{server_reflection_response::MessageResponse, ServerReflectionRequest};
+    use tonic_reflection::pb::v1::{ServerReflectionRequest, server_reflection_response::MessageResponse};
+    use tonic_reflection::pb::v1::{
+        server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
+    };
     let mut reflection = ServerReflectionClient::new(server.channel());
-    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
     let mut responses = reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) = responses.message().await.unwrap().unwrap().message_response else {
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.message().await.unwrap().unwrap().message_response
+    else {
         panic!("expected a service list");
     };
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
@@ -147,10 +168,34 @@ fn openssl(dir: &std::path::Path, args: &[&str]) {
 /// A test CA and a certificate it signed for localhost / 127.0.0.1; returns (server files, CA PEM).
 fn certificates(dir: &std::path::Path) -> (gorpd::config::TlsFiles, Vec<u8>) {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl(dir, &[&["req", "-x509", "-days", "1", "-subj", "/CN=gorp test CA", "-keyout", "ca.key", "-out", "ca.pem"][..], &ec].concat());
+    openssl(
+        dir,
+        &[&["req", "-x509", "-days", "1", "-subj", "/CN=gorp test CA", "-keyout", "ca.key", "-out", "ca.pem"][..], &ec]
+            .concat(),
+    );
     openssl(dir, &[&["req", "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "server.csr"][..], &ec].concat());
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
-    openssl(dir, &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-out", "cert.pem"]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+        .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "cert.pem",
+        ],
+    );
     let files = gorpd::config::TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
     (files, std::fs::read(dir.join("ca.pem")).unwrap())
 }
@@ -175,7 +220,10 @@ async fn with_tls_configured_only_tls_clients_get_through() {
         .connect()
         .await
         .expect("TLS handshake");
-    let mut control = pb::control_client::ControlClient::with_interceptor(channel, gorpd::testing::BearerToken::new(&server.admin_token));
+    let mut control = pb::control_client::ControlClient::with_interceptor(
+        channel,
+        gorpd::testing::BearerToken::new(&server.admin_token),
+    );
     control.create_session(create("secure")).await.unwrap();
 
     let plaintext = server.control().list_sessions(pb::ListSessionsRequest {}).await;

@@ -9,7 +9,11 @@ use tonic::Code;
 async fn every_fleet_operation_works_through_control_with_clear_errors() {
     let server = TestServer::start().await;
     let mut control = server.control();
-    let created = control.create_session(pb::CreateSessionRequest { name: "ops".into(), workspace: "team/ops".into() }).await.unwrap().into_inner();
+    let created = control
+        .create_session(pb::CreateSessionRequest { name: "ops".into(), workspace: "team/ops".into() })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(created.workspace_dir.ends_with("workspaces/team/ops"), "{}", created.workspace_dir);
     assert_eq!((created.backend.as_str(), created.state.as_str()), ("echo", "idle"));
     control.create_session(create("dev")).await.unwrap();
@@ -17,15 +21,33 @@ async fn every_fleet_operation_works_through_control_with_clear_errors() {
     let errors = [
         (control.create_session(create("ops")).await.unwrap_err(), Code::AlreadyExists),
         (control.create_session(create("No Caps")).await.unwrap_err(), Code::InvalidArgument),
-        (control.create_session(pb::CreateSessionRequest { name: "x".into(), workspace: "../../x".into() }).await.unwrap_err(), Code::InvalidArgument),
+        (
+            control
+                .create_session(pb::CreateSessionRequest { name: "x".into(), workspace: "../../x".into() })
+                .await
+                .unwrap_err(),
+            Code::InvalidArgument,
+        ),
         (control.get_session(pb::GetSessionRequest { name: "nope".into() }).await.unwrap_err(), Code::NotFound),
         (control.delete_session(pb::DeleteSessionRequest { name: "nope".into() }).await.unwrap_err(), Code::NotFound),
         (control.bind_session(bind("web", "t", "nope")).await.unwrap_err(), Code::NotFound),
-        (control.bind_session(pb::BindSessionRequest { channel: None, session: "ops".into() }).await.unwrap_err(), Code::InvalidArgument),
-        (control.unbind_channel(pb::UnbindChannelRequest { channel: Some(channel("web", "never")) }).await.unwrap_err(), Code::NotFound),
+        (
+            control.bind_session(pb::BindSessionRequest { channel: None, session: "ops".into() }).await.unwrap_err(),
+            Code::InvalidArgument,
+        ),
+        (
+            control
+                .unbind_channel(pb::UnbindChannelRequest { channel: Some(channel("web", "never")) })
+                .await
+                .unwrap_err(),
+            Code::NotFound,
+        ),
         (control.tell(tell("nope", "hi")).await.unwrap_err(), Code::NotFound),
         (control.tell(tell("ops", "")).await.unwrap_err(), Code::InvalidArgument),
-        (control.read_history(pb::ReadHistoryRequest { session: "nope".into(), count: 1 }).await.unwrap_err(), Code::NotFound),
+        (
+            control.read_history(pb::ReadHistoryRequest { session: "nope".into(), count: 1 }).await.unwrap_err(),
+            Code::NotFound,
+        ),
     ];
     for (status, code) in errors {
         assert_eq!(status.code(), code, "{status:?}");
@@ -35,7 +57,11 @@ async fn every_fleet_operation_works_through_control_with_clear_errors() {
     control.bind_session(bind("slack", "C1", "ops")).await.unwrap();
     let moved = control.bind_session(bind("slack", "C1", "dev")).await.unwrap().into_inner();
     assert_eq!(moved.previous_session, "ops");
-    let unbound = control.unbind_channel(pb::UnbindChannelRequest { channel: Some(channel("slack", "C1")) }).await.unwrap().into_inner();
+    let unbound = control
+        .unbind_channel(pb::UnbindChannelRequest { channel: Some(channel("slack", "C1")) })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(unbound.session, "dev");
     control.bind_session(bind("slack", "C1", "ops")).await.unwrap();
 
@@ -46,9 +72,13 @@ async fn every_fleet_operation_works_through_control_with_clear_errors() {
     assert_eq!(told.sessions, ["dev", "ops"]);
     assert_eq!(slack.response().await.text, "echo: all hands");
 
-    let history = control.read_history(pb::ReadHistoryRequest { session: "ops".into(), count: 3 }).await.unwrap().into_inner();
+    let history =
+        control.read_history(pb::ReadHistoryRequest { session: "ops".into(), count: 3 }).await.unwrap().into_inner();
     let lines: Vec<_> = history.entries.iter().map(|e| format!("{}/{}: {}", e.role, e.author, e.text)).collect();
-    assert_eq!(lines, ["assistant/ops: echo: from the operator", "user/operator: all hands", "assistant/ops: echo: all hands"]);
+    assert_eq!(
+        lines,
+        ["assistant/ops: echo: from the operator", "user/operator: all hands", "assistant/ops: echo: all hands"]
+    );
 
     let list = control.list_sessions(pb::ListSessionsRequest {}).await.unwrap().into_inner().sessions;
     let names: Vec<_> = list.iter().map(|s| (s.name.as_str(), s.channels.len())).collect();
@@ -58,7 +88,10 @@ async fn every_fleet_operation_works_through_control_with_clear_errors() {
     assert_eq!(deleted.unbound, vec![channel("slack", "C1")]);
     let notice = slack.response().await;
     assert!(notice.text.contains("Session ops was deleted"), "{}", notice.text);
-    assert_eq!(control.get_session(pb::GetSessionRequest { name: "ops".into() }).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        control.get_session(pb::GetSessionRequest { name: "ops".into() }).await.unwrap_err().code(),
+        Code::NotFound
+    );
     server.stop().await.unwrap();
 }
 
@@ -74,7 +107,10 @@ async fn list_gateways_shows_connection_cursor_and_lag() {
     let gateways = control.list_gateways(pb::ListGatewaysRequest {}).await.unwrap().into_inner().gateways;
     assert_eq!(gateways.len(), 1);
     let gateway = &gateways[0];
-    assert_eq!((gateway.gateway_id.as_str(), gateway.platform.as_str(), gateway.connected), ("tg-main", "telegram", true));
+    assert_eq!(
+        (gateway.gateway_id.as_str(), gateway.platform.as_str(), gateway.connected),
+        ("tg-main", "telegram", true)
+    );
     assert_eq!((gateway.acked_seq, gateway.pending), (0, 1));
     telegram.ack(response.seq).await;
     wait_for_gateway(&control, "tg-main", |g| g.pending == 0 && g.acked_seq == response.seq).await;

@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use gorp_proto::v1 as pb;
-use gorpd::testing::{test_config, TestServer};
+use gorpd::testing::{TestServer, test_config};
 use std::time::Duration;
 
 #[tokio::test]
@@ -28,7 +28,8 @@ async fn a_duplicate_publish_is_acknowledged_and_reaches_the_agent_once() {
     let answer = subscriber.response().await;
     assert_eq!(answer.text, "echo: only once");
     assert!(subscriber.response_within(Duration::from_millis(300)).await.is_none(), "answered once");
-    let history = control.read_history(pb::ReadHistoryRequest { session: "dup".into(), count: 0 }).await.unwrap().into_inner();
+    let history =
+        control.read_history(pb::ReadHistoryRequest { session: "dup".into(), count: 0 }).await.unwrap().into_inner();
     let roles: Vec<_> = history.entries.iter().map(|e| e.role.as_str()).collect();
     assert_eq!(roles, ["user", "assistant"]);
     assert_eq!(server.store.inbound_count().await.unwrap(), 1);
@@ -76,8 +77,10 @@ async fn concurrent_publishes_to_one_session_are_answered_in_order() {
         assert_eq!(mine, expected, "each stream's messages are answered in the order sent");
     }
     // The questions in the session history (its last 100 entries) come in the answers' order.
-    let history = control.read_history(pb::ReadHistoryRequest { session: "fifo".into(), count: 100 }).await.unwrap().into_inner();
-    let users: Vec<_> = history.entries.iter().filter(|e| e.role == "user").map(|e| format!("echo: {}", e.text)).collect();
+    let history =
+        control.read_history(pb::ReadHistoryRequest { session: "fifo".into(), count: 100 }).await.unwrap().into_inner();
+    let users: Vec<_> =
+        history.entries.iter().filter(|e| e.role == "user").map(|e| format!("echo: {}", e.text)).collect();
     assert!(users.len() >= 40 && answered.ends_with(&users), "{users:?}");
     server.stop().await.unwrap();
 }
@@ -135,9 +138,8 @@ async fn a_reconnecting_subscriber_receives_every_missed_final_exactly_once() {
     assert_eq!((gateway.pending, gateway.platform.as_str()), (6, "matrix"));
 
     let mut again = Subscriber::open(&mut bus, "matrix", "mx-1", None).await.unwrap();
-    let expected: Vec<String> = std::iter::once("echo: before 2".to_owned())
-        .chain((0..5).map(|i| format!("echo: while away {i}")))
-        .collect();
+    let expected: Vec<String> =
+        std::iter::once("echo: before 2".to_owned()).chain((0..5).map(|i| format!("echo: while away {i}"))).collect();
     let mut received = Vec::new();
     for _ in 0..expected.len() {
         let response = again.response().await;

@@ -26,7 +26,10 @@ async fn zero_config_flow_help_create_join_chat_leave() {
     };
     assert_eq!(answer.text, "echo: hello agent");
     assert_eq!(chunks, answer.text, "the chunks add up to the final answer");
-    assert_eq!((answer.session.as_str(), answer.in_reply_to.as_str(), answer.dispatch), ("research", id.as_str(), false));
+    assert_eq!(
+        (answer.session.as_str(), answer.in_reply_to.as_str(), answer.dispatch),
+        ("research", id.as_str(), false)
+    );
     assert_eq!(answer.targets, vec![channel("web", "tab1")]);
 
     assert!(chat.ask("tab1", "!leave").await.contains("Left research"));
@@ -151,13 +154,19 @@ async fn a_dispatch_reply_reaches_only_the_asking_channel() {
 
     let reply = web.say("w1", "!list").await;
     assert_eq!(reply.targets, vec![channel("web", "w1")]);
-    assert!(telegram.subscriber.response_within(std::time::Duration::from_millis(500)).await.is_none(), "telegram saw nothing");
+    assert!(
+        telegram.subscriber.response_within(std::time::Duration::from_millis(500)).await.is_none(),
+        "telegram saw nothing"
+    );
 
     // A session answer reaches every bound channel, on every platform.
     let answer = web.say("w1", "to everyone").await;
     assert_eq!(answer.targets, vec![channel("web", "w1")], "each platform sees only its own channels");
     let on_telegram = telegram.subscriber.response().await;
-    assert_eq!((on_telegram.text.as_str(), on_telegram.response_id.as_str()), ("echo: to everyone", answer.response_id.as_str()));
+    assert_eq!(
+        (on_telegram.text.as_str(), on_telegram.response_id.as_str()),
+        ("echo: to everyone", answer.response_id.as_str())
+    );
     assert_eq!(on_telegram.targets, vec![channel("telegram", "t1")]);
     server.stop().await.unwrap();
 }

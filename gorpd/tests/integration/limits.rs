@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use gorp_proto::v1 as pb;
-use gorpd::testing::{test_config, TestServer};
+use gorpd::testing::{TestServer, test_config};
 use std::time::Duration;
 use tonic::Code;
 
@@ -18,7 +18,10 @@ async fn the_text_limit_is_exact_and_an_oversize_message_is_rejected_with_nothin
     let mut publisher = Publisher::open(&mut bus).await.unwrap();
 
     let too_big = publisher.publish(message("web", "t", "m1", &"a".repeat(64 * 1024 + 1))).await;
-    assert_eq!((too_big.status, too_big.error_code), (pb::PublishStatus::Rejected as i32, Code::InvalidArgument as i32));
+    assert_eq!(
+        (too_big.status, too_big.error_code),
+        (pb::PublishStatus::Rejected as i32, Code::InvalidArgument as i32)
+    );
     assert_eq!(too_big.error, "message text is 65537 bytes; the limit is 65536");
     assert_eq!(server.store.inbound_count().await.unwrap(), 0);
     assert!(subscriber.response_within(Duration::from_millis(200)).await.is_none());
@@ -43,7 +46,10 @@ async fn a_configured_limit_applies_and_frames_beyond_the_grpc_limit_are_refused
     let server = TestServer::start_with(config, backends).await;
     let mut bus = server.admin_bus();
     let mut publisher = Publisher::open(&mut bus).await.unwrap();
-    assert_eq!(publisher.publish(message("web", "t", "a", &"x".repeat(100))).await.status, pb::PublishStatus::Accepted as i32);
+    assert_eq!(
+        publisher.publish(message("web", "t", "a", &"x".repeat(100))).await.status,
+        pb::PublishStatus::Accepted as i32
+    );
     let rejected = publisher.publish(message("web", "t", "b", &"x".repeat(101))).await;
     assert_eq!(rejected.error, "message text is 101 bytes; the limit is 100");
     // Far beyond the limit plus envelope: the transport refuses the frame and the stream ends.
@@ -107,8 +113,12 @@ async fn subscribe_requires_a_hello_and_acks_only_for_delivered_responses() {
     let server = TestServer::start().await;
     let mut bus = server.admin_bus();
     let (requests, rx) = tokio::sync::mpsc::channel(4);
-    requests.send(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Ack(pb::SubscribeAck { seq: 1 })) }).await.unwrap();
-    let mut stream = bus.subscribe_responses(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+    requests
+        .send(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Ack(pb::SubscribeAck { seq: 1 })) })
+        .await
+        .unwrap();
+    let mut stream =
+        bus.subscribe_responses(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
     let status = within(stream.message()).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("must be a hello"));

@@ -90,9 +90,12 @@ fn a_malformed_admin_token_file_stops_the_start_with_a_reason() {
     let data_dir = home.path().join("data");
     std::fs::create_dir_all(&data_dir).unwrap();
     std::fs::write(data_dir.join("admin.token"), "\n").unwrap();
-    let output = gorpd(home.path(), &["--data-dir", data_dir.to_str().unwrap(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let output = gorpd(
+        home.path(),
+        &["--data-dir", data_dir.to_str().unwrap(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("does not hold a gorp token"), "{stderr}");

@@ -34,7 +34,8 @@ async fn a_restart_keeps_sessions_bindings_history_and_undelivered_responses() {
     let mut control = server.control();
     let session = control.get_session(pb::GetSessionRequest { name: "keep".into() }).await.unwrap().into_inner();
     assert_eq!(session.channels, vec![channel("telegram", "chat-1"), channel("web", "tab")]);
-    let history = control.read_history(pb::ReadHistoryRequest { session: "keep".into(), count: 0 }).await.unwrap().into_inner();
+    let history =
+        control.read_history(pb::ReadHistoryRequest { session: "keep".into(), count: 0 }).await.unwrap().into_inner();
     let texts: Vec<_> = history.entries.iter().map(|e| e.text.as_str()).collect();
     assert_eq!(texts, ["one", "echo: one", "two", "echo: two", "three", "echo: three"]);
 

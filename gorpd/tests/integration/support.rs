@@ -65,13 +65,15 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub async fn open(bus: &mut BusApi, platform: &str, gateway_id: &str, cursor: Option<u64>) -> Result<Self, tonic::Status> {
+    pub async fn open(
+        bus: &mut BusApi,
+        platform: &str,
+        gateway_id: &str,
+        cursor: Option<u64>,
+    ) -> Result<Self, tonic::Status> {
         let (requests, rx) = mpsc::channel(1024);
         let hello = pb::SubscribeHello { gateway_id: gateway_id.into(), platform: platform.into(), cursor };
-        requests
-            .send(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Hello(hello)) })
-            .await
-            .unwrap();
+        requests.send(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Hello(hello)) }).await.unwrap();
         let deliveries = bus.subscribe_responses(ReceiverStream::new(rx)).await?.into_inner();
         Ok(Self { requests, deliveries })
     }
@@ -176,7 +178,10 @@ impl Chat {
 pub struct HangOrEcho;
 
 impl gorpd::agent::AgentBackend for HangOrEcho {
-    fn prompt(&self, request: gorpd::agent::PromptRequest) -> futures::stream::BoxStream<'static, gorpd::agent::AgentEvent> {
+    fn prompt(
+        &self,
+        request: gorpd::agent::PromptRequest,
+    ) -> futures::stream::BoxStream<'static, gorpd::agent::AgentEvent> {
         use futures::StreamExt;
         if request.text.starts_with("hang") {
             return futures::stream::pending().boxed();
@@ -242,7 +247,11 @@ pub async fn wait_for_state(control: &gorpd::testing::Control, session: &str, st
 }
 
 /// Waits until `gateway_id` is listed and satisfies `done`.
-pub async fn wait_for_gateway(control: &gorpd::testing::Control, gateway_id: &str, done: impl Fn(&pb::Gateway) -> bool) {
+pub async fn wait_for_gateway(
+    control: &gorpd::testing::Control,
+    gateway_id: &str,
+    done: impl Fn(&pb::Gateway) -> bool,
+) {
     eventually(|| {
         let mut control = control.clone();
         let done = &done;
