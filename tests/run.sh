@@ -29,6 +29,8 @@ command -v cargo >/dev/null || { echo "tests/run.sh: cargo is required (https://
 command -v cc >/dev/null || apt_install build-essential
 # The TLS test makes a self-signed certificate with the openssl CLI.
 command -v openssl >/dev/null || apt_install openssl
+# The README's fleet script (run by the gorpctl tests) uses jq.
+command -v jq >/dev/null || apt_install jq
 
 log "building the workspace ($CARGO_TARGET_DIR)"
 cargo build --workspace --all-targets --locked

@@ -1,0 +1,320 @@
+//! One function per command: call gorpd, then print a table or JSON.
+
+use crate::cli::{ChannelArgs, Cli, Command, GatewayCommand, SessionCommand, TokenCommand};
+use crate::connect::{self, Control};
+use crate::error::CliError;
+use crate::output::*;
+use gorp_proto::v1 as pb;
+use serde_json::json;
+
+type CommandResult = Result<(), CliError>;
+
+/// Runs the chosen command.
+pub(crate) async fn run(cli: &Cli) -> CommandResult {
+    let server = cli.server.as_str();
+    let status = |status: tonic::Status| CliError::from_status(status, server);
+    match &cli.command {
+        Command::Completions { .. } => unreachable!("handled before connecting"),
+        Command::Health => health(cli).await,
+        Command::Watch => watch(cli, connect::control(cli).await?).await,
+        command => {
+            let control = connect::control(cli).await?;
+            fleet(cli, command, control).await.map_err(|e| match e {
+                Failure::Status(s) => status(s),
+                Failure::Cli(e) => e,
+            })
+        }
+    }
+}
+
+/// A command failed in gorpd or before reaching it.
+enum Failure {
+    Status(tonic::Status),
+    Cli(CliError),
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(status: tonic::Status) -> Self {
+        Self::Status(status)
+    }
+}
+
+async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(), Failure> {
+    match command {
+        Command::Session(command) => session(cli, command, &mut control).await,
+        Command::Tell { session, message } => {
+            let request = pb::TellRequest { session: session.clone(), text: message.join(" ") };
+            let told = control.tell(request).await?.into_inner();
+            if cli.json {
+                print_json(&json!({ "session": session, "message_id": told.message_id }));
+            } else {
+                println!("sent to {session} (message {}); its answer goes to its bound channels", told.message_id);
+            }
+            Ok(())
+        }
+        Command::Read { session, count } => {
+            let request = pb::ReadHistoryRequest { session: session.clone(), count: count.unwrap_or(0) };
+            let entries = control.read_history(request).await?.into_inner().entries;
+            if cli.json {
+                print_json(
+                    &json!({ "session": session, "entries": entries.iter().map(history_json).collect::<Vec<_>>() }),
+                );
+            } else {
+                let rows: Vec<_> = entries
+                    .iter()
+                    .map(|e| vec![e.created_at.clone(), e.role.clone(), e.author.clone(), e.text.clone()])
+                    .collect();
+                println!("{}", table(&["TIME", "ROLE", "AUTHOR", "TEXT"], &rows));
+            }
+            Ok(())
+        }
+        Command::Broadcast { message } => {
+            let sessions =
+                control.broadcast(pb::BroadcastRequest { text: message.join(" ") }).await?.into_inner().sessions;
+            if cli.json {
+                print_json(&json!({ "sessions": sessions }));
+            } else {
+                println!("sent to {} session(s): {}", sessions.len(), sessions.join(", "));
+            }
+            Ok(())
+        }
+        Command::Bind(ChannelArgs { platform, channel, session }) => {
+            let target = pb::Channel { platform: platform.clone(), channel_id: channel.clone() };
+            let request = pb::BindSessionRequest { channel: Some(target.clone()), session: session.clone() };
+            let previous = control.bind_session(request).await?.into_inner().previous_session;
+            if cli.json {
+                let previous = if previous.is_empty() { None } else { Some(previous) };
+                print_json(
+                    &json!({ "channel": channel_json(&target), "session": session, "previous_session": previous }),
+                );
+            } else {
+                println!("bound {} to {session}", channel_text(&target));
+            }
+            Ok(())
+        }
+        Command::Unbind { platform, channel } => {
+            let target = pb::Channel { platform: platform.clone(), channel_id: channel.clone() };
+            let request = pb::UnbindChannelRequest { channel: Some(target.clone()) };
+            let session = control.unbind_channel(request).await?.into_inner().session;
+            if cli.json {
+                print_json(&json!({ "channel": channel_json(&target), "session": session }));
+            } else {
+                println!("unbound {} (was bound to {session})", channel_text(&target));
+            }
+            Ok(())
+        }
+        Command::Gateway(GatewayCommand::List) => {
+            let gateways = control.list_gateways(pb::ListGatewaysRequest {}).await?.into_inner().gateways;
+            if cli.json {
+                print_json(&json!({ "gateways": gateways.iter().map(gateway_json).collect::<Vec<_>>() }));
+            } else {
+                let rows: Vec<_> = gateways
+                    .iter()
+                    .map(|g| {
+                        let connected = if g.connected { "yes" } else { "no" };
+                        vec![
+                            g.gateway_id.clone(),
+                            g.platform.clone(),
+                            connected.into(),
+                            g.last_seen.clone(),
+                            g.acked_seq.to_string(),
+                            g.pending.to_string(),
+                        ]
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    table(&["GATEWAY", "PLATFORM", "CONNECTED", "LAST SEEN", "ACKED SEQ", "PENDING"], &rows)
+                );
+            }
+            Ok(())
+        }
+        Command::Token(command) => token(cli, command, &mut control).await,
+        Command::Watch | Command::Health | Command::Completions { .. } => unreachable!("handled in run"),
+    }
+}
+
+async fn session(cli: &Cli, command: &SessionCommand, control: &mut Control) -> Result<(), Failure> {
+    match command {
+        SessionCommand::Create { name, workspace } => {
+            let request =
+                pb::CreateSessionRequest { name: name.clone(), workspace: workspace.clone().unwrap_or_default() };
+            let session = control.create_session(request).await?.into_inner();
+            if cli.json {
+                print_json(&session_json(&session));
+            } else {
+                println!(
+                    "created session {} (agent {}, workspace {})",
+                    session.name, session.backend, session.workspace_dir
+                );
+            }
+        }
+        SessionCommand::Delete { name } => {
+            let unbound =
+                control.delete_session(pb::DeleteSessionRequest { name: name.clone() }).await?.into_inner().unbound;
+            if cli.json {
+                print_json(
+                    &json!({ "deleted": name, "unbound": unbound.iter().map(channel_json).collect::<Vec<_>>() }),
+                );
+            } else {
+                let channels: Vec<_> = unbound.iter().map(channel_text).collect();
+                println!(
+                    "deleted session {name}; unbound {} channel(s){}; its workspace was kept",
+                    unbound.len(),
+                    list_suffix(&channels)
+                );
+            }
+        }
+        SessionCommand::List => {
+            let sessions = control.list_sessions(pb::ListSessionsRequest {}).await?.into_inner().sessions;
+            if cli.json {
+                print_json(&json!({ "sessions": sessions.iter().map(session_json).collect::<Vec<_>>() }));
+            } else {
+                let rows: Vec<_> = sessions.iter().map(session_row).collect();
+                println!("{}", table(&["NAME", "STATE", "QUEUED", "AGENT", "CHANNELS", "MESSAGES"], &rows));
+            }
+        }
+        SessionCommand::Status { name } => {
+            let session = control.get_session(pb::GetSessionRequest { name: name.clone() }).await?.into_inner();
+            if cli.json {
+                print_json(&session_json(&session));
+            } else {
+                let channels: Vec<_> = session.channels.iter().map(channel_text).collect();
+                let rows = [
+                    ["name", session.name.as_str()],
+                    ["state", session.state.as_str()],
+                    ["queued", &session.queued.to_string()],
+                    ["agent", session.backend.as_str()],
+                    ["workspace", session.workspace_dir.as_str()],
+                    ["channels", &channels.join(", ")],
+                    ["messages", &session.message_count.to_string()],
+                    ["created", session.created_at.as_str()],
+                ]
+                .map(|[k, v]| vec![k.to_owned(), v.to_owned()]);
+                println!("{}", table(&["FIELD", "VALUE"], &rows));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn session_row(s: &pb::Session) -> Vec<String> {
+    let channels: Vec<_> = s.channels.iter().map(channel_text).collect();
+    vec![
+        s.name.clone(),
+        s.state.clone(),
+        s.queued.to_string(),
+        s.backend.clone(),
+        channels.join(","),
+        s.message_count.to_string(),
+    ]
+}
+
+fn list_suffix(items: &[String]) -> String {
+    if items.is_empty() { String::new() } else { format!(" ({})", items.join(", ")) }
+}
+
+async fn token(cli: &Cli, command: &TokenCommand, control: &mut Control) -> Result<(), Failure> {
+    match command {
+        TokenCommand::Create { name, admin: _, gateway } => {
+            let (kind, platform) = match gateway {
+                Some(platform) => (pb::TokenKind::Gateway, platform.clone()),
+                None => (pb::TokenKind::Admin, String::new()),
+            };
+            let request = pb::CreateTokenRequest { name: name.clone(), kind: kind as i32, platform };
+            let created = control.create_token(request).await?.into_inner();
+            let info = created.token.ok_or_else(|| Failure::Cli(CliError::Failed("gorpd returned no token".into())))?;
+            if cli.json {
+                print_json(&json!({ "token": token_json(&info), "secret": created.secret }));
+            } else {
+                let scope = if info.platform.is_empty() {
+                    "admin".to_owned()
+                } else {
+                    format!("gateway for {}", info.platform)
+                };
+                println!(
+                    "created token {} ({}, {scope}); its secret is shown only now:\n{}",
+                    info.id, info.name, created.secret
+                );
+            }
+        }
+        TokenCommand::List => {
+            let tokens = control.list_tokens(pb::ListTokensRequest {}).await?.into_inner().tokens;
+            if cli.json {
+                print_json(&json!({ "tokens": tokens.iter().map(token_json).collect::<Vec<_>>() }));
+            } else {
+                let rows: Vec<_> = tokens
+                    .iter()
+                    .map(|t| {
+                        let state = if t.revoked_at.is_empty() {
+                            "valid".to_owned()
+                        } else {
+                            format!("revoked {}", t.revoked_at)
+                        };
+                        vec![
+                            t.id.to_string(),
+                            t.name.clone(),
+                            token_kind(t.kind).into(),
+                            t.platform.clone(),
+                            t.created_at.clone(),
+                            state,
+                        ]
+                    })
+                    .collect();
+                println!("{}", table(&["ID", "NAME", "KIND", "PLATFORM", "CREATED", "STATE"], &rows));
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            control.revoke_token(pb::RevokeTokenRequest { id: *id }).await?;
+            if cli.json {
+                print_json(&json!({ "revoked": id }));
+            } else {
+                println!("revoked token {id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn watch(cli: &Cli, mut control: Control) -> CommandResult {
+    let server = cli.server.as_str();
+    let mut events =
+        control.watch(pb::WatchRequest {}).await.map_err(|s| CliError::from_status(s, server))?.into_inner();
+    loop {
+        let event = tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            event = events.message() => event.map_err(|s| CliError::from_status(s, server))?,
+        };
+        let Some(event) = event else {
+            return Err(CliError::Unreachable(format!("gorpd at {server} closed the watch stream")));
+        };
+        if cli.json {
+            println!("{}", watch_json(&event));
+        } else {
+            println!("{}", watch_line(&event));
+        }
+    }
+}
+
+async fn health(cli: &Cli) -> CommandResult {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let mut client = HealthClient::new(connect::channel(cli).await?);
+    let mut statuses = Vec::new();
+    for service in ["gorp.v1.Bus", "gorp.v1.Control"] {
+        let request = HealthCheckRequest { service: service.into() };
+        let response = client.check(request).await.map_err(|s| CliError::from_status(s, &cli.server))?.into_inner();
+        let status = ServingStatus::try_from(response.status).unwrap_or(ServingStatus::Unknown);
+        statuses.push((service, status));
+    }
+    let serving = statuses.iter().all(|(_, s)| *s == ServingStatus::Serving);
+    if cli.json {
+        let services: serde_json::Map<_, _> =
+            statuses.iter().map(|(name, s)| (name.to_string(), json!(s.as_str_name()))).collect();
+        print_json(&json!({ "server": cli.server, "serving": serving, "services": services }));
+    } else {
+        for (name, status) in &statuses {
+            println!("{name}: {}", status.as_str_name());
+        }
+    }
+    if serving { Ok(()) } else { Err(CliError::Failed(format!("gorpd at {} is not serving", cli.server))) }
+}

@@ -1,0 +1,307 @@
+//! The real gorpctl binary against a real gorpd (in-process on port 0):
+//! every command in table and JSON form, exit codes, revoked tokens, watch,
+//! completions and the README's fleet script.
+
+use gorp_proto::v1 as pb;
+use gorpd::testing::TestServer;
+use serde_json::Value;
+use std::process::Output;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gorpctl");
+
+fn command(server: &str, token: Option<&str>, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).env_clear().env("HOME", "/nonexistent").env("GORP_SERVER", server);
+    if let Some(token) = token {
+        command.env("GORP_TOKEN", token);
+    }
+    command.kill_on_drop(true);
+    command
+}
+
+async fn run(server: &TestServer, args: &[&str]) -> Output {
+    let url = format!("http://{}", server.grpc_addr);
+    tokio::time::timeout(Duration::from_secs(30), command(&url, Some(&server.admin_token), args).output())
+        .await
+        .expect("gorpctl finished")
+        .expect("gorpctl runs")
+}
+
+/// Runs gorpctl, expects success, returns stdout.
+async fn ok(server: &TestServer, args: &[&str]) -> String {
+    let output = run(server, args).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "gorpctl {args:?} failed: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs gorpctl with `--json`, expects success, returns the parsed document.
+async fn json(server: &TestServer, args: &[&str]) -> Value {
+    let args: Vec<&str> = std::iter::once("--json").chain(args.iter().copied()).collect();
+    serde_json::from_str(&ok(server, &args).await).expect("valid JSON")
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited")
+}
+
+#[tokio::test]
+async fn session_commands_in_table_and_json_form() {
+    let server = TestServer::start().await;
+    let created = json(&server, &["session", "create", "alpha", "--workspace", "team/alpha"]).await;
+    assert_eq!(created["name"], "alpha");
+    assert_eq!(created["state"], "idle");
+    assert!(created["workspace_dir"].as_str().unwrap().ends_with("workspaces/team/alpha"));
+    assert!(ok(&server, &["session", "create", "beta"]).await.starts_with("created session beta (agent echo"));
+
+    let list = ok(&server, &["session", "list"]).await;
+    let lines: Vec<_> = list.lines().collect();
+    assert_eq!(lines[0], "NAME   STATE  QUEUED  AGENT  CHANNELS  MESSAGES");
+    assert_eq!(lines[1], "alpha  idle   0       echo             0");
+    assert_eq!(json(&server, &["session", "list"]).await["sessions"].as_array().unwrap().len(), 2);
+
+    assert!(ok(&server, &["bind", "web", "tab-1", "alpha"]).await.contains("bound web:tab-1 to alpha"));
+    let moved = json(&server, &["bind", "web", "tab-1", "beta"]).await;
+    assert_eq!(
+        moved,
+        serde_json::json!({"channel": {"platform": "web", "channel_id": "tab-1"}, "session": "beta", "previous_session": "alpha"})
+    );
+    let status = ok(&server, &["session", "status", "beta"]).await;
+    assert!(status.contains("channels   web:tab-1"), "{status}");
+    let status = json(&server, &["session", "status", "beta"]).await;
+    assert_eq!(status["channels"][0]["channel_id"], "tab-1");
+    let unbound = json(&server, &["unbind", "web", "tab-1"]).await;
+    assert_eq!(unbound["session"], "beta");
+    assert!(ok(&server, &["bind", "telegram", "42", "alpha"]).await.contains("bound telegram:42"));
+    assert!(ok(&server, &["unbind", "telegram", "42"]).await.contains("unbound telegram:42 (was bound to alpha)"));
+
+    let deleted = json(&server, &["session", "delete", "beta"]).await;
+    assert_eq!(deleted, serde_json::json!({"deleted": "beta", "unbound": []}));
+    assert!(ok(&server, &["session", "delete", "alpha"]).await.contains("deleted session alpha; unbound 0 channel(s)"));
+}
+
+#[tokio::test]
+async fn tell_read_and_broadcast() {
+    let server = TestServer::start().await;
+    ok(&server, &["session", "create", "a"]).await;
+    ok(&server, &["session", "create", "b"]).await;
+    let told = json(&server, &["tell", "a", "hello", "there"]).await;
+    assert_eq!(told["session"], "a");
+    assert!(told["message_id"].as_i64().unwrap() > 0);
+    assert!(ok(&server, &["tell", "b", "hi"]).await.starts_with("sent to b"));
+    let broadcast = json(&server, &["broadcast", "all", "of", "you"]).await;
+    assert_eq!(broadcast["sessions"], serde_json::json!(["a", "b"]));
+    assert!(ok(&server, &["broadcast", "again"]).await.contains("sent to 2 session(s): a, b"));
+
+    let read = wait_for_history(&server, "a", 6).await;
+    let texts: Vec<_> =
+        read["entries"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(texts, ["hello there", "echo: hello there", "all of you", "echo: all of you", "again", "echo: again"]);
+    assert_eq!(read["entries"][0]["role"], "user");
+    assert_eq!(read["entries"][0]["author"], "operator");
+    let limited = json(&server, &["read", "a", "-n", "2"]).await;
+    assert_eq!(limited["entries"].as_array().unwrap().len(), 2);
+    let table = ok(&server, &["read", "a", "--count", "1"]).await;
+    assert!(table.starts_with("TIME") && table.contains("assistant  a       echo: again"), "{table}");
+}
+
+async fn wait_for_history(server: &TestServer, session: &str, entries: usize) -> Value {
+    for _ in 0..300 {
+        let read = json(server, &["read", session]).await;
+        if read["entries"].as_array().unwrap().len() >= entries {
+            return read;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{session} never reached {entries} history entries");
+}
+
+#[tokio::test]
+async fn tokens_gateways_and_health() {
+    let server = TestServer::start().await;
+    let created = json(&server, &["token", "create", "tg", "--gateway", "telegram"]).await;
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert_eq!(created["token"]["kind"], "gateway");
+    assert_eq!(created["token"]["platform"], "telegram");
+    assert!(ok(&server, &["token", "create", "ops", "--admin"]).await.contains("its secret is shown only now:\ngorp_"));
+    let list = json(&server, &["token", "list"]).await;
+    let tokens = list["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 3);
+    assert!(tokens.iter().all(|t| t.get("secret").is_none()), "secrets are never listed");
+    assert!(ok(&server, &["token", "list"]).await.lines().next().unwrap().starts_with("ID  NAME"));
+
+    // A gateway that subscribed shows up with its lag.
+    let mut bus = server.bus(&secret);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let hello = pb::SubscribeHello { gateway_id: "tg-1".into(), platform: "telegram".into(), cursor: None };
+    tx.send(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Hello(hello)) }).await.unwrap();
+    let _stream = bus.subscribe_responses(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap();
+    let mut gateways = Value::Null;
+    for _ in 0..200 {
+        gateways = json(&server, &["gateway", "list"]).await;
+        if gateways["gateways"][0]["connected"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gateways["gateways"][0]["gateway_id"], "tg-1");
+    assert_eq!(gateways["gateways"][0]["pending"], 0);
+    let table = ok(&server, &["gateway", "list"]).await;
+    assert!(table.contains("tg-1     telegram  yes"), "{table}");
+
+    let id = created["token"]["id"].to_string();
+    assert_eq!(json(&server, &["token", "revoke", &id]).await["revoked"].to_string(), id);
+    // The revoked gateway token is refused by gorpd, and so by gorpctl.
+    let url = format!("http://{}", server.grpc_addr);
+    let refused = command(&url, Some(&secret), &["session", "list"]).output().await.unwrap();
+    assert_eq!(code(&refused), 4);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("invalid or revoked token"));
+
+    assert_eq!(ok(&server, &["health"]).await, "gorp.v1.Bus: SERVING\ngorp.v1.Control: SERVING\n");
+    assert_eq!(json(&server, &["health"]).await["serving"], true);
+}
+
+#[tokio::test]
+async fn exit_codes_and_error_messages() {
+    let server = TestServer::start().await;
+    let url = format!("http://{}", server.grpc_addr);
+
+    let missing = run(&server, &["session", "status", "ghost"]).await;
+    assert_eq!(code(&missing), 3);
+    let stderr = String::from_utf8(missing.stderr).unwrap();
+    assert_eq!(stderr, "gorpctl: unknown session \"ghost\"\nhint: `gorpctl session list` shows the sessions\n");
+
+    let usage = run(&server, &["session", "frobnicate"]).await;
+    assert_eq!(code(&usage), 2);
+    let token_kind = run(&server, &["token", "create", "x"]).await;
+    assert_eq!(code(&token_kind), 2, "a token needs --admin or --gateway");
+
+    let invalid = run(&server, &["session", "create", "Not Valid"]).await;
+    assert_eq!(code(&invalid), 1);
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("is invalid: use 1-64 characters"));
+    ok(&server, &["session", "create", "dup"]).await;
+    assert_eq!(code(&run(&server, &["session", "create", "dup"]).await), 1);
+
+    let bad_token = command(&url, Some("gorp_wrong"), &["session", "list"]).output().await.unwrap();
+    assert_eq!(code(&bad_token), 4);
+    let no_token = command(&url, None, &["session", "list"]).output().await.unwrap();
+    assert_eq!(code(&no_token), 4);
+    assert!(String::from_utf8_lossy(&no_token.stderr).contains("no token given"));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let unreachable = command(&format!("http://{closed}"), Some("x"), &["session", "list"]).output().await.unwrap();
+    assert_eq!(code(&unreachable), 5);
+    let stderr = String::from_utf8(unreachable.stderr).unwrap();
+    assert!(stderr.starts_with(&format!("gorpctl: cannot reach gorpd at http://{closed}")), "{stderr}");
+    assert!(stderr.contains("hint: is gorpd running?"));
+    let json_error = command(&format!("http://{closed}"), Some("x"), &["--json", "health"]).output().await.unwrap();
+    let error: Value = serde_json::from_slice(&json_error.stderr).unwrap();
+    assert_eq!(error["error"]["kind"], "unreachable");
+    assert_eq!(code(&command("ftp://x", Some("x"), &["health"]).output().await.unwrap()), 2);
+}
+
+#[tokio::test]
+async fn the_admin_token_is_found_in_the_local_data_dir() {
+    let home = tempfile::tempdir().unwrap();
+    let data_dir = home.path().join(".local/share/gorp");
+    let server = TestServer::start_in(&data_dir).await;
+    let url = format!("http://{}", server.grpc_addr);
+    let mut by_home = command(&url, None, &["session", "list"]);
+    by_home.env("HOME", home.path());
+    assert!(by_home.output().await.unwrap().status.success());
+    let mut by_flag = command(&url, None, &["--data-dir", data_dir.to_str().unwrap(), "health"]);
+    assert!(by_flag.output().await.unwrap().status.success());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn watch_prints_activity_from_other_clients() {
+    let server = TestServer::start().await;
+    let url = format!("http://{}", server.grpc_addr);
+    let mut watcher = command(&url, Some(&server.admin_token), &["--json", "watch"]);
+    let mut child = watcher.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut plain =
+        command(&url, Some(&server.admin_token), &["watch"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut plain_lines = BufReader::new(plain.stdout.take().unwrap()).lines();
+
+    // Publish until the watchers are surely subscribed, as a gateway would.
+    let mut bus = server.admin_bus();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let mut acks = bus.publish(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let seen = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut i = 0;
+        loop {
+            i += 1;
+            let request = pb::PublishRequest {
+                channel: Some(pb::Channel { platform: "slack".into(), channel_id: "C7".into() }),
+                message_id: format!("w{i}"),
+                sender_id: String::new(),
+                sender_name: "bob".into(),
+                text: "watch this".into(),
+            };
+            tx.send(request).await.unwrap();
+            acks.message().await.unwrap();
+            if let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("watch printed the message");
+    let event: Value = serde_json::from_str(&seen).unwrap();
+    assert_eq!(event["type"], "message");
+    assert_eq!((event["sender"].as_str(), event["text"].as_str()), (Some("bob"), Some("watch this")));
+    assert_eq!(event["channel"]["platform"], "slack");
+    let line = tokio::time::timeout(Duration::from_secs(10), plain_lines.next_line()).await.unwrap().unwrap().unwrap();
+    assert!(line.contains("message   slack:C7 bob: watch this"), "{line}");
+    child.kill().await.unwrap();
+    plain.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = command("http://127.0.0.1:1", None, &["completions", shell]).output().await.unwrap();
+        assert!(output.status.success());
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(script.contains("gorpctl") && script.contains("broadcast"), "{shell}");
+    }
+}
+
+/// The fleet script in the README, run as a user would run it.
+#[tokio::test]
+async fn the_readme_fleet_script_runs() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme.find("<!-- fleet-script:start -->").expect("README has the fleet script");
+    let end = readme.find("<!-- fleet-script:end -->").unwrap();
+    let block = &readme[start..end];
+    let script: String = block
+        .lines()
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(script.contains("gorpctl session create"), "{script}");
+
+    let server = TestServer::start().await;
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let output = Command::new("bash")
+        .args(["-c", &format!("set -euo pipefail\n{script}")])
+        .env("PATH", path)
+        .env("GORP_SERVER", format!("http://{}", server.grpc_addr))
+        .env("GORP_TOKEN", &server.admin_token)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(120), output).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "script failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("worker-10"), "{stdout}");
+    assert!(stdout.contains("assistant: echo: summarise your workspace in one line"), "{stdout}");
+    let sessions = json(&server, &["session", "list"]).await;
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 10);
+}
