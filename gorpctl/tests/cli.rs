@@ -97,9 +97,13 @@ async fn tell_read_and_broadcast() {
     assert!(ok(&server, &["broadcast", "again"]).await.contains("sent to 2 session(s): a, b"));
 
     let read = wait_for_history(&server, "a", 6).await;
-    let texts: Vec<_> =
-        read["entries"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(texts, ["hello there", "echo: hello there", "all of you", "echo: all of you", "again", "echo: again"]);
+    // Questions enter the history when queued, answers when done: check each in order.
+    let texts = |role: &str| -> Vec<String> {
+        let entries = read["entries"].as_array().unwrap().iter().filter(|e| e["role"] == role);
+        entries.map(|e| e["text"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(texts("user"), ["hello there", "all of you", "again"]);
+    assert_eq!(texts("assistant"), ["echo: hello there", "echo: all of you", "echo: again"]);
     assert_eq!(read["entries"][0]["role"], "user");
     assert_eq!(read["entries"][0]["author"], "operator");
     let limited = json(&server, &["read", "a", "-n", "2"]).await;

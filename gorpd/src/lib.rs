@@ -165,24 +165,22 @@ impl Gorpd {
             admin_token = %self.admin_token_path.display(), data_dir = %self.config.data_dir.display(),
             "gorpd is serving"
         );
+        // A listener that ends first (an error, or its own reaction to the token) is not awaited twice.
+        let (mut grpc_done, mut http_done) = (false, false);
         let early = tokio::select! {
             _ = self.shutdown.cancelled() => None,
-            result = &mut grpc => Some(result.map(|r| r.map_err(ServeError::from))),
-            result = &mut http => Some(result.map(|r| r.map_err(ServeError::Http))),
+            result = &mut grpc => { grpc_done = true; Some(result.map(|r| r.map_err(ServeError::from))) }
+            result = &mut http => { http_done = true; Some(result.map(|r| r.map_err(ServeError::Http))) }
         };
         self.shutdown.cancel();
         self.tasks.close();
         let drained = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
-            let _ = tokio::join!(
-                async {
-                    if early.is_none() {
-                        let _ = (&mut grpc).await;
-                    }
-                },
-                async {
-                    let _ = (&mut http).await;
-                }
-            );
+            if !grpc_done {
+                let _ = (&mut grpc).await;
+            }
+            if !http_done {
+                let _ = (&mut http).await;
+            }
             self.tasks.wait().await;
         })
         .await;

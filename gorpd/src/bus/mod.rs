@@ -11,7 +11,7 @@
 mod subscription;
 mod types;
 
-pub use subscription::{Subscription, SubscriptionError};
+pub use subscription::{Delivered, Subscription, SubscriptionError};
 pub use types::{Activity, ChannelRef, Chunk, Inbound, NewResponse, Response, ResponseKind};
 
 use crate::store::{Commit, Store, StoreResult};

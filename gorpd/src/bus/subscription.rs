@@ -1,7 +1,7 @@
 //! One platform's delivery stream: replay from the response log after a
 //! cursor, then live events, falling back to replay whenever live lags.
 
-use super::{LiveEvent, Response};
+use super::{Chunk, LiveEvent, Response};
 use crate::store::{Store, StoreError};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,6 +19,18 @@ pub enum SubscriptionError {
     /// The bus is gone (gorpd is stopping).
     #[error("the bus is closed")]
     Closed,
+}
+
+/// What a subscription yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivered {
+    /// A final response (replayed or live), targets narrowed to the platform.
+    Response(Arc<Response>),
+    /// A live chunk, targets narrowed to the platform.
+    Chunk(Arc<Chunk>),
+    /// The replay is done and the stream is live: everything committed
+    /// before this point has been yielded. Yielded again after a lag replay.
+    CaughtUp,
 }
 
 /// Deliveries for one platform, each final response exactly once in `seq` order.
@@ -46,13 +58,13 @@ impl Subscription {
 
     /// The next delivery, chunks and final responses filtered to this platform.
     /// Cancel-safe: dropping the future loses nothing that was not returned.
-    pub async fn next(&mut self) -> Result<LiveEvent, SubscriptionError> {
+    pub async fn next(&mut self) -> Result<Delivered, SubscriptionError> {
         loop {
             if self.replaying {
-                if let Some(response) = self.next_replayed().await? {
-                    return Ok(LiveEvent::Response(Arc::new(response)));
-                }
-                continue;
+                return Ok(match self.next_replayed().await? {
+                    Some(response) => Delivered::Response(Arc::new(response)),
+                    None => Delivered::CaughtUp,
+                });
             }
             if let Some(event) = self.next_live().await? {
                 return Ok(event);
@@ -79,7 +91,7 @@ impl Subscription {
     }
 
     /// One live event for this platform, or `None` to try again (skipped or lagged).
-    async fn next_live(&mut self) -> Result<Option<LiveEvent>, SubscriptionError> {
+    async fn next_live(&mut self) -> Result<Option<Delivered>, SubscriptionError> {
         let receiver = self.receiver.as_mut().expect("subscribed before replay");
         match receiver.recv().await {
             Ok(LiveEvent::Response(response)) => {
@@ -87,10 +99,10 @@ impl Subscription {
                     return Ok(None);
                 }
                 self.sent = response.seq;
-                Ok(Some(LiveEvent::Response(Arc::new(response.for_platform(&self.platform)))))
+                Ok(Some(Delivered::Response(Arc::new(response.for_platform(&self.platform)))))
             }
             Ok(LiveEvent::Chunk(chunk)) => {
-                Ok(chunk.for_platform(&self.platform).map(|c| LiveEvent::Chunk(Arc::new(c))))
+                Ok(chunk.for_platform(&self.platform).map(|c| Delivered::Chunk(Arc::new(c))))
             }
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(platform = %self.platform, missed, "subscriber lagged; replaying from the response log");

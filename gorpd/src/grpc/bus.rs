@@ -6,7 +6,7 @@ use super::convert::{binding_change, channel_from_pb, chunk_to_pb, response_to_p
 use super::status::{principal, require_platform, stream_error};
 use super::{GrpcState, spawn_stream};
 use crate::auth::Principal;
-use crate::bus::{Activity, LiveEvent};
+use crate::bus::{Activity, Delivered};
 use crate::orchestrator::{Accepted, OrchestratorError};
 use crate::store::NewInbound;
 use futures::future::{self, BoxFuture, FutureExt};
@@ -159,11 +159,12 @@ async fn deliver(
             event = subscription.next() => {
                 let event = event.map_err(|e| Status::unavailable(e.to_string()))?;
                 let kind = match event {
-                    LiveEvent::Response(response) => {
+                    Delivered::Response(response) => {
                         delivered.store(response.seq, Ordering::SeqCst);
                         pb::delivery::Kind::Response(response_to_pb(&response))
                     }
-                    LiveEvent::Chunk(chunk) => {
+                    Delivered::CaughtUp => pb::delivery::Kind::CaughtUp(pb::CaughtUp {}),
+                    Delivered::Chunk(chunk) => {
                         // Chunks are best effort: a client that is behind skips them.
                         let _ = tx.try_send(Ok(pb::Delivery { kind: Some(pb::delivery::Kind::Chunk(chunk_to_pb(&chunk))) }));
                         continue;

@@ -200,7 +200,8 @@ async fn a_gateway_receives_only_its_platform_and_chunks_share_the_response_id()
     control.bind_session(bind("slack", "C9", "multi")).await.unwrap();
     control.bind_session(bind("telegram", "77", "multi")).await.unwrap();
     let mut bus = server.admin_bus();
-    let mut slack = Subscriber::open(&mut bus, "slack", "slack", None).await.unwrap();
+    // Chunks are live only: wait until the stream is live before the answer starts.
+    let mut slack = Subscriber::open_live(&mut bus, "slack", "slack").await;
     let mut matrix = Subscriber::open(&mut bus, "matrix", "matrix", None).await.unwrap();
     control.tell(tell("multi", "fan out")).await.unwrap();
 
@@ -212,6 +213,7 @@ async fn a_gateway_receives_only_its_platform_and_chunks_share_the_response_id()
                 chunk_ids.push(chunk.response_id);
             }
             pb::delivery::Kind::Response(response) => break response,
+            pb::delivery::Kind::CaughtUp(_) => {}
         }
     };
     assert_eq!(response.targets, vec![channel("slack", "C9")], "only this platform's channels are named");

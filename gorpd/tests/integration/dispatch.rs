@@ -22,6 +22,7 @@ async fn zero_config_flow_help_create_join_chat_leave() {
         match chat.subscriber.next().await.unwrap().kind.unwrap() {
             pb::delivery::Kind::Chunk(chunk) => chunks.push_str(&chunk.text),
             pb::delivery::Kind::Response(response) => break response,
+            pb::delivery::Kind::CaughtUp(_) => {}
         }
     };
     assert_eq!(answer.text, "echo: hello agent");

@@ -78,6 +78,15 @@ impl Subscriber {
         Ok(Self { requests, deliveries })
     }
 
+    /// Opens a subscription with nothing to replay and waits until it is live.
+    pub async fn open_live(bus: &mut BusApi, platform: &str, gateway_id: &str) -> Self {
+        let mut subscriber = Self::open(bus, platform, gateway_id, None).await.expect("subscribe");
+        match subscriber.next().await.expect("delivery").kind {
+            Some(pb::delivery::Kind::CaughtUp(_)) => subscriber,
+            other => panic!("expected nothing to replay, got {other:?}"),
+        }
+    }
+
     /// The next delivery, or the status that ended the stream.
     pub async fn next(&mut self) -> Result<pb::Delivery, tonic::Status> {
         within(self.deliveries.message()).await.and_then(|d| d.ok_or_else(|| tonic::Status::cancelled("stream ended")))
@@ -127,9 +136,18 @@ pub struct Chat {
 
 impl Chat {
     pub async fn open(bus: &mut BusApi, platform: &str) -> Self {
-        let subscriber = Subscriber::open(bus, platform, platform, None).await.expect("subscribe");
+        let mut subscriber = Subscriber::open(bus, platform, platform, None).await.expect("subscribe");
+        // Keep what is replayed for `response`, and start once the stream is live.
+        let mut unclaimed = std::collections::VecDeque::new();
+        loop {
+            match subscriber.next().await.expect("delivery").kind {
+                Some(pb::delivery::Kind::CaughtUp(_)) => break,
+                Some(pb::delivery::Kind::Response(response)) => unclaimed.push_back(response),
+                _ => {}
+            }
+        }
         let publisher = Publisher::open(bus).await.expect("publish");
-        Self { platform: platform.into(), publisher, subscriber, next_id: 0, unclaimed: Default::default() }
+        Self { platform: platform.into(), publisher, subscriber, next_id: 0, unclaimed }
     }
 
     /// Publishes `text` in `channel_id`; returns the message id.
