@@ -27,10 +27,20 @@ apt_install() {
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
 # gcc builds the bundled SQLite and ring; the proto compiles without protoc (protox).
 command -v cc >/dev/null || apt_install build-essential
+command -v python3 >/dev/null || apt_install python3 python3-venv
 # The TLS test makes a self-signed certificate with the openssl CLI.
 command -v openssl >/dev/null || apt_install openssl
 # The README's fleet script (run by the gorpctl tests) uses jq.
 command -v jq >/dev/null || apt_install jq
+
+# The Python example client (examples/python) needs grpcio and grpcio-tools: keep them in a venv outside the clone.
+venv="${GORP_VENV:-$HOME/.cache/gorp-venv}"
+if ! "$venv/bin/python" -c 'import grpc, grpc_tools' >/dev/null 2>&1; then
+    log "creating the Python venv $venv"
+    python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q -r examples/python/requirements.txt
+fi
+export GORP_PYTHON="$venv/bin/python"
 
 log "building the workspace ($CARGO_TARGET_DIR)"
 cargo build --workspace --all-targets --locked
