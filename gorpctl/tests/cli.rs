@@ -158,6 +158,8 @@ async fn tokens_gateways_and_health() {
 
     let id = created["token"]["id"].to_string();
     assert_eq!(json(&server, &["token", "revoke", &id]).await["revoked"].to_string(), id);
+    let admin_id = json(&server, &["token", "list"]).await["tokens"][2]["id"].to_string();
+    assert_eq!(ok(&server, &["token", "revoke", &admin_id]).await, format!("revoked token {admin_id}\n"));
     // The revoked gateway token is refused by gorpd, and so by gorpctl.
     let url = format!("http://{}", server.grpc_addr);
     let refused = command(&url, Some(&secret), &["session", "list"]).output().await.unwrap();
@@ -308,4 +310,23 @@ async fn the_readme_fleet_script_runs() {
     assert!(stdout.contains("assistant: echo: summarise your workspace in one line"), "{stdout}");
     let sessions = json(&server, &["session", "list"]).await;
     assert_eq!(sessions["sessions"].as_array().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn https_servers_are_reached_over_tls_with_a_given_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = gorpd::testing::test_config(dir.path());
+    let (tls, _) = gorpd::testing::tls_certificates(dir.path());
+    config.tls = Some(tls);
+    let backends = gorpd::builtin_backends(&config);
+    let server = TestServer::start_with(config, backends).await;
+    let url = format!("https://localhost:{}", server.grpc_addr.port());
+    let ca = dir.path().join("ca.pem");
+    let mut trusted = command(&url, Some(&server.admin_token), &["--ca-cert", ca.to_str().unwrap(), "session", "list"]);
+    let output = trusted.output().await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let untrusted = command(&url, Some(&server.admin_token), &["session", "list"]).output().await.unwrap();
+    assert_eq!(code(&untrusted), 5, "an unknown CA is refused: {}", String::from_utf8_lossy(&untrusted.stderr));
+    let mut plain = command(&format!("http://{}", server.grpc_addr), Some(&server.admin_token), &["session", "list"]);
+    assert_ne!(code(&plain.output().await.unwrap()), 0);
 }

@@ -120,3 +120,49 @@ impl TestServer {
         self.handle.await.expect("gorpd task")
     }
 }
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let status = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is installed (tests/run.sh installs it)");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// A test CA and a certificate it signed for localhost / 127.0.0.1, made
+/// with the openssl CLI; returns (server files, CA PEM).
+pub fn tls_certificates(dir: &std::path::Path) -> (crate::config::TlsFiles, Vec<u8>) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        dir,
+        &[&["req", "-x509", "-days", "1", "-subj", "/CN=gorp test CA", "-keyout", "ca.key", "-out", "ca.pem"][..], &ec]
+            .concat(),
+    );
+    openssl(dir, &[&["req", "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "server.csr"][..], &ec].concat());
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+        .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "cert.pem",
+        ],
+    );
+    let files = crate::config::TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
+    (files, std::fs::read(dir.join("ca.pem")).unwrap())
+}

@@ -6,9 +6,14 @@ use gorpd::testing::TestServer;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The interpreter with grpcio and grpcio-tools: `GORP_PYTHON` (set by tests/run.sh), else `python3`.
+/// The interpreter with grpcio and grpcio-tools: `GORP_PYTHON` (set by tests/run.sh), else the
+/// venv tests/run.sh makes, else `python3`.
 fn python() -> String {
-    let python = std::env::var("GORP_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let venv = std::env::var("HOME").map(|home| format!("{home}/.cache/gorp-venv/bin/python")).ok();
+    let python = std::env::var("GORP_PYTHON")
+        .ok()
+        .or(venv.filter(|p| Path::new(p).exists()))
+        .unwrap_or_else(|| "python3".to_owned());
     let check = std::process::Command::new(&python).args(["-c", "import grpc, grpc_tools"]).output();
     match check {
         Ok(output) if output.status.success() => python,

@@ -155,57 +155,12 @@ async fn health_and_reflection_need_no_token() {
     }
 }
 
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let status = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl is installed (tests/run.sh installs it)");
-    assert!(status.success(), "openssl {args:?}");
-}
-
-/// A test CA and a certificate it signed for localhost / 127.0.0.1; returns (server files, CA PEM).
-fn certificates(dir: &std::path::Path) -> (gorpd::config::TlsFiles, Vec<u8>) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl(
-        dir,
-        &[&["req", "-x509", "-days", "1", "-subj", "/CN=gorp test CA", "-keyout", "ca.key", "-out", "ca.pem"][..], &ec]
-            .concat(),
-    );
-    openssl(dir, &[&["req", "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "server.csr"][..], &ec].concat());
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
-        .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "cert.pem",
-        ],
-    );
-    let files = gorpd::config::TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
-    (files, std::fs::read(dir.join("ca.pem")).unwrap())
-}
-
 #[tokio::test]
 async fn with_tls_configured_only_tls_clients_get_through() {
     use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
     let dir = tempfile::tempdir().unwrap();
     let mut config = gorpd::testing::test_config(dir.path());
-    let (tls, ca) = certificates(dir.path());
+    let (tls, ca) = gorpd::testing::tls_certificates(dir.path());
     config.tls = Some(tls);
     config.grpc_addr = "0.0.0.0:7730".parse().unwrap();
     config.validate().expect("a non-loopback address is fine with TLS");
