@@ -107,6 +107,9 @@ pub(crate) enum SessionCommand {
         /// Workspace directory relative to gorpd's workspace root [default: the name].
         #[arg(long)]
         workspace: Option<String>,
+        /// Agent profile from gorpd's config [default: gorpd's default_agent].
+        #[arg(long)]
+        agent: Option<String>,
     },
     /// Delete a session: unbinds its channels, keeps its workspace files.
     Delete {

@@ -136,9 +136,12 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
 
 async fn session(cli: &Cli, command: &SessionCommand, control: &mut Control) -> Result<(), Failure> {
     match command {
-        SessionCommand::Create { name, workspace } => {
-            let request =
-                pb::CreateSessionRequest { name: name.clone(), workspace: workspace.clone().unwrap_or_default() };
+        SessionCommand::Create { name, workspace, agent } => {
+            let request = pb::CreateSessionRequest {
+                name: name.clone(),
+                workspace: workspace.clone().unwrap_or_default(),
+                agent: agent.clone().unwrap_or_default(),
+            };
             let session = control.create_session(request).await?.into_inner();
             if cli.json {
                 print_json(&session_json(&session));

@@ -49,6 +49,9 @@ pub(crate) fn session_json(session: &pb::Session) -> Value {
         "state": session.state,
         "queued": session.queued,
         "message_count": session.message_count,
+        "agent_running": session.agent_running,
+        "input_tokens": session.input_tokens,
+        "output_tokens": session.output_tokens,
         "created_at": session.created_at,
         "channels": session.channels.iter().map(channel_json).collect::<Vec<_>>(),
     })

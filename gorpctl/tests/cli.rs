@@ -318,7 +318,7 @@ async fn https_servers_are_reached_over_tls_with_a_given_ca() {
     let mut config = gorpd::testing::test_config(dir.path());
     let (tls, _) = gorpd::testing::tls_certificates(dir.path());
     config.tls = Some(tls);
-    let backends = gorpd::builtin_backends(&config);
+    let backends = gorpd::agent_backends(&config);
     let server = TestServer::start_with(config, backends).await;
     let url = format!("https://localhost:{}", server.grpc_addr.port());
     let ca = dir.path().join("ca.pem");

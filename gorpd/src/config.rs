@@ -4,6 +4,7 @@
 
 use clap::Parser;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -73,9 +74,49 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     insecure_listen: Option<bool>,
-    default_backend: Option<String>,
+    default_agent: Option<String>,
     echo_chunk_delay_ms: Option<u64>,
+    #[serde(default)]
+    agents: BTreeMap<String, AgentProfile>,
     live_buffer: Option<usize>,
+}
+
+/// How to run one kind of agent; sessions name a profile (`!create x --agent <profile>`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum AgentProfile {
+    /// The built-in echo agent.
+    Echo {
+        /// Pause between chunks, in milliseconds [default: echo_chunk_delay_ms].
+        chunk_delay_ms: Option<u64>,
+    },
+    /// An Agent Client Protocol agent spawned as a subprocess (JSON-RPC over stdio).
+    Acp {
+        /// Program to run, e.g. `claude-code-acp`.
+        command: String,
+        /// Its arguments.
+        #[serde(default)]
+        args: Vec<String>,
+        /// Extra environment variables.
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+        /// Approve every permission request without asking (default false).
+        #[serde(default)]
+        auto_approve: bool,
+    },
+    /// An OpenAI-compatible chat completions endpoint.
+    Openai {
+        /// Base URL up to `/v1`, e.g. `http://127.0.0.1:8080/v1`.
+        base_url: String,
+        /// Model name.
+        model: String,
+        /// Environment variable holding the API key (none: no Authorization header).
+        api_key_env: Option<String>,
+        /// System prompt sent first.
+        system_prompt: Option<String>,
+        /// Context budget in tokens (estimated as bytes / 4); older turns are dropped to fit [default: 8192].
+        context_tokens: Option<u32>,
+    },
 }
 
 /// A broken configuration; the message says what and how to fix it.
@@ -115,8 +156,10 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Allow non-loopback listeners without TLS.
     pub insecure_listen: bool,
-    /// Backend of new sessions.
-    pub default_backend: String,
+    /// Agent profile of new sessions.
+    pub default_agent: String,
+    /// Agent profiles by name; `echo` is always there.
+    pub agents: BTreeMap<String, AgentProfile>,
     /// Pause between chunks of the echo backend, in milliseconds.
     pub echo_chunk_delay_ms: u64,
     /// Live events a subscriber may fall behind before it replays from the log.
@@ -138,7 +181,8 @@ impl Config {
             read_max: 100,
             tls: None,
             insecure_listen: false,
-            default_backend: "echo".to_owned(),
+            default_agent: "echo".to_owned(),
+            agents: BTreeMap::from([("echo".to_owned(), AgentProfile::Echo { chunk_delay_ms: None })]),
             echo_chunk_delay_ms: 15,
             live_buffer: 1024,
         }
@@ -160,7 +204,8 @@ impl Config {
         config.read_default = file.read_default.unwrap_or(config.read_default);
         config.read_max = file.read_max.unwrap_or(config.read_max);
         config.insecure_listen = flags.insecure_listen.or(file.insecure_listen).unwrap_or(false);
-        config.default_backend = file.default_backend.unwrap_or(config.default_backend);
+        config.default_agent = file.default_agent.unwrap_or(config.default_agent);
+        config.agents.extend(file.agents);
         config.echo_chunk_delay_ms = file.echo_chunk_delay_ms.unwrap_or(config.echo_chunk_delay_ms);
         config.live_buffer = file.live_buffer.unwrap_or(config.live_buffer);
         config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
@@ -184,10 +229,15 @@ impl Config {
         if !(1..=1_000_000).contains(&self.live_buffer) {
             return fail(format!("live_buffer must be from 1 to 1000000, not {}", self.live_buffer));
         }
-        if self.default_backend != "echo" {
+        for name in self.agents.keys() {
+            crate::names::check_label("agent profile name", name).map_err(ConfigError)?;
+        }
+        if !self.agents.contains_key(&self.default_agent) {
+            let known: Vec<_> = self.agents.keys().map(String::as_str).collect();
             return fail(format!(
-                "default_backend \"{}\" is not a known agent backend (known: echo)",
-                self.default_backend
+                "default_agent \"{}\" is not a profile in [agents] (known: {})",
+                self.default_agent,
+                known.join(", ")
             ));
         }
         if let Some(template) = &self.workspace_template
@@ -278,6 +328,32 @@ mod tests {
     fn insecure_listen_accepts_boolish_values() {
         assert_eq!(flags(&["--insecure-listen", "1"]).insecure_listen, Some(true));
         assert_eq!(flags(&["--insecure-listen=no"]).insecure_listen, Some(false));
+    }
+
+    #[test]
+    fn agent_profiles_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gorp.toml");
+        let p = path.to_str().unwrap();
+        std::fs::write(
+            &path,
+            "default_agent = \"claude\"\n[agents.claude]\nkind = \"acp\"\ncommand = \"claude-code-acp\"\n\
+             [agents.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:8080/v1\"\nmodel = \"qwen\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&flags(&["--config", p])).unwrap();
+        assert_eq!(config.default_agent, "claude");
+        assert_eq!(config.agents.len(), 3, "echo stays available");
+        assert!(
+            matches!(&config.agents["claude"], AgentProfile::Acp { command, auto_approve: false, .. } if command == "claude-code-acp")
+        );
+
+        std::fs::write(&path, "default_agent = \"nope\"\n").unwrap();
+        assert!(Config::load(&flags(&["--config", p])).unwrap_err().to_string().contains("not a profile"));
+        std::fs::write(&path, "[agents.x]\nkind = \"acp\"\ncommand = \"a\"\ncomand = \"b\"\n").unwrap();
+        assert!(Config::load(&flags(&["--config", p])).unwrap_err().to_string().contains("unknown field"));
+        std::fs::write(&path, "[agents.x]\nkind = \"telepathy\"\n").unwrap();
+        assert!(Config::load(&flags(&["--config", p])).is_err());
     }
 
     #[test]

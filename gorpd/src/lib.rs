@@ -22,7 +22,7 @@ pub mod testing;
 use agent::{Backends, EchoBackend};
 use auth::Authenticator;
 use bus::Bus;
-use config::Config;
+use config::{AgentProfile, Config};
 use orchestrator::{Orchestrator, OrchestratorConfig, OrchestratorError};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,7 +47,7 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// The configured default backend does not exist.
-    #[error("default_backend \"{0}\" is not a known agent backend")]
+    #[error("agent profile \"{0}\" has no backend in this build")]
     UnknownBackend(String),
     /// Opening the store failed.
     #[error(transparent)]
@@ -84,9 +84,20 @@ impl Listeners {
     }
 }
 
-/// The built-in backends for `config` (`echo`).
-pub fn builtin_backends(config: &Config) -> Backends {
-    Backends::new().with("echo", EchoBackend::new(Duration::from_millis(config.echo_chunk_delay_ms)))
+/// A backend for every agent profile in `config`.
+pub fn agent_backends(config: &Config) -> Backends {
+    let mut backends = Backends::new();
+    for (name, profile) in &config.agents {
+        backends = match profile {
+            AgentProfile::Echo { chunk_delay_ms } => {
+                let delay = chunk_delay_ms.unwrap_or(config.echo_chunk_delay_ms);
+                backends.with(name, EchoBackend::new(Duration::from_millis(delay)))
+            }
+            // Gorpd::open refuses profiles without a backend.
+            AgentProfile::Acp { .. } | AgentProfile::Openai { .. } => backends,
+        };
+    }
+    backends
 }
 
 /// A recovered gorpd, ready to serve.
@@ -105,8 +116,8 @@ impl Gorpd {
     /// Opens the data directory, migrates the store, makes sure an admin token
     /// exists and recovers sessions, bindings and unfinished turns.
     pub async fn open(config: Config, backends: Backends, shutdown: CancellationToken) -> Result<Self, ServeError> {
-        if backends.get(&config.default_backend).is_none() {
-            return Err(ServeError::UnknownBackend(config.default_backend.clone()));
+        if let Some(name) = config.agents.keys().find(|name| backends.get(name).is_none()) {
+            return Err(ServeError::UnknownBackend(name.clone()));
         }
         create_private_dir(&config.data_dir)
             .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
@@ -120,7 +131,7 @@ impl Gorpd {
             max_text_bytes: config.max_body_bytes,
             read_default: config.read_default,
             read_max: config.read_max,
-            default_backend: config.default_backend.clone(),
+            default_agent: config.default_agent.clone(),
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator =
@@ -206,6 +217,6 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 
 /// Opens and serves with the built-in backends until `shutdown` fires.
 pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<(), ServeError> {
-    let backends = builtin_backends(&config);
+    let backends = agent_backends(&config);
     Gorpd::open(config, backends, shutdown).await?.run(listeners).await
 }

@@ -4,7 +4,7 @@
 
 use crate::agent::Backends;
 use crate::config::Config;
-use crate::{Gorpd, Listeners, ServeError, builtin_backends};
+use crate::{Gorpd, Listeners, ServeError, agent_backends};
 use gorp_proto::v1::bus_client::BusClient;
 use gorp_proto::v1::control_client::ControlClient;
 use std::net::SocketAddr;
@@ -76,7 +76,7 @@ impl TestServer {
     /// Starts on `dir` (which may hold an earlier run's data).
     pub async fn start_in(dir: &Path) -> Self {
         let config = test_config(dir);
-        let backends = builtin_backends(&config);
+        let backends = agent_backends(&config);
         Self::start_with(config, backends).await
     }
 

@@ -64,7 +64,7 @@ mod tests {
     #[tokio::test]
     async fn streams_chunks_then_done() {
         let events: Vec<_> = EchoBackend::new(Duration::ZERO)
-            .prompt(PromptRequest { session: "s".into(), workspace: ".".into(), text: "hi there".into() })
+            .prompt(PromptRequest { session: "s".into(), text: "hi there".into(), ..Default::default() })
             .collect()
             .await;
         assert_eq!(events.last(), Some(&AgentEvent::Done));

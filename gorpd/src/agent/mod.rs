@@ -14,13 +14,26 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// One prompt for a backend.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PromptRequest {
     /// The session's name.
     pub session: String,
     /// The session's workspace directory (the agent's working directory).
     pub workspace: PathBuf,
     /// What the user said.
+    pub text: String,
+    /// The conversation before this prompt, oldest first (for backends that keep no state of their own).
+    pub history: Vec<HistoryTurn>,
+    /// The agent's own id for this conversation, as reported earlier with [`AgentEvent::SessionId`].
+    pub agent_session_id: Option<String>,
+}
+
+/// One earlier message of the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryTurn {
+    /// True for the user's message, false for the agent's answer.
+    pub from_user: bool,
+    /// The text.
     pub text: String,
 }
 
@@ -29,6 +42,17 @@ pub struct PromptRequest {
 pub enum AgentEvent {
     /// A piece of the answer.
     Chunk(String),
+    /// A progress line (a tool call, a plan step); shown live, not part of the answer.
+    Progress(String),
+    /// Tokens used by this turn.
+    Usage {
+        /// Prompt tokens.
+        input_tokens: u64,
+        /// Completion tokens.
+        output_tokens: u64,
+    },
+    /// The agent's own id for this conversation, to resume it later.
+    SessionId(String),
     /// The answer is complete (the concatenated chunks are the final text).
     Done,
     /// The turn failed; the text says why.
@@ -39,6 +63,12 @@ pub enum AgentEvent {
 pub trait AgentBackend: Send + Sync + 'static {
     /// Streams the answer to one prompt; ends with `Done` or `Error`.
     fn prompt(&self, request: PromptRequest) -> BoxStream<'static, AgentEvent>;
+
+    /// Whether this backend runs a process for `session` now: `None` when it
+    /// runs no processes at all (built in, or a remote endpoint).
+    fn process_running(&self, _session: &str) -> Option<bool> {
+        None
+    }
 }
 
 /// Named backends available to sessions.

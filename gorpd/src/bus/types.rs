@@ -118,6 +118,8 @@ pub struct Chunk {
     pub session: String,
     /// This chunk's text.
     pub text: String,
+    /// A progress line (tool call, plan) rather than part of the answer.
+    pub progress: bool,
     /// Channels the answer is meant for.
     pub targets: Vec<ChannelRef>,
 }

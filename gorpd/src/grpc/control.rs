@@ -47,7 +47,8 @@ impl Control for ControlService {
     ) -> Result<Response<pb::Session>, Status> {
         let request = admin(request)?;
         let workspace = Some(request.workspace.as_str()).filter(|w| !w.is_empty());
-        let info = self.state.orchestrator.create_session(&request.name, workspace).await?;
+        let agent = Some(request.agent.as_str()).filter(|a| !a.is_empty());
+        let info = self.state.orchestrator.create_session(&request.name, workspace, agent).await?;
         Ok(Response::new(session_to_pb(&info)))
     }
 

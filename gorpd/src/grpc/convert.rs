@@ -49,6 +49,7 @@ pub(super) fn chunk_to_pb(chunk: &Chunk) -> pb::Chunk {
         session: chunk.session.clone(),
         text: chunk.text.clone(),
         targets: chunk.targets.iter().map(channel_to_pb).collect(),
+        kind: if chunk.progress { pb::ChunkKind::Progress } else { pb::ChunkKind::Text } as i32,
     }
 }
 
@@ -62,6 +63,9 @@ pub(super) fn session_to_pb(info: &SessionInfo) -> pb::Session {
         state: info.state.as_str().to_owned(),
         queued: info.queued as u32,
         message_count: info.message_count,
+        agent_running: info.agent_running.unwrap_or(false),
+        input_tokens: info.row.input_tokens,
+        output_tokens: info.row.output_tokens,
     }
 }
 

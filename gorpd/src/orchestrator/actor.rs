@@ -3,7 +3,7 @@
 //! final response (with the history entry and the turn's end state) at once.
 
 use super::{Orchestrator, OrchestratorResult};
-use crate::agent::{AgentEvent, PromptRequest};
+use crate::agent::{AgentEvent, HistoryTurn, PromptRequest};
 use crate::bus::{Chunk, Inbound, NewResponse, ResponseKind};
 use crate::store::{Commit, InboundState, NewHistory, Role};
 use futures::StreamExt;
@@ -23,6 +23,9 @@ pub(super) struct SessionHandle {
     pub(super) busy: Arc<AtomicBool>,
     pub(super) queued: Arc<AtomicUsize>,
 }
+
+/// Most history entries handed to a backend as the conversation (it trims further to its budget).
+const CONVERSATION_LIMIT: u32 = 200;
 
 /// How a turn ended.
 enum TurnEnd {
@@ -84,11 +87,13 @@ impl Orchestrator {
 
     async fn try_run_turn(&self, session: &str, turn: &Inbound, cancel: &CancellationToken) -> OrchestratorResult<()> {
         let store = &self.inner.store;
-        if !store.start_turn(turn.id).await? {
+        let row = store.session(session).await?;
+        let history = self.conversation(session).await?;
+        let entry = NewHistory::user(session, &turn.sender, &turn.text, Some(&turn.channel));
+        if !store.start_turn(turn.id, &entry).await? {
             // The session was deleted after this message was queued.
             return Ok(());
         }
-        let row = store.session(session).await?;
         let response_id = uuid::Uuid::new_v4().to_string();
         tracing::debug!(%response_id, "turn started");
         let end = match self.inner.backends.get(&row.backend) {
@@ -98,6 +103,8 @@ impl Orchestrator {
                     session: session.to_owned(),
                     workspace: PathBuf::from(&row.workspace_dir),
                     text: turn.text.clone(),
+                    history,
+                    agent_session_id: row.agent_session_id.clone(),
                 };
                 self.stream_answer(session, &response_id, backend.prompt(request), cancel).await
             }
@@ -141,18 +148,44 @@ impl Orchestrator {
             match event {
                 Some(AgentEvent::Chunk(chunk)) => {
                     text.push_str(&chunk);
-                    self.inner.bus.send_chunk(Chunk {
-                        response_id: response_id.to_owned(),
-                        session: session.to_owned(),
-                        text: chunk,
-                        targets: self.channels_of(session),
-                    });
+                    self.send_chunk(session, response_id, chunk, false);
+                }
+                Some(AgentEvent::Progress(line)) => self.send_chunk(session, response_id, line, true),
+                Some(AgentEvent::Usage { input_tokens, output_tokens }) => {
+                    if let Err(error) = self.inner.store.add_usage(session, input_tokens, output_tokens).await {
+                        tracing::warn!(%error, "could not record token usage");
+                    }
+                }
+                Some(AgentEvent::SessionId(id)) => {
+                    if let Err(error) = self.inner.store.set_agent_session_id(session, &id).await {
+                        tracing::warn!(%error, "could not record the agent's session id");
+                    }
                 }
                 Some(AgentEvent::Done) => return TurnEnd::Complete(text),
                 Some(AgentEvent::Error(error)) => return TurnEnd::Failed(error),
                 None => return TurnEnd::Failed("the agent stopped without finishing its answer".to_owned()),
             }
         }
+    }
+
+    fn send_chunk(&self, session: &str, response_id: &str, text: String, progress: bool) {
+        self.inner.bus.send_chunk(Chunk {
+            response_id: response_id.to_owned(),
+            session: session.to_owned(),
+            text,
+            progress,
+            targets: self.channels_of(session),
+        });
+    }
+
+    /// The conversation so far (the last user and assistant messages), oldest first.
+    async fn conversation(&self, session: &str) -> OrchestratorResult<Vec<HistoryTurn>> {
+        let rows = self.inner.store.last_messages(session, CONVERSATION_LIMIT).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| row.role == "user" || row.role == "assistant")
+            .map(|row| HistoryTurn { from_user: row.role == "user", text: row.text })
+            .collect())
     }
 
     /// Marks a turn that was running when gorpd stopped as interrupted and tells its channels.

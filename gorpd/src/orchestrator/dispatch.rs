@@ -12,7 +12,7 @@ pub(crate) const COMMANDS: [&str; 10] =
     ["create", "delete", "list", "status", "join", "leave", "tell", "read", "broadcast", "help"];
 
 const HELP: &str = "DISPATCH commands:
-!create <name> [workspace]  create a session (workspace is relative to the workspace root)
+!create <name> [workspace] [--agent <profile>]  create a session (workspace is relative to the workspace root)
 !delete <name>              delete a session (unbinds its channels, keeps its files)
 !list                       list sessions
 !status <name>              show a session
@@ -79,7 +79,7 @@ pub(crate) async fn handle(orchestrator: &Orchestrator, inbound: &Inbound, bound
     let mut args = rest.split_whitespace();
     let result = match word.as_str() {
         "help" => Ok(Reply::ok(HELP)),
-        "create" => create(orchestrator, args.next(), args.next(), args.next()).await,
+        "create" => create(orchestrator, rest).await,
         "delete" => delete(orchestrator, args.next(), &inbound.channel).await,
         "list" => list(orchestrator).await,
         "status" => status(orchestrator, args.next()).await,
@@ -99,9 +99,25 @@ fn usage(syntax: &str) -> CommandResult {
     Ok(Reply::error(format!("Usage: {syntax}")))
 }
 
-async fn create(o: &Orchestrator, name: Option<&str>, workspace: Option<&str>, extra: Option<&str>) -> CommandResult {
-    let (Some(name), None) = (name, extra) else { return usage("!create <name> [workspace]") };
-    let info = o.create_session(name, workspace).await?;
+async fn create(o: &Orchestrator, rest: &str) -> CommandResult {
+    let mut agent = None;
+    let mut positional = Vec::new();
+    let mut words = rest.split_whitespace();
+    while let Some(word) = words.next() {
+        match word {
+            "--agent" => match words.next() {
+                Some(profile) => agent = Some(profile),
+                None => return usage("!create <name> [workspace] [--agent <profile>]"),
+            },
+            word => positional.push(word),
+        }
+    }
+    let (name, workspace) = match positional[..] {
+        [name] => (name, None),
+        [name, workspace] => (name, Some(workspace)),
+        _ => return usage("!create <name> [workspace] [--agent <profile>]"),
+    };
+    let info = o.create_session(name, workspace, agent).await?;
     Ok(Reply::ok(format!(
         "Created session {name} (agent {}, workspace {}). Bind a channel to it with !join {name}.",
         info.row.backend, info.row.workspace_dir
@@ -137,8 +153,17 @@ async fn status(o: &Orchestrator, name: Option<&str>) -> CommandResult {
     let Some(name) = name else { return usage("!status <name>") };
     let info = o.session_info(name).await?;
     let channels = if info.channels.is_empty() { "none".to_owned() } else { join_channels(&info.channels) };
+    let process = match info.agent_running {
+        None => "built in",
+        Some(true) => "running",
+        Some(false) => "not running",
+    };
+    let tokens = match (info.row.input_tokens, info.row.output_tokens) {
+        (0, 0) => "none reported".to_owned(),
+        (input, output) => format!("{input} in, {output} out"),
+    };
     Ok(Reply::ok(format!(
-        "Session {name}\nstate: {}\nagent: {}\nworkspace: {}\nchannels: {channels}\nmessages: {}\ncreated: {}",
+        "Session {name}\nstate: {}\nagent: {} ({process})\nworkspace: {}\nchannels: {channels}\nmessages: {}\ntokens: {tokens}\ncreated: {}",
         state_text(&info),
         info.row.backend,
         info.row.workspace_dir,

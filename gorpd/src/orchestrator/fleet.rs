@@ -40,6 +40,8 @@ pub struct SessionInfo {
     pub queued: usize,
     /// History entries.
     pub message_count: u64,
+    /// Whether the agent's process runs now (`None`: the backend runs no process).
+    pub agent_running: Option<bool>,
 }
 
 fn invalid(reason: String) -> OrchestratorError {
@@ -54,16 +56,26 @@ fn not_found_as_unknown(session: &str) -> impl FnOnce(StoreError) -> Orchestrato
 }
 
 impl Orchestrator {
-    /// Creates a session and its workspace (`workspace` is relative to the root; defaults to the name).
-    pub async fn create_session(&self, name: &str, workspace: Option<&str>) -> OrchestratorResult<SessionInfo> {
+    /// Creates a session and its workspace (`workspace` is relative to the root; defaults to the name)
+    /// running agent profile `agent` (default: the configured default).
+    pub async fn create_session(
+        &self,
+        name: &str,
+        workspace: Option<&str>,
+        agent: Option<&str>,
+    ) -> OrchestratorResult<SessionInfo> {
         names::check_session_name(name).map_err(invalid)?;
         let config = &self.inner.config;
+        let backend = agent.unwrap_or(&config.default_agent);
+        if self.inner.backends.get(backend).is_none() {
+            let known: Vec<_> = self.inner.backends.names().collect();
+            return Err(invalid(format!("unknown agent profile \"{backend}\" (known: {})", known.join(", "))));
+        }
         let dir = workspace::resolve(&config.workspace_root, workspace, name)?;
         if self.inner.store.session(name).await.is_ok() {
             return Err(OrchestratorError::SessionExists(name.to_owned()));
         }
         let dir = workspace::prepare(&config.workspace_root, &dir, config.workspace_template.as_deref())?;
-        let backend = &config.default_backend;
         self.inner.store.create_session(name, &dir.to_string_lossy(), backend).await.map_err(|e| match e {
             StoreError::Conflict => OrchestratorError::SessionExists(name.to_owned()),
             other => other.into(),
@@ -125,6 +137,7 @@ impl Orchestrator {
             state: if busy { SessionState::Busy } else { SessionState::Idle },
             queued,
             message_count: self.inner.store.message_count(&row.name).await?,
+            agent_running: self.inner.backends.get(&row.backend).and_then(|b| b.process_running(&row.name)),
             row,
         })
     }

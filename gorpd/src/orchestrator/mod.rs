@@ -46,7 +46,7 @@ pub struct OrchestratorConfig {
     /// Largest `!read` count.
     pub read_max: u32,
     /// Backend for new sessions.
-    pub default_backend: String,
+    pub default_agent: String,
 }
 
 /// The result of accepting a published message.

@@ -4,7 +4,7 @@
 
 use super::{Orchestrator, OrchestratorResult, dispatch};
 use crate::bus::{Inbound, NewResponse, ResponseKind};
-use crate::store::{Commit, InboundState, NewHistory};
+use crate::store::{Commit, InboundState};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -28,8 +28,7 @@ impl Orchestrator {
         let bound = self.session_of(&inbound.channel);
         match bound {
             Some(session) if !dispatch::is_command(&inbound.text) => {
-                let history = NewHistory::user(&session, &inbound.sender, &inbound.text, Some(&inbound.channel));
-                self.inner.store.route_to_session(inbound.id, &session, &history).await?;
+                self.inner.store.route_to_session(inbound.id, &session).await?;
                 tracing::debug!(session, "queued for session");
                 self.enqueue_turn(&session, inbound).await;
                 Ok(())

@@ -76,22 +76,18 @@ impl Store {
         Ok(results)
     }
 
-    /// Routes an accepted message to a session: it becomes queued and enters the history.
-    pub async fn route_to_session(&self, inbound_id: i64, session: &str, history: &NewHistory) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+    /// Routes an accepted message to a session: it becomes queued.
+    pub async fn route_to_session(&self, inbound_id: i64, session: &str) -> StoreResult<()> {
         sqlx::query("UPDATE inbound SET state = 'queued', session_name = ? WHERE id = ?")
             .bind(session)
             .bind(inbound_id)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?;
-        insert_history(&mut tx, history).await?;
-        tx.commit().await?;
         Ok(())
     }
 
-    /// Queues a message for a session directly (tell, broadcast) and records it in the history.
+    /// Queues a message for a session directly (tell, broadcast).
     pub async fn queue_for_session(&self, new: &NewInbound, session: &str) -> StoreResult<Inbound> {
-        let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, session_name, state, received_at)
              VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
@@ -103,20 +99,26 @@ impl Store {
         .bind(&new.text)
         .bind(session)
         .bind(now_text())
-        .fetch_one(&mut *tx)
+        .fetch_one(&self.pool)
         .await?;
-        insert_history(&mut tx, &NewHistory::user(session, &new.sender, &new.text, Some(&new.channel))).await?;
-        tx.commit().await?;
         Ok(new.stored_as(id))
     }
 
-    /// Moves a queued message to `running`; false when it is no longer queued (its session was deleted).
-    pub async fn start_turn(&self, inbound_id: i64) -> StoreResult<bool> {
+    /// Moves a queued message to `running` and enters it in the session's
+    /// history, so the history is in the order the agent saw it; false when it
+    /// is no longer queued (its session was deleted).
+    pub async fn start_turn(&self, inbound_id: i64, history: &NewHistory) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query("UPDATE inbound SET state = 'running' WHERE id = ? AND state = 'queued'")
             .bind(inbound_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() == 1)
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert_history(&mut tx, history).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Sets a message's handling state.

@@ -12,8 +12,14 @@ pub struct SessionRow {
     pub name: String,
     /// Absolute workspace path.
     pub workspace_dir: String,
-    /// Agent backend name.
+    /// Agent profile name.
     pub backend: String,
+    /// The agent's own id for the conversation, to resume it.
+    pub agent_session_id: Option<String>,
+    /// Prompt tokens used so far, as reported by the agent.
+    pub input_tokens: u64,
+    /// Completion tokens used so far, as reported by the agent.
+    pub output_tokens: u64,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
@@ -23,6 +29,9 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> SessionRow {
         name: row.get("name"),
         workspace_dir: row.get("workspace_dir"),
         backend: row.get("backend"),
+        agent_session_id: row.get("agent_session_id"),
+        input_tokens: row.get::<i64, _>("input_tokens") as u64,
+        output_tokens: row.get::<i64, _>("output_tokens") as u64,
         created_at: parse_time(row.get::<&str, _>("created_at")),
     }
 }
@@ -71,6 +80,29 @@ impl Store {
         }
         tx.commit().await?;
         Ok(bound.iter().map(|r| ChannelRef::new(r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+    }
+
+    /// Adds one turn's token usage to a session's totals.
+    pub async fn add_usage(&self, name: &str, input_tokens: u64, output_tokens: u64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ? WHERE name = ?",
+        )
+        .bind(input_tokens as i64)
+        .bind(output_tokens as i64)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Remembers the agent's own id for a session's conversation.
+    pub async fn set_agent_session_id(&self, name: &str, agent_session_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET agent_session_id = ? WHERE name = ?")
+            .bind(agent_session_id)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Binds a channel to an existing session, replacing any earlier binding.

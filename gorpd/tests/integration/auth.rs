@@ -164,7 +164,7 @@ async fn with_tls_configured_only_tls_clients_get_through() {
     config.tls = Some(tls);
     config.grpc_addr = "0.0.0.0:7730".parse().unwrap();
     config.validate().expect("a non-loopback address is fine with TLS");
-    let backends = gorpd::builtin_backends(&config);
+    let backends = gorpd::agent_backends(&config);
     let server = TestServer::start_with(config, backends).await;
 
     let client_tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)).domain_name("localhost");

@@ -10,7 +10,11 @@ async fn every_fleet_operation_works_through_control_with_clear_errors() {
     let server = TestServer::start().await;
     let mut control = server.control();
     let created = control
-        .create_session(pb::CreateSessionRequest { name: "ops".into(), workspace: "team/ops".into() })
+        .create_session(pb::CreateSessionRequest {
+            name: "ops".into(),
+            workspace: "team/ops".into(),
+            agent: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -23,7 +27,11 @@ async fn every_fleet_operation_works_through_control_with_clear_errors() {
         (control.create_session(create("No Caps")).await.unwrap_err(), Code::InvalidArgument),
         (
             control
-                .create_session(pb::CreateSessionRequest { name: "x".into(), workspace: "../../x".into() })
+                .create_session(pb::CreateSessionRequest {
+                    name: "x".into(),
+                    workspace: "../../x".into(),
+                    agent: String::new(),
+                })
                 .await
                 .unwrap_err(),
             Code::InvalidArgument,

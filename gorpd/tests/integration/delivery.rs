@@ -167,7 +167,7 @@ async fn a_lagging_subscriber_falls_back_to_replay_and_misses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.live_buffer = 2;
-    let backends = gorpd::builtin_backends(&config);
+    let backends = gorpd::agent_backends(&config);
     let server = TestServer::start_with(config, backends).await;
     let mut control = server.control();
     control.create_session(create("busy")).await.unwrap();

@@ -42,7 +42,7 @@ async fn a_configured_limit_applies_and_frames_beyond_the_grpc_limit_are_refused
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.max_body_bytes = 100;
-    let backends = gorpd::builtin_backends(&config);
+    let backends = gorpd::agent_backends(&config);
     let server = TestServer::start_with(config, backends).await;
     let mut bus = server.admin_bus();
     let mut publisher = Publisher::open(&mut bus).await.unwrap();

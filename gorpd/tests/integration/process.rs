@@ -53,7 +53,8 @@ async fn the_binary_starts_with_zero_config_and_stops_cleanly_on_sigterm() {
         channel,
         gorpd::testing::BearerToken::new(token.trim()),
     );
-    let request = gorp_proto::v1::CreateSessionRequest { name: "proc".into(), workspace: String::new() };
+    let request =
+        gorp_proto::v1::CreateSessionRequest { name: "proc".into(), workspace: String::new(), agent: String::new() };
     control.create_session(request).await.unwrap();
     assert!(data_dir.join("workspaces/proc").is_dir());
 

@@ -211,13 +211,13 @@ impl gorpd::agent::AgentBackend for HangOrEcho {
 /// Starts gorpd on `dir` with [`HangOrEcho`] as the default backend.
 pub async fn start_with_hang(dir: &std::path::Path) -> gorpd::testing::TestServer {
     let mut config = gorpd::testing::test_config(dir);
-    config.default_backend = "hang-or-echo".into();
-    let backends = gorpd::builtin_backends(&config).with("hang-or-echo", HangOrEcho);
+    config.default_agent = "hang-or-echo".into();
+    let backends = gorpd::agent_backends(&config).with("hang-or-echo", HangOrEcho);
     gorpd::testing::TestServer::start_with(config, backends).await
 }
 
 pub fn create(name: &str) -> pb::CreateSessionRequest {
-    pb::CreateSessionRequest { name: name.into(), workspace: String::new() }
+    pb::CreateSessionRequest { name: name.into(), workspace: String::new(), agent: String::new() }
 }
 
 pub fn bind(platform: &str, id: &str, session: &str) -> pb::BindSessionRequest {
