@@ -42,6 +42,15 @@ if ! "$venv/bin/python" -c 'import grpc, grpc_tools' >/dev/null 2>&1; then
 fi
 export GORP_PYTHON="$venv/bin/python"
 
+# elizacp, an ACP agent from crates.io that the ACP tests drive; it builds for
+# several minutes, so it is installed once into a cache folder outside the clone.
+tools="${GORP_TOOLS:-$HOME/.cache/gorp-tools}"
+if [ ! -x "$tools/bin/elizacp" ]; then
+    log "installing elizacp into $tools (once)"
+    cargo install elizacp --version 12.0.0 --locked --root "$tools"
+fi
+export GORP_ELIZACP="$tools/bin/elizacp"
+
 log "building the workspace ($CARGO_TARGET_DIR)"
 cargo build --workspace --all-targets --locked
 

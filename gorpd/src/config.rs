@@ -79,6 +79,10 @@ struct FileConfig {
     #[serde(default)]
     agents: BTreeMap<String, AgentProfile>,
     live_buffer: Option<usize>,
+    permission_timeout_secs: Option<u64>,
+    agent_idle_secs: Option<u64>,
+    max_agents: Option<usize>,
+    turn_timeout_secs: Option<u64>,
 }
 
 /// How to run one kind of agent; sessions name a profile (`!create x --agent <profile>`).
@@ -116,6 +120,8 @@ pub enum AgentProfile {
         system_prompt: Option<String>,
         /// Context budget in tokens (estimated as bytes / 4); older turns are dropped to fit [default: 8192].
         context_tokens: Option<u32>,
+        /// Longest wait, in seconds, for the answer to start and between two of its pieces [default: 120].
+        timeout_secs: Option<u64>,
     },
 }
 
@@ -164,6 +170,14 @@ pub struct Config {
     pub echo_chunk_delay_ms: u64,
     /// Live events a subscriber may fall behind before it replays from the log.
     pub live_buffer: usize,
+    /// Seconds a permission request waits for `!approve` / `!deny` before it is denied.
+    pub permission_timeout_secs: u64,
+    /// Seconds an agent process stays alive without a prompt.
+    pub agent_idle_secs: u64,
+    /// Most agent processes running at once.
+    pub max_agents: usize,
+    /// Seconds one turn may take before it is cancelled.
+    pub turn_timeout_secs: u64,
 }
 
 impl Config {
@@ -185,6 +199,10 @@ impl Config {
             agents: BTreeMap::from([("echo".to_owned(), AgentProfile::Echo { chunk_delay_ms: None })]),
             echo_chunk_delay_ms: 15,
             live_buffer: 1024,
+            permission_timeout_secs: 300,
+            agent_idle_secs: 600,
+            max_agents: 4,
+            turn_timeout_secs: 1800,
         }
     }
 
@@ -208,6 +226,10 @@ impl Config {
         config.agents.extend(file.agents);
         config.echo_chunk_delay_ms = file.echo_chunk_delay_ms.unwrap_or(config.echo_chunk_delay_ms);
         config.live_buffer = file.live_buffer.unwrap_or(config.live_buffer);
+        config.permission_timeout_secs = file.permission_timeout_secs.unwrap_or(config.permission_timeout_secs);
+        config.agent_idle_secs = file.agent_idle_secs.unwrap_or(config.agent_idle_secs);
+        config.max_agents = file.max_agents.unwrap_or(config.max_agents);
+        config.turn_timeout_secs = file.turn_timeout_secs.unwrap_or(config.turn_timeout_secs);
         config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -226,11 +248,26 @@ impl Config {
         if !(1..=1000).contains(&self.read_max) || !(1..=self.read_max).contains(&self.read_default) {
             return fail("read_max must be from 1 to 1000 and read_default from 1 to read_max".to_owned());
         }
+        if !(1..=1000).contains(&self.max_agents) {
+            return fail(format!("max_agents must be from 1 to 1000, not {}", self.max_agents));
+        }
+        if self.agent_idle_secs == 0 || self.turn_timeout_secs == 0 {
+            return fail("agent_idle_secs and turn_timeout_secs must be at least 1".to_owned());
+        }
+        if !(1..=86_400).contains(&self.permission_timeout_secs) {
+            return fail(format!(
+                "permission_timeout_secs must be from 1 to 86400, not {}",
+                self.permission_timeout_secs
+            ));
+        }
         if !(1..=1_000_000).contains(&self.live_buffer) {
             return fail(format!("live_buffer must be from 1 to 1000000, not {}", self.live_buffer));
         }
         for name in self.agents.keys() {
             crate::names::check_label("agent profile name", name).map_err(ConfigError)?;
+        }
+        for (name, profile) in &self.agents {
+            check_openai_profile(name, profile)?;
         }
         if !self.agents.contains_key(&self.default_agent) {
             let known: Vec<_> = self.agents.keys().map(String::as_str).collect();
@@ -268,6 +305,27 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// An `openai` profile needs an http(s) base URL and positive limits.
+fn check_openai_profile(name: &str, profile: &AgentProfile) -> Result<(), ConfigError> {
+    let AgentProfile::Openai { base_url, context_tokens, timeout_secs, .. } = profile else {
+        return Ok(());
+    };
+    let fail = |message: String| Err(ConfigError(format!("agent profile \"{name}\": {message}")));
+    match reqwest::Url::parse(base_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+        _ => return fail(format!("base_url \"{base_url}\" is not an http:// or https:// URL")),
+    }
+    if *context_tokens == Some(0) {
+        return fail("context_tokens must be at least 1".to_owned());
+    }
+    if let Some(secs) = timeout_secs
+        && !(1..=86_400).contains(secs)
+    {
+        return fail(format!("timeout_secs must be from 1 to 86400, not {secs}"));
+    }
+    Ok(())
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -354,6 +412,32 @@ mod tests {
         assert!(Config::load(&flags(&["--config", p])).unwrap_err().to_string().contains("unknown field"));
         std::fs::write(&path, "[agents.x]\nkind = \"telepathy\"\n").unwrap();
         assert!(Config::load(&flags(&["--config", p])).is_err());
+    }
+
+    #[test]
+    fn openai_profiles_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gorp.toml");
+        let p = path.to_str().unwrap();
+        let profile = "[agents.local]\nkind = \"openai\"\nmodel = \"qwen\"\n";
+        std::fs::write(&path, format!("{profile}base_url = \"http://127.0.0.1:8080/v1\"\ntimeout_secs = 30\n"))
+            .unwrap();
+        let config = Config::load(&flags(&["--config", p])).unwrap();
+        assert!(matches!(
+            &config.agents["local"],
+            AgentProfile::Openai { timeout_secs: Some(30), context_tokens: None, api_key_env: None, .. }
+        ));
+        for (extra, error) in [
+            ("base_url = \"127.0.0.1:8080/v1\"\n", "not an http:// or https:// URL"),
+            ("base_url = \"ftp://example.com/v1\"\n", "not an http:// or https:// URL"),
+            ("base_url = \"http://h/v1\"\ntimeout_secs = 0\n", "timeout_secs must be from 1"),
+            ("base_url = \"http://h/v1\"\ncontext_tokens = 0\n", "context_tokens must be at least 1"),
+            ("base_url = \"http://h/v1\"\ntimeout = 5\n", "unknown field"),
+        ] {
+            std::fs::write(&path, format!("{profile}{extra}")).unwrap();
+            let message = Config::load(&flags(&["--config", p])).unwrap_err().to_string();
+            assert!(message.contains(error), "{extra}: {message}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use agent::{Backends, EchoBackend};
+use agent::{AcpBackend, AcpConfig, AgentPool, Backends, EchoBackend, OpenAiBackend, OpenAiConfig};
 use auth::Authenticator;
 use bus::Bus;
 use config::{AgentProfile, Config};
@@ -87,14 +87,34 @@ impl Listeners {
 /// A backend for every agent profile in `config`.
 pub fn agent_backends(config: &Config) -> Backends {
     let mut backends = Backends::new();
+    let pool = AgentPool::new(config.max_agents);
     for (name, profile) in &config.agents {
         backends = match profile {
             AgentProfile::Echo { chunk_delay_ms } => {
                 let delay = chunk_delay_ms.unwrap_or(config.echo_chunk_delay_ms);
                 backends.with(name, EchoBackend::new(Duration::from_millis(delay)))
             }
-            // Gorpd::open refuses profiles without a backend.
-            AgentProfile::Acp { .. } | AgentProfile::Openai { .. } => backends,
+            AgentProfile::Openai { base_url, model, api_key_env, system_prompt, context_tokens, timeout_secs } => {
+                let openai = OpenAiConfig {
+                    base_url: base_url.clone(),
+                    model: model.clone(),
+                    api_key_env: api_key_env.clone(),
+                    system_prompt: system_prompt.clone(),
+                    context_tokens: context_tokens.unwrap_or(OpenAiConfig::DEFAULT_CONTEXT_TOKENS),
+                    timeout: Duration::from_secs(timeout_secs.unwrap_or(OpenAiConfig::DEFAULT_TIMEOUT_SECS)),
+                };
+                backends.with(name, OpenAiBackend::new(openai))
+            }
+            AgentProfile::Acp { command, args, env, auto_approve } => {
+                let acp = AcpConfig {
+                    command: command.clone(),
+                    args: args.clone(),
+                    env: env.clone(),
+                    auto_approve: *auto_approve,
+                    idle_timeout: Duration::from_secs(config.agent_idle_secs),
+                };
+                backends.with(name, AcpBackend::new(acp, pool.clone()))
+            }
         };
     }
     backends
@@ -132,6 +152,8 @@ impl Gorpd {
             read_default: config.read_default,
             read_max: config.read_max,
             default_agent: config.default_agent.clone(),
+            permission_timeout: Duration::from_secs(config.permission_timeout_secs),
+            turn_timeout: Duration::from_secs(config.turn_timeout_secs),
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator =
@@ -184,6 +206,7 @@ impl Gorpd {
             result = &mut http => { http_done = true; Some(result.map(|r| r.map_err(ServeError::Http))) }
         };
         self.shutdown.cancel();
+        self.orchestrator.stop_agents();
         self.tasks.close();
         let drained = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
             if !grpc_done {

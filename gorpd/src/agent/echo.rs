@@ -67,7 +67,7 @@ mod tests {
             .prompt(PromptRequest { session: "s".into(), text: "hi there".into(), ..Default::default() })
             .collect()
             .await;
-        assert_eq!(events.last(), Some(&AgentEvent::Done));
+        assert!(matches!(events.last(), Some(AgentEvent::Done)));
         let text: String = events
             .iter()
             .filter_map(|e| match e {

@@ -4,14 +4,20 @@
 //! The session actor owns the turn; a backend only produces events. Dropping
 //! the event stream cancels the turn.
 
+mod acp;
 mod echo;
+mod openai;
 
+pub use acp::{AcpBackend, AcpConfig, AgentPool};
 pub use echo::EchoBackend;
+pub use openai::{OpenAiBackend, OpenAiConfig};
 
+pub use crate::bus::PermissionOption;
 use futures::stream::BoxStream;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// One prompt for a backend.
 #[derive(Debug, Clone, Default)]
@@ -37,8 +43,28 @@ pub struct HistoryTurn {
     pub text: String,
 }
 
+/// An agent asks before doing something; gorp answers through `reply`.
+#[derive(Debug)]
+pub struct PermissionAsk {
+    /// What the agent wants to do.
+    pub title: String,
+    /// The agent's choices.
+    pub options: Vec<PermissionOption>,
+    /// Where the decision goes; dropping it means "cancelled".
+    pub reply: oneshot::Sender<PermissionDecision>,
+}
+
+/// gorp's answer to a permission request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionDecision {
+    /// The option with this id was chosen.
+    Selected(String),
+    /// No choice (the turn is being cancelled).
+    Cancelled,
+}
+
 /// What a backend reports while it works on a prompt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum AgentEvent {
     /// A piece of the answer.
     Chunk(String),
@@ -53,6 +79,8 @@ pub enum AgentEvent {
     },
     /// The agent's own id for this conversation, to resume it later.
     SessionId(String),
+    /// The agent asks for permission; the turn waits for the answer.
+    Permission(PermissionAsk),
     /// The answer is complete (the concatenated chunks are the final text).
     Done,
     /// The turn failed; the text says why.
@@ -69,6 +97,9 @@ pub trait AgentBackend: Send + Sync + 'static {
     fn process_running(&self, _session: &str) -> Option<bool> {
         None
     }
+
+    /// Stops every process this backend runs (gorpd is stopping).
+    fn shutdown(&self) {}
 }
 
 /// Named backends available to sessions.
@@ -98,6 +129,13 @@ impl Backends {
     /// The backend called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<dyn AgentBackend>> {
         self.by_name.get(name).cloned()
+    }
+
+    /// Stops every backend's processes.
+    pub fn shutdown(&self) {
+        for backend in self.by_name.values() {
+            backend.shutdown();
+        }
     }
 
     /// Names of all backends.

@@ -12,7 +12,10 @@ mod subscription;
 mod types;
 
 pub use subscription::{Delivered, Subscription, SubscriptionError};
-pub use types::{Activity, ChannelRef, Chunk, Inbound, NewResponse, Response, ResponseKind};
+pub use types::{
+    Activity, ChannelRef, Chunk, Inbound, NewResponse, PermissionNotice, PermissionOption, PermissionState, Response,
+    ResponseKind,
+};
 
 use crate::store::{Commit, Store, StoreResult};
 use std::sync::Arc;

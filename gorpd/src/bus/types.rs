@@ -57,6 +57,48 @@ impl ResponseKind {
     }
 }
 
+/// Where a permission request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionState {
+    /// Waiting for `!approve` / `!deny`.
+    Pending,
+    /// Approved by someone.
+    Approved,
+    /// Denied by someone.
+    Denied,
+    /// Nobody answered in time; denied.
+    TimedOut,
+    /// The turn ended first (cancelled, crashed, gorpd restarted).
+    Cancelled,
+}
+
+/// One choice an agent offers in a permission request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PermissionOption {
+    /// The agent's id for the choice.
+    pub id: String,
+    /// What to show.
+    pub label: String,
+    /// `allow_once`, `allow_always`, `reject_once` or `reject_always`.
+    pub kind: String,
+}
+
+/// The structured part of a response about a permission request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PermissionNotice {
+    /// Short id to answer with (`!approve <id>`).
+    pub id: String,
+    /// What the agent wants to do.
+    pub title: String,
+    /// The agent's choices.
+    pub options: Vec<PermissionOption>,
+    /// Pending, or how it was resolved.
+    pub state: PermissionState,
+    /// Who resolved it (sender and channel), if someone did.
+    pub resolved_by: Option<String>,
+}
+
 /// A final response to be committed to the response log.
 #[derive(Debug, Clone)]
 pub struct NewResponse {
@@ -72,6 +114,8 @@ pub struct NewResponse {
     pub targets: Vec<ChannelRef>,
     /// Platform message id this answers.
     pub in_reply_to: Option<String>,
+    /// A permission request (or its outcome) this response is about.
+    pub permission: Option<PermissionNotice>,
 }
 
 /// A committed final response with its durable `seq`.
@@ -91,6 +135,8 @@ pub struct Response {
     pub targets: Vec<ChannelRef>,
     /// Platform message id this answers.
     pub in_reply_to: Option<String>,
+    /// A permission request (or its outcome) this response is about.
+    pub permission: Option<PermissionNotice>,
     /// Commit time.
     pub created_at: DateTime<Utc>,
 }

@@ -2,7 +2,7 @@
 //! Incoming messages are validated here; domain code never sees `pb` types.
 
 use crate::auth::AuthError;
-use crate::bus::{Activity, ChannelRef, Chunk, Response, ResponseKind};
+use crate::bus::{Activity, ChannelRef, Chunk, PermissionNotice, PermissionState, Response, ResponseKind};
 use crate::orchestrator::SessionInfo;
 use crate::store::{HistoryRow, TokenKind, TokenRow};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -40,6 +40,28 @@ pub(super) fn response_to_pb(response: &Response) -> pb::Response {
         targets: response.targets.iter().map(channel_to_pb).collect(),
         in_reply_to: response.in_reply_to.clone().unwrap_or_default(),
         created_at: time(&response.created_at),
+        permission: response.permission.as_ref().map(permission_to_pb),
+    }
+}
+
+fn permission_to_pb(notice: &PermissionNotice) -> pb::Permission {
+    let state = match notice.state {
+        PermissionState::Pending => pb::PermissionState::Pending,
+        PermissionState::Approved => pb::PermissionState::Approved,
+        PermissionState::Denied => pb::PermissionState::Denied,
+        PermissionState::TimedOut => pb::PermissionState::TimedOut,
+        PermissionState::Cancelled => pb::PermissionState::Cancelled,
+    };
+    pb::Permission {
+        id: notice.id.clone(),
+        title: notice.title.clone(),
+        options: notice
+            .options
+            .iter()
+            .map(|o| pb::PermissionOption { id: o.id.clone(), label: o.label.clone(), kind: o.kind.clone() })
+            .collect(),
+        state: state as i32,
+        resolved_by: notice.resolved_by.clone().unwrap_or_default(),
     }
 }
 

@@ -22,6 +22,16 @@ pub(super) struct SessionHandle {
     pub(super) cancel: CancellationToken,
     pub(super) busy: Arc<AtomicBool>,
     pub(super) queued: Arc<AtomicUsize>,
+    /// The turn in progress, for `!cancel`.
+    pub(super) current_turn: Arc<std::sync::Mutex<Option<Arc<RunningTurn>>>>,
+}
+
+/// A turn in progress that `!cancel` can stop.
+#[derive(Debug, Default)]
+pub(super) struct RunningTurn {
+    cancel: CancellationToken,
+    /// Who cancelled it, for the notice.
+    cancelled_by: std::sync::Mutex<Option<String>>,
 }
 
 /// Most history entries handed to a backend as the conversation (it trims further to its budget).
@@ -47,6 +57,7 @@ impl Orchestrator {
             cancel: self.inner.shutdown.child_token(),
             busy: Arc::new(AtomicBool::new(false)),
             queued: Arc::new(AtomicUsize::new(0)),
+            current_turn: Arc::default(),
         };
         actors.insert(session.to_owned(), handle.clone());
         let orchestrator = self.clone();
@@ -61,10 +72,22 @@ impl Orchestrator {
                 handle.queued.fetch_sub(1, Ordering::SeqCst);
                 handle.busy.store(true, Ordering::SeqCst);
                 let span = tracing::info_span!("turn", session = %name, message_id = turn.id);
-                orchestrator.run_turn(&name, turn, &handle.cancel).instrument(span).await;
+                orchestrator.run_turn(&name, turn, &handle).instrument(span).await;
                 handle.busy.store(false, Ordering::SeqCst);
             }
         });
+    }
+
+    /// Cancels the turn `session` is working on; false when it is idle.
+    pub async fn cancel_turn(&self, session: &str, by: &str) -> OrchestratorResult<bool> {
+        let actors = self.inner.actors.lock().await;
+        let actor = actors.get(session).ok_or_else(|| super::OrchestratorError::UnknownSession(session.to_owned()))?;
+        let current = actor.current_turn.lock().expect("turn lock");
+        let Some(running) = current.as_ref() else { return Ok(false) };
+        *running.cancelled_by.lock().expect("turn lock") = Some(by.to_owned());
+        running.cancel.cancel();
+        tracing::info!(session, by, "turn cancelled");
+        Ok(true)
     }
 
     /// Hands a routed message to its session's actor.
@@ -78,14 +101,25 @@ impl Orchestrator {
         }
     }
 
-    async fn run_turn(&self, session: &str, turn: Inbound, cancel: &CancellationToken) {
-        if let Err(error) = self.try_run_turn(session, &turn, cancel).await {
+    async fn run_turn(&self, session: &str, turn: Inbound, handle: &SessionHandle) {
+        let running = Arc::new(RunningTurn { cancel: handle.cancel.child_token(), cancelled_by: Default::default() });
+        *handle.current_turn.lock().expect("turn lock") = Some(running.clone());
+        let result = self.try_run_turn(session, &turn, &running, &handle.cancel).await;
+        *handle.current_turn.lock().expect("turn lock") = None;
+        if let Err(error) = result {
             // The turn stays `running` in the store and is reported as interrupted at the next start.
             tracing::error!(%error, "turn failed to complete");
         }
     }
 
-    async fn try_run_turn(&self, session: &str, turn: &Inbound, cancel: &CancellationToken) -> OrchestratorResult<()> {
+    async fn try_run_turn(
+        &self,
+        session: &str,
+        turn: &Inbound,
+        running: &RunningTurn,
+        session_gone: &CancellationToken,
+    ) -> OrchestratorResult<()> {
+        let cancel = &running.cancel;
         let store = &self.inner.store;
         let row = store.session(session).await?;
         let history = self.conversation(session).await?;
@@ -106,13 +140,21 @@ impl Orchestrator {
                     history,
                     agent_session_id: row.agent_session_id.clone(),
                 };
-                self.stream_answer(session, &response_id, backend.prompt(request), cancel).await
+                let end = self.stream_answer(session, &response_id, turn, backend.prompt(request), cancel).await;
+                self.cancel_permissions(session).await;
+                end
             }
         };
         let (kind, role, text) = match end {
             TurnEnd::Complete(text) => (ResponseKind::Complete, Role::Assistant, text),
             TurnEnd::Failed(error) => (ResponseKind::Error, Role::Error, format!("⚠ {session} failed: {error}")),
-            TurnEnd::Cancelled => return Ok(()),
+            // Shutdown or deletion: nothing is committed (a restart reports the turn as interrupted).
+            TurnEnd::Cancelled if session_gone.is_cancelled() => return Ok(()),
+            TurnEnd::Cancelled => {
+                let by =
+                    running.cancelled_by.lock().expect("turn lock").clone().unwrap_or_else(|| "someone".to_owned());
+                (ResponseKind::Notice, Role::Notice, format!("⏹ {session}'s turn was cancelled by {by}."))
+            }
         };
         let response = NewResponse {
             response_id,
@@ -121,6 +163,7 @@ impl Orchestrator {
             text: text.clone(),
             targets: self.channels_of(session),
             in_reply_to: turn.message_id.clone(),
+            permission: None,
         };
         let commit = Commit {
             history: Some(NewHistory::from_session(session, role, &text)),
@@ -135,14 +178,21 @@ impl Orchestrator {
         &self,
         session: &str,
         response_id: &str,
+        turn: &Inbound,
         mut events: futures::stream::BoxStream<'static, AgentEvent>,
         cancel: &CancellationToken,
     ) -> TurnEnd {
         let mut text = String::new();
+        let timeout = self.inner.config.turn_timeout;
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
         loop {
             let event = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return TurnEnd::Cancelled,
+                _ = &mut deadline => {
+                    return TurnEnd::Failed(format!("no answer within {} s; the turn was cancelled", timeout.as_secs()));
+                }
                 event = events.next() => event,
             };
             match event {
@@ -154,6 +204,11 @@ impl Orchestrator {
                 Some(AgentEvent::Usage { input_tokens, output_tokens }) => {
                     if let Err(error) = self.inner.store.add_usage(session, input_tokens, output_tokens).await {
                         tracing::warn!(%error, "could not record token usage");
+                    }
+                }
+                Some(AgentEvent::Permission(ask)) => {
+                    if let Err(error) = self.ask_permission(session, turn.message_id.clone(), ask).await {
+                        tracing::error!(%error, "could not publish a permission request; it is cancelled");
                     }
                 }
                 Some(AgentEvent::SessionId(id)) => {
@@ -205,6 +260,7 @@ impl Orchestrator {
             text: text.clone(),
             targets: self.channels_of(session),
             in_reply_to: turn.message_id.clone(),
+            permission: None,
         };
         let commit = Commit {
             history: Some(NewHistory::from_session(session, Role::Notice, &text)),

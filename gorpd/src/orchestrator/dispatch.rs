@@ -2,14 +2,27 @@
 //! fleet operations and words the reply. Replies go only to the asking
 //! channel (the router does that); this module only decides what they say.
 
-use super::{Orchestrator, OrchestratorError, SessionInfo};
+use super::{Answer, Orchestrator, OrchestratorError, SessionInfo};
 use crate::bus::{ChannelRef, Inbound};
 use crate::store::HistoryRow;
 use std::fmt::Write;
 
 /// Every DISPATCH command word; in a bound channel only these reach DISPATCH.
-pub(crate) const COMMANDS: [&str; 10] =
-    ["create", "delete", "list", "status", "join", "leave", "tell", "read", "broadcast", "help"];
+pub(crate) const COMMANDS: [&str; 13] = [
+    "create",
+    "delete",
+    "list",
+    "status",
+    "join",
+    "leave",
+    "tell",
+    "read",
+    "broadcast",
+    "approve",
+    "deny",
+    "cancel",
+    "help",
+];
 
 const HELP: &str = "DISPATCH commands:
 !create <name> [workspace] [--agent <profile>]  create a session (workspace is relative to the workspace root)
@@ -21,6 +34,9 @@ const HELP: &str = "DISPATCH commands:
 !tell <session> <message>   send a message to a session
 !read <session> [count]     show a session's last messages
 !broadcast <message>        send a message to every session
+!approve <id> [always]      allow what an agent asked for (from a channel bound to its session)
+!deny <id>                  refuse what an agent asked for
+!cancel [session]           stop the turn a session is working on (default: this channel's session)
 !help                       this help
 Session names: 1-64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit.";
 
@@ -88,6 +104,8 @@ pub(crate) async fn handle(orchestrator: &Orchestrator, inbound: &Inbound, bound
         "tell" => tell(orchestrator, rest, inbound).await,
         "read" => read(orchestrator, args.next(), args.next()).await,
         "broadcast" => broadcast(orchestrator, rest, inbound).await,
+        "approve" | "deny" => answer(orchestrator, &word, args.next(), args.next(), inbound).await,
+        "cancel" => cancel(orchestrator, args.next(), bound, inbound).await,
         other => Ok(Reply::error(format!("Unknown command !{other}. !help lists the commands."))),
     };
     result.unwrap_or_else(Reply::from)
@@ -235,6 +253,27 @@ async fn broadcast(o: &Orchestrator, rest: &str, inbound: &Inbound) -> CommandRe
     } else {
         format!("Sent to {} session(s): {}.", told.len(), told.join(", "))
     }))
+}
+
+async fn answer(o: &Orchestrator, word: &str, id: Option<&str>, how: Option<&str>, inbound: &Inbound) -> CommandResult {
+    let answer = match (word, how) {
+        ("approve", None) => Answer::Approve,
+        ("approve", Some("always")) => Answer::ApproveAlways,
+        ("deny", None) => Answer::Deny,
+        _ => return usage("!approve <id> [always] or !deny <id>"),
+    };
+    let Some(id) = id else { return usage("!approve <id> [always] or !deny <id>") };
+    Ok(Reply::ok(o.answer_permission(id, answer, &inbound.channel, &inbound.sender).await?))
+}
+
+async fn cancel(o: &Orchestrator, session: Option<&str>, bound: Option<&str>, inbound: &Inbound) -> CommandResult {
+    let Some(session) = session.or(bound) else { return usage("!cancel <session> (or !cancel in a bound channel)") };
+    let by = format!("{} ({})", inbound.sender, inbound.channel);
+    Ok(if o.cancel_turn(session, &by).await? {
+        Reply::ok(format!("Cancelling {session}'s turn."))
+    } else {
+        Reply::error(format!("{session} is not working on anything."))
+    })
 }
 
 fn history_line(row: &HistoryRow) -> String {

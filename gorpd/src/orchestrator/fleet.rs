@@ -229,6 +229,7 @@ impl Orchestrator {
             text,
             targets,
             in_reply_to: None,
+            permission: None,
         };
         self.inner.bus.append(response, Commit::default()).await?;
         Ok(())

@@ -14,12 +14,14 @@ mod dispatch;
 mod error;
 mod fleet;
 mod intake;
+mod permissions;
 mod router;
 mod workspace;
 
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use fleet::{SessionInfo, SessionState};
 pub use intake::Receipt;
+pub use permissions::Answer;
 
 use crate::agent::Backends;
 use crate::bus::{Bus, ChannelRef, Inbound};
@@ -45,8 +47,12 @@ pub struct OrchestratorConfig {
     pub read_default: u32,
     /// Largest `!read` count.
     pub read_max: u32,
-    /// Backend for new sessions.
+    /// Agent profile of new sessions.
     pub default_agent: String,
+    /// How long a permission request waits for an answer before it is denied.
+    pub permission_timeout: std::time::Duration,
+    /// How long one turn may take before it is cancelled.
+    pub turn_timeout: std::time::Duration,
 }
 
 /// The result of accepting a published message.
@@ -75,6 +81,7 @@ struct Inner {
     /// Serialises binding writes so the cache and the table agree.
     binding_writes: Mutex<()>,
     actors: Mutex<HashMap<String, SessionHandle>>,
+    permissions: std::sync::Mutex<permissions::PermissionTable>,
     router: mpsc::UnboundedSender<Inbound>,
     intake: mpsc::Sender<intake::IntakeRequest>,
     shutdown: CancellationToken,
@@ -103,6 +110,7 @@ impl Orchestrator {
                 bindings: RwLock::new(bindings),
                 binding_writes: Mutex::new(()),
                 actors: Mutex::new(HashMap::new()),
+                permissions: Default::default(),
                 router: router_tx,
                 intake: intake_tx,
                 shutdown,
@@ -156,6 +164,11 @@ impl Orchestrator {
         let mut all: Vec<_> = bindings.iter().map(|(c, s)| (c.clone(), s.clone())).collect();
         all.sort();
         all
+    }
+
+    /// Stops every agent process (gorpd is stopping).
+    pub fn stop_agents(&self) {
+        self.inner.backends.shutdown();
     }
 
     /// The bus this orchestrator writes to.

@@ -47,6 +47,7 @@ impl Orchestrator {
             text: reply.text,
             targets: vec![inbound.channel.clone()],
             in_reply_to: inbound.message_id.clone(),
+            permission: None,
         };
         let commit = Commit { history: None, finish: Some((inbound.id, InboundState::Done)) };
         self.inner.bus.append(response, commit).await?;

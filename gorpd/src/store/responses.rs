@@ -24,8 +24,8 @@ impl Store {
         let created_at = now_text();
         let mut tx = self.pool.begin().await?;
         let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, permission, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
         )
         .bind(&new.response_id)
         .bind(&new.session)
@@ -33,6 +33,7 @@ impl Store {
         .bind(new.kind.as_str())
         .bind(&new.text)
         .bind(&new.in_reply_to)
+        .bind(new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")))
         .bind(&created_at)
         .fetch_one(&mut *tx)
         .await?;
@@ -63,6 +64,7 @@ impl Store {
             text: new.text.clone(),
             targets: new.targets.clone(),
             in_reply_to: new.in_reply_to.clone(),
+            permission: new.permission.clone(),
             created_at: parse_time(&created_at),
         })
     }
@@ -95,6 +97,9 @@ impl Store {
                     text: row.get("text"),
                     targets: vec![target],
                     in_reply_to: row.get("in_reply_to"),
+                    permission: row
+                        .get::<Option<&str>, _>("permission")
+                        .and_then(|json| serde_json::from_str(json).ok()),
                     created_at: parse_time(row.get::<&str, _>("created_at")),
                 }),
             }

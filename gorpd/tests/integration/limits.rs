@@ -123,7 +123,7 @@ async fn subscribe_requires_a_hello_and_acks_only_for_delivered_responses() {
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("must be a hello"));
 
-    let mut subscriber = Subscriber::open(&mut bus, "web", "web", None).await.unwrap();
+    let mut subscriber = Subscriber::open_live(&mut bus, "web", "web").await;
     subscriber.ack(5).await;
     let status = subscriber.next().await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);

@@ -2,6 +2,8 @@
 //! serving, so it is ready when `start` returns, and gives authenticated
 //! gRPC clients.
 
+pub mod clients;
+
 use crate::agent::Backends;
 use crate::config::Config;
 use crate::{Gorpd, Listeners, ServeError, agent_backends};

@@ -1,0 +1,149 @@
+//! The ACP backend: Agent Client Protocol agents (Claude Code, Codex, Gemini
+//! CLI, …) run as subprocesses speaking JSON-RPC over stdio.
+//!
+//! The warm-session pool keeps one agent process per gorp session alive
+//! between prompts; a process stops after `idle_timeout` without a prompt,
+//! and at most `max_running` run at once (starting one more stops the least
+//! recently used). A prompt for a session without a live process starts one,
+//! which resumes the conversation with `session/load` and the stored agent
+//! session id. Dropping a turn's event stream cancels the turn.
+
+mod connection;
+mod fs;
+
+use super::{AgentBackend, AgentEvent, PromptRequest};
+use connection::Turn;
+use futures::stream::{BoxStream, StreamExt};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+/// How to run one ACP agent.
+#[derive(Debug, Clone)]
+pub struct AcpConfig {
+    /// Program to run.
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Approve every permission request without asking.
+    pub auto_approve: bool,
+    /// Stop a process after this long without a prompt.
+    pub idle_timeout: Duration,
+}
+
+/// Live agent processes of all ACP profiles, by gorp session.
+#[derive(Debug)]
+pub struct AgentPool {
+    max_running: usize,
+    processes: Mutex<HashMap<String, Process>>,
+    /// Fired at shutdown: every process is killed, mid-turn or not.
+    stop: CancellationToken,
+}
+
+#[derive(Debug)]
+struct Process {
+    turns: mpsc::UnboundedSender<Turn>,
+    last_used: Instant,
+}
+
+impl Process {
+    fn is_alive(&self) -> bool {
+        !self.turns.is_closed()
+    }
+}
+
+impl AgentPool {
+    /// A pool running at most `max_running` agent processes at once.
+    pub fn new(max_running: usize) -> Arc<Self> {
+        Arc::new(Self { max_running: max_running.max(1), processes: Mutex::default(), stop: CancellationToken::new() })
+    }
+
+    /// Kills every agent process.
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+        self.processes.lock().expect("pool lock").clear();
+    }
+
+    /// Whether `session` has a live process.
+    pub fn is_running(&self, session: &str) -> bool {
+        self.processes.lock().expect("pool lock").get(session).is_some_and(Process::is_alive)
+    }
+
+    /// How many processes are alive.
+    pub fn running(&self) -> usize {
+        self.processes.lock().expect("pool lock").values().filter(|p| p.is_alive()).count()
+    }
+
+    /// Hands `turn` to the session's live process, starting one when needed.
+    fn submit(&self, config: &Arc<AcpConfig>, turn: Turn) {
+        let mut processes = self.processes.lock().expect("pool lock");
+        processes.retain(|_, p| p.is_alive());
+        let session = turn.request.session.clone();
+        if let Some(process) = processes.get_mut(&session) {
+            process.last_used = Instant::now();
+            match process.turns.send(turn) {
+                Ok(()) => return,
+                // It died just now: start a new one below with the same turn.
+                Err(mpsc::error::SendError(turn)) => return self.start(&mut processes, config, turn),
+            }
+        }
+        self.start(&mut processes, config, turn);
+    }
+
+    fn start(&self, processes: &mut HashMap<String, Process>, config: &Arc<AcpConfig>, turn: Turn) {
+        while processes.len() >= self.max_running {
+            let Some(oldest) = processes.iter().min_by_key(|(_, p)| p.last_used).map(|(s, _)| s.clone()) else { break };
+            // Dropping its queue lets the process finish its turn and exit.
+            processes.remove(&oldest);
+            tracing::info!(session = %oldest, "stopping the least recently used agent process");
+        }
+        let (turns, queue) = mpsc::unbounded_channel();
+        let config = config.clone();
+        let session = turn.request.session.clone();
+        let workspace = turn.request.workspace.clone();
+        let _ = turns.send(turn);
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = connection::run(config, workspace, queue) => {}
+            }
+        });
+        processes.insert(session, Process { turns, last_used: Instant::now() });
+    }
+}
+
+/// An ACP agent profile.
+#[derive(Debug, Clone)]
+pub struct AcpBackend {
+    config: Arc<AcpConfig>,
+    pool: Arc<AgentPool>,
+}
+
+impl AcpBackend {
+    /// A backend for one profile, sharing `pool` with the other ACP profiles.
+    pub fn new(config: AcpConfig, pool: Arc<AgentPool>) -> Self {
+        Self { config: Arc::new(config), pool }
+    }
+}
+
+impl AgentBackend for AcpBackend {
+    fn prompt(&self, request: PromptRequest) -> BoxStream<'static, AgentEvent> {
+        let (events, stream) = mpsc::unbounded_channel();
+        self.pool.submit(&self.config, Turn { request, events });
+        UnboundedReceiverStream::new(stream).boxed()
+    }
+
+    fn process_running(&self, session: &str) -> Option<bool> {
+        Some(self.pool.is_running(session))
+    }
+
+    fn shutdown(&self) {
+        self.pool.shutdown();
+    }
+}

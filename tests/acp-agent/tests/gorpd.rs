@@ -1,0 +1,224 @@
+//! gorpd's ACP backend against real agent processes over real pipes: this
+//! crate's scripted agent, and `elizacp`, an ACP agent nobody here wrote.
+
+use gorp_proto::v1 as pb;
+use gorpd::config::{AgentProfile, Config};
+use gorpd::testing::clients::*;
+use gorpd::testing::{TestServer, test_config};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_gorp-test-agent");
+
+fn acp(command: &str) -> AgentProfile {
+    AgentProfile::Acp { command: command.into(), args: vec![], env: BTreeMap::new(), auto_approve: false }
+}
+
+/// gorpd on `dir` whose default agent is the scripted ACP agent.
+async fn start(dir: &Path, change: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = test_config(dir);
+    config.agents.insert("test".into(), acp(AGENT));
+    config.default_agent = "test".into();
+    change(&mut config);
+    let backends = gorpd::agent_backends(&config);
+    TestServer::start_with(config, backends).await
+}
+
+async fn session_with_channel(server: &TestServer, name: &str) -> Chat {
+    let mut control = server.control();
+    control.create_session(create(name)).await.unwrap();
+    control.bind_session(bind("web", name, name)).await.unwrap();
+    Chat::open(&mut server.admin_bus(), "web").await
+}
+
+async fn status(server: &TestServer, name: &str) -> pb::Session {
+    server.control().get_session(pb::GetSessionRequest { name: name.into() }).await.unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn a_prompt_streams_through_acp_to_a_grpc_subscriber() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "coder").await;
+    let id = chat.send("coder", "hello there").await;
+    let mut chunks = Vec::new();
+    let answer = loop {
+        match chat.subscriber.next().await.unwrap().kind.unwrap() {
+            pb::delivery::Kind::Chunk(chunk) => chunks.push(chunk.text),
+            pb::delivery::Kind::Response(response) => break response,
+            pb::delivery::Kind::CaughtUp(_) => {}
+        }
+    };
+    assert_eq!(answer.in_reply_to, id);
+    assert_eq!(answer.text, "acp[1]: hello there");
+    assert!(chunks.len() >= 3 && chunks.concat() == answer.text, "{chunks:?}");
+    assert!(status(&server, "coder").await.agent_running, "the agent stays warm between prompts");
+    assert_eq!(chat.ask("coder", "again").await, "acp[2]: again", "one process, one conversation");
+    let progress = chat.ask("coder", "tool").await;
+    assert_eq!(progress, "tool done");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_crash_mid_turn_is_reported_and_the_next_prompt_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "fragile").await;
+    assert_eq!(chat.ask("fragile", "first").await, "acp[1]: first");
+    let crashed = chat.say("fragile", "crash now").await;
+    assert_eq!(crashed.kind, pb::ResponseKind::Error as i32);
+    assert!(crashed.text.contains("exited"), "{}", crashed.text);
+    // A new process loads the stored agent session: the conversation goes on at turn 3.
+    assert_eq!(chat.ask("fragile", "still there?").await, "acp[3]: still there?");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_gorpd_restart_resumes_the_agent_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "durable").await;
+    assert_eq!(chat.ask("durable", "one").await, "acp[1]: one");
+    drop(chat);
+    server.stop().await.unwrap();
+
+    let server = start(dir.path(), |_| {}).await;
+    assert!(!status(&server, "durable").await.agent_running, "the process died with gorpd");
+    let mut chat = Chat::open(&mut server.admin_bus(), "web").await;
+    assert_eq!(chat.ask("durable", "two").await, "acp[2]: two");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_acp_permission_request_is_answered_from_chat() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "careful").await;
+    chat.send("careful", "ask to write").await;
+    let request = chat.response().await;
+    let permission = request.permission.expect("a permission request");
+    assert_eq!(permission.title, "write notes.txt");
+    let kinds: Vec<_> = permission.options.iter().map(|o| o.kind.as_str()).collect();
+    assert_eq!(kinds, ["allow_once", "allow_always", "reject_once"]);
+    chat.say("careful", &format!("!approve {} always", permission.id)).await;
+    assert_eq!(chat.response().await.text, "permission granted: always");
+
+    chat.send("careful", "ask again").await;
+    let id = chat.response().await.permission.unwrap().id;
+    chat.say("careful", &format!("!deny {id}")).await;
+    assert_eq!(chat.response().await.text, "permission denied");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn auto_approve_profiles_never_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        let profile =
+            AgentProfile::Acp { command: AGENT.into(), args: vec![], env: BTreeMap::new(), auto_approve: true };
+        config.agents.insert("test".into(), profile);
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "yolo").await;
+    assert_eq!(chat.ask("yolo", "ask away").await, "permission granted: allow");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn cancel_stops_the_turn_and_the_agent_hears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "slow").await;
+    chat.send("slow", "hang around").await;
+    wait_for_state(&server.control(), "slow", "busy").await;
+    let reply = chat.say("slow", "!cancel").await;
+    assert_eq!(reply.text, "Cancelling slow's turn.");
+    let notice = chat.response().await;
+    assert!(notice.text.contains("cancelled by alice (web:slow)"), "{}", notice.text);
+    assert_eq!(chat.ask("slow", "next").await, "acp[2]: next", "the same process carries on");
+    assert!(chat.ask("slow", "!cancel").await.contains("not working on anything"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_turn_timeout_cancels_a_silent_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| config.turn_timeout_secs = 1).await;
+    let mut chat = session_with_channel(&server, "mute").await;
+    let answer = chat.say("mute", "hang forever").await;
+    assert_eq!(answer.kind, pb::ResponseKind::Error as i32);
+    assert!(answer.text.contains("no answer within 1 s"), "{}", answer.text);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn idle_processes_stop_and_the_live_cap_evicts_the_least_recently_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        config.agent_idle_secs = 1;
+        config.max_agents = 1;
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "a").await;
+    server.control().create_session(create("b")).await.unwrap();
+    server.control().bind_session(bind("web", "b", "b")).await.unwrap();
+    assert_eq!(chat.ask("a", "hi").await, "acp[1]: hi");
+    assert!(status(&server, "a").await.agent_running);
+    assert_eq!(chat.ask("b", "hi").await, "acp[1]: hi");
+    assert!(status(&server, "b").await.agent_running);
+    assert!(!status(&server, "a").await.agent_running, "max_agents = 1 stopped a");
+    assert_eq!(chat.ask("a", "back").await, "acp[2]: back", "a cold session restarts and resumes");
+    wait_for_session(&server.control(), "a", |s| !s.agent_running).await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn file_access_is_confined_to_the_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "files").await;
+    std::fs::write(dir.path().join("workspaces/files/notes.txt"), "inside").unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "outside").unwrap();
+    assert_eq!(chat.ask("files", "read notes.txt").await, "file: inside");
+    let refused = chat.ask("files", "read ../../secret.txt").await;
+    assert!(refused.starts_with("read failed") && refused.contains("outside the session's workspace"), "{refused}");
+    server.stop().await.unwrap();
+}
+
+/// `elizacp` from crates.io (tests/run.sh installs it into ~/.cache/gorp-tools); `GORP_ELIZACP` overrides.
+fn elizacp() -> String {
+    let default = std::env::var("HOME").map(|h| format!("{h}/.cache/gorp-tools/bin/elizacp")).unwrap_or_default();
+    let path = std::env::var("GORP_ELIZACP").unwrap_or(default);
+    assert!(
+        Path::new(&path).is_file(),
+        "elizacp not found at {path}: run tests/run.sh (it installs it) or set GORP_ELIZACP"
+    );
+    path
+}
+
+#[tokio::test]
+async fn elizacp_answers_through_gorp() {
+    let dir = tempfile::tempdir().unwrap();
+    let eliza = elizacp();
+    let server = start(dir.path(), |config| {
+        let args = vec!["--deterministic".to_owned(), "acp".to_owned()];
+        config.agents.insert(
+            "eliza".into(),
+            AgentProfile::Acp { command: eliza, args, env: BTreeMap::new(), auto_approve: false },
+        );
+        config.default_agent = "eliza".into();
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "therapy").await;
+    let answer = tokio::time::timeout(Duration::from_secs(60), chat.say("therapy", "I am feeling tired today"))
+        .await
+        .expect("eliza answered");
+    assert_eq!(answer.kind, pb::ResponseKind::Complete as i32, "{}", answer.text);
+    assert!(!answer.text.trim().is_empty());
+    let second = chat.say("therapy", "Because I worked all night").await;
+    assert_eq!(second.kind, pb::ResponseKind::Complete as i32, "{}", second.text);
+    let status = status(&server, "therapy").await;
+    assert_eq!((status.backend.as_str(), status.agent_running), ("eliza", true));
+    server.stop().await.unwrap();
+}
