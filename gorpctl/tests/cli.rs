@@ -78,6 +78,12 @@ async fn session_commands_in_table_and_json_form() {
     assert!(ok(&server, &["bind", "telegram", "42", "alpha"]).await.contains("bound telegram:42"));
     assert!(ok(&server, &["unbind", "telegram", "42"]).await.contains("unbound telegram:42 (was bound to alpha)"));
 
+    let gamma = json(&server, &["session", "create", "gamma", "--agent", "echo"]).await;
+    assert_eq!((gamma["backend"].as_str(), gamma["agent_running"].as_bool()), (Some("echo"), Some(false)));
+    let unknown = run(&server, &["session", "create", "delta", "--agent", "nope"]).await;
+    assert_eq!(code(&unknown), 1);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown agent profile \"nope\""));
+
     let deleted = json(&server, &["session", "delete", "beta"]).await;
     assert_eq!(deleted, serde_json::json!({"deleted": "beta", "unbound": []}));
     assert!(ok(&server, &["session", "delete", "alpha"]).await.contains("deleted session alpha; unbound 0 channel(s)"));

@@ -70,6 +70,10 @@ async fn every_command_answers_and_explains_misuse() {
         ("!broadcast", "Usage: !broadcast <message>"),
         ("!delete", "Usage: !delete <name>"),
         ("!delete nope", "Unknown session \"nope\""),
+        ("!create gamma --agent nope", "Unknown agent profile \"nope\" (known: echo)"),
+        ("!create gamma --agent", "Usage: !create <name> [workspace] [--agent <profile>]"),
+        ("!create gamma --agent echo", "Created session gamma (agent echo"),
+        ("!status gamma", "agent: echo (built in)\nworkspace:"),
         ("!frobnicate", "Unknown command !frobnicate. !help lists the commands."),
         ("plain words", "not bound to a session, so DISPATCH is listening"),
     ];
