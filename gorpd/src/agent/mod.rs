@@ -98,6 +98,9 @@ pub trait AgentBackend: Send + Sync + 'static {
         None
     }
 
+    /// Stops the process of `session`, if any (the session was deleted).
+    fn stop_session(&self, _session: &str) {}
+
     /// Stops every process this backend runs (gorpd is stopping).
     fn shutdown(&self) {}
 }
@@ -129,6 +132,13 @@ impl Backends {
     /// The backend called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<dyn AgentBackend>> {
         self.by_name.get(name).cloned()
+    }
+
+    /// Stops `session`'s agent process in every backend.
+    pub fn stop_session(&self, session: &str) {
+        for backend in self.by_name.values() {
+            backend.stop_session(session);
+        }
     }
 
     /// Stops every backend's processes.

@@ -99,6 +99,8 @@ impl Orchestrator {
         if let Some(actor) = self.inner.actors.lock().await.remove(name) {
             actor.cancel.cancel();
         }
+        // A session created later under the same name must not inherit this agent process.
+        self.inner.backends.stop_session(name);
         for channel in &unbound {
             self.inner.bus.report(Activity::Binding { channel: channel.clone(), session: None });
         }

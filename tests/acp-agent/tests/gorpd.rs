@@ -222,3 +222,15 @@ async fn elizacp_answers_through_gorp() {
     assert_eq!((status.backend.as_str(), status.agent_running), ("eliza", true));
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn deleting_a_session_stops_its_agent_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "gone").await;
+    assert_eq!(chat.ask("gone", "hi").await, "acp[1]: hi");
+    server.control().delete_session(pb::DeleteSessionRequest { name: "gone".into() }).await.unwrap();
+    let mut chat = session_with_channel(&server, "gone").await;
+    assert_eq!(chat.ask("gone", "hi again").await, "acp[1]: hi again", "a new session gets a new agent conversation");
+    server.stop().await.unwrap();
+}

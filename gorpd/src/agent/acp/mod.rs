@@ -63,6 +63,11 @@ impl AgentPool {
         Arc::new(Self { max_running: max_running.max(1), processes: Mutex::default(), stop: CancellationToken::new() })
     }
 
+    /// Lets `session`'s process finish its turn and exit.
+    pub fn stop(&self, session: &str) {
+        self.processes.lock().expect("pool lock").remove(session);
+    }
+
     /// Kills every agent process.
     pub fn shutdown(&self) {
         self.stop.cancel();
@@ -141,6 +146,10 @@ impl AgentBackend for AcpBackend {
 
     fn process_running(&self, session: &str) -> Option<bool> {
         Some(self.pool.is_running(session))
+    }
+
+    fn stop_session(&self, session: &str) {
+        self.pool.stop(session);
     }
 
     fn shutdown(&self) {
