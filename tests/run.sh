@@ -32,6 +32,8 @@ command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v openssl >/dev/null || apt_install openssl
 # The README's fleet script (run by the gorpctl tests) uses jq.
 command -v jq >/dev/null || apt_install jq
+# The web adapter's end-to-end tests drive headless Chromium through chromedriver.
+{ command -v chromium && command -v chromedriver; } >/dev/null || apt_install chromium chromium-driver
 
 # The Python example client (examples/python) needs grpcio and grpcio-tools: keep them in a venv outside the clone.
 venv="${GORP_VENV:-$HOME/.cache/gorp-venv}"

@@ -83,6 +83,7 @@ struct FileConfig {
     agent_idle_secs: Option<u64>,
     max_agents: Option<usize>,
     turn_timeout_secs: Option<u64>,
+    web_password_hash: Option<String>,
 }
 
 /// How to run one kind of agent; sessions name a profile (`!create x --agent <profile>`).
@@ -178,6 +179,8 @@ pub struct Config {
     pub max_agents: usize,
     /// Seconds one turn may take before it is cancelled.
     pub turn_timeout_secs: u64,
+    /// Argon2 PHC hash of the web login password; enables the `/login` form [default: none, one-time link only].
+    pub web_password_hash: Option<String>,
 }
 
 impl Config {
@@ -203,6 +206,7 @@ impl Config {
             agent_idle_secs: 600,
             max_agents: 4,
             turn_timeout_secs: 1800,
+            web_password_hash: None,
         }
     }
 
@@ -230,6 +234,7 @@ impl Config {
         config.agent_idle_secs = file.agent_idle_secs.unwrap_or(config.agent_idle_secs);
         config.max_agents = file.max_agents.unwrap_or(config.max_agents);
         config.turn_timeout_secs = file.turn_timeout_secs.unwrap_or(config.turn_timeout_secs);
+        config.web_password_hash = file.web_password_hash;
         config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -276,6 +281,11 @@ impl Config {
                 self.default_agent,
                 known.join(", ")
             ));
+        }
+        if let Some(hash) = &self.web_password_hash
+            && argon2::PasswordHash::new(hash).is_err()
+        {
+            return fail("web_password_hash is not an argon2 PHC string (\"$argon2id$v=19$...\")".to_owned());
         }
         if let Some(template) = &self.workspace_template
             && !template.is_dir()
@@ -359,6 +369,17 @@ mod tests {
         assert!(config.grpc_addr.ip().is_loopback());
         assert_eq!(config.workspace_root, Path::new("/tmp/x/workspaces"));
         assert_eq!(config.max_body_bytes, 64 * 1024);
+    }
+
+    #[test]
+    fn a_web_password_hash_must_be_an_argon2_phc_string() {
+        let mut config = Config::with_data_dir("/tmp/x");
+        config.web_password_hash = Some("hunter2".to_owned());
+        let error = config.validate().unwrap_err();
+        assert!(error.to_string().contains("web_password_hash is not an argon2 PHC string"), "{error}");
+        config.web_password_hash =
+            Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$O5bcD7DL6m4JaVN1PpXGfbsg1UVyqdK4aTAbNL5o1/o".to_owned());
+        config.validate().unwrap();
     }
 
     #[test]

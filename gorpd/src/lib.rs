@@ -12,12 +12,12 @@ pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod grpc;
-pub mod http;
 pub mod names;
 pub mod orchestrator;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod web;
 
 use agent::{AcpBackend, AcpConfig, AgentPool, Backends, EchoBackend, OpenAiBackend, OpenAiConfig};
 use auth::Authenticator;
@@ -128,6 +128,7 @@ pub struct Gorpd {
     auth: Authenticator,
     orchestrator: Orchestrator,
     admin_token_path: PathBuf,
+    logins: web::Logins,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -159,7 +160,8 @@ impl Gorpd {
         let orchestrator =
             Orchestrator::start(store.clone(), bus, orchestrator_config, backends, shutdown.clone(), tasks.clone())
                 .await?;
-        Ok(Self { config, store, auth, orchestrator, admin_token_path, shutdown, tasks })
+        let logins = web::Logins::new(config.web_password_hash.clone());
+        Ok(Self { config, store, auth, orchestrator, admin_token_path, logins, shutdown, tasks })
     }
 
     /// Where the admin token is.
@@ -172,6 +174,11 @@ impl Gorpd {
         &self.store
     }
 
+    /// Web login sessions (tests mint one-time links with [`web::Logins::new_link_secret`]).
+    pub fn logins(&self) -> &web::Logins {
+        &self.logins
+    }
+
     /// The orchestrator (for in-process use and tests).
     pub fn orchestrator(&self) -> &Orchestrator {
         &self.orchestrator
@@ -181,23 +188,35 @@ impl Gorpd {
     pub async fn run(self, listeners: Listeners) -> Result<(), ServeError> {
         let address = |listener: &TcpListener| listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
         let (grpc_addr, http_addr) = (address(&listeners.grpc), address(&listeners.http));
+        let presence = grpc::Presence::default();
         let state = grpc::GrpcState {
             orchestrator: self.orchestrator.clone(),
             auth: self.auth.clone(),
             shutdown: self.shutdown.clone(),
             tasks: self.tasks.clone(),
-            presence: grpc::Presence::default(),
+            presence: presence.clone(),
+        };
+        let web_state = web::WebState {
+            orchestrator: self.orchestrator.clone(),
+            auth: self.auth.clone(),
+            presence,
+            logins: self.logins.clone(),
+            shutdown: self.shutdown.clone(),
+            tasks: self.tasks.clone(),
         };
         // Room for the protobuf envelope around a maximal text.
         let max_message = self.config.max_body_bytes + 64 * 1024;
         let tls = self.config.tls.clone();
         let mut grpc = tokio::spawn(async move { grpc::serve(state, listeners.grpc, tls.as_ref(), max_message).await });
-        let mut http = tokio::spawn(http::serve(listeners.http, self.shutdown.clone()));
+        let mut http = tokio::spawn(web::serve(web_state, listeners.http));
         tracing::info!(
             grpc = %grpc_addr, http = %http_addr, tls = self.config.tls.is_some(),
             admin_token = %self.admin_token_path.display(), data_dir = %self.config.data_dir.display(),
             "gorpd is serving"
         );
+        // Like a notebook server: the link logs in once; a restart prints a new one.
+        let login_url = format!("http://{http_addr}/login?token={}", self.logins.new_link_secret());
+        tracing::info!(url = %login_url, "open the web chat (this login link works once)");
         // A listener that ends first (an error, or its own reaction to the token) is not awaited twice.
         let (mut grpc_done, mut http_done) = (false, false);
         let early = tokio::select! {

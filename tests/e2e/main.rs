@@ -1,5 +1,7 @@
 //! End-to-end tests across processes: a real gorpd (in-process on port 0)
 //! and clients that are separate programs.
-#![allow(missing_docs)]
+#![allow(missing_docs, unreachable_pub)]
 
+mod browser;
 mod python_client;
+mod web_ui;

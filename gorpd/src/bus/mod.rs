@@ -19,7 +19,33 @@ pub use types::{
 
 use crate::store::{Commit, Store, StoreResult};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Mutex, broadcast};
+
+/// Cheap running totals for `/metrics`, counted since gorpd started.
+#[derive(Debug, Default)]
+pub struct Counters {
+    messages_in: AtomicU64,
+    responses_out: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Counters {
+    /// Accepted inbound messages (published, told or broadcast).
+    pub fn messages_in(&self) -> u64 {
+        self.messages_in.load(Ordering::Relaxed)
+    }
+
+    /// Committed final responses (complete, error, notice).
+    pub fn responses_out(&self) -> u64 {
+        self.responses_out.load(Ordering::Relaxed)
+    }
+
+    /// Committed responses of kind error.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+}
 
 /// Live events sent to subscribers.
 #[derive(Debug, Clone)]
@@ -37,6 +63,7 @@ pub struct Bus {
     live: broadcast::Sender<LiveEvent>,
     activity: broadcast::Sender<Activity>,
     append_lock: Arc<Mutex<()>>,
+    counters: Arc<Counters>,
 }
 
 impl Bus {
@@ -44,13 +71,17 @@ impl Bus {
     pub fn with_capacity(store: Store, capacity: usize) -> Self {
         let (live, _) = broadcast::channel(capacity);
         let (activity, _) = broadcast::channel(capacity);
-        Self { store, live, activity, append_lock: Arc::new(Mutex::new(())) }
+        Self { store, live, activity, append_lock: Arc::new(Mutex::new(())), counters: Arc::default() }
     }
 
     /// Commits a final response (with `commit`'s extra writes) and sends it live.
     pub async fn append(&self, new: NewResponse, commit: Commit) -> StoreResult<Arc<Response>> {
         let _order = self.append_lock.lock().await;
         let response = Arc::new(self.store.append_response(&new, &commit).await?);
+        self.counters.responses_out.fetch_add(1, Ordering::Relaxed);
+        if response.kind == ResponseKind::Error {
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
         // No receivers is fine: subscribers replay from the log.
         let _ = self.live.send(LiveEvent::Response(response.clone()));
         let _ = self.activity.send(Activity::Response(response.clone()));
@@ -65,7 +96,15 @@ impl Bus {
 
     /// Records a piece of activity for watchers.
     pub fn report(&self, activity: Activity) {
+        if matches!(activity, Activity::Message(_)) {
+            self.counters.messages_in.fetch_add(1, Ordering::Relaxed);
+        }
         let _ = self.activity.send(activity);
+    }
+
+    /// Running totals since start.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// A live feed of activity (best effort; a lagging watcher misses events).

@@ -117,4 +117,26 @@ impl Store {
                 .await?;
         Ok(count as u64)
     }
+
+    /// The last `limit` error responses (any platform), newest first, without targets.
+    pub async fn recent_errors(&self, limit: u32) -> StoreResult<Vec<Response>> {
+        let rows = sqlx::query("SELECT * FROM responses WHERE kind = 'error' ORDER BY seq DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Response {
+                seq: row.get::<i64, _>("seq") as u64,
+                response_id: row.get("response_id"),
+                session: row.get("session_name"),
+                kind: ResponseKind::Error,
+                text: row.get("text"),
+                targets: Vec::new(),
+                in_reply_to: row.get("in_reply_to"),
+                permission: None,
+                created_at: parse_time(row.get::<&str, _>("created_at")),
+            })
+            .collect())
+    }
 }

@@ -54,6 +54,9 @@ pub struct TestServer {
     pub admin_token: String,
     /// The store, to check what was (not) written.
     pub store: crate::store::Store,
+    /// A one-time web login link (`http://<http_addr>/login?token=…`).
+    pub login_url: String,
+    logins: crate::web::Logins,
     shutdown: CancellationToken,
     handle: JoinHandle<Result<(), ServeError>>,
     _temp: Option<tempfile::TempDir>,
@@ -92,8 +95,15 @@ impl TestServer {
         let gorpd = Gorpd::open(config, backends, shutdown.clone()).await.expect("gorpd opens");
         let admin_token = std::fs::read_to_string(gorpd.admin_token_path()).expect("admin token").trim().to_owned();
         let store = gorpd.store().clone();
+        let logins = gorpd.logins().clone();
+        let login_url = format!("http://{http_addr}/login?token={}", logins.new_link_secret());
         let handle = tokio::spawn(gorpd.run(Listeners { grpc, http }));
-        Self { grpc_addr, http_addr, data_dir, admin_token, store, shutdown, handle, _temp: None }
+        Self { grpc_addr, http_addr, data_dir, admin_token, store, login_url, logins, shutdown, handle, _temp: None }
+    }
+
+    /// A fresh one-time web login link (for a second browser).
+    pub fn new_login_url(&self) -> String {
+        format!("http://{}/login?token={}", self.http_addr, self.logins.new_link_secret())
     }
 
     /// A lazily connecting channel to the gRPC listener.
@@ -167,4 +177,38 @@ pub fn tls_certificates(dir: &std::path::Path) -> (crate::config::TlsFiles, Vec<
     );
     let files = crate::config::TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
     (files, std::fs::read(dir.join("ca.pem")).unwrap())
+}
+
+/// A backend for tests: never answers a prompt starting with "hang"; for one
+/// starting with "ask", asks for permission and answers with the decision;
+/// echoes anything else.
+pub struct HangOrEcho;
+
+impl crate::agent::AgentBackend for HangOrEcho {
+    fn prompt(
+        &self,
+        request: crate::agent::PromptRequest,
+    ) -> futures::stream::BoxStream<'static, crate::agent::AgentEvent> {
+        use crate::agent::{AgentEvent, PermissionAsk, PermissionDecision, PermissionOption};
+        use futures::StreamExt;
+        if request.text.starts_with("hang") {
+            return futures::stream::pending().boxed();
+        }
+        if request.text.starts_with("ask") {
+            let (reply, decision) = tokio::sync::oneshot::channel();
+            let option = |id: &str, kind: &str| PermissionOption { id: id.into(), label: id.into(), kind: kind.into() };
+            let options =
+                vec![option("yes", "allow_once"), option("yes-always", "allow_always"), option("no", "reject_once")];
+            let ask = AgentEvent::Permission(PermissionAsk { title: "write notes.txt".into(), options, reply });
+            let answer = async move {
+                let text = match decision.await {
+                    Ok(PermissionDecision::Selected(id)) => format!("decision: {id}"),
+                    _ => "decision: cancelled".to_owned(),
+                };
+                futures::stream::iter([AgentEvent::Chunk(text), AgentEvent::Done])
+            };
+            return futures::stream::once(async { ask }).chain(futures::stream::once(answer).flatten()).boxed();
+        }
+        crate::agent::EchoBackend::new(std::time::Duration::ZERO).prompt(request)
+    }
 }

@@ -13,3 +13,4 @@ mod permissions;
 mod process;
 mod restart;
 mod support;
+mod web;

@@ -1,0 +1,126 @@
+// gorp web chat: one channel per browser (web:<id>, the id kept in
+// localStorage), a WebSocket that replays what was missed and reconnects
+// with backoff. Agent text is only ever set with textContent.
+"use strict";
+(function () {
+  const form = document.getElementById("send");
+  const input = document.getElementById("text");
+  const log = document.getElementById("log");
+  const status = document.getElementById("status");
+  const csrf = form.dataset.csrf;
+
+  function channelId() {
+    let id = localStorage.getItem("gorp-channel");
+    if (!id) {
+      const bytes = new Uint8Array(16);
+      crypto.getRandomValues(bytes);
+      id = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+      localStorage.setItem("gorp-channel", id);
+    }
+    return id;
+  }
+  const channel = channelId();
+  const seqKey = "gorp-seq-" + channel;
+  const lastSeq = () => Number(localStorage.getItem(seqKey) || 0);
+  const partial = new Map();
+  const outbox = new Map();
+  let socket = null;
+  let backoff = 500;
+
+  function line(text, classes) {
+    const div = document.createElement("div");
+    div.className = "msg " + classes;
+    div.textContent = text;
+    log.appendChild(div);
+    div.scrollIntoView({ block: "end" });
+    return div;
+  }
+
+  function showPermission(div, permission) {
+    if (!permission || permission.state !== "pending") return;
+    for (const [label, word] of [["Approve", "!approve"], ["Deny", "!deny"]]) {
+      const button = document.createElement("button");
+      button.textContent = label;
+      button.addEventListener("click", () => send(word + " " + permission.id));
+      div.appendChild(document.createElement("br"));
+      div.appendChild(button);
+    }
+  }
+
+  function onResponse(frame) {
+    if (frame.seq <= lastSeq()) return;
+    localStorage.setItem(seqKey, String(frame.seq));
+    let div = partial.get(frame.response_id);
+    partial.delete(frame.response_id);
+    const who = frame.dispatch ? "DISPATCH" : frame.session || "gorp";
+    const text = who + ": " + frame.text;
+    if (div) {
+      div.textContent = text;
+      div.className = "msg kind-" + frame.kind;
+    } else {
+      div = line(text, "kind-" + frame.kind);
+    }
+    showPermission(div, frame.permission);
+  }
+
+  function onChunk(frame) {
+    const div = partial.get(frame.response_id) || line("", "partial");
+    partial.set(frame.response_id, div);
+    div.textContent += frame.text;
+  }
+
+  function onFrame(event) {
+    let frame;
+    try { frame = JSON.parse(event.data); } catch (_) { return; }
+    if (frame.type === "response") onResponse(frame);
+    else if (frame.type === "chunk") onChunk(frame);
+    else if (frame.type === "caught_up") status.textContent = "connected as web:" + channel;
+    else if (frame.type === "ack") {
+      outbox.delete(frame.id);
+      if (frame.status === "rejected") line("not sent: " + (frame.error || "rejected"), "kind-error");
+    }
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const query = new URLSearchParams({ channel: channel, csrf: csrf, after: String(lastSeq()) });
+    socket = new WebSocket(scheme + "//" + location.host + "/ws?" + query);
+    socket.addEventListener("open", () => {
+      backoff = 500;
+      // Resend what was not acknowledged; the server drops duplicates by id.
+      for (const frame of outbox.values()) socket.send(JSON.stringify(frame));
+    });
+    socket.addEventListener("message", onFrame);
+    socket.addEventListener("close", () => {
+      status.textContent = "disconnected; reconnecting…";
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 15000);
+    });
+  }
+
+  function send(text) {
+    const frame = { type: "send", text: text, id: crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random() };
+    outbox.set(frame.id, frame);
+    line(text, "me");
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  }
+
+  async function loadHistory() {
+    try {
+      const reply = await fetch("/api/history?channel=" + encodeURIComponent(channel));
+      if (!reply.ok) return;
+      const history = await reply.json();
+      if (!history.session) return;
+      line("— history of " + history.session + " —", "kind-notice");
+      for (const m of history.messages) line((m.role === "user" ? m.author : history.session) + ": " + m.text, m.role === "user" ? "me" : "");
+    } catch (_) { /* history is a convenience; the socket still works */ }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (text) send(text);
+    input.value = "";
+  });
+  loadHistory().then(connect);
+})();

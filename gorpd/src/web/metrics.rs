@@ -1,0 +1,79 @@
+//! `GET /metrics` in the Prometheus text format.
+//!
+//! Needs a login session or `Authorization: Bearer <admin token>` (what a
+//! Prometheus scrape job sends with `authorization.credentials_file`).
+
+use super::login::session_of;
+use super::{WebError, WebState};
+use crate::auth::Principal;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use std::fmt::Write;
+
+/// Whether the request carries an admin bearer token.
+fn has_admin_token(state: &WebState, headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| state.auth.check(token.trim()) == Some(Principal::Admin))
+}
+
+/// Escapes a label value.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -> Result<impl IntoResponse, WebError> {
+    if session_of(&state, &headers).is_none() && !has_admin_token(&state, &headers) {
+        return Err(WebError::Unauthorized);
+    }
+    let orchestrator = &state.orchestrator;
+    let counters = orchestrator.bus().counters();
+    let sessions = orchestrator.list_sessions().await?;
+    let busy = sessions.iter().filter(|s| s.state == crate::orchestrator::SessionState::Busy).count() as u64;
+    let running = sessions.iter().filter(|s| s.agent_running == Some(true)).count() as u64;
+    let mut pending = Vec::new();
+    for gateway in orchestrator.store().gateways().await.map_err(WebError::internal)? {
+        let count = orchestrator
+            .store()
+            .responses_pending(&gateway.platform, gateway.acked_seq)
+            .await
+            .map_err(WebError::internal)?;
+        pending.push((
+            format!("{{gateway=\"{}\",platform=\"{}\"}}", label(&gateway.gateway_id), label(&gateway.platform)),
+            count,
+        ));
+    }
+    let mut out = String::new();
+    let one = |value: u64| vec![(String::new(), value)];
+    metric(
+        &mut out,
+        "gorp_messages_in_total",
+        "counter",
+        "Inbound messages accepted since start.",
+        &one(counters.messages_in()),
+    );
+    metric(
+        &mut out,
+        "gorp_responses_out_total",
+        "counter",
+        "Final responses committed since start.",
+        &one(counters.responses_out()),
+    );
+    metric(&mut out, "gorp_errors_total", "counter", "Error responses committed since start.", &one(counters.errors()));
+    metric(&mut out, "gorp_deliveries_pending", "gauge", "Final responses a gateway has not acknowledged.", &pending);
+    metric(&mut out, "gorp_turns_in_flight", "gauge", "Sessions running a turn now.", &one(busy));
+    metric(&mut out, "gorp_agent_processes_running", "gauge", "Agent processes alive now.", &one(running));
+    metric(&mut out, "gorp_sessions", "gauge", "Sessions.", &one(sessions.len() as u64));
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
+}

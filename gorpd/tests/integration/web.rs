@@ -1,0 +1,365 @@
+//! The built-in web adapter over real HTTP and a real WebSocket: login,
+//! CSRF, the failed-login limit, the chat socket, /metrics and the admin panel.
+
+use crate::support::*;
+use futures::{SinkExt, StreamExt};
+use gorp_proto::v1 as pb;
+use gorpd::testing::TestServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// A logged-in browser: its session cookie and CSRF token.
+struct Browser {
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Browser {
+    async fn login(server: &TestServer) -> Self {
+        Self::login_with(server, &server.login_url).await
+    }
+
+    async fn login_with(server: &TestServer, url: &str) -> Self {
+        let reply = http().get(url).send().await.unwrap();
+        assert_eq!(reply.status(), StatusCode::SEE_OTHER);
+        assert_eq!(reply.headers()["location"], "/");
+        let set_cookie = reply.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let base = format!("http://{}", server.http_addr);
+        let mut browser = Self { base, cookie, csrf: String::new() };
+        let page = browser.get("/").await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let page = page.text().await.unwrap();
+        let start = page.find("data-csrf=\"").expect("the page carries the CSRF token") + 11;
+        browser.csrf = page[start..start + 64].to_owned();
+        browser
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        http().get(format!("{}{path}", self.base)).header("cookie", &self.cookie).send().await.unwrap()
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let reply = self.get(path).await;
+        assert_eq!(reply.status(), StatusCode::OK, "{path}");
+        reply.text().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        http().post(format!("{}{path}", self.base)).header("cookie", &self.cookie).form(form).send().await.unwrap()
+    }
+
+    async fn socket(&self, channel: &str, after: u64) -> Result<Socket, tungstenite::Error> {
+        self.socket_with(channel, after, &self.csrf.clone()).await
+    }
+
+    async fn socket_with(&self, channel: &str, after: u64, csrf: &str) -> Result<Socket, tungstenite::Error> {
+        let url = format!("ws://{}/ws?channel={channel}&csrf={csrf}&after={after}", &self.base[7..]);
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("cookie", self.cookie.parse().unwrap());
+        tokio_tungstenite::connect_async(request).await.map(|(socket, _)| socket)
+    }
+}
+
+async fn next_frame(socket: &mut Socket) -> Value {
+    loop {
+        match within(socket.next()).await.expect("socket open").expect("frame") {
+            tungstenite::Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            tungstenite::Message::Close(_) => panic!("socket closed"),
+            _ => continue,
+        }
+    }
+}
+
+/// Reads frames until one of `kind`, returning the frames of other kinds seen before it.
+async fn until(socket: &mut Socket, kind: &str) -> (Value, Vec<Value>) {
+    let mut before = Vec::new();
+    loop {
+        let frame = next_frame(socket).await;
+        if frame["type"] == kind {
+            return (frame, before);
+        }
+        before.push(frame);
+    }
+}
+
+async fn send(socket: &mut Socket, id: &str, text: &str) -> Value {
+    let frame = json!({ "type": "send", "id": id, "text": text });
+    socket.send(tungstenite::Message::Text(frame.to_string().into())).await.unwrap();
+    let (ack, _) = until(socket, "ack").await;
+    assert_eq!(ack["id"], id);
+    ack
+}
+
+/// Sends `text` and returns the final response, with the chunks seen before it.
+async fn say(socket: &mut Socket, id: &str, text: &str) -> (Value, String) {
+    assert_eq!(send(socket, id, text).await["status"], "accepted");
+    let (response, before) = until(socket, "response").await;
+    let chunks: String = before.iter().filter(|f| f["type"] == "chunk").map(|f| f["text"].as_str().unwrap()).collect();
+    (response, chunks)
+}
+
+#[tokio::test]
+async fn the_one_time_link_logs_in_once() {
+    let server = TestServer::start().await;
+    let browser = Browser::login(&server).await;
+    assert!(browser.page("/").await.contains("/static/chat.js"));
+    let again = http().get(&server.login_url).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    assert!(again.headers().get("set-cookie").is_none());
+    let script = browser.get("/static/chat.js").await.text().await.unwrap();
+    assert!(script.contains("textContent") && !script.contains("innerHTML"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn pages_api_socket_and_metrics_need_a_session() {
+    let server = TestServer::start().await;
+    let base = format!("http://{}", server.http_addr);
+    for page in ["/", "/admin", "/admin/tokens", "/admin/health", "/admin/sessions/x"] {
+        let reply = http().get(format!("{base}{page}")).send().await.unwrap();
+        assert_eq!(reply.status(), StatusCode::SEE_OTHER, "{page}");
+        assert_eq!(reply.headers()["location"], "/login");
+    }
+    for api in ["/api/history?channel=a", "/metrics", "/ws?channel=a&csrf=x"] {
+        assert_eq!(
+            http().get(format!("{base}{api}")).send().await.unwrap().status(),
+            StatusCode::UNAUTHORIZED,
+            "{api}"
+        );
+    }
+    let forged = Browser { base: base.clone(), cookie: "gorp_session=00".into(), csrf: "x".into() };
+    match forged.socket("a", 0).await {
+        Err(tungstenite::Error::Http(reply)) => assert_eq!(reply.status(), 401),
+        other => panic!("expected 401, got {other:?}"),
+    }
+    assert_eq!(forged.post("/admin/tokens", &[("csrf", "x"), ("name", "n")]).await.status(), StatusCode::UNAUTHORIZED);
+    let healthz = http().get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(healthz.text().await.unwrap(), "ok\n");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_csrf_token_is_refused_and_changes_nothing() {
+    let server = TestServer::start().await;
+    let mut control = server.control();
+    control.create_session(create("research")).await.unwrap();
+    control.bind_session(bind("telegram", "42", "research")).await.unwrap();
+    let browser = Browser::login(&server).await;
+    let form = [("csrf", "0".repeat(64)), ("platform", "telegram".into()), ("channel", "42".into())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(browser.post("/admin/sessions/research/unbind", &form).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(browser.post("/admin/sessions/research/delete", &[("csrf", "")]).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(browser.post("/admin/tokens", &[("csrf", "nope"), ("name", "x")]).await.status(), StatusCode::FORBIDDEN);
+    let status = control.get_session(pb::GetSessionRequest { name: "research".into() }).await.unwrap();
+    assert_eq!(status.into_inner().channels, vec![channel("telegram", "42")]);
+    assert_eq!(server.store.tokens().await.unwrap().len(), 1, "only the admin token");
+    match browser.socket_with("a", 0, "wrong").await {
+        Err(tungstenite::Error::Http(reply)) => assert_eq!(reply.status(), 403),
+        other => panic!("expected 403, got {other:?}"),
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_to_five_a_minute() {
+    let server = TestServer::start().await;
+    let base = format!("http://{}", server.http_addr);
+    for _ in 0..5 {
+        let reply = http().get(format!("{base}/login?token=guess")).send().await.unwrap();
+        assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = http().get(format!("{base}/login?token=guess")).send().await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let real = http().get(&server.login_url).send().await.unwrap();
+    assert_eq!(real.status(), StatusCode::TOO_MANY_REQUESTS, "even the right link waits");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn chat_over_the_socket_help_create_join_stream_and_replay() {
+    let server = TestServer::start().await;
+    let browser = Browser::login(&server).await;
+    let mut socket = browser.socket("tab1", 0).await.unwrap();
+    assert_eq!(next_frame(&mut socket).await["type"], "caught_up");
+
+    let (help, _) = say(&mut socket, "m1", "!help").await;
+    assert!(help["dispatch"] == true && help["text"].as_str().unwrap().contains("!create <name>"), "{help}");
+    assert!(say(&mut socket, "m2", "!create research").await.0["text"].as_str().unwrap().contains("Created"));
+    assert!(say(&mut socket, "m3", "!join research").await.0["text"].as_str().unwrap().contains("now bound"));
+    let (answer, chunks) = say(&mut socket, "m4", "hello agent").await;
+    assert_eq!(answer["text"], "echo: hello agent");
+    assert_eq!(chunks, "echo: hello agent", "the chunks arrive before the final response");
+    assert_eq!((answer["session"].as_str(), answer["kind"].as_str()), (Some("research"), Some("complete")));
+    assert_eq!(send(&mut socket, "m4", "hello agent").await["status"], "duplicate", "a resend is dropped");
+
+    let (script, _) = say(&mut socket, "m5", "<script>alert(1)</script>").await;
+    assert_eq!(script["text"], "echo: <script>alert(1)</script>", "agent output arrives as plain text");
+
+    let history = browser.get("/api/history?channel=tab1").await.json::<Value>().await.unwrap();
+    assert_eq!(history["session"], "research");
+    assert!(history["messages"].as_array().unwrap().iter().any(|m| m["text"] == "echo: hello agent"));
+
+    // Disconnected, the session answers a tell; the reconnect gets exactly that.
+    let last_seq = script["seq"].as_u64().unwrap();
+    socket.close(None).await.unwrap();
+    server.control().tell(tell("research", "while away")).await.unwrap();
+    let mut socket = browser.socket("tab1", last_seq).await.unwrap();
+    // The answer may be replayed (before caught_up) or arrive live (after): either way exactly once.
+    let mut responses = Vec::new();
+    while responses.last().is_none_or(|r: &Value| r["text"] != "echo: while away") {
+        let frame = next_frame(&mut socket).await;
+        if frame["type"] == "response" {
+            responses.push(frame);
+        }
+    }
+    assert_eq!(responses.len(), 1, "nothing but what was missed: {responses:?}");
+    assert!(responses[0]["seq"].as_u64().unwrap() > last_seq);
+
+    // A gRPC gateway's user joins the same session; its answer reaches the browser.
+    let mut chat = Chat::open(&mut server.admin_bus(), "telegram").await;
+    assert!(chat.ask("7", "!join research").await.contains("now bound"));
+    assert_eq!(chat.say("7", "from telegram").await.text, "echo: from telegram");
+    let (response, _) = until(&mut socket, "response").await;
+    assert_eq!(response["text"], "echo: from telegram");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_show_the_counters() {
+    let server = TestServer::start().await;
+    let mut chat = Chat::open(&mut server.admin_bus(), "telegram").await;
+    chat.ask("1", "!help").await;
+    let browser = Browser::login(&server).await;
+    let text = browser.page("/metrics").await;
+    for line in [
+        "gorp_messages_in_total 1",
+        "gorp_responses_out_total 1",
+        "gorp_errors_total 0",
+        "gorp_turns_in_flight 0",
+        "gorp_agent_processes_running 0",
+        "gorp_deliveries_pending{gateway=\"telegram\",platform=\"telegram\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    let scrape = http()
+        .get(format!("http://{}/metrics", server.http_addr))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), StatusCode::OK, "an admin token may scrape");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_admin_panel_lists_sessions_and_gateways_and_unbinds() {
+    let server = TestServer::start().await;
+    let mut control = server.control();
+    control.create_session(create("research")).await.unwrap();
+    control.bind_session(bind("telegram", "42", "research")).await.unwrap();
+    let _gateway = Subscriber::open_live(&mut server.admin_bus(), "telegram", "tg-main").await;
+    let browser = Browser::login(&server).await;
+
+    let dashboard = browser.page("/admin").await;
+    assert!(dashboard.contains("<a href=\"/admin/sessions/research\">research</a>"), "{dashboard}");
+    assert!(dashboard.contains("telegram:42"));
+    assert!(dashboard.contains("<td>tg-main</td><td>telegram</td><td>yes</td>"), "{dashboard}");
+
+    let detail = browser.page("/admin/sessions/research").await;
+    assert!(detail.contains("action=\"/admin/sessions/research/unbind\""));
+    let form = [("csrf", browser.csrf.as_str()), ("platform", "telegram"), ("channel", "42")];
+    let reply = browser.post("/admin/sessions/research/unbind", &form).await;
+    assert_eq!(reply.status(), StatusCode::SEE_OTHER);
+    assert_eq!(reply.headers()["location"], "/admin/sessions/research");
+    let after = browser.page("/admin/sessions/research").await;
+    assert!(after.contains("Unbound telegram:42 from research."), "{after}");
+    let status = control.get_session(pb::GetSessionRequest { name: "research".into() }).await.unwrap();
+    assert!(status.into_inner().channels.is_empty());
+
+    let reply =
+        browser.post("/admin/tokens", &[("csrf", &browser.csrf), ("name", "tg"), ("platform", "telegram")]).await;
+    assert_eq!(reply.status(), StatusCode::SEE_OTHER);
+    let tokens = browser.page("/admin/tokens").await;
+    assert!(tokens.contains("shown only now: gorp_"), "{tokens}");
+    assert!(!browser.page("/admin/tokens").await.contains("shown only now"), "the secret is shown once");
+    assert!(browser.page("/admin/health").await.contains("status: ok"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_configured_password_logs_in_and_a_wrong_one_is_refused() {
+    use argon2::PasswordHasher;
+    let salt = argon2::password_hash::SaltString::encode_b64(b"a test salt 1234").unwrap();
+    let hash = argon2::Argon2::default().hash_password(b"correct horse", &salt).unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = gorpd::testing::test_config(dir.path());
+    config.web_password_hash = Some(hash);
+    let backends = gorpd::agent_backends(&config);
+    let server = TestServer::start_with(config, backends).await;
+    let url = format!("http://{}/login", server.http_addr);
+    assert!(http().get(&url).send().await.unwrap().text().await.unwrap().contains("type=\"password\""));
+    let wrong = http().post(&url).form(&[("password", "wrong")]).send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let right = http().post(&url).form(&[("password", "correct horse")]).send().await.unwrap();
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    let cookie = right.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let page = http().get(format!("http://{}/", server.http_addr)).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_permission_request_reaches_the_socket_and_an_approval_from_it_resolves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_hang(dir.path()).await;
+    server.control().create_session(create("writer")).await.unwrap();
+    server.control().bind_session(bind("web", "tab", "writer")).await.unwrap();
+    let browser = Browser::login(&server).await;
+    let mut socket = browser.socket("tab", 0).await.unwrap();
+    until(&mut socket, "caught_up").await;
+
+    let (asked, _) = say(&mut socket, "q1", "ask before writing").await;
+    let permission = &asked["permission"];
+    assert_eq!(
+        (permission["state"].as_str(), permission["title"].as_str()),
+        (Some("pending"), Some("write notes.txt"))
+    );
+    let id = permission["id"].as_str().unwrap().to_owned();
+    assert_eq!(send(&mut socket, "q2", &format!("!approve {id}")).await["status"], "accepted");
+    // The DISPATCH reply and the answer may come in either order (the channel that answered gets no notice).
+    let mut responses = Vec::new();
+    while responses.len() < 2 {
+        responses.push(until(&mut socket, "response").await.0);
+    }
+    let dispatch = responses.iter().find(|r| r["dispatch"] == true).expect("a DISPATCH reply");
+    assert!(dispatch["text"].as_str().unwrap().contains("approved"), "{dispatch}");
+    assert!(responses.iter().any(|r| r["text"] == "decision: yes"), "{responses:?}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn gorpd_stops_cleanly_with_a_socket_open() {
+    let server = TestServer::start().await;
+    let browser = Browser::login(&server).await;
+    let mut socket = browser.socket("tab", 0).await.unwrap();
+    until(&mut socket, "caught_up").await;
+    let started = std::time::Instant::now();
+    server.stop().await.unwrap();
+    assert!(started.elapsed() < gorpd::SHUTDOWN_DEADLINE, "stopped within the deadline");
+    match within(socket.next()).await {
+        None | Some(Ok(tungstenite::Message::Close(_))) | Some(Err(_)) => {}
+        other => panic!("expected the socket to close, got {other:?}"),
+    }
+}
