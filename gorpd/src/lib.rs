@@ -160,7 +160,7 @@ impl Gorpd {
         let orchestrator =
             Orchestrator::start(store.clone(), bus, orchestrator_config, backends, shutdown.clone(), tasks.clone())
                 .await?;
-        let logins = web::Logins::new(config.web_password_hash.clone());
+        let logins = web::Logins::restore(config.web_password_hash.clone(), store.clone()).await?;
         Ok(Self { config, store, auth, orchestrator, admin_token_path, logins, shutdown, tasks })
     }
 

@@ -71,6 +71,19 @@ async fn chat_from_login_to_a_streamed_answer_that_survives_a_reload() {
         json!(true)
     );
 
+    // Answers render a safe Markdown subset; links only for http(s).
+    say(&browser, "**strong** and `code` and [docs](https://example.org/x) and [bad](javascript:alert(1))").await;
+    browser.wait_for_text("strong and code and docs").await;
+    let rendered = browser
+        .eval(
+            "const last = [...document.querySelectorAll('#log .msg')].pop();\
+             return [last.querySelector('strong')?.textContent, last.querySelector('code')?.textContent,\
+                     [...last.querySelectorAll('a')].map(a => a.href)];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(rendered, json!(["strong", "code", ["https://example.org/x"]]));
+
     if let Some(dir) = screenshot_dir() {
         browser.screenshot(&dir.join("chat.png")).await;
     }
@@ -145,5 +158,32 @@ async fn without_logging_in_nothing_is_shown() {
     let fresh = Browser::start().await;
     fresh.goto(&server.login_url).await;
     assert!(!fresh.url().await.ends_with(&format!("{}/", server.http_addr)), "the one-time link was reused");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_page_reconnects_after_a_restart_and_shows_what_it_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let (grpc_addr, http_addr) = (server.grpc_addr, server.http_addr);
+    let browser = Browser::start().await;
+    browser.goto(&server.login_url).await;
+    browser.wait_for("#send").await;
+    say(&browser, "!create steady").await;
+    say(&browser, "!join steady").await;
+    browser.wait_for_text("now bound to steady").await;
+    server.control().bind_session(bind("telegram", "t9", "steady")).await.unwrap();
+    server.stop().await.unwrap();
+
+    // gorpd comes back on the same ports and data; the page finds it by itself.
+    let mut config = test_config(dir.path());
+    config.echo_chunk_delay_ms = 1;
+    let backends = gorpd::agent_backends(&config);
+    let server = TestServer::start_at(config, backends, grpc_addr, http_addr).await;
+    let mut telegram = Chat::open(&mut server.admin_bus(), "telegram").await;
+    telegram.say("t9", "said while the page was away").await;
+    browser.wait_for_text("echo: said while the page was away").await;
+    say(&browser, "and after").await;
+    browser.wait_for_text("echo: and after").await;
     server.stop().await.unwrap();
 }

@@ -12,6 +12,7 @@ mod inbound;
 mod responses;
 mod sessions;
 mod tokens;
+mod web_logins;
 
 pub use gateways::GatewayRow;
 pub use history::{HistoryRow, NewHistory, Role};
@@ -19,6 +20,7 @@ pub use inbound::{InboundState, NewInbound};
 pub use responses::Commit;
 pub use sessions::SessionRow;
 pub use tokens::{TokenKind, TokenRow};
+pub use web_logins::WebLoginRow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};

@@ -87,8 +87,14 @@ impl TestServer {
 
     /// Starts with a given config and backends.
     pub async fn start_with(config: Config, backends: Backends) -> Self {
-        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC");
-        let http = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_at(config, backends, any, any).await
+    }
+
+    /// Starts on given addresses (to restart on the ports an earlier run used).
+    pub async fn start_at(config: Config, backends: Backends, grpc_addr: SocketAddr, http_addr: SocketAddr) -> Self {
+        let grpc = TcpListener::bind(grpc_addr).await.expect("bind gRPC");
+        let http = TcpListener::bind(http_addr).await.expect("bind HTTP");
         let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         let data_dir = config.data_dir.clone();

@@ -36,6 +36,61 @@
     return div;
   }
 
+  // A small Markdown subset (code fences, `code`, **bold**, *italic*,
+  // [links](https://...)) built from DOM nodes: agent text is never parsed as HTML.
+  const INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*)|(\*[^*\s][^*\n]*\*)|(\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\))/g;
+
+  function inline(parent, text) {
+    let last = 0;
+    for (const m of text.matchAll(INLINE)) {
+      if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+      let node;
+      if (m[1]) { node = document.createElement("code"); node.textContent = m[1].slice(1, -1); }
+      else if (m[2]) { node = document.createElement("strong"); node.textContent = m[2].slice(2, -2); }
+      else if (m[3]) { node = document.createElement("em"); node.textContent = m[3].slice(1, -1); }
+      else {
+        node = document.createElement("a");
+        node.href = m[6];
+        node.rel = "noopener noreferrer";
+        node.target = "_blank";
+        node.textContent = m[5];
+      }
+      parent.appendChild(node);
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function renderMarkdown(parent, text) {
+    parent.textContent = "";
+    let code = null;
+    const rows = text.split("\n");
+    rows.forEach((row, i) => {
+      if (row.trimStart().startsWith("```")) {
+        if (code) { code = null; return; }
+        const pre = document.createElement("pre");
+        code = document.createElement("code");
+        pre.appendChild(code);
+        parent.appendChild(pre);
+        return;
+      }
+      if (code) { code.textContent += (code.textContent ? "\n" : "") + row; return; }
+      inline(parent, row);
+      if (i < rows.length - 1) parent.appendChild(document.createTextNode("\n"));
+    });
+  }
+
+  function showAnswer(div, who, text) {
+    div.textContent = "";
+    const label = document.createElement("span");
+    label.className = "who";
+    label.textContent = who + ": ";
+    const body = document.createElement("span");
+    renderMarkdown(body, text);
+    div.appendChild(label);
+    div.appendChild(body);
+  }
+
   function showPermission(div, permission) {
     if (!permission || permission.state !== "pending") return;
     for (const [label, word] of [["Approve", "!approve"], ["Deny", "!deny"]]) {
@@ -53,13 +108,12 @@
     let div = partial.get(frame.response_id);
     partial.delete(frame.response_id);
     const who = frame.dispatch ? "DISPATCH" : frame.session || "gorp";
-    const text = who + ": " + frame.text;
     if (div) {
-      div.textContent = text;
       div.className = "msg kind-" + frame.kind;
     } else {
-      div = line(text, "kind-" + frame.kind);
+      div = line("", "kind-" + frame.kind);
     }
+    showAnswer(div, who, frame.text);
     showPermission(div, frame.permission);
   }
 

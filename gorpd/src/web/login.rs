@@ -9,11 +9,14 @@
 //! the right secret, until the oldest failure leaves the window.
 
 use super::{WebError, WebState, html};
+use crate::store::{Store, StoreError, WebLoginRow};
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::Utc;
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -49,6 +52,13 @@ struct Inner {
 pub struct Logins {
     inner: Arc<Mutex<Inner>>,
     password_hash: Option<Arc<str>>,
+    /// Where sessions are kept across restarts (none in unit tests).
+    store: Option<Store>,
+}
+
+/// Sessions are found by the SHA-256 of their cookie, as the store keeps them.
+fn key(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
 }
 
 /// 32 random bytes, hex.
@@ -66,7 +76,22 @@ fn same(a: &str, b: &str) -> bool {
 impl Logins {
     /// No sessions yet; `password_hash` (argon2 PHC) enables the password form.
     pub fn new(password_hash: Option<String>) -> Self {
-        Self { inner: Arc::default(), password_hash: password_hash.map(Into::into) }
+        Self { inner: Arc::default(), password_hash: password_hash.map(Into::into), store: None }
+    }
+
+    /// Like [`Logins::new`], keeping sessions in `store` and restoring the live ones,
+    /// so a restart of gorpd logs nobody out.
+    pub async fn restore(password_hash: Option<String>, store: Store) -> Result<Self, StoreError> {
+        let logins = Self { store: Some(store.clone()), ..Self::new(password_hash) };
+        let rows = store.live_web_logins().await?;
+        let (now_wall, now) = (Utc::now(), Instant::now());
+        let mut inner = logins.lock();
+        for row in rows {
+            let left = (row.expires_at - now_wall).to_std().unwrap_or_default();
+            inner.sessions.insert(row.id_sha256, LoginSession { csrf: row.csrf, expires: now + left, flash: None });
+        }
+        drop(inner);
+        Ok(logins)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -81,13 +106,25 @@ impl Logins {
     }
 
     /// Starts a session with a fresh id and CSRF token; returns the id.
-    fn start_session(&self) -> String {
+    async fn start_session(&self) -> String {
         let id = random_id();
         let session = LoginSession { csrf: random_id(), expires: Instant::now() + SESSION_LIFETIME, flash: None };
-        let mut inner = self.lock();
-        let now = Instant::now();
-        inner.sessions.retain(|_, s| s.expires > now);
-        inner.sessions.insert(id.clone(), session);
+        let row = WebLoginRow {
+            id_sha256: key(&id),
+            csrf: session.csrf.clone(),
+            expires_at: Utc::now() + chrono::Duration::from_std(SESSION_LIFETIME).unwrap_or_default(),
+        };
+        {
+            let mut inner = self.lock();
+            let now = Instant::now();
+            inner.sessions.retain(|_, s| s.expires > now);
+            inner.sessions.insert(key(&id), session);
+        }
+        if let Some(store) = &self.store
+            && let Err(error) = store.save_web_login(&row).await
+        {
+            tracing::warn!(%error, "could not store a web login; it lasts until gorpd stops");
+        }
         id
     }
 
@@ -99,23 +136,28 @@ impl Logins {
     /// The CSRF token of a live session.
     fn csrf_of(&self, id: &str) -> Option<String> {
         let inner = self.lock();
-        inner.sessions.get(id).filter(|s| s.expires > Instant::now()).map(|s| s.csrf.clone())
+        inner.sessions.get(&key(id)).filter(|s| s.expires > Instant::now()).map(|s| s.csrf.clone())
     }
 
-    fn end_session(&self, id: &str) {
-        self.lock().sessions.remove(id);
+    async fn end_session(&self, id: &str) {
+        self.lock().sessions.remove(&key(id));
+        if let Some(store) = &self.store
+            && let Err(error) = store.delete_web_login(&key(id)).await
+        {
+            tracing::warn!(%error, "could not forget a web login");
+        }
     }
 
     /// Leaves a message for the session's next page.
     pub(super) fn set_flash(&self, id: &str, text: String) {
-        if let Some(session) = self.lock().sessions.get_mut(id) {
+        if let Some(session) = self.lock().sessions.get_mut(&key(id)) {
             session.flash = Some(text);
         }
     }
 
     /// Takes the session's pending message.
     pub(super) fn take_flash(&self, id: &str) -> Option<String> {
-        self.lock().sessions.get_mut(id).and_then(|s| s.flash.take())
+        self.lock().sessions.get_mut(&key(id)).and_then(|s| s.flash.take())
     }
 
     /// Refuses with 429 while `ip` is over the failure limit.
@@ -202,8 +244,8 @@ fn session_cookie(id: &str) -> String {
 }
 
 /// Starts a session and sends the browser to the chat.
-fn logged_in(logins: &Logins) -> Response {
-    let id = logins.start_session();
+async fn logged_in(logins: &Logins) -> Response {
+    let id = logins.start_session().await;
     ([(axum::http::header::SET_COOKIE, session_cookie(&id))], Redirect::to("/")).into_response()
 }
 
@@ -223,7 +265,7 @@ pub async fn login_page(
     state.logins.check_rate(peer.ip())?;
     if state.logins.redeem(&token) {
         tracing::info!(peer = %peer, "web login with the one-time link");
-        return Ok(logged_in(&state.logins));
+        return Ok(logged_in(&state.logins).await);
     }
     state.logins.record_failure(peer.ip());
     let page = login_form(&state.logins, Some("This login link is not valid (each link works once)."));
@@ -265,7 +307,7 @@ pub async fn login_password(
         .map_err(WebError::internal)?;
     if ok {
         tracing::info!(peer = %peer, "web login with the password");
-        return Ok(logged_in(&state.logins));
+        return Ok(logged_in(&state.logins).await);
     }
     state.logins.record_failure(peer.ip());
     Ok((axum::http::StatusCode::UNAUTHORIZED, login_form(&state.logins, Some("Wrong password."))).into_response())
@@ -291,7 +333,7 @@ pub async fn logout(
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
-    state.logins.end_session(&session.id);
+    state.logins.end_session(&session.id).await;
     let clear = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     Ok(([(axum::http::header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
 }
