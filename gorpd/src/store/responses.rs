@@ -56,15 +56,16 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        let NewResponse { response_id, session, kind, text, targets, in_reply_to, permission } = new.clone();
         Ok(Response {
             seq: seq as u64,
-            response_id: new.response_id.clone(),
-            session: new.session.clone(),
-            kind: new.kind,
-            text: new.text.clone(),
-            targets: new.targets.clone(),
-            in_reply_to: new.in_reply_to.clone(),
-            permission: new.permission.clone(),
+            response_id,
+            session,
+            kind,
+            text,
+            targets,
+            in_reply_to,
+            permission,
             created_at: parse_time(&created_at),
         })
     }
@@ -89,19 +90,7 @@ impl Store {
             let target = ChannelRef::new(row.get::<String, _>("platform_id"), row.get::<String, _>("channel_id"));
             match responses.last_mut() {
                 Some(last) if last.seq == seq => last.targets.push(target),
-                _ => responses.push(Response {
-                    seq,
-                    response_id: row.get("response_id"),
-                    session: row.get("session_name"),
-                    kind: ResponseKind::parse(row.get::<&str, _>("kind")),
-                    text: row.get("text"),
-                    targets: vec![target],
-                    in_reply_to: row.get("in_reply_to"),
-                    permission: row
-                        .get::<Option<&str>, _>("permission")
-                        .and_then(|json| serde_json::from_str(json).ok()),
-                    created_at: parse_time(row.get::<&str, _>("created_at")),
-                }),
+                _ => responses.push(response_from_row(row, vec![target])),
             }
         }
         Ok(responses)
@@ -124,19 +113,21 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|row| Response {
-                seq: row.get::<i64, _>("seq") as u64,
-                response_id: row.get("response_id"),
-                session: row.get("session_name"),
-                kind: ResponseKind::Error,
-                text: row.get("text"),
-                targets: Vec::new(),
-                in_reply_to: row.get("in_reply_to"),
-                permission: None,
-                created_at: parse_time(row.get::<&str, _>("created_at")),
-            })
-            .collect())
+        Ok(rows.iter().map(|row| response_from_row(row, Vec::new())).collect())
+    }
+}
+
+/// A `responses` row with the given targets.
+fn response_from_row(row: &sqlx::sqlite::SqliteRow, targets: Vec<ChannelRef>) -> Response {
+    Response {
+        seq: row.get::<i64, _>("seq") as u64,
+        response_id: row.get("response_id"),
+        session: row.get("session_name"),
+        kind: ResponseKind::parse(row.get::<&str, _>("kind")),
+        text: row.get("text"),
+        targets,
+        in_reply_to: row.get("in_reply_to"),
+        permission: row.get::<Option<&str>, _>("permission").and_then(|json| serde_json::from_str(json).ok()),
+        created_at: parse_time(row.get::<&str, _>("created_at")),
     }
 }
