@@ -1,0 +1,75 @@
+//! The runner's settings, shared by every platform binary.
+//!
+//! Binaries fill this from their flags, `GORP_*` env vars and file; the runner
+//! validates it before connecting (see [`crate::Runner::run`]).
+
+use crate::allow::AllowList;
+use crate::backoff::BackoffConfig;
+use std::fmt;
+use std::time::Duration;
+
+/// A secret string whose `Debug` prints `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How a gateway reaches gorpd and behaves.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// gorpd's gRPC URL, `http://` or `https://` (default `http://127.0.0.1:7730`).
+    pub gorpd: String,
+    /// The gateway token (`gorpctl token create NAME --gateway PLATFORM`).
+    pub token: Secret,
+    /// The gateway id gorpd keeps a cursor for; defaults to the platform name.
+    /// Give each instance its own id if several run for one platform.
+    pub gateway_id: Option<String>,
+    /// Extra CA certificate (PEM) to trust for `https://`, besides the system roots.
+    pub ca_cert: Option<Vec<u8>>,
+    /// Who may use the gateway (default: everyone).
+    pub allow: AllowList,
+    /// Shortest time between two edits of one streaming message (default 1 s).
+    pub edit_interval: Duration,
+    /// Reconnect and retry delays.
+    pub backoff: BackoffConfig,
+    /// How long a stopping runner waits for outstanding acks (default 1 s).
+    pub shutdown_grace: Duration,
+}
+
+impl GatewayConfig {
+    /// Defaults for everything but the token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self {
+            gorpd: "http://127.0.0.1:7730".to_owned(),
+            token: Secret::new(token),
+            gateway_id: None,
+            ca_cert: None,
+            allow: AllowList::everyone(),
+            edit_interval: Duration::from_secs(1),
+            backoff: BackoffConfig::default(),
+            shutdown_grace: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets the gorpd URL.
+    pub fn gorpd(mut self, url: impl Into<String>) -> Self {
+        self.gorpd = url.into();
+        self
+    }
+}

@@ -1,0 +1,33 @@
+//! gorp-gateway: everything every chat gateway shares.
+//!
+//! A platform binary (Telegram, Slack, Matrix) implements [`Platform`] for
+//! its own I/O and hands it to a [`Runner`], which connects to gorpd with the
+//! gateway token, publishes inbound messages with retry until acknowledged,
+//! subscribes to final responses (acking each once the platform took it),
+//! shows streamed chunks as a message edited in place, honours rate limits,
+//! enforces the allow-list, and reconnects with backoff until shut down.
+//! [`split_message`] splits long answers without breaking code fences. The
+//! `testkit` feature adds an in-memory platform for tests.
+
+mod allow;
+mod backoff;
+mod chunking;
+mod config;
+mod error;
+mod listen;
+mod platform;
+mod runner;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use allow::{AllowList, NOT_ALLOWED_TEXT};
+pub use backoff::{Backoff, BackoffConfig};
+pub use chunking::split_message;
+pub use config::{GatewayConfig, Secret};
+pub use error::GatewayError;
+pub use listen::{Ack, AckHandle, ListenContext, SubmitError};
+pub use platform::{
+    Delivered, Edit, Inbound, Limits, Outbound, OutboundKind, PermissionChoice, PermissionPrompt, Platform,
+    PlatformError,
+};
+pub use runner::{ConnectionState, Runner};

@@ -1,0 +1,367 @@
+//! The outbound half: final responses and streaming previews to the platform.
+//!
+//! Owned by the subscription loop and kept across reconnects. A final response
+//! is split at the platform's limit and delivered piece by piece (waiting out
+//! rate limits) before its seq is acked; steps already done and seqs already
+//! delivered are remembered, so a replay after a reconnect repeats nothing.
+//! Text chunks become one preview message per channel, edited in place at most
+//! once per `edit_interval`; the final text always replaces it.
+
+use super::convert;
+use super::retry::{Outcome, retry};
+use crate::backoff::BackoffConfig;
+use crate::chunking::split_message;
+use crate::platform::{Edit, Limits, Outbound, OutboundKind, Platform, PlatformError};
+use gorp_proto::v1 as pb;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A preview nobody has touched for this long is forgotten (its final never came).
+const PREVIEW_IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// The streaming preview of one response.
+#[derive(Debug)]
+struct Preview {
+    text: String,
+    session: String,
+    targets: Vec<String>,
+    /// Platform message id of the preview, per channel.
+    messages: HashMap<String, String>,
+    /// Channels where previews failed; their final is sent as new messages.
+    failed: HashSet<String>,
+    dirty: bool,
+    last_flush: Option<Instant>,
+    not_before: Instant,
+    touched: Instant,
+}
+
+impl Preview {
+    fn due(&self, interval: Duration) -> Option<Instant> {
+        let earliest = self.last_flush.map_or(self.not_before, |t| (t + interval).max(self.not_before));
+        self.dirty.then_some(earliest)
+    }
+}
+
+/// Outbound state of one runner.
+pub(crate) struct Outbox<P> {
+    platform: Arc<P>,
+    limits: Limits,
+    edit_interval: Duration,
+    backoff: BackoffConfig,
+    previews: HashMap<String, Preview>,
+    /// Highest seq this process delivered; replays up to it are only acked.
+    delivered_through: u64,
+    /// Steps (response/channel/piece) of an unfinished final that are done.
+    done_steps: HashSet<String>,
+}
+
+impl<P: Platform> Outbox<P> {
+    pub(crate) fn new(platform: Arc<P>, edit_interval: Duration, backoff: BackoffConfig) -> Self {
+        let limits = platform.limits();
+        Self {
+            platform,
+            limits,
+            edit_interval,
+            backoff,
+            previews: HashMap::new(),
+            delivered_through: 0,
+            done_steps: HashSet::new(),
+        }
+    }
+
+    /// Highest seq this process delivered.
+    pub(crate) fn delivered_through(&self) -> u64 {
+        self.delivered_through
+    }
+
+    /// Delivers a final response everywhere it goes. `Ok(true)` when it is
+    /// handled and may be acked; `Ok(false)` when `stop` interrupted it.
+    pub(crate) async fn deliver_final(
+        &mut self,
+        response: &pb::Response,
+        stop: &CancellationToken,
+    ) -> Result<bool, PlatformError> {
+        if response.seq <= self.delivered_through {
+            tracing::debug!(seq = response.seq, "replayed response already delivered; acking only");
+            return Ok(true);
+        }
+        let preview = self.previews.remove(&response.response_id);
+        let text = if response.text.trim().is_empty() { "(empty response)" } else { response.text.as_str() };
+        let pieces = split_message(text, self.limits.max_chars);
+        for channel in convert::channel_ids(P::NAME, &response.targets) {
+            let preview_id = preview.as_ref().and_then(|p| p.messages.get(&channel)).cloned();
+            for (i, piece) in pieces.iter().enumerate() {
+                let step = format!("{}/{channel}/{i}", response.response_id);
+                if self.done_steps.contains(&step) {
+                    continue;
+                }
+                let outbound = self.outbound(response, &channel, piece, (i, pieces.len()), step.clone());
+                let replace = if i == 0 { preview_id.clone() } else { None };
+                if !self.send_step(outbound, replace, stop).await? {
+                    return Ok(false);
+                }
+                self.done_steps.insert(step);
+            }
+        }
+        self.done_steps.clear();
+        self.delivered_through = response.seq;
+        tracing::debug!(seq = response.seq, pieces = pieces.len(), "response delivered");
+        Ok(true)
+    }
+
+    fn outbound(&self, r: &pb::Response, channel: &str, text: &str, piece: (usize, usize), id: String) -> Outbound {
+        Outbound {
+            id,
+            channel_id: channel.to_owned(),
+            text: text.to_owned(),
+            kind: convert::kind(r.kind),
+            session: r.session.clone(),
+            in_reply_to: Some(r.in_reply_to.clone()).filter(|id| !id.is_empty()),
+            piece,
+            permission: if piece.0 == 0 { convert::permission(r.permission.as_ref()) } else { None },
+        }
+    }
+
+    /// Sends one piece, as an edit of the preview `replace` when there is one
+    /// (falling back to a new message if the edit is refused). `false` if stopped.
+    async fn send_step(
+        &self,
+        outbound: Outbound,
+        replace: Option<String>,
+        stop: &CancellationToken,
+    ) -> Result<bool, PlatformError> {
+        if let Some(message_id) = replace {
+            let edit = Edit { channel_id: outbound.channel_id.clone(), message_id, text: outbound.text.clone() };
+            match retry("edit", self.backoff, stop, || self.platform.edit(edit.clone())).await? {
+                Outcome::Done(()) => return Ok(true),
+                Outcome::Stopped => return Ok(false),
+                Outcome::Rejected(reason) => tracing::debug!(%reason, "final edit refused; sending a new message"),
+            }
+        }
+        match retry("deliver", self.backoff, stop, || self.platform.deliver(outbound.clone())).await? {
+            Outcome::Done(_) => Ok(true),
+            Outcome::Stopped => Ok(false),
+            Outcome::Rejected(reason) => {
+                tracing::warn!(channel = %outbound.channel_id, id = %outbound.id, %reason, "the platform refused a message; skipping it");
+                Ok(true)
+            }
+        }
+    }
+
+    /// Adds a streamed chunk to its preview (shown at the next due flush).
+    pub(crate) fn chunk(&mut self, chunk: pb::Chunk) {
+        if !self.limits.edits || !convert::is_text(&chunk) || chunk.text.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        self.previews.retain(|_, p| now.duration_since(p.touched) < PREVIEW_IDLE);
+        let targets = convert::channel_ids(P::NAME, &chunk.targets);
+        let preview = self.previews.entry(chunk.response_id).or_insert_with(|| Preview {
+            text: String::new(),
+            session: chunk.session,
+            targets,
+            messages: HashMap::new(),
+            failed: HashSet::new(),
+            dirty: false,
+            last_flush: None,
+            not_before: now,
+            touched: now,
+        });
+        preview.text.push_str(&chunk.text);
+        preview.dirty = true;
+        preview.touched = now;
+    }
+
+    /// When the next preview flush is due, if any is.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.previews.values().filter_map(|p| p.due(self.edit_interval)).min()
+    }
+
+    /// Flushes every preview that is due.
+    pub(crate) async fn flush_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .previews
+            .iter()
+            .filter(|(_, p)| p.due(self.edit_interval).is_some_and(|t| t <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for response_id in due {
+            self.flush(&response_id).await;
+        }
+    }
+
+    /// Shows a preview's current text in each of its channels (best effort).
+    async fn flush(&mut self, response_id: &str) {
+        let Some(mut preview) = self.previews.remove(response_id) else { return };
+        let text = preview_text(&preview.text, self.limits.max_chars);
+        let now = Instant::now();
+        preview.dirty = false;
+        preview.last_flush = Some(now);
+        for channel in preview.targets.clone() {
+            if preview.failed.contains(&channel) {
+                continue;
+            }
+            let result = match preview.messages.get(&channel) {
+                Some(message_id) => {
+                    let edit = Edit { channel_id: channel.clone(), message_id: message_id.clone(), text: text.clone() };
+                    self.platform.edit(edit).await.map(|()| None)
+                }
+                None => {
+                    let id = format!("{response_id}/{channel}/preview");
+                    let outbound = Outbound {
+                        id,
+                        channel_id: channel.clone(),
+                        text: text.clone(),
+                        kind: OutboundKind::Complete,
+                        session: preview.session.clone(),
+                        in_reply_to: None,
+                        piece: (0, 1),
+                        permission: None,
+                    };
+                    self.platform.deliver(outbound).await.map(|d| Some(d.message_id))
+                }
+            };
+            match result {
+                Ok(Some(message_id)) => _ = preview.messages.insert(channel, message_id),
+                Ok(None) => {}
+                Err(PlatformError::RateLimited(after)) => {
+                    preview.dirty = true;
+                    preview.not_before = now + after;
+                }
+                Err(error) => {
+                    tracing::debug!(%channel, %error, "streaming preview failed; the final will be sent as a new message");
+                    preview.failed.insert(channel);
+                }
+            }
+        }
+        self.previews.insert(response_id.to_owned(), preview);
+    }
+}
+
+/// A preview's text, cut to the limit with an ellipsis when longer.
+fn preview_text(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_text_fits_the_limit() {
+        assert_eq!(preview_text("hello", 10), "hello");
+        assert_eq!(preview_text("hello world", 6), "hello…");
+        assert_eq!(preview_text("日本語日本語", 4).chars().count(), 4);
+    }
+
+    #[test]
+    fn a_preview_is_due_after_the_interval_and_after_a_rate_limit() {
+        let now = Instant::now();
+        let interval = Duration::from_secs(1);
+        let mut preview = Preview {
+            text: String::new(),
+            session: String::new(),
+            targets: vec![],
+            messages: HashMap::new(),
+            failed: HashSet::new(),
+            dirty: true,
+            last_flush: None,
+            not_before: now,
+            touched: now,
+        };
+        assert_eq!(preview.due(interval), Some(now));
+        preview.last_flush = Some(now);
+        assert_eq!(preview.due(interval), Some(now + interval));
+        preview.not_before = now + Duration::from_secs(5);
+        assert_eq!(preview.due(interval), Some(now + Duration::from_secs(5)));
+        preview.dirty = false;
+        assert_eq!(preview.due(interval), None);
+    }
+
+    #[cfg(feature = "testkit")]
+    mod streaming {
+        use super::super::*;
+        use crate::testkit::MemoryPlatform;
+
+        fn chunk(text: &str) -> pb::Chunk {
+            let target = pb::Channel { platform: "memory".into(), channel_id: "c1".into() };
+            pb::Chunk { response_id: "r1".into(), text: text.into(), targets: vec![target], ..Default::default() }
+        }
+
+        fn response(seq: u64, text: &str) -> pb::Response {
+            let target = pb::Channel { platform: "memory".into(), channel_id: "c1".into() };
+            pb::Response {
+                seq,
+                response_id: "r1".into(),
+                text: text.into(),
+                targets: vec![target],
+                ..Default::default()
+            }
+        }
+
+        fn outbox(max_chars: usize) -> (Arc<MemoryPlatform>, Outbox<MemoryPlatform>) {
+            let platform = MemoryPlatform::new(Limits { max_chars, edits: true });
+            let outbox = Outbox::new(platform.clone(), Duration::from_secs(1), BackoffConfig::default());
+            (platform, outbox)
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn edits_are_throttled_and_the_final_text_wins() {
+            let (platform, mut outbox) = outbox(100);
+            outbox.chunk(chunk("a"));
+            outbox.flush_due().await;
+            assert_eq!(platform.texts("c1"), vec!["a"]);
+            outbox.chunk(chunk("b"));
+            outbox.chunk(chunk("c"));
+            outbox.flush_due().await;
+            assert_eq!(platform.texts("c1"), vec!["a"], "edited before the interval");
+            tokio::time::advance(Duration::from_secs(1)).await;
+            outbox.flush_due().await;
+            assert_eq!(platform.texts("c1"), vec!["abc"]);
+            outbox.chunk(chunk("d"));
+            assert!(outbox.deliver_final(&response(1, "abcde"), &CancellationToken::new()).await.unwrap());
+            let messages = platform.messages();
+            assert_eq!((messages.len(), messages[0].edits, messages[0].text.as_str()), (1, 2, "abcde"));
+            assert_eq!(outbox.next_due(), None);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_rate_limited_edit_waits_and_the_final_still_arrives() {
+            let (platform, mut outbox) = outbox(100);
+            outbox.chunk(chunk("a"));
+            outbox.flush_due().await;
+            platform.fail_next(PlatformError::RateLimited(Duration::from_secs(5)), 2);
+            tokio::time::advance(Duration::from_secs(1)).await;
+            outbox.chunk(chunk("b"));
+            outbox.flush_due().await;
+            let due = outbox.next_due().unwrap();
+            assert!(due >= Instant::now() + Duration::from_secs(4), "waits out the rate limit");
+            assert!(outbox.deliver_final(&response(1, "ab!"), &CancellationToken::new()).await.unwrap());
+            assert_eq!(platform.texts("c1"), vec!["ab!"]);
+            assert_eq!(platform.failed_calls(), 2);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_long_final_replaces_the_preview_then_adds_pieces_and_replays_are_skipped() {
+            let (platform, mut outbox) = outbox(20);
+            outbox.chunk(chunk("word "));
+            outbox.flush_due().await;
+            let text = "word ".repeat(10);
+            let stop = CancellationToken::new();
+            assert!(outbox.deliver_final(&response(3, &text), &stop).await.unwrap());
+            assert_eq!(platform.texts("c1"), split_message(&text, 20));
+            assert!(outbox.deliver_final(&response(3, &text), &stop).await.unwrap());
+            assert_eq!(platform.texts("c1"), split_message(&text, 20), "a replayed seq is not sent again");
+            assert_eq!(platform.repeated_deliveries(), 0);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The inbound half: the queue of messages gorpd has not acknowledged yet,
+//! and one Publish stream at a time that sends them.
+//!
+//! The queue outlives connections: after every reconnect everything still in
+//! it is sent again, in order (gorpd answers DUPLICATE for what it had already
+//! stored). Acks arrive in order, so the sent entries are always at its front.
+
+use super::SessionError;
+use super::connect::Bus;
+use super::convert::publish_request;
+use crate::listen::{Ack, Submitted, notice};
+use crate::platform::{Inbound, Outbound};
+use gorp_proto::v1 as pb;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::Streaming;
+
+/// Messages in flight on one stream (gorpd reads ahead as many).
+const WINDOW: usize = 256;
+/// Unacknowledged messages kept before `submit` waits.
+const MAX_QUEUED: usize = 4096;
+
+/// One message waiting for its ack, and who waits for it.
+struct Entry {
+    inbound: Inbound,
+    waiters: Vec<oneshot::Sender<Ack>>,
+}
+
+/// Messages not yet acknowledged by gorpd, oldest first.
+#[derive(Default)]
+pub(crate) struct PublishQueue {
+    entries: VecDeque<Entry>,
+}
+
+impl PublishQueue {
+    /// Queues a message; a second submit of a queued id waits for the same ack.
+    fn push(&mut self, submitted: Submitted) {
+        let id = &submitted.inbound.message_id;
+        match self.entries.iter_mut().find(|e| &e.inbound.message_id == id) {
+            Some(entry) => entry.waiters.push(submitted.done),
+            None => self.entries.push_back(Entry { inbound: submitted.inbound, waiters: vec![submitted.done] }),
+        }
+    }
+
+    /// Settles the message `ack` names; returns it with a reason if gorpd refused it.
+    fn settle(&mut self, ack: pb::PublishAck) -> Option<(Inbound, String)> {
+        let at = self.entries.iter().position(|e| e.inbound.message_id == ack.message_id)?;
+        if at != 0 {
+            tracing::warn!(message_id = %ack.message_id, "ack out of order");
+        }
+        let entry = self.entries.remove(at)?;
+        let (outcome, refused) = match pb::PublishStatus::try_from(ack.status) {
+            Ok(pb::PublishStatus::Duplicate) => (Ack::Duplicate, None),
+            Ok(pb::PublishStatus::Rejected) => (Ack::Rejected(ack.error.clone()), Some(ack.error)),
+            _ => (Ack::Accepted, None),
+        };
+        tracing::debug!(message_id = %ack.message_id, ?outcome, "message acknowledged by gorpd");
+        for waiter in entry.waiters {
+            let _ = waiter.send(outcome.clone());
+        }
+        refused.map(|reason| (entry.inbound, reason))
+    }
+
+    /// Messages not yet acknowledged.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// An open Publish stream.
+pub(crate) struct PublishStream {
+    requests: mpsc::Sender<pb::PublishRequest>,
+    acks: Streaming<pb::PublishAck>,
+}
+
+impl PublishStream {
+    pub(crate) async fn open(bus: &mut Bus) -> Result<Self, tonic::Status> {
+        let (requests, rx) = mpsc::channel(WINDOW);
+        let acks = bus.publish(ReceiverStream::new(rx)).await?.into_inner();
+        Ok(Self { requests, acks })
+    }
+}
+
+/// What the publish half works with.
+pub(crate) struct PublishHalf<'a> {
+    pub(crate) queue: &'a mut PublishQueue,
+    pub(crate) intake: &'a mut mpsc::Receiver<Submitted>,
+    pub(crate) notices: &'a mpsc::Sender<Outbound>,
+    pub(crate) platform: &'static str,
+    pub(crate) grace: Duration,
+}
+
+impl PublishHalf<'_> {
+    /// Sends the queue and new messages and settles acks until `end` fires
+    /// (then waits up to `grace` for outstanding acks if `stop` fired) or
+    /// the stream fails.
+    pub(crate) async fn run(
+        mut self,
+        mut stream: PublishStream,
+        end: &CancellationToken,
+        stop: &CancellationToken,
+    ) -> Result<(), SessionError> {
+        let mut sent = 0;
+        let mut intake_open = true;
+        loop {
+            tokio::select! {
+                biased;
+                _ = end.cancelled() => break,
+                ack = stream.acks.message() => {
+                    let ack = ack?.ok_or_else(|| SessionError::Lost("gorpd ended the publish stream".into()))?;
+                    sent = usize::saturating_sub(sent, 1);
+                    self.settle(ack).await;
+                }
+                permit = stream.requests.reserve(), if sent < self.queue.len() && sent < WINDOW => {
+                    let Ok(permit) = permit else { return Err(SessionError::Lost("the publish stream closed".into())) };
+                    permit.send(publish_request(self.platform, &self.queue.entries[sent].inbound));
+                    sent += 1;
+                }
+                submitted = self.intake.recv(), if intake_open && self.queue.len() < MAX_QUEUED => match submitted {
+                    Some(submitted) => self.queue.push(submitted),
+                    None => intake_open = false,
+                },
+            }
+        }
+        if stop.is_cancelled() && sent > 0 {
+            self.drain(&mut stream, sent).await;
+        }
+        Ok(())
+    }
+
+    /// On shutdown: waits a little for the acks of messages already sent.
+    async fn drain(&mut self, stream: &mut PublishStream, mut sent: usize) {
+        let _ = tokio::time::timeout(self.grace, async {
+            while sent > 0 {
+                let Ok(Some(ack)) = stream.acks.message().await else { return };
+                sent -= 1;
+                self.settle(ack).await;
+            }
+        })
+        .await;
+    }
+
+    async fn settle(&mut self, ack: pb::PublishAck) {
+        if let Some((inbound, reason)) = self.queue.settle(ack) {
+            tracing::warn!(message_id = %inbound.message_id, %reason, "gorpd refused a message");
+            let text = format!("gorpd refused this message: {reason}");
+            let _ = self.notices.send(notice(&inbound, "refused", &text)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submitted(id: &str) -> (Submitted, oneshot::Receiver<Ack>) {
+        let (done, rx) = oneshot::channel();
+        let inbound =
+            Inbound { channel_id: "c".into(), message_id: id.into(), text: "hi".into(), ..Default::default() };
+        (Submitted { inbound, done }, rx)
+    }
+
+    fn ack(id: &str, status: pb::PublishStatus, error: &str) -> pb::PublishAck {
+        pb::PublishAck { message_id: id.into(), status: status as i32, error_code: 0, error: error.into() }
+    }
+
+    #[test]
+    fn a_repeated_id_waits_for_the_same_ack() {
+        let mut queue = PublishQueue::default();
+        let (first, mut first_rx) = submitted("m1");
+        let (again, mut again_rx) = submitted("m1");
+        queue.push(first);
+        queue.push(again);
+        assert_eq!(queue.len(), 1);
+        assert!(queue.settle(ack("m1", pb::PublishStatus::Duplicate, "")).is_none());
+        assert_eq!(first_rx.try_recv(), Ok(Ack::Duplicate));
+        assert_eq!(again_rx.try_recv(), Ok(Ack::Duplicate));
+        assert_eq!(queue.len(), 0);
+    }
+
+    #[test]
+    fn acks_settle_in_order_and_rejections_are_reported() {
+        let mut queue = PublishQueue::default();
+        let (one, mut one_rx) = submitted("m1");
+        let (two, mut two_rx) = submitted("m2");
+        queue.push(one);
+        queue.push(two);
+        assert!(queue.settle(ack("m1", pb::PublishStatus::Accepted, "")).is_none());
+        let (inbound, reason) = queue.settle(ack("m2", pb::PublishStatus::Rejected, "text is blank")).unwrap();
+        assert_eq!((inbound.message_id.as_str(), reason.as_str()), ("m2", "text is blank"));
+        assert_eq!(one_rx.try_recv(), Ok(Ack::Accepted));
+        assert_eq!(two_rx.try_recv(), Ok(Ack::Rejected("text is blank".into())));
+        assert!(queue.settle(ack("unknown", pb::PublishStatus::Accepted, "")).is_none());
+    }
+}
