@@ -67,7 +67,7 @@ impl Store {
     /// Commits many inbound messages in one transaction (one fsync); for each,
     /// `None` when it was accepted before (also earlier in the same batch).
     pub async fn accept_inbound_batch(&self, news: &[NewInbound]) -> StoreResult<Vec<Option<Inbound>>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut results = Vec::with_capacity(news.len());
         for new in news {
             results.push(insert_pending(&mut tx, new).await?);
@@ -108,7 +108,7 @@ impl Store {
     /// history, so the history is in the order the agent saw it; false when it
     /// is no longer queued (its session was deleted).
     pub async fn start_turn(&self, inbound_id: i64, history: &NewHistory) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query("UPDATE inbound SET state = 'running' WHERE id = ? AND state = 'queued'")
             .bind(inbound_id)
             .execute(&mut *tx)

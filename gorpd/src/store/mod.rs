@@ -82,6 +82,14 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// Starts a write transaction that takes SQLite's write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first fails with
+    /// SQLITE_BUSY when another writer commits before its first write, and the
+    /// busy timeout does not help then; an immediate one waits its turn.
+    pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Closes every connection, waiting for them to finish.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -95,4 +103,43 @@ pub(crate) fn now_text() -> String {
 
 pub(crate) fn parse_time(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{ChannelRef, NewResponse, ResponseKind};
+
+    /// Writers racing a delete must wait for the write lock, never fail with SQLITE_BUSY.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_and_deletes_never_fail_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        for round in 0..15 {
+            let name = format!("s{round}");
+            store.create_session(&name, "/tmp", "echo").await.unwrap();
+            store.bind(&ChannelRef::new("web", &name), &name).await.unwrap();
+            let writers: Vec<_> = (0..16)
+                .map(|i| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        let response = NewResponse {
+                            response_id: format!("r{i}"),
+                            session: None,
+                            kind: ResponseKind::Complete,
+                            text: "x".into(),
+                            targets: vec![ChannelRef::new("web", "t")],
+                            in_reply_to: None,
+                            permission: None,
+                        };
+                        store.append_response(&response, &Commit::default()).await
+                    })
+                })
+                .collect();
+            store.delete_session(&name).await.expect("delete while others write");
+            for writer in writers {
+                writer.await.unwrap().expect("append while a delete runs");
+            }
+        }
+    }
 }

@@ -22,7 +22,7 @@ impl Store {
     /// Appends a response (and `commit`'s extra writes) in one transaction.
     pub async fn append_response(&self, new: &NewResponse, commit: &Commit) -> StoreResult<Response> {
         let created_at = now_text();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, permission, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",

@@ -64,7 +64,7 @@ impl Store {
     /// Deletes a session with its bindings and history, and drops its unhandled
     /// messages, in one transaction. Returns the channels that were bound.
     pub async fn delete_session(&self, name: &str) -> StoreResult<Vec<ChannelRef>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let bound = sqlx::query("SELECT platform_id, channel_id FROM channel_bindings WHERE session_name = ? ORDER BY platform_id, channel_id")
             .bind(name)
             .fetch_all(&mut *tx)
