@@ -1,0 +1,133 @@
+//! Conversions between Bot API types and the gateway's own: updates to
+//! [`Event`]s, permission prompts to inline keyboards, button data back to
+//! `!approve` / `!deny` commands.
+//!
+//! Callback data is limited to 64 bytes by Telegram, so a button carries only
+//! `a:<id>` or `d:<id>`; prompts whose id would not fit get no buttons (the
+//! notice text still says how to answer).
+
+use gorp_gateway::{Inbound, PermissionPrompt};
+use std::collections::HashSet;
+use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, UpdateKind, User};
+
+/// Telegram's limit on `callback_data`, in bytes.
+const CALLBACK_DATA_MAX: usize = 64;
+
+/// What one update means for the gateway.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A text message (or a button press turned into one) for gorpd; a
+    /// button press also carries the callback query id to answer.
+    Message { inbound: Inbound, callback: Option<String> },
+    /// Nothing for gorpd (service messages, stickers, the bot's own posts).
+    Ignored,
+}
+
+/// Turns platform users into allow-list ids: the numeric id, or `@username`
+/// when that username is listed (usernames compare case-insensitively).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Senders {
+    usernames: HashSet<String>,
+}
+
+impl Senders {
+    /// From the `--allow` entries; only the `@name` ones matter here.
+    pub(crate) fn new<'a>(allow: impl IntoIterator<Item = &'a str>) -> Self {
+        let usernames = allow.into_iter().filter(|e| e.starts_with('@')).map(|e| e.to_lowercase()).collect();
+        Self { usernames }
+    }
+
+    /// The id the allow-list matches for `user`.
+    pub(crate) fn sender_id(&self, user: &User) -> String {
+        let named = user.username.as_ref().map(|name| format!("@{}", name.to_lowercase()));
+        match named {
+            Some(name) if self.usernames.contains(&name) => name,
+            _ => user.id.0.to_string(),
+        }
+    }
+}
+
+/// What an update means.
+pub(crate) fn event(update: Update, senders: &Senders) -> Event {
+    match update.kind {
+        UpdateKind::Message(message) => message_event(&message, senders),
+        UpdateKind::CallbackQuery(query) => callback_event(query, senders),
+        _ => Event::Ignored,
+    }
+}
+
+fn message_event(message: &Message, senders: &Senders) -> Event {
+    let (Some(text), Some(from)) = (message.text(), message.from.as_ref()) else { return Event::Ignored };
+    if from.is_bot {
+        return Event::Ignored;
+    }
+    let inbound = Inbound {
+        channel_id: message.chat.id.0.to_string(),
+        message_id: message.id.0.to_string(),
+        sender_id: senders.sender_id(from),
+        sender_name: from.full_name(),
+        text: text.to_owned(),
+    };
+    Event::Message { inbound, callback: None }
+}
+
+fn callback_event(query: CallbackQuery, senders: &Senders) -> Event {
+    let (Some(message), Some(text)) = (query.message.as_ref(), query.data.as_deref().and_then(command)) else {
+        return Event::Ignored;
+    };
+    let inbound = Inbound {
+        channel_id: message.chat().id.0.to_string(),
+        // Stable across re-reads of the update, so gorpd de-duplicates it.
+        message_id: format!("cb-{}", query.id.0),
+        sender_id: senders.sender_id(&query.from),
+        sender_name: query.from.full_name(),
+        text,
+    };
+    Event::Message { inbound, callback: Some(query.id.0) }
+}
+
+/// `a:<id>` / `d:<id>` to the chat command it stands for.
+pub(crate) fn command(data: &str) -> Option<String> {
+    let (verb, id) = match data.split_once(':')? {
+        ("a", id) => ("approve", id),
+        ("d", id) => ("deny", id),
+        _ => return None,
+    };
+    (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| format!("!{verb} {id}"))
+}
+
+/// Approve / Deny buttons for a pending prompt whose id fits in callback data.
+pub(crate) fn keyboard(prompt: &PermissionPrompt) -> Option<InlineKeyboardMarkup> {
+    let (approve, deny) = (format!("a:{}", prompt.id), format!("d:{}", prompt.id));
+    if !prompt.pending || prompt.id.is_empty() || approve.len() > CALLBACK_DATA_MAX {
+        return None;
+    }
+    let row = vec![InlineKeyboardButton::callback("Approve", approve), InlineKeyboardButton::callback("Deny", deny)];
+    Some(InlineKeyboardMarkup::new(vec![row]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt(id: &str, pending: bool) -> PermissionPrompt {
+        PermissionPrompt { id: id.to_owned(), title: "run ls".to_owned(), choices: Vec::new(), pending }
+    }
+
+    #[test]
+    fn button_data_maps_to_commands() {
+        assert_eq!(command("a:p1").as_deref(), Some("!approve p1"));
+        assert_eq!(command("d:p1").as_deref(), Some("!deny p1"));
+        assert_eq!(command("x:p1"), None);
+        assert_eq!(command("a:"), None);
+        assert_eq!(command("a:p 1"), None);
+    }
+
+    #[test]
+    fn keyboards_only_for_pending_prompts_whose_data_fits() {
+        assert!(keyboard(&prompt("p1", true)).is_some());
+        assert!(keyboard(&prompt("p1", false)).is_none());
+        assert!(keyboard(&prompt(&"x".repeat(62), true)).is_some());
+        assert!(keyboard(&prompt(&"x".repeat(63), true)).is_none());
+    }
+}

@@ -1,0 +1,188 @@
+//! [`Telegram`]: the gateway's [`Platform`], long polling in, Bot API calls out.
+//!
+//! `listen` checks the bot token with `getMe`, then loops on `getUpdates`.
+//! Each update is handed to the runner and the offset moves past it only
+//! once gorpd acknowledged it (or it was settled otherwise), so the next
+//! `getUpdates` confirms it to Telegram: a restart of the gateway or gorpd
+//! neither loses nor repeats a message. Each chat (private or group) is the
+//! channel `<chat id>`. `deliver` sends with `sendMessage` (replying to the
+//! original when there is one, with Approve / Deny buttons on a pending
+//! permission request); `edit` uses `editMessageText`.
+
+use crate::api::{Api, NewMessage};
+use crate::convert::{self, Event, Senders};
+use crate::error::{classify, not_modified};
+use gorp_gateway::{Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+use teloxide::types::{ChatId, MessageId, Update};
+use tokio_util::sync::CancellationToken;
+
+/// Telegram's limit on a message's text, in characters.
+pub(crate) const MAX_CHARS: usize = 4096;
+
+/// How many outbound ids are remembered to make retried deliveries idempotent.
+const REMEMBERED: usize = 1024;
+
+/// The Telegram platform.
+#[derive(Debug)]
+pub(crate) struct Telegram {
+    api: Api,
+    senders: Senders,
+    sent: Mutex<Sent>,
+}
+
+/// Outbound ids already sent, so a retry after a lost answer is not sent twice
+/// (the Bot API has no idempotency key of its own).
+#[derive(Debug, Default)]
+struct Sent {
+    ids: HashMap<String, String>,
+    order: VecDeque<String>,
+}
+
+impl Telegram {
+    /// A bot with `token` at `api_url`; `allow` are the `--allow` entries
+    /// (numeric ids or `@usernames`), used to pick the sender id the
+    /// allow-list matches.
+    pub(crate) fn new(token: &str, api_url: url::Url, allow: &[String]) -> Self {
+        let senders = Senders::new(allow.iter().map(String::as_str));
+        Self { api: Api::new(token, api_url), senders, sent: Mutex::default() }
+    }
+
+    fn sent(&self) -> std::sync::MutexGuard<'_, Sent> {
+        self.sent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `getMe` until it answers; a rejected token is fatal.
+    async fn check_token(&self, shutdown: &CancellationToken) -> Result<(), PlatformError> {
+        let mut backoff = Backoff::new(BackoffConfig::default());
+        loop {
+            let error = match self.api.me().await.map_err(classify) {
+                Ok(name) => {
+                    tracing::info!(bot = %name, "telegram accepted the bot token");
+                    return Ok(());
+                }
+                Err(fatal @ PlatformError::Fatal(_)) => return Err(fatal),
+                Err(error) => error,
+            };
+            tracing::warn!(%error, "cannot reach the Telegram Bot API; retrying");
+            if !pause(shutdown, wait_for(&error, &mut backoff)).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Hands one update to the runner and waits until it is settled; false
+    /// when the gateway stops first (the offset must then stay put).
+    async fn handle(&self, cx: &ListenContext, update: Update) -> bool {
+        let Event::Message { inbound, callback } = convert::event(update, &self.senders) else { return true };
+        if let Some(id) = callback
+            && let Err(error) = self.api.answer_callback(id).await
+        {
+            tracing::debug!(%error, "could not answer a callback query");
+        }
+        tracing::debug!(channel = %inbound.channel_id, message = %inbound.message_id, "message from telegram");
+        let Ok(ack) = cx.submit(inbound).await else { return false };
+        tokio::select! {
+            _ = cx.shutdown().cancelled() => false,
+            ack = ack => ack.is_ok(),
+        }
+    }
+}
+
+impl Platform for Telegram {
+    const NAME: &'static str = "telegram";
+
+    fn limits(&self) -> Limits {
+        Limits { max_chars: MAX_CHARS, edits: true }
+    }
+
+    async fn listen(&self, cx: ListenContext) -> Result<(), PlatformError> {
+        let shutdown = cx.shutdown().clone();
+        self.check_token(&shutdown).await?;
+        let mut offset = 0;
+        let mut backoff = Backoff::new(BackoffConfig::default());
+        loop {
+            let polled = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                polled = self.api.updates(offset) => polled,
+            };
+            match polled.map_err(classify) {
+                Ok(updates) => {
+                    backoff.reset();
+                    for update in updates {
+                        let next = i32::try_from(update.id.0).unwrap_or(i32::MAX).saturating_add(1);
+                        if !self.handle(&cx, update).await {
+                            return Ok(());
+                        }
+                        offset = next;
+                    }
+                }
+                Err(fatal @ PlatformError::Fatal(_)) => return Err(fatal),
+                Err(error) => {
+                    tracing::warn!(%error, "getUpdates failed; retrying");
+                    if !pause(&shutdown, wait_for(&error, &mut backoff)).await {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, msg: Outbound) -> Result<Delivered, PlatformError> {
+        if let Some(message_id) = self.sent().ids.get(&msg.id) {
+            return Ok(Delivered { message_id: message_id.clone() });
+        }
+        let message = NewMessage {
+            chat: chat_id(&msg.channel_id)?,
+            text: &msg.text,
+            reply_to: msg.in_reply_to.as_deref().and_then(|id| id.parse().ok()).map(MessageId),
+            keyboard: msg.permission.as_ref().and_then(convert::keyboard),
+        };
+        let id = self.api.send(message).await.map_err(classify)?.0.to_string();
+        let mut sent = self.sent();
+        sent.ids.insert(msg.id.clone(), id.clone());
+        sent.order.push_back(msg.id);
+        if sent.order.len() > REMEMBERED
+            && let Some(old) = sent.order.pop_front()
+        {
+            sent.ids.remove(&old);
+        }
+        Ok(Delivered { message_id: id })
+    }
+
+    async fn edit(&self, edit: Edit) -> Result<(), PlatformError> {
+        let chat = chat_id(&edit.channel_id)?;
+        let id = edit.message_id.parse().map(MessageId).map_err(|_| rejected("message id", &edit.message_id))?;
+        match self.api.edit(chat, id, &edit.text).await {
+            Err(error) if not_modified(&error) => Ok(()),
+            result => result.map_err(classify),
+        }
+    }
+}
+
+/// Parses a channel id back into a chat id.
+fn chat_id(channel_id: &str) -> Result<ChatId, PlatformError> {
+    channel_id.parse().map(ChatId).map_err(|_| rejected("chat id", channel_id))
+}
+
+fn rejected(what: &str, value: &str) -> PlatformError {
+    PlatformError::Rejected(format!("invalid telegram {what} {value:?}"))
+}
+
+/// How long to wait after `error`: what Telegram asked for, else the backoff.
+fn wait_for(error: &PlatformError, backoff: &mut Backoff) -> Duration {
+    match error {
+        PlatformError::RateLimited(wait) => *wait,
+        _ => backoff.next_delay(),
+    }
+}
+
+/// Sleeps `wait` unless the gateway stops first (then false).
+async fn pause(shutdown: &CancellationToken, wait: Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(wait) => true,
+    }
+}

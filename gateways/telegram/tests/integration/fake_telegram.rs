@@ -1,0 +1,325 @@
+//! A fake Telegram Bot API server: the one place tests model Telegram.
+//!
+//! It serves `POST /bot{token}/{method}` on 127.0.0.1:0 the way the Bot API
+//! documents it (method names are case-insensitive; teloxide sends
+//! `GetUpdates`): getMe, getUpdates (offset confirms earlier updates, timeout
+//! long-polls), sendMessage, editMessageText ("message is not modified" when
+//! the text is unchanged), answerCallbackQuery. Answers are `{"ok":true,
+//! "result":...}` or `{"ok":false,"error_code":..,"description":..}`, with
+//! `parameters.retry_after` on a 429. Tests inject user messages and button
+//! presses, make the next calls of a method fail, and read what the bot sent.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The bot's own user id.
+const BOT_ID: i64 = 999;
+
+/// A message the bot sent, as it looks now.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub chat_id: i64,
+    pub message_id: i64,
+    pub text: String,
+    pub reply_to: Option<i64>,
+    pub reply_markup: Option<Value>,
+    pub edits: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    updates: Vec<Value>,
+    next_update: i64,
+    confirmed: i64,
+    sent: Vec<Sent>,
+    next_message: i64,
+    failures: Vec<(String, VecDeque<Value>)>,
+    calls: Vec<String>,
+    answered_callbacks: Vec<String>,
+}
+
+/// A running fake Bot API for bot `token`.
+#[derive(Clone)]
+pub struct FakeTelegram {
+    pub addr: SocketAddr,
+    pub token: String,
+    inner: Arc<Mutex<Inner>>,
+    updated: Arc<Notify>,
+}
+
+impl FakeTelegram {
+    /// Binds 127.0.0.1:0 and serves until the test's runtime ends.
+    pub async fn start(token: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let inner = Inner { next_update: 1, next_message: 1, ..Inner::default() };
+        let fake = Self {
+            addr: listener.local_addr().expect("addr"),
+            token: token.to_owned(),
+            inner: Arc::new(Mutex::new(inner)),
+            updated: Arc::new(Notify::new()),
+        };
+        let app = Router::new().route("/{bot}/{method}", post(call)).with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        fake
+    }
+
+    /// The base URL to pass as `--telegram-api-url`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push_update(&self, kind: &str, body: Value) -> i64 {
+        let mut inner = self.inner();
+        let id = inner.next_update;
+        inner.next_update += 1;
+        inner.updates.push(json!({ "update_id": id, kind: body }));
+        drop(inner);
+        self.updated.notify_waiters();
+        id
+    }
+
+    /// User `user_id` writes `text` in a private chat with the bot; returns the message id.
+    pub fn dm(&self, user_id: i64, username: &str, text: &str) -> i64 {
+        self.say(private_chat(user_id, username), user_id, username, text)
+    }
+
+    /// User `user_id` writes `text` in group `chat_id`; returns the message id.
+    pub fn group_message(&self, chat_id: i64, user_id: i64, username: &str, text: &str) -> i64 {
+        self.say(json!({ "id": chat_id, "type": "group", "title": "a group" }), user_id, username, text)
+    }
+
+    fn say(&self, chat: Value, user_id: i64, username: &str, text: &str) -> i64 {
+        let message_id = self.next_message_id();
+        let message = json!({
+            "message_id": message_id, "date": 1_700_000_000, "chat": chat,
+            "from": user(user_id, username, false), "text": text,
+        });
+        self.push_update("message", message);
+        message_id
+    }
+
+    /// User `user_id` presses a button carrying `data` under the bot's message `message_id`.
+    pub fn press(&self, user_id: i64, username: &str, message_id: i64, data: &str) -> String {
+        let sent = self.sent().into_iter().find(|m| m.message_id == message_id).expect("pressed message");
+        let id = format!("cq{}", self.inner().next_update);
+        let query = json!({
+            "id": id, "from": user(user_id, username, false), "chat_instance": "ci", "data": data,
+            "message": sent_json(&sent),
+        });
+        self.push_update("callback_query", query);
+        id
+    }
+
+    /// The next `times` calls of `method` fail with this Bot API error body.
+    pub fn fail_next(&self, method: &str, times: usize, error: Value) {
+        let failures = std::iter::repeat_n(error, times).collect();
+        self.inner().failures.push((method.to_lowercase(), failures));
+    }
+
+    /// A 429 body asking to wait `retry_after` seconds.
+    pub fn too_many_requests(retry_after: u64) -> Value {
+        json!({
+            "ok": false, "error_code": 429,
+            "description": format!("Too Many Requests: retry after {retry_after}"),
+            "parameters": { "retry_after": retry_after },
+        })
+    }
+
+    /// Everything the bot sent, in order, with current texts.
+    pub fn sent(&self) -> Vec<Sent> {
+        self.inner().sent.clone()
+    }
+
+    /// Current texts of the bot's messages in `chat_id`.
+    pub fn texts(&self, chat_id: i64) -> Vec<String> {
+        self.sent().into_iter().filter(|m| m.chat_id == chat_id).map(|m| m.text).collect()
+    }
+
+    /// Method names called, lowercased, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.inner().calls.clone()
+    }
+
+    /// Callback query ids the bot answered.
+    pub fn answered_callbacks(&self) -> Vec<String> {
+        self.inner().answered_callbacks.clone()
+    }
+
+    /// The highest offset the bot confirmed with getUpdates.
+    pub fn confirmed_offset(&self) -> i64 {
+        self.inner().confirmed
+    }
+
+    fn next_message_id(&self) -> i64 {
+        let mut inner = self.inner();
+        inner.next_message += 1;
+        inner.next_message - 1
+    }
+}
+
+fn user(id: i64, username: &str, is_bot: bool) -> Value {
+    json!({ "id": id, "is_bot": is_bot, "first_name": username, "username": username })
+}
+
+fn private_chat(user_id: i64, username: &str) -> Value {
+    json!({ "id": user_id, "type": "private", "first_name": username, "username": username })
+}
+
+fn sent_json(sent: &Sent) -> Value {
+    let chat = if sent.chat_id > 0 {
+        private_chat(sent.chat_id, "user")
+    } else {
+        json!({ "id": sent.chat_id, "type": "group", "title": "a group" })
+    };
+    let mut message = json!({
+        "message_id": sent.message_id, "date": 1_700_000_000, "chat": chat,
+        "from": user(BOT_ID, "gorp_bot", true), "text": sent.text,
+    });
+    if let Some(markup) = &sent.reply_markup {
+        message["reply_markup"] = markup.clone();
+    }
+    message
+}
+
+fn ok(result: Value) -> Response {
+    axum::Json(json!({ "ok": true, "result": result })).into_response()
+}
+
+fn error(code: u16, description: &str) -> Response {
+    let body = json!({ "ok": false, "error_code": code, "description": description });
+    (StatusCode::from_u16(code).expect("status"), axum::Json(body)).into_response()
+}
+
+async fn call(State(fake): State<FakeTelegram>, Path((bot, method)): Path<(String, String)>, body: Bytes) -> Response {
+    if bot.strip_prefix("bot") != Some(fake.token.as_str()) {
+        return error(401, "Unauthorized");
+    }
+    let method = method.to_lowercase();
+    let params: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(params) => params,
+            Err(_) => return error(400, "Bad Request: can't parse JSON"),
+        }
+    };
+    let failure = {
+        let mut inner = fake.inner();
+        inner.calls.push(method.clone());
+        inner.failures.iter_mut().find(|(m, f)| *m == method && !f.is_empty()).and_then(|(_, f)| f.pop_front())
+    };
+    if let Some(failure) = failure {
+        let code = failure["error_code"].as_u64().unwrap_or(400) as u16;
+        return (StatusCode::from_u16(code).expect("status"), axum::Json(failure)).into_response();
+    }
+    match method.as_str() {
+        "getme" => ok(json!({
+            "id": BOT_ID, "is_bot": true, "first_name": "gorp", "username": "gorp_bot",
+            "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
+            "can_connect_to_business": false, "has_main_web_app": false,
+        })),
+        "getupdates" => get_updates(&fake, &params).await,
+        "sendmessage" => send_message(&fake, &params),
+        "editmessagetext" => edit_message_text(&fake, &params),
+        "answercallbackquery" => {
+            let Some(id) = params["callback_query_id"].as_str() else {
+                return error(400, "Bad Request: callback_query_id is required");
+            };
+            fake.inner().answered_callbacks.push(id.to_owned());
+            ok(json!(true))
+        }
+        _ => error(404, "Not Found: method not found"),
+    }
+}
+
+async fn get_updates(fake: &FakeTelegram, params: &Value) -> Response {
+    let offset = params["offset"].as_i64().unwrap_or(0);
+    let timeout = Duration::from_secs(params["timeout"].as_u64().unwrap_or(0));
+    let limit = params["limit"].as_u64().unwrap_or(100) as usize;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        // Register for wake-ups before looking, so an update pushed in between is not missed.
+        let notified = fake.updated.notified();
+        {
+            let mut inner = fake.inner();
+            if offset > inner.confirmed {
+                inner.confirmed = offset;
+                inner.updates.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+            }
+            let ready: Vec<Value> = inner
+                .updates
+                .iter()
+                .filter(|u| u["update_id"].as_i64().unwrap_or(0) >= offset)
+                .take(limit)
+                .cloned()
+                .collect();
+            if !ready.is_empty() || tokio::time::Instant::now() >= deadline {
+                return ok(Value::Array(ready));
+            }
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
+fn send_message(fake: &FakeTelegram, params: &Value) -> Response {
+    let (Some(chat_id), Some(text)) = (params["chat_id"].as_i64(), params["text"].as_str()) else {
+        return error(400, "Bad Request: chat_id and text are required");
+    };
+    if text.is_empty() {
+        return error(400, "Bad Request: message text is empty");
+    }
+    if text.chars().count() > 4096 {
+        return error(400, "Bad Request: message is too long");
+    }
+    let message_id = fake.next_message_id();
+    let sent = Sent {
+        chat_id,
+        message_id,
+        text: text.to_owned(),
+        reply_to: params["reply_parameters"]["message_id"].as_i64(),
+        reply_markup: params.get("reply_markup").cloned(),
+        edits: 0,
+    };
+    let result = sent_json(&sent);
+    fake.inner().sent.push(sent);
+    ok(result)
+}
+
+fn edit_message_text(fake: &FakeTelegram, params: &Value) -> Response {
+    let (Some(chat_id), Some(message_id), Some(text)) =
+        (params["chat_id"].as_i64(), params["message_id"].as_i64(), params["text"].as_str())
+    else {
+        return error(400, "Bad Request: chat_id, message_id and text are required");
+    };
+    if text.chars().count() > 4096 {
+        return error(400, "Bad Request: MESSAGE_TOO_LONG");
+    }
+    let mut inner = fake.inner();
+    let Some(sent) = inner.sent.iter_mut().find(|m| m.chat_id == chat_id && m.message_id == message_id) else {
+        return error(400, "Bad Request: message to edit not found");
+    };
+    if sent.text == text {
+        return error(
+            400,
+            "Bad Request: message is not modified: specified new message content and reply markup are exactly the \
+             same as a current content and reply markup of the message",
+        );
+    }
+    sent.text = text.to_owned();
+    sent.edits += 1;
+    ok(sent_json(sent))
+}

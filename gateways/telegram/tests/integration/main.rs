@@ -1,0 +1,93 @@
+//! End-to-end tests: the real `gorp-telegram` binary against a real
+//! in-process gorpd and the fake Bot API in [`fake_telegram`].
+#![allow(missing_docs)]
+
+mod fake_telegram;
+mod gateway;
+mod resilience;
+
+use fake_telegram::FakeTelegram;
+use gorp_proto::v1 as pb;
+use gorpd::testing::TestServer;
+use gorpd::testing::clients::{eventually, within};
+use std::process::Stdio;
+use tokio::process::{Child, Command};
+
+/// The bot token the fake accepts.
+pub const BOT_TOKEN: &str = "123456:test-bot-token";
+
+/// Creates a gateway token for the "telegram" platform through the Control API.
+pub async fn gateway_token(server: &TestServer) -> String {
+    let request = pb::CreateTokenRequest {
+        name: "telegram-gw".into(),
+        kind: pb::TokenKind::Gateway as i32,
+        platform: "telegram".into(),
+    };
+    server.control().create_token(request).await.expect("create token").into_inner().secret
+}
+
+/// gorpd, the fake Bot API and a gateway token.
+pub struct World {
+    pub server: TestServer,
+    pub telegram: FakeTelegram,
+    pub token: String,
+}
+
+impl World {
+    pub async fn start() -> Self {
+        let server = TestServer::start().await;
+        let token = gateway_token(&server).await;
+        let telegram = FakeTelegram::start(BOT_TOKEN).await;
+        Self { server, telegram, token }
+    }
+
+    /// The gateway binary configured by env vars, plus `extra` flags.
+    pub fn command(&self, token: &str, extra: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gorp-telegram"));
+        command
+            .env("GORP_GORPD", format!("http://{}", self.server.grpc_addr))
+            .env("GORP_TOKEN", token)
+            .env("GORP_TELEGRAM_TOKEN", BOT_TOKEN)
+            .env("GORP_TELEGRAM_API_URL", self.telegram.url())
+            .env("RUST_LOG", "info")
+            .args(extra)
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Starts the gateway with the right token.
+    pub fn gateway(&self, extra: &[&str]) -> Gateway {
+        let child = self.command(&self.token, extra).stdin(Stdio::null()).spawn().expect("start gorp-telegram");
+        Gateway { child }
+    }
+
+    /// Waits until the bot's messages in `chat` include one containing `expect`; returns it.
+    pub async fn answer(&self, chat: i64, expect: &str) -> String {
+        let telegram = &self.telegram;
+        eventually(|| {
+            let found = telegram.texts(chat).into_iter().find(|t| t.contains(expect));
+            async move { found }
+        })
+        .await
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await.expect("gorpd stops");
+    }
+}
+
+/// A running `gorp-telegram` process; killed if dropped.
+pub struct Gateway {
+    child: Child,
+}
+
+impl Gateway {
+    /// SIGTERM, then expects a clean exit within the test deadline.
+    pub async fn stop(mut self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(status.success());
+        let exit = within(self.child.wait()).await.expect("wait");
+        assert!(exit.success(), "gorp-telegram exited with {exit}");
+    }
+}
