@@ -92,6 +92,13 @@ pub trait AgentBackend: Send + Sync + 'static {
     /// Streams the answer to one prompt; ends with `Done` or `Error`.
     fn prompt(&self, request: PromptRequest) -> BoxStream<'static, AgentEvent>;
 
+    /// Whether prompts must carry the conversation (`PromptRequest::history`);
+    /// backends that keep their own (ACP agents) or need none (echo) say no,
+    /// and gorp then skips loading it.
+    fn needs_history(&self) -> bool {
+        false
+    }
+
     /// Whether this backend runs a process for `session` now: `None` when it
     /// runs no processes at all (built in, or a remote endpoint).
     fn process_running(&self, _session: &str) -> Option<bool> {

@@ -188,6 +188,10 @@ impl OpenAiBackend {
 }
 
 impl AgentBackend for OpenAiBackend {
+    fn needs_history(&self) -> bool {
+        true
+    }
+
     fn prompt(&self, request: PromptRequest) -> BoxStream<'static, AgentEvent> {
         let turn = Turn {
             backend: self.clone(),

@@ -122,7 +122,12 @@ impl Orchestrator {
         let cancel = &running.cancel;
         let store = &self.inner.store;
         let row = store.session(session).await?;
-        let history = self.conversation(session).await?;
+        let backend = self.inner.backends.get(&row.backend);
+        // Loaded before the turn starts, so it holds only the earlier conversation.
+        let history = match &backend {
+            Some(backend) if backend.needs_history() => self.conversation(session).await?,
+            _ => Vec::new(),
+        };
         let entry = NewHistory::user(session, &turn.sender, &turn.text, Some(&turn.channel));
         if !store.start_turn(turn.id, &entry).await? {
             // The session was deleted after this message was queued.
@@ -130,7 +135,7 @@ impl Orchestrator {
         }
         let response_id = uuid::Uuid::new_v4().to_string();
         tracing::debug!(%response_id, "turn started");
-        let end = match self.inner.backends.get(&row.backend) {
+        let end = match backend {
             None => TurnEnd::Failed(format!("agent backend \"{}\" is not configured in gorpd", row.backend)),
             Some(backend) => {
                 let request = PromptRequest {
