@@ -3,5 +3,6 @@
 #![allow(missing_docs, unreachable_pub)]
 
 mod browser;
+mod gateways;
 mod python_client;
 mod web_ui;

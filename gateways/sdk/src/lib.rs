@@ -6,12 +6,14 @@
 //! subscribes to final responses (acking each once the platform took it),
 //! shows streamed chunks as a message edited in place, honours rate limits,
 //! enforces the allow-list, and reconnects with backoff until shut down.
-//! [`split_message`] splits long answers without breaking code fences. The
-//! `testkit` feature adds an in-memory platform for tests.
+//! [`split_message`] splits long answers without breaking code fences;
+//! [`cli`] is the command line and process life every gateway binary
+//! shares. The `testkit` feature adds an in-memory platform for tests.
 
 mod allow;
 mod backoff;
 mod chunking;
+pub mod cli;
 mod config;
 mod error;
 mod listen;

@@ -1,25 +1,24 @@
-//! `gorp-telegram`'s settings: flags, each with a `GORP_*` env var.
+//! `gorp-telegram`'s settings: the shared gateway flags plus the bot's own,
+//! each with a `GORP_*` env var and a key in the `--config` file.
 //!
-//! Flags win over env vars. Tokens are kept out of `Debug` output.
-//! [`Args::gateway`] builds the shared runner's [`GatewayConfig`].
+//! Tokens are kept out of `Debug` output. [`Args::gateway`] builds the shared
+//! runner's [`GatewayConfig`].
 
 use clap::Parser;
-use gorp_gateway::{AllowList, GatewayConfig, Secret};
+use gorp_gateway::cli::CommonArgs;
+use gorp_gateway::{GatewayConfig, Secret};
 use std::fmt;
 use url::Url;
 
 /// The Telegram gateway for gorp: relays a Telegram bot's chats to gorpd and
-/// the answers back. Every setting also reads a GORP_* environment variable.
+/// the answers back. Every setting also reads a GORP_* environment variable
+/// and a key in the --config file. Allow-list entries are Telegram user ids
+/// (`12345`) or usernames (`@alice`).
 #[derive(Parser)]
 #[command(name = "gorp-telegram", version)]
 pub(crate) struct Args {
-    /// gorpd's gRPC URL (http:// or https://).
-    #[arg(long, env = "GORP_GORPD", default_value = "http://127.0.0.1:7730", value_name = "URL")]
-    pub(crate) gorpd: String,
-
-    /// The gateway token for gorpd, made with `gorpctl token create NAME --gateway telegram`.
-    #[arg(long, env = "GORP_TOKEN", value_name = "TOKEN", hide_env_values = true)]
-    pub(crate) token: String,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
 
     /// The bot token from @BotFather (looks like `123456:ABC-DEF...`).
     #[arg(long, env = "GORP_TELEGRAM_TOKEN", value_name = "TOKEN", hide_env_values = true)]
@@ -28,48 +27,29 @@ pub(crate) struct Args {
     /// The Bot API base URL; change it only for a local Bot API server or tests.
     #[arg(long, env = "GORP_TELEGRAM_API_URL", default_value = "https://api.telegram.org", value_name = "URL")]
     pub(crate) telegram_api_url: Url,
-
-    /// The id gorpd keeps a delivery cursor for; give each instance its own
-    /// when several run for one gorpd [default: telegram].
-    #[arg(long, env = "GORP_GATEWAY_ID", value_name = "ID")]
-    pub(crate) gateway_id: Option<String>,
-
-    /// Who may use the bot: comma-separated Telegram user ids (`12345`) or
-    /// usernames (`@alice`). Empty lets everyone in; others are told they are
-    /// not allowed and nothing reaches gorpd.
-    #[arg(long, env = "GORP_ALLOW", value_name = "USERS", value_delimiter = ',')]
-    pub(crate) allow: Vec<String>,
 }
 
 impl fmt::Debug for Args {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Args")
-            .field("gorpd", &self.gorpd)
-            .field("token", &Secret::new(""))
+            .field("common", &self.common)
             .field("telegram_token", &Secret::new(""))
             .field("telegram_api_url", &self.telegram_api_url.as_str())
-            .field("gateway_id", &self.gateway_id)
-            .field("allow", &self.allow)
             .finish()
     }
 }
 
 impl Args {
-    /// The `--allow` entries, trimmed, without empties; `@names` lowercased.
+    /// The `--allow` entries with `@names` lowercased (Telegram usernames
+    /// compare case-insensitively).
     pub(crate) fn allowed(&self) -> Vec<String> {
-        let entries = self.allow.iter().map(|e| e.trim()).filter(|e| !e.is_empty());
-        entries.map(|e| if e.starts_with('@') { e.to_lowercase() } else { e.to_owned() }).collect()
+        let entries = self.common.allowed().into_iter();
+        entries.map(|e| if e.starts_with('@') { e.to_lowercase() } else { e }).collect()
     }
 
     /// The shared runner's settings.
-    pub(crate) fn gateway(&self) -> GatewayConfig {
-        let mut config = GatewayConfig::new(self.token.clone()).gorpd(self.gorpd.clone());
-        config.gateway_id = self.gateway_id.clone();
-        let allowed = self.allowed();
-        if !allowed.is_empty() {
-            config.allow = AllowList::only(allowed);
-        }
-        config
+    pub(crate) fn gateway(&self) -> Result<GatewayConfig, String> {
+        self.common.gateway_config(self.allowed())
     }
 }
 
@@ -85,12 +65,12 @@ mod tests {
     #[test]
     fn defaults_and_allow_entries() {
         let args = parse(&["--allow", "42, @Alice,,"]);
-        assert_eq!(args.gorpd, "http://127.0.0.1:7730");
+        assert_eq!(args.common.gorpd, "http://127.0.0.1:7730");
         assert_eq!(args.telegram_api_url.as_str(), "https://api.telegram.org/");
         assert_eq!(args.allowed(), vec!["42".to_owned(), "@alice".to_owned()]);
-        let config = args.gateway();
+        let config = args.gateway().unwrap();
         assert!(config.allow.allows("42") && config.allow.allows("@alice") && !config.allow.allows("7"));
-        assert!(parse(&[]).gateway().allow.allows("7"));
+        assert!(parse(&[]).gateway().unwrap().allow.allows("7"));
     }
 
     #[test]

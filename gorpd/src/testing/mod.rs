@@ -132,6 +132,17 @@ impl TestServer {
         self.bus(&self.admin_token)
     }
 
+    /// A new gateway token for `platform` (named `<platform>-gw`), made
+    /// through the Control API as `gorpctl token create` does.
+    pub async fn gateway_token(&self, platform: &str) -> String {
+        let request = gorp_proto::v1::CreateTokenRequest {
+            name: format!("{platform}-gw"),
+            kind: gorp_proto::v1::TokenKind::Gateway as i32,
+            platform: platform.into(),
+        };
+        self.control().create_token(request).await.expect("create token").into_inner().secret
+    }
+
     /// Stops gorpd and waits for it; returns what `run` returned.
     pub async fn stop(self) -> Result<(), ServeError> {
         self.shutdown.cancel();

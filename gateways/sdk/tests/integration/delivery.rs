@@ -8,7 +8,7 @@ use gorpd::testing::clients::within;
 #[tokio::test]
 async fn a_dm_lands_in_dispatch_and_the_reply_is_delivered() {
     let server = TestServer::start().await;
-    let token = gateway_token(&server, "memory").await;
+    let token = server.gateway_token("memory").await;
     let memory = platform(4096, true);
     let gateway = Gateway::start(config(&server, &token), memory.clone());
     let help = exchange(&memory, "dm-1", "!help", "!create").await;
@@ -21,7 +21,7 @@ async fn a_dm_lands_in_dispatch_and_the_reply_is_delivered() {
 #[tokio::test]
 async fn create_and_join_then_the_echo_agent_answers() {
     let server = TestServer::start().await;
-    let token = gateway_token(&server, "memory").await;
+    let token = server.gateway_token("memory").await;
     let memory = platform(4096, true);
     let gateway = Gateway::start(config(&server, &token), memory.clone());
     exchange(&memory, "c1", "!create research", "research").await;
@@ -36,7 +36,7 @@ async fn a_long_answer_arrives_whole_and_split_at_the_limit() {
     let server = TestServer::start().await;
     server.control().create_session(gorpd::testing::clients::create("long")).await.unwrap();
     server.control().bind_session(gorpd::testing::clients::bind("memory", "c1", "long")).await.unwrap();
-    let token = gateway_token(&server, "memory").await;
+    let token = server.gateway_token("memory").await;
     let memory = platform(120, false);
     let gateway = Gateway::start(config(&server, &token), memory.clone());
     let code: String = (0..12).map(|i| format!("let value_{i} = {i};\n")).collect();
@@ -60,7 +60,7 @@ async fn streaming_edits_end_in_the_final_text() {
     let server = TestServer::start().await;
     server.control().create_session(gorpd::testing::clients::create("stream")).await.unwrap();
     server.control().bind_session(gorpd::testing::clients::bind("memory", "c1", "stream")).await.unwrap();
-    let token = gateway_token(&server, "memory").await;
+    let token = server.gateway_token("memory").await;
     let memory = platform(4096, true);
     let mut config = config(&server, &token);
     config.edit_interval = Duration::from_millis(1);
@@ -79,7 +79,7 @@ async fn streaming_edits_end_in_the_final_text() {
 #[tokio::test]
 async fn a_rate_limited_delivery_is_delayed_not_dropped() {
     let server = TestServer::start().await;
-    let token = gateway_token(&server, "memory").await;
+    let token = server.gateway_token("memory").await;
     let memory = platform(4096, true);
     let gateway = Gateway::start(config(&server, &token), memory.clone());
     memory.fail_next(PlatformError::RateLimited(Duration::from_millis(300)), 2);
@@ -95,7 +95,7 @@ async fn a_rate_limited_delivery_is_delayed_not_dropped() {
 #[tokio::test]
 async fn a_user_not_on_the_allow_list_reaches_nothing() {
     let server = TestServer::start().await;
-    let token = gateway_token(&server, "memory").await;
+    let token = server.gateway_token("memory").await;
     let memory = platform(4096, true);
     let mut config = config(&server, &token);
     config.allow = AllowList::only(["friend"]);
@@ -114,7 +114,7 @@ async fn a_user_not_on_the_allow_list_reaches_nothing() {
 #[tokio::test]
 async fn a_message_gorpd_refuses_is_settled_and_the_user_is_told() {
     let server = TestServer::start().await;
-    let token = gateway_token(&server, "memory").await;
+    let token = server.gateway_token("memory").await;
     let memory = platform(4096, true);
     let gateway = Gateway::start(config(&server, &token), memory.clone());
     memory.user_says("c1", "u1", "   ");

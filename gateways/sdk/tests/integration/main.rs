@@ -6,23 +6,12 @@ mod resilience;
 
 use gorp_gateway::testkit::MemoryPlatform;
 use gorp_gateway::{BackoffConfig, GatewayConfig, GatewayError, Limits, Runner};
-use gorp_proto::v1 as pb;
 use gorpd::testing::TestServer;
 use gorpd::testing::clients::eventually;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// Creates a gateway token for `platform` through the Control API.
-pub async fn gateway_token(server: &TestServer, platform: &str) -> String {
-    let request = pb::CreateTokenRequest {
-        name: format!("{platform}-gw"),
-        kind: pb::TokenKind::Gateway as i32,
-        platform: platform.into(),
-    };
-    server.control().create_token(request).await.expect("create token").into_inner().secret
-}
 
 /// A config for `server` with quick retries and edits.
 pub fn config(server: &TestServer, token: &str) -> GatewayConfig {

@@ -15,7 +15,7 @@ async fn a_bad_token_ends_the_runner_with_a_clear_error() {
     assert!(error.to_string().starts_with("gorpd rejected the gateway token: "), "{error}");
 
     // A gateway token for another platform is rejected the same way.
-    let other = gateway_token(&server, "slack").await;
+    let other = server.gateway_token("slack").await;
     let error =
         within(Runner::new(config(&server, &other), memory).run(CancellationToken::new())).await.expect_err("rejected");
     assert!(error.to_string().contains("slack"), "{error}");
@@ -28,7 +28,7 @@ async fn gorpd_restarted_while_the_user_writes_loses_no_message() {
     let server = TestServer::start_in(dir.path()).await;
     server.control().create_session(create("steady")).await.unwrap();
     server.control().bind_session(bind("memory", "c1", "steady")).await.unwrap();
-    let token = gateway_token(&server, "memory").await;
+    let token = server.gateway_token("memory").await;
     let memory = platform(4096, false);
     let runner = Runner::new(config(&server, &token), memory.clone());
     let mut state = runner.state();
@@ -69,7 +69,7 @@ async fn a_gateway_restarted_while_answers_are_produced_delivers_each_final_once
     let server = TestServer::start().await;
     server.control().create_session(create("busy")).await.unwrap();
     server.control().bind_session(bind("memory", "c1", "busy")).await.unwrap();
-    let token = gateway_token(&server, "memory").await;
+    let token = server.gateway_token("memory").await;
     let memory = platform(4096, false);
     let first = Gateway::start(config(&server, &token), memory.clone());
     for i in 0..8 {
@@ -123,7 +123,7 @@ async fn a_bad_url_is_a_config_error() {
 #[tokio::test]
 async fn a_fatal_platform_error_ends_the_runner() {
     let server = TestServer::start().await;
-    let token = gateway_token(&server, "memory").await;
+    let token = server.gateway_token("memory").await;
     let memory = platform(4096, true);
     memory.fail_listen(gorp_gateway::PlatformError::Fatal("bot token revoked".into()));
     let error =
@@ -135,7 +135,7 @@ async fn a_fatal_platform_error_ends_the_runner() {
 #[tokio::test]
 async fn a_stop_during_a_rate_limit_wait_is_prompt_and_the_answer_comes_after_a_restart() {
     let server = TestServer::start().await;
-    let token = gateway_token(&server, "memory").await;
+    let token = server.gateway_token("memory").await;
     let memory = platform(4096, true);
     memory.fail_next(gorp_gateway::PlatformError::RateLimited(Duration::from_secs(3600)), 1);
     let first = Gateway::start(config(&server, &token), memory.clone());

@@ -170,4 +170,68 @@ fn a_bad_flag_exits_64_with_one_line() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("gorp-telegram: "), "{stderr}");
+
+    let empty_token = std::process::Command::new(env!("CARGO_BIN_EXE_gorp-telegram"))
+        .env("GORP_TOKEN", "")
+        .env("GORP_TELEGRAM_TOKEN", BOT_TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(empty_token.status.code(), Some(64));
+    let stderr = String::from_utf8(empty_token.stderr).unwrap();
+    assert!(stderr.contains("gorp-telegram: the gateway token is empty"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_one_message_edited_until_it_reads_the_final_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = gorpd::testing::test_config(dir.path());
+    config.echo_chunk_delay_ms = 300;
+    let server = TestServer::start_with(config.clone(), gorpd::agent_backends(&config)).await;
+    server.control().create_session(gorpd::testing::clients::create("slow")).await.unwrap();
+    server.control().bind_session(gorpd::testing::clients::bind("telegram", "42", "slow")).await.unwrap();
+    let world = World { token: gateway_token(&server).await, server, telegram: FakeTelegram::start(BOT_TOKEN).await };
+    let gateway = world.gateway(&["--edit-interval-ms", "100"]);
+    world.telegram.dm(42, "alice", "one two three four five");
+    let answer = "echo: one two three four five";
+    let message = eventually(|| {
+        let done = world.telegram.sent().into_iter().find(|m| m.text == answer);
+        async move { done }
+    })
+    .await;
+    assert!(message.edits >= 2, "shown while streaming, then edited to the final text: {message:?}");
+    assert_eq!(world.telegram.texts(42), vec![answer.to_owned()], "one message, no second copy");
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn settings_come_from_a_config_file_under_env_vars() {
+    let world = World::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("telegram.toml");
+    let settings = format!(
+        "gorpd = \"http://{}\"\ntoken = \"not-the-token\"\ntelegram-token = \"{BOT_TOKEN}\"\n\
+         telegram_api_url = \"{}\"\nallow = [\"42\"]\n",
+        world.server.grpc_addr,
+        world.telegram.url()
+    );
+    std::fs::write(&file, settings).unwrap();
+    // The env var wins over the file's (wrong) gateway token.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gorp-telegram"));
+    command.env("GORP_TOKEN", &world.token).arg("--config").arg(&file).kill_on_drop(true);
+    let gateway = Gateway { child: command.stdin(Stdio::null()).spawn().expect("start gorp-telegram") };
+    world.telegram.dm(42, "alice", "!help");
+    world.answer(42, "!join").await;
+    world.telegram.dm(7, "mallory", "!help");
+    world.answer(7, NOT_ALLOWED_TEXT).await;
+    gateway.stop().await;
+
+    std::fs::write(&file, "telegram_tokn = \"typo\"\n").unwrap();
+    let output =
+        within(Command::new(env!("CARGO_BIN_EXE_gorp-telegram")).arg("--config").arg(&file).output()).await.unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("unknown setting `telegram_tokn`"), "{stderr}");
+    world.stop().await;
 }

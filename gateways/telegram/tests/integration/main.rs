@@ -1,13 +1,11 @@
 //! End-to-end tests: the real `gorp-telegram` binary against a real
-//! in-process gorpd and the fake Bot API in [`fake_telegram`].
+//! in-process gorpd and the fake Bot API from `gorp-fakes`.
 #![allow(missing_docs)]
 
-mod fake_telegram;
 mod gateway;
 mod resilience;
 
-use fake_telegram::FakeTelegram;
-use gorp_proto::v1 as pb;
+use gorp_fakes::FakeTelegram;
 use gorpd::testing::TestServer;
 use gorpd::testing::clients::{eventually, within};
 use std::process::Stdio;
@@ -16,14 +14,9 @@ use tokio::process::{Child, Command};
 /// The bot token the fake accepts.
 pub const BOT_TOKEN: &str = "123456:test-bot-token";
 
-/// Creates a gateway token for the "telegram" platform through the Control API.
+/// A gateway token for the "telegram" platform.
 pub async fn gateway_token(server: &TestServer) -> String {
-    let request = pb::CreateTokenRequest {
-        name: "telegram-gw".into(),
-        kind: pb::TokenKind::Gateway as i32,
-        platform: "telegram".into(),
-    };
-    server.control().create_token(request).await.expect("create token").into_inner().secret
+    server.gateway_token("telegram").await
 }
 
 /// gorpd, the fake Bot API and a gateway token.
@@ -78,7 +71,7 @@ impl World {
 
 /// A running `gorp-telegram` process; killed if dropped.
 pub struct Gateway {
-    child: Child,
+    pub child: Child,
 }
 
 impl Gateway {

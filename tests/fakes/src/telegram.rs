@@ -1,4 +1,4 @@
-//! A fake Telegram Bot API server: the one place tests model Telegram.
+//! A fake Telegram Bot API server.
 //!
 //! It serves `POST /bot{token}/{method}` on 127.0.0.1:0 the way the Bot API
 //! documents it (method names are case-insensitive; teloxide sends

@@ -1,0 +1,112 @@
+//! `gorp-slack`'s settings: the shared gateway flags plus the app's own,
+//! each with a `GORP_*` env var and a key in the `--config` file.
+//!
+//! Tokens are kept out of `Debug` output. [`Args::gateway`] builds the shared
+//! runner's [`GatewayConfig`], [`Args::slack`] the platform's own settings.
+
+use crate::platform::Settings;
+use clap::Parser;
+use gorp_gateway::cli::CommonArgs;
+use gorp_gateway::{GatewayConfig, Secret};
+use std::fmt;
+use std::time::Duration;
+use url::Url;
+
+/// The Slack gateway for gorp: relays a Slack app's channels and DMs (Socket
+/// Mode) to gorpd and the answers back. Every setting also reads a GORP_*
+/// environment variable and a key in the --config file. Allow-list entries
+/// are Slack user ids (`U012ABC`).
+#[derive(Parser)]
+#[command(name = "gorp-slack", version)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+
+    /// The app's bot token (`xoxb-…`, OAuth & Permissions); needs the
+    /// chat:write scope and the message / app_mention event subscriptions.
+    #[arg(long, env = "GORP_SLACK_BOT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub(crate) slack_bot_token: String,
+
+    /// The app-level token (`xapp-…`, Basic Information) with the
+    /// connections:write scope, for Socket Mode.
+    #[arg(long, env = "GORP_SLACK_APP_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub(crate) slack_app_token: String,
+
+    /// The Web API base URL; change it only for tests.
+    #[arg(long, env = "GORP_SLACK_API_URL", default_value = "https://slack.com/api/", value_name = "URL")]
+    pub(crate) slack_api_url: Url,
+
+    /// Seconds between WebSocket pings; a socket silent for three intervals is replaced.
+    #[arg(long, env = "GORP_SLACK_PING_INTERVAL_SECS", default_value_t = 10, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) slack_ping_interval_secs: u64,
+}
+
+impl fmt::Debug for Args {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Args")
+            .field("common", &self.common)
+            .field("slack_bot_token", &Secret::new(""))
+            .field("slack_app_token", &Secret::new(""))
+            .field("slack_api_url", &self.slack_api_url.as_str())
+            .field("slack_ping_interval_secs", &self.slack_ping_interval_secs)
+            .finish()
+    }
+}
+
+impl Args {
+    /// The Slack platform's settings.
+    pub(crate) fn slack(&self) -> Settings {
+        Settings {
+            api_url: self.slack_api_url.clone(),
+            ping_interval: Duration::from_secs(self.slack_ping_interval_secs),
+        }
+    }
+
+    /// The shared runner's settings.
+    pub(crate) fn gateway(&self) -> Result<GatewayConfig, String> {
+        self.common.gateway_config(self.common.allowed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        let base = [
+            "gorp-slack",
+            "--token",
+            "gw-secret",
+            "--slack-bot-token",
+            "xoxb-secret",
+            "--slack-app-token",
+            "xapp-secret",
+        ];
+        Args::try_parse_from(base.iter().chain(args)).expect("valid flags")
+    }
+
+    #[test]
+    fn defaults_and_allow_entries() {
+        let args = parse(&["--allow", "U1, U2,,"]);
+        assert_eq!(args.common.gorpd, "http://127.0.0.1:7730");
+        assert_eq!(args.slack_api_url.as_str(), "https://slack.com/api/");
+        assert_eq!(args.slack().ping_interval, Duration::from_secs(10));
+        assert_eq!(args.common.allowed(), vec!["U1".to_owned(), "U2".to_owned()]);
+        let config = args.gateway().unwrap();
+        assert!(config.allow.allows("U1") && config.allow.allows("U2") && !config.allow.allows("U3"));
+        assert!(parse(&[]).gateway().unwrap().allow.allows("U3"));
+    }
+
+    #[test]
+    fn a_zero_ping_interval_is_refused() {
+        let base = ["gorp-slack", "--token", "t", "--slack-bot-token", "b", "--slack-app-token", "a"];
+        assert!(Args::try_parse_from(base.iter().chain(&["--slack-ping-interval-secs", "0"])).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_tokens() {
+        let shown = format!("{:?}", parse(&[]));
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}

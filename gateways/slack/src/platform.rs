@@ -1,0 +1,246 @@
+//! [`Slack`]: the gateway's [`Platform`], Socket Mode in, Web API calls out.
+//!
+//! `listen` checks the bot token with `auth.test` (learning the bot's user
+//! id), then runs [`SocketMode`] until shutdown. Each Slack channel, private
+//! channel, group DM or DM (`C…`, `G…`, `D…`) is one gorp channel; the sender
+//! is the Slack user id. `deliver` posts with `chat.postMessage`, in the
+//! thread named by `in_reply_to` (see [`convert::reply_thread`]), with Approve
+//! / Deny buttons on a pending permission request; `edit` uses `chat.update`.
+//! Text is escaped for Slack (`&`, `<`, `>`). Messages are capped at 4000 characters: Slack truncates `text` past 40 000
+//! but recommends at most 4000, and longer messages render poorly.
+
+use crate::api::{Api, Identity, NewMessage};
+use crate::convert;
+use crate::error::{Token, classify};
+use crate::socket::SocketMode;
+use gorp_gateway::{
+    Backoff, BackoffConfig, Delivered, Edit, Inbound, Limits, ListenContext, Outbound, Platform, PlatformError,
+};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The longest message the gateway sends, in characters (Slack's recommendation).
+pub(crate) const MAX_CHARS: usize = 4000;
+
+/// How many outbound ids are remembered to make retried deliveries idempotent.
+const REMEMBERED: usize = 1024;
+
+/// What `Slack` needs besides the tokens.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) api_url: url::Url,
+    pub(crate) ping_interval: Duration,
+}
+
+/// The Slack platform.
+#[derive(Debug)]
+pub(crate) struct Slack {
+    api: Api,
+    tls: Arc<rustls::ClientConfig>,
+    ping_interval: Duration,
+    sent: Mutex<Sent>,
+    threads: Threads,
+}
+
+/// Outbound ids already posted, so a retry after a lost answer is not posted
+/// twice (`chat.postMessage` has no idempotency key of its own).
+#[derive(Debug, Default)]
+struct Sent {
+    ids: HashMap<String, String>,
+    order: VecDeque<String>,
+}
+
+/// The thread of the latest message from each channel. Only streaming
+/// previews use it: they carry no `in_reply_to`, so without it a preview of
+/// an answer to a threaded message would land top-level (and the final,
+/// which edits the preview, with it). A best-effort hint; finals never need it.
+#[derive(Debug, Default)]
+pub(crate) struct Threads(Mutex<HashMap<String, Option<String>>>);
+
+impl Threads {
+    /// Remembers where `inbound` was written.
+    pub(crate) fn note(&self, inbound: &Inbound) {
+        let mut threads = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        threads.insert(inbound.channel_id.clone(), convert::thread_of(&inbound.message_id));
+    }
+
+    /// The thread of the latest message from `channel`, if it was in one.
+    fn latest(&self, channel: &str) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(channel).cloned().flatten()
+    }
+}
+
+impl Slack {
+    /// An app with the bot token (`xoxb-`) and app-level token (`xapp-`).
+    pub(crate) fn new(bot_token: &str, app_token: &str, settings: &Settings) -> Result<Self, String> {
+        let tls = crate::api::tls_config()?;
+        Ok(Self {
+            api: Api::new(bot_token, app_token, &settings.api_url, tls.clone()),
+            tls: Arc::new(tls),
+            ping_interval: settings.ping_interval,
+            sent: Mutex::default(),
+            threads: Threads::default(),
+        })
+    }
+
+    fn sent(&self) -> MutexGuard<'_, Sent> {
+        self.sent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `auth.test` until it answers; a refused bot token is fatal.
+    async fn check_token(&self, shutdown: &CancellationToken) -> Result<Option<Identity>, PlatformError> {
+        let mut backoff = Backoff::new(BackoffConfig::default());
+        loop {
+            let error = match self.api.auth_test().await.map_err(|e| classify(e, Token::Bot)) {
+                Ok(me) => {
+                    tracing::info!(bot_user = %me.user_id, team = %me.team, "slack accepted the bot token");
+                    return Ok(Some(me));
+                }
+                Err(fatal @ PlatformError::Fatal(_)) => return Err(fatal),
+                Err(PlatformError::Rejected(why)) => {
+                    return Err(PlatformError::Fatal(format!(
+                        "slack refused auth.test ({why}); check --slack-api-url"
+                    )));
+                }
+                Err(error) => error,
+            };
+            tracing::warn!(%error, "cannot reach the Slack Web API; retrying");
+            if !pause(shutdown, wait_for(&error, &mut backoff)).await {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The thread to post `msg` in.
+    fn thread(&self, msg: &Outbound) -> Option<String> {
+        match msg.in_reply_to.as_deref() {
+            Some(id) => convert::reply_thread(id).map(str::to_owned),
+            // The runner names a streaming preview `<response>/<channel>/preview`.
+            None if msg.id.ends_with("/preview") => self.threads.latest(&msg.channel_id),
+            None => None,
+        }
+    }
+
+    fn remember(&self, id: String, ts: &str) {
+        let mut sent = self.sent();
+        sent.ids.insert(id.clone(), ts.to_owned());
+        sent.order.push_back(id);
+        if sent.order.len() > REMEMBERED
+            && let Some(old) = sent.order.pop_front()
+        {
+            sent.ids.remove(&old);
+        }
+    }
+}
+
+impl Platform for Slack {
+    const NAME: &'static str = "slack";
+
+    fn limits(&self) -> Limits {
+        Limits { max_chars: MAX_CHARS, edits: true }
+    }
+
+    async fn listen(&self, cx: ListenContext) -> Result<(), PlatformError> {
+        let Some(me) = self.check_token(cx.shutdown()).await? else { return Ok(()) };
+        let socket = SocketMode {
+            api: &self.api,
+            cx: &cx,
+            tls: self.tls.clone(),
+            bot_user: &me.user_id,
+            ping_interval: self.ping_interval,
+            threads: &self.threads,
+        };
+        socket.run().await
+    }
+
+    async fn deliver(&self, msg: Outbound) -> Result<Delivered, PlatformError> {
+        if let Some(ts) = self.sent().ids.get(&msg.id) {
+            return Ok(Delivered { message_id: ts.clone() });
+        }
+        if msg.channel_id.is_empty() {
+            return Err(PlatformError::Rejected("empty slack channel id".to_owned()));
+        }
+        let thread = self.thread(&msg);
+        let text = convert::escape(&msg.text);
+        let message = NewMessage {
+            channel: &msg.channel_id,
+            text: &text,
+            thread_ts: thread.as_deref(),
+            blocks: msg.permission.as_ref().and_then(|prompt| convert::blocks(&msg.text, prompt)),
+        };
+        let ts = self.api.post(message).await.map_err(|e| classify(e, Token::Bot))?;
+        self.remember(msg.id, &ts);
+        Ok(Delivered { message_id: ts })
+    }
+
+    async fn edit(&self, edit: Edit) -> Result<(), PlatformError> {
+        let text = convert::escape(&edit.text);
+        self.api.update(&edit.channel_id, &edit.message_id, &text).await.map_err(|e| classify(e, Token::Bot))
+    }
+}
+
+/// How long to wait after `error`: what Slack asked for, else the backoff.
+pub(crate) fn wait_for(error: &PlatformError, backoff: &mut Backoff) -> Duration {
+    match error {
+        PlatformError::RateLimited(wait) => *wait,
+        _ => backoff.next_delay(),
+    }
+}
+
+/// Sleeps `wait` unless the gateway stops first (then false).
+pub(crate) async fn pause(shutdown: &CancellationToken, wait: Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(wait) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gorp_gateway::OutboundKind;
+
+    fn slack() -> Slack {
+        let settings =
+            Settings { api_url: "http://127.0.0.1:9/api/".parse().unwrap(), ping_interval: Duration::from_secs(1) };
+        Slack::new("xoxb-test", "xapp-test", &settings).expect("tls setup with the ring provider")
+    }
+
+    fn outbound(id: &str, in_reply_to: Option<&str>) -> Outbound {
+        Outbound {
+            id: id.into(),
+            channel_id: "C1".into(),
+            text: "hi".into(),
+            kind: OutboundKind::Complete,
+            session: "s".into(),
+            in_reply_to: in_reply_to.map(Into::into),
+            piece: (0, 1),
+            permission: None,
+        }
+    }
+
+    fn inbound(message_id: &str) -> Inbound {
+        Inbound { channel_id: "C1".into(), message_id: message_id.into(), ..Inbound::default() }
+    }
+
+    #[test]
+    fn answers_go_where_the_question_was() {
+        let slack = slack();
+        assert_eq!(slack.thread(&outbound("r/C1/0", Some("2.2@1.1"))).as_deref(), Some("1.1"));
+        assert_eq!(slack.thread(&outbound("r/C1/0", Some("2.2"))), None);
+        assert_eq!(slack.thread(&outbound("r/C1/0", Some("action-3.3"))), None);
+    }
+
+    #[test]
+    fn previews_follow_the_latest_message_of_their_channel() {
+        let slack = slack();
+        assert_eq!(slack.thread(&outbound("r/C1/preview", None)), None);
+        slack.threads.note(&inbound("2.2@1.1"));
+        assert_eq!(slack.thread(&outbound("r/C1/preview", None)).as_deref(), Some("1.1"));
+        assert_eq!(slack.thread(&outbound("notice", None)), None, "only previews use the hint");
+        slack.threads.note(&inbound("3.3"));
+        assert_eq!(slack.thread(&outbound("r/C1/preview", None)), None);
+    }
+}

@@ -1,0 +1,120 @@
+//! End-to-end tests: the real `gorp-slack` binary against a real in-process
+//! gorpd and the fake Slack (Web API + Socket Mode) from `gorp-fakes`.
+#![allow(missing_docs)]
+
+mod gateway;
+mod resilience;
+
+use gorp_fakes::FakeSlack;
+use gorp_proto::v1 as pb;
+use gorpd::testing::TestServer;
+use gorpd::testing::clients::{eventually, within};
+use std::process::Stdio;
+use tokio::process::{Child, Command};
+
+/// The tokens the fake accepts.
+pub const BOT_TOKEN: &str = "xoxb-test-bot-token";
+pub const APP_TOKEN: &str = "xapp-test-app-token";
+/// A user and their DM channel with the bot.
+pub const ALICE: &str = "U0ALICE";
+
+/// A gateway token for the "slack" platform.
+pub async fn gateway_token(server: &TestServer) -> String {
+    server.gateway_token("slack").await
+}
+
+/// gorpd, the fake Slack and a gateway token.
+pub struct World {
+    pub server: TestServer,
+    pub slack: FakeSlack,
+    pub token: String,
+}
+
+impl World {
+    pub async fn start() -> Self {
+        Self::with_server(TestServer::start().await).await
+    }
+
+    pub async fn with_server(server: TestServer) -> Self {
+        let token = gateway_token(&server).await;
+        let slack = FakeSlack::start(BOT_TOKEN, APP_TOKEN).await;
+        Self { server, slack, token }
+    }
+
+    /// The gateway binary configured by env vars, plus `extra` flags.
+    pub fn command(&self, token: &str, extra: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gorp-slack"));
+        command
+            .env("GORP_GORPD", format!("http://{}", self.server.grpc_addr))
+            .env("GORP_TOKEN", token)
+            .env("GORP_SLACK_BOT_TOKEN", BOT_TOKEN)
+            .env("GORP_SLACK_APP_TOKEN", APP_TOKEN)
+            .env("GORP_SLACK_API_URL", self.slack.url())
+            .env("RUST_LOG", "info")
+            .args(extra)
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Starts the gateway with the right token.
+    pub fn gateway(&self, extra: &[&str]) -> Gateway {
+        let child = self.command(&self.token, extra).stdin(Stdio::null()).spawn().expect("start gorp-slack");
+        Gateway { child }
+    }
+
+    /// Waits until the bot's messages in `channel` include one containing `expect`; returns it.
+    pub async fn answer(&self, channel: &str, expect: &str) -> String {
+        let slack = &self.slack;
+        eventually(|| {
+            let found = slack.texts(channel).into_iter().find(|t| t.contains(expect));
+            async move { found }
+        })
+        .await
+    }
+
+    /// Waits until the gateway holds a Socket Mode connection.
+    pub async fn connected(&self) {
+        let slack = &self.slack;
+        eventually(|| {
+            let up = slack.connections() >= 1;
+            async move { up.then_some(()) }
+        })
+        .await;
+    }
+
+    /// Waits until gorpd has the gateway's ack for every final so far, so a
+    /// restart after this point cannot replay one (delivery is at least once
+    /// between a post and its ack).
+    pub async fn caught_up(&self) {
+        let control = self.server.control();
+        eventually(|| {
+            let mut control = control.clone();
+            async move {
+                let gateways = control.list_gateways(pb::ListGatewaysRequest {}).await.ok()?.into_inner().gateways;
+                let slack = gateways.into_iter().find(|g| g.gateway_id == "slack")?;
+                (slack.acked_seq > 0 && slack.pending == 0).then_some(())
+            }
+        })
+        .await;
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await.expect("gorpd stops");
+    }
+}
+
+/// A running `gorp-slack` process; killed if dropped.
+pub struct Gateway {
+    child: Child,
+}
+
+impl Gateway {
+    /// SIGTERM, then expects a clean exit within the test deadline.
+    pub async fn stop(mut self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(status.success());
+        let exit = within(self.child.wait()).await.expect("wait");
+        assert!(exit.success(), "gorp-slack exited with {exit}");
+    }
+}

@@ -1,0 +1,182 @@
+//! Connections and restarts: a silent or refreshed socket is replaced, and
+//! envelopes are acked only after gorpd acknowledged their message, so
+//! restarting gorpd or the gateway neither loses nor repeats one.
+
+use super::*;
+use gorpd::testing::clients::{bind, create};
+
+/// The echo answers in `channel`, each expected exactly once.
+async fn answered_once(world: &World, channel: &str, texts: &[&str]) {
+    for text in texts {
+        world.answer(channel, &format!("echo: {text}")).await;
+    }
+    let all = world.slack.texts(channel);
+    for text in texts {
+        let count = all.iter().filter(|t| **t == format!("echo: {text}")).count();
+        assert_eq!(count, 1, "{text:?} answered once: {all:?}");
+    }
+}
+
+async fn connections(world: &World, n: usize) {
+    let slack = &world.slack;
+    eventually(|| {
+        let reached = slack.connections() >= n;
+        async move { reached.then_some(()) }
+    })
+    .await;
+}
+
+async fn bound_world(session: &str, channel: &str) -> World {
+    let world = World::start().await;
+    world.server.control().create_session(create(session)).await.unwrap();
+    world.server.control().bind_session(bind("slack", channel, session)).await.unwrap();
+    world
+}
+
+#[tokio::test]
+async fn a_silent_socket_is_detected_and_replaced() {
+    let world = bound_world("steady", "C0STEADY").await;
+    let gateway = world.gateway(&["--slack-ping-interval-secs=1"]);
+    world.slack.channel_message("C0STEADY", ALICE, "one", None);
+    world.answer("C0STEADY", "echo: one").await;
+    world.slack.go_silent();
+    connections(&world, 2).await;
+    world.slack.channel_message("C0STEADY", ALICE, "two", None);
+    answered_once(&world, "C0STEADY", &["one", "two"]).await;
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_refresh_request_reconnects_and_loses_nothing() {
+    let world = bound_world("steady", "C0STEADY").await;
+    let gateway = world.gateway(&[]);
+    world.slack.channel_message("C0STEADY", ALICE, "one", None);
+    world.answer("C0STEADY", "echo: one").await;
+    world.slack.request_refresh();
+    world.slack.channel_message("C0STEADY", ALICE, "two", None);
+    connections(&world, 2).await;
+    world.slack.channel_message("C0STEADY", ALICE, "three", None);
+    answered_once(&world, "C0STEADY", &["one", "two", "three"]).await;
+    assert_eq!(world.server.store.inbound_count().await.unwrap(), 3);
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn messages_sent_while_gorpd_restarts_are_answered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(dir.path()).await;
+    server.control().create_session(create("steady")).await.unwrap();
+    server.control().bind_session(bind("slack", "C0STEADY", "steady")).await.unwrap();
+    let world = World::with_server(server).await;
+    let gateway = world.gateway(&[]);
+    world.slack.channel_message("C0STEADY", ALICE, "one", None);
+    world.answer("C0STEADY", "echo: one").await;
+
+    let World { server, slack, token } = world;
+    let (grpc_addr, http_addr) = (server.grpc_addr, server.http_addr);
+    server.stop().await.unwrap();
+    slack.channel_message("C0STEADY", ALICE, "two", None);
+    slack.channel_message("C0STEADY", ALICE, "three", None);
+
+    let config = gorpd::testing::test_config(dir.path());
+    let backends = gorpd::agent_backends(&config);
+    let server = TestServer::start_at(config, backends, grpc_addr, http_addr).await;
+    let world = World { server, slack, token };
+    answered_once(&world, "C0STEADY", &["one", "two", "three"]).await;
+    assert_eq!(world.server.store.inbound_count().await.unwrap(), 3, "each message stored exactly once");
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn an_envelope_gorpd_never_acknowledged_stays_unacked_and_is_redelivered_to_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(dir.path()).await;
+    server.control().create_session(create("steady")).await.unwrap();
+    server.control().bind_session(bind("slack", "C0STEADY", "steady")).await.unwrap();
+    let world = World::with_server(server).await;
+    let first = world.gateway(&[]);
+    world.slack.channel_message("C0STEADY", ALICE, "one", None);
+    world.answer("C0STEADY", "echo: one").await;
+    world.caught_up().await;
+    eventually(|| {
+        let settled = world.slack.unacked() == 0;
+        async move { settled.then_some(()) }
+    })
+    .await;
+
+    let World { server, slack, token } = world;
+    let (grpc_addr, http_addr) = (server.grpc_addr, server.http_addr);
+    server.stop().await.unwrap();
+    slack.channel_message("C0STEADY", ALICE, "two", None);
+    let held = eventually(|| {
+        let held = slack.delivered_unacked();
+        async move { (!held.is_empty()).then_some(held) }
+    })
+    .await;
+    first.stop().await;
+    assert_eq!(slack.delivered_unacked(), held, "gorpd never acknowledged it, so neither did the gateway");
+
+    let config = gorpd::testing::test_config(dir.path());
+    let backends = gorpd::agent_backends(&config);
+    let server = TestServer::start_at(config, backends, grpc_addr, http_addr).await;
+    let world = World { server, slack, token };
+    let second = world.gateway(&[]);
+    answered_once(&world, "C0STEADY", &["one", "two"]).await;
+    eventually(|| {
+        let acked = world.slack.acked();
+        let done = held.iter().all(|id| acked.contains(id));
+        async move { done.then_some(()) }
+    })
+    .await;
+    assert_eq!(world.server.store.inbound_count().await.unwrap(), 2);
+    second.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_restarted_gateway_reads_what_it_missed_and_repeats_nothing() {
+    let world = bound_world("steady", "C0STEADY").await;
+    let first = world.gateway(&[]);
+    world.slack.channel_message("C0STEADY", ALICE, "one", None);
+    world.answer("C0STEADY", "echo: one").await;
+    world.caught_up().await;
+    first.stop().await;
+
+    world.slack.channel_message("C0STEADY", ALICE, "two", None);
+    world.slack.channel_message("C0STEADY", ALICE, "three", None);
+    let second = world.gateway(&[]);
+    answered_once(&world, "C0STEADY", &["one", "two", "three"]).await;
+    assert_eq!(world.server.store.inbound_count().await.unwrap(), 3);
+    second.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_gateway_restarted_while_answers_stream_delivers_each_final_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = gorpd::testing::test_config(dir.path());
+    config.echo_chunk_delay_ms = 200;
+    let backends = gorpd::agent_backends(&config);
+    let world = World::with_server(TestServer::start_with(config, backends).await).await;
+    world.server.control().create_session(create("slow")).await.unwrap();
+    world.server.control().bind_session(bind("slack", "C0SLOW", "slow")).await.unwrap();
+    let first = world.gateway(&[]);
+    world.slack.channel_message("C0SLOW", ALICE, "alpha beta gamma delta epsilon", None);
+    world.slack.channel_message("C0SLOW", ALICE, "zeta eta theta iota kappa", None);
+    // Stop the gateway once the first answer is streaming.
+    eventually(|| {
+        let streaming = !world.slack.posted().is_empty();
+        async move { streaming.then_some(()) }
+    })
+    .await;
+    first.stop().await;
+    let second = world.gateway(&[]);
+    let texts = ["alpha beta gamma delta epsilon", "zeta eta theta iota kappa"];
+    answered_once(&world, "C0SLOW", &texts).await;
+    assert_eq!(world.server.store.inbound_count().await.unwrap(), 2);
+    second.stop().await;
+    world.stop().await;
+}

@@ -1,0 +1,11 @@
+//! gorp-fakes: the one place tests model the chat platforms that cannot run
+//! here. Each module is a faithful fake server on 127.0.0.1:0 speaking the
+//! platform's documented protocol (including its errors and 429s), with
+//! handles for tests to inject user messages and read what a bot sent.
+#![allow(missing_docs)]
+
+pub mod slack;
+pub mod telegram;
+
+pub use slack::FakeSlack;
+pub use telegram::FakeTelegram;
