@@ -179,11 +179,6 @@ pub(crate) fn reply_thread(in_reply_to: &str) -> Option<&str> {
     in_reply_to.split_once('@').map(|(_, thread)| thread).filter(|t| !t.is_empty())
 }
 
-/// The thread a message id was written in (for previews, which carry no `in_reply_to`).
-pub(crate) fn thread_of(message_id: &str) -> Option<String> {
-    reply_thread(message_id).map(str::to_owned)
-}
-
 /// A section with `text` and Approve / Deny buttons, for a pending prompt.
 pub(crate) fn blocks(text: &str, prompt: &PermissionPrompt) -> Option<Vec<SlackBlock>> {
     if !prompt.pending || prompt.id.is_empty() {
@@ -246,7 +241,6 @@ mod tests {
         assert_eq!(reply_thread("2.000002@1.000001"), Some("1.000001"));
         assert_eq!(reply_thread("2.000002"), None);
         assert_eq!(reply_thread("action-3.3"), None);
-        assert_eq!(thread_of("2@1").as_deref(), Some("1"));
     }
 
     #[test]

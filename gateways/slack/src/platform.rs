@@ -13,9 +13,7 @@ use crate::api::{Api, Identity, NewMessage};
 use crate::convert;
 use crate::error::{Token, classify};
 use crate::socket::SocketMode;
-use gorp_gateway::{
-    Backoff, BackoffConfig, Delivered, Edit, Inbound, Limits, ListenContext, Outbound, Platform, PlatformError,
-};
+use gorp_gateway::{Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -41,7 +39,6 @@ pub(crate) struct Slack {
     tls: Arc<rustls::ClientConfig>,
     ping_interval: Duration,
     sent: Mutex<Sent>,
-    threads: Threads,
 }
 
 /// Outbound ids already posted, so a retry after a lost answer is not posted
@@ -50,26 +47,6 @@ pub(crate) struct Slack {
 struct Sent {
     ids: HashMap<String, String>,
     order: VecDeque<String>,
-}
-
-/// The thread of the latest message from each channel. Only streaming
-/// previews use it: they carry no `in_reply_to`, so without it a preview of
-/// an answer to a threaded message would land top-level (and the final,
-/// which edits the preview, with it). A best-effort hint; finals never need it.
-#[derive(Debug, Default)]
-pub(crate) struct Threads(Mutex<HashMap<String, Option<String>>>);
-
-impl Threads {
-    /// Remembers where `inbound` was written.
-    pub(crate) fn note(&self, inbound: &Inbound) {
-        let mut threads = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        threads.insert(inbound.channel_id.clone(), convert::thread_of(&inbound.message_id));
-    }
-
-    /// The thread of the latest message from `channel`, if it was in one.
-    fn latest(&self, channel: &str) -> Option<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(channel).cloned().flatten()
-    }
 }
 
 impl Slack {
@@ -81,7 +58,6 @@ impl Slack {
             tls: Arc::new(tls),
             ping_interval: settings.ping_interval,
             sent: Mutex::default(),
-            threads: Threads::default(),
         })
     }
 
@@ -113,14 +89,11 @@ impl Slack {
         }
     }
 
-    /// The thread to post `msg` in.
+    /// The thread to post `msg` in: the one of the message it answers, if
+    /// that was in a thread (the runner passes `in_reply_to` only in the
+    /// channel of that message, for previews as for finals).
     fn thread(&self, msg: &Outbound) -> Option<String> {
-        match msg.in_reply_to.as_deref() {
-            Some(id) => convert::reply_thread(id).map(str::to_owned),
-            // The runner names a streaming preview `<response>/<channel>/preview`.
-            None if msg.id.ends_with("/preview") => self.threads.latest(&msg.channel_id),
-            None => None,
-        }
+        msg.in_reply_to.as_deref().and_then(convert::reply_thread).map(str::to_owned)
     }
 
     fn remember(&self, id: String, ts: &str) {
@@ -150,7 +123,6 @@ impl Platform for Slack {
             tls: self.tls.clone(),
             bot_user: &me.user_id,
             ping_interval: self.ping_interval,
-            threads: &self.threads,
         };
         socket.run().await
     }
@@ -221,26 +193,11 @@ mod tests {
         }
     }
 
-    fn inbound(message_id: &str) -> Inbound {
-        Inbound { channel_id: "C1".into(), message_id: message_id.into(), ..Inbound::default() }
-    }
-
     #[test]
     fn answers_go_where_the_question_was() {
         let slack = slack();
         assert_eq!(slack.thread(&outbound("r/C1/0", Some("2.2@1.1"))).as_deref(), Some("1.1"));
         assert_eq!(slack.thread(&outbound("r/C1/0", Some("2.2"))), None);
         assert_eq!(slack.thread(&outbound("r/C1/0", Some("action-3.3"))), None);
-    }
-
-    #[test]
-    fn previews_follow_the_latest_message_of_their_channel() {
-        let slack = slack();
-        assert_eq!(slack.thread(&outbound("r/C1/preview", None)), None);
-        slack.threads.note(&inbound("2.2@1.1"));
-        assert_eq!(slack.thread(&outbound("r/C1/preview", None)).as_deref(), Some("1.1"));
-        assert_eq!(slack.thread(&outbound("notice", None)), None, "only previews use the hint");
-        slack.threads.note(&inbound("3.3"));
-        assert_eq!(slack.thread(&outbound("r/C1/preview", None)), None);
     }
 }

@@ -22,7 +22,7 @@
 use crate::api::Api;
 use crate::convert::{self, Envelope};
 use crate::error::{Token, classify};
-use crate::platform::{Threads, pause, wait_for};
+use crate::platform::{pause, wait_for};
 use futures::{SinkExt, StreamExt};
 use gorp_gateway::{AckHandle, Backoff, BackoffConfig, ListenContext, PlatformError};
 use std::sync::Arc;
@@ -65,7 +65,6 @@ pub(crate) struct SocketMode<'a> {
     /// Our bot's user id: its own messages are skipped.
     pub(crate) bot_user: &'a str,
     pub(crate) ping_interval: Duration,
-    pub(crate) threads: &'a Threads,
 }
 
 impl SocketMode<'_> {
@@ -184,7 +183,6 @@ impl SocketMode<'_> {
             return Step::Continue;
         };
         tracing::debug!(channel = %inbound.channel_id, message = %inbound.message_id, retry = envelope.retry_attempt, "message from slack");
-        self.threads.note(&inbound);
         match self.cx.submit(inbound).await {
             Ok(handle) => {
                 tokio::spawn(ack_when_settled(handle, envelope_id, acks.clone()));

@@ -13,8 +13,8 @@ mod types;
 
 pub use subscription::{Delivered, Subscription, SubscriptionError};
 pub use types::{
-    Activity, ChannelRef, Chunk, Inbound, NewResponse, PermissionNotice, PermissionOption, PermissionState, Response,
-    ResponseKind,
+    Activity, ChannelRef, Chunk, Inbound, MessageRef, NewResponse, PermissionNotice, PermissionOption, PermissionState,
+    Response, ResponseKind,
 };
 
 use crate::store::{Commit, Store, StoreResult};

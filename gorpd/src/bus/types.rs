@@ -26,6 +26,15 @@ impl fmt::Display for ChannelRef {
     }
 }
 
+/// One platform message: the channel it is in and the platform's id for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRef {
+    /// Its channel.
+    pub channel: ChannelRef,
+    /// The platform's message id.
+    pub message_id: String,
+}
+
 /// The kind of a final response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseKind {
@@ -112,8 +121,8 @@ pub struct NewResponse {
     pub text: String,
     /// Channels the response is meant for.
     pub targets: Vec<ChannelRef>,
-    /// Platform message id this answers.
-    pub in_reply_to: Option<String>,
+    /// The inbound message this answers (a reply only in its channel).
+    pub reply_to: Option<MessageRef>,
     /// A permission request (or its outcome) this response is about.
     pub permission: Option<PermissionNotice>,
 }
@@ -133,8 +142,8 @@ pub struct Response {
     pub text: String,
     /// Channels the response is meant for.
     pub targets: Vec<ChannelRef>,
-    /// Platform message id this answers.
-    pub in_reply_to: Option<String>,
+    /// The inbound message this answers (a reply only in its channel).
+    pub reply_to: Option<MessageRef>,
     /// A permission request (or its outcome) this response is about.
     pub permission: Option<PermissionNotice>,
     /// Commit time.
@@ -168,6 +177,8 @@ pub struct Chunk {
     pub progress: bool,
     /// Channels the answer is meant for.
     pub targets: Vec<ChannelRef>,
+    /// The inbound message the answer is for.
+    pub reply_to: Option<MessageRef>,
 }
 
 impl Chunk {
@@ -191,6 +202,14 @@ pub struct Inbound {
     pub sender: String,
     /// Text.
     pub text: String,
+}
+
+impl Inbound {
+    /// This message as something to reply to; `None` for tell/broadcast.
+    pub fn reply_ref(&self) -> Option<MessageRef> {
+        let message_id = self.message_id.clone()?;
+        Some(MessageRef { channel: self.channel.clone(), message_id })
+    }
 }
 
 /// One piece of bus activity, for `Watch` and the admin views.

@@ -2,7 +2,7 @@
 //! Incoming messages are validated here; domain code never sees `pb` types.
 
 use crate::auth::AuthError;
-use crate::bus::{Activity, ChannelRef, Chunk, PermissionNotice, PermissionState, Response, ResponseKind};
+use crate::bus::{Activity, ChannelRef, Chunk, MessageRef, PermissionNotice, PermissionState, Response, ResponseKind};
 use crate::orchestrator::SessionInfo;
 use crate::store::{HistoryRow, TokenKind, TokenRow};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -38,7 +38,8 @@ pub(super) fn response_to_pb(response: &Response) -> pb::Response {
         } as i32,
         text: response.text.clone(),
         targets: response.targets.iter().map(channel_to_pb).collect(),
-        in_reply_to: response.in_reply_to.clone().unwrap_or_default(),
+        in_reply_to: response.reply_to.as_ref().map(|r| r.message_id.clone()).unwrap_or_default(),
+        reply_to: response.reply_to.as_ref().map(message_ref_to_pb),
         created_at: time(&response.created_at),
         permission: response.permission.as_ref().map(permission_to_pb),
     }
@@ -72,7 +73,12 @@ pub(super) fn chunk_to_pb(chunk: &Chunk) -> pb::Chunk {
         text: chunk.text.clone(),
         targets: chunk.targets.iter().map(channel_to_pb).collect(),
         kind: if chunk.progress { pb::ChunkKind::Progress } else { pb::ChunkKind::Text } as i32,
+        reply_to: chunk.reply_to.as_ref().map(message_ref_to_pb),
     }
+}
+
+fn message_ref_to_pb(message: &MessageRef) -> pb::MessageRef {
+    pb::MessageRef { channel: Some(channel_to_pb(&message.channel)), message_id: message.message_id.clone() }
 }
 
 pub(super) fn session_to_pb(info: &SessionInfo) -> pb::Session {

@@ -167,7 +167,7 @@ impl Orchestrator {
             kind,
             text: text.clone(),
             targets: self.channels_of(session),
-            in_reply_to: turn.message_id.clone(),
+            reply_to: turn.reply_ref(),
             permission: None,
         };
         let commit = Commit {
@@ -203,16 +203,16 @@ impl Orchestrator {
             match event {
                 Some(AgentEvent::Chunk(chunk)) => {
                     text.push_str(&chunk);
-                    self.send_chunk(session, response_id, chunk, false);
+                    self.send_chunk(turn, session, response_id, chunk, false);
                 }
-                Some(AgentEvent::Progress(line)) => self.send_chunk(session, response_id, line, true),
+                Some(AgentEvent::Progress(line)) => self.send_chunk(turn, session, response_id, line, true),
                 Some(AgentEvent::Usage { input_tokens, output_tokens }) => {
                     if let Err(error) = self.inner.store.add_usage(session, input_tokens, output_tokens).await {
                         tracing::warn!(%error, "could not record token usage");
                     }
                 }
                 Some(AgentEvent::Permission(ask)) => {
-                    if let Err(error) = self.ask_permission(session, turn.message_id.clone(), ask).await {
+                    if let Err(error) = self.ask_permission(session, turn.reply_ref(), ask).await {
                         tracing::error!(%error, "could not publish a permission request; it is cancelled");
                     }
                 }
@@ -228,13 +228,14 @@ impl Orchestrator {
         }
     }
 
-    fn send_chunk(&self, session: &str, response_id: &str, text: String, progress: bool) {
+    fn send_chunk(&self, turn: &Inbound, session: &str, response_id: &str, text: String, progress: bool) {
         self.inner.bus.send_chunk(Chunk {
             response_id: response_id.to_owned(),
             session: session.to_owned(),
             text,
             progress,
             targets: self.channels_of(session),
+            reply_to: turn.reply_ref(),
         });
     }
 
@@ -264,7 +265,7 @@ impl Orchestrator {
             kind: ResponseKind::Notice,
             text: text.clone(),
             targets: self.channels_of(session),
-            in_reply_to: turn.message_id.clone(),
+            reply_to: turn.reply_ref(),
             permission: None,
         };
         let commit = Commit {

@@ -230,7 +230,7 @@ impl Orchestrator {
             kind: ResponseKind::Notice,
             text,
             targets,
-            in_reply_to: None,
+            reply_to: None,
             permission: None,
         };
         self.inner.bus.append(response, Commit::default()).await?;

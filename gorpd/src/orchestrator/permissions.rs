@@ -7,7 +7,9 @@
 
 use super::{Orchestrator, OrchestratorError, OrchestratorResult};
 use crate::agent::{PermissionAsk, PermissionDecision};
-use crate::bus::{ChannelRef, NewResponse, PermissionNotice, PermissionOption, PermissionState, ResponseKind};
+use crate::bus::{
+    ChannelRef, MessageRef, NewResponse, PermissionNotice, PermissionOption, PermissionState, ResponseKind,
+};
 use crate::store::Commit;
 use std::collections::{HashMap, VecDeque};
 use tokio::sync::oneshot;
@@ -26,7 +28,7 @@ pub(super) struct PermissionTable {
 struct Pending {
     session: String,
     notice: PermissionNotice,
-    in_reply_to: Option<String>,
+    reply_to: Option<MessageRef>,
     reply: oneshot::Sender<PermissionDecision>,
 }
 
@@ -79,7 +81,7 @@ impl Orchestrator {
     pub(super) async fn ask_permission(
         &self,
         session: &str,
-        in_reply_to: Option<String>,
+        reply_to: Option<MessageRef>,
         ask: PermissionAsk,
     ) -> OrchestratorResult<()> {
         let notice = {
@@ -95,7 +97,7 @@ impl Orchestrator {
             let pending = Pending {
                 session: session.to_owned(),
                 notice: notice.clone(),
-                in_reply_to: in_reply_to.clone(),
+                reply_to: reply_to.clone(),
                 reply: ask.reply,
             };
             table.pending.insert(id, pending);
@@ -120,7 +122,7 @@ impl Orchestrator {
                 }
             }
         });
-        self.publish_notice(session, text, notice, in_reply_to, None).await
+        self.publish_notice(session, text, notice, reply_to, None).await
     }
 
     /// Answers a pending request from `origin`, which must be bound to the session that asked.
@@ -211,7 +213,7 @@ impl Orchestrator {
         tracing::info!(session = %pending.session, permission = id, outcome = %summary, "permission resolved");
         let notice = PermissionNotice { state, resolved_by: by, ..pending.notice.clone() };
         let text = format!("Permission {id} ({title}) {summary}.");
-        self.publish_notice(&pending.session, text, notice, pending.in_reply_to.clone(), quiet).await?;
+        self.publish_notice(&pending.session, text, notice, pending.reply_to.clone(), quiet).await?;
         Ok(Some(format!("Permission {id} ({title}) {summary}.")))
     }
 
@@ -220,7 +222,7 @@ impl Orchestrator {
         session: &str,
         text: String,
         notice: PermissionNotice,
-        in_reply_to: Option<String>,
+        reply_to: Option<MessageRef>,
         except: Option<&ChannelRef>,
     ) -> OrchestratorResult<()> {
         let targets = self.channels_of(session).into_iter().filter(|c| Some(c) != except).collect();
@@ -230,7 +232,7 @@ impl Orchestrator {
             kind: ResponseKind::Notice,
             text,
             targets,
-            in_reply_to,
+            reply_to,
             permission: Some(notice),
         };
         self.inner.bus.append(response, Commit::default()).await?;

@@ -46,7 +46,7 @@ impl Orchestrator {
             kind: if reply.ok { ResponseKind::Complete } else { ResponseKind::Error },
             text: reply.text,
             targets: vec![inbound.channel.clone()],
-            in_reply_to: inbound.message_id.clone(),
+            reply_to: inbound.reply_ref(),
             permission: None,
         };
         let commit = Commit { history: None, finish: Some((inbound.id, InboundState::Done)) };

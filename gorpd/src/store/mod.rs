@@ -129,7 +129,7 @@ mod tests {
                             kind: ResponseKind::Complete,
                             text: "x".into(),
                             targets: vec![ChannelRef::new("web", "t")],
-                            in_reply_to: None,
+                            reply_to: None,
                             permission: None,
                         };
                         store.append_response(&response, &Commit::default()).await

@@ -6,7 +6,7 @@
 use super::{
     InboundState, NewHistory, Store, StoreResult, history::insert_history, inbound::state_text, now_text, parse_time,
 };
-use crate::bus::{ChannelRef, NewResponse, Response, ResponseKind};
+use crate::bus::{ChannelRef, MessageRef, NewResponse, Response, ResponseKind};
 use sqlx::Row;
 
 /// What else commits atomically with a response.
@@ -24,15 +24,18 @@ impl Store {
         let created_at = now_text();
         let mut tx = self.begin_write().await?;
         let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, permission, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, reply_platform,
+                                    reply_channel, permission, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
         )
         .bind(&new.response_id)
         .bind(&new.session)
         .bind(new.session.is_none())
         .bind(new.kind.as_str())
         .bind(&new.text)
-        .bind(&new.in_reply_to)
+        .bind(new.reply_to.as_ref().map(|r| &r.message_id))
+        .bind(new.reply_to.as_ref().map(|r| &r.channel.platform))
+        .bind(new.reply_to.as_ref().map(|r| &r.channel.channel_id))
         .bind(new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")))
         .bind(&created_at)
         .fetch_one(&mut *tx)
@@ -56,7 +59,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        let NewResponse { response_id, session, kind, text, targets, in_reply_to, permission } = new.clone();
+        let NewResponse { response_id, session, kind, text, targets, reply_to, permission } = new.clone();
         Ok(Response {
             seq: seq as u64,
             response_id,
@@ -64,7 +67,7 @@ impl Store {
             kind,
             text,
             targets,
-            in_reply_to,
+            reply_to,
             permission,
             created_at: parse_time(&created_at),
         })
@@ -126,8 +129,17 @@ fn response_from_row(row: &sqlx::sqlite::SqliteRow, targets: Vec<ChannelRef>) ->
         kind: ResponseKind::parse(row.get::<&str, _>("kind")),
         text: row.get("text"),
         targets,
-        in_reply_to: row.get("in_reply_to"),
+        reply_to: reply_from_row(row),
         permission: row.get::<Option<&str>, _>("permission").and_then(|json| serde_json::from_str(json).ok()),
         created_at: parse_time(row.get::<&str, _>("created_at")),
     }
+}
+
+/// The message a `responses` row answers, when the row says (rows from
+/// before migration 0005 have no channel and get none).
+fn reply_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<MessageRef> {
+    let message_id: String = row.get::<Option<String>, _>("in_reply_to")?;
+    let platform: String = row.get::<Option<String>, _>("reply_platform")?;
+    let channel_id: String = row.get::<Option<String>, _>("reply_channel")?;
+    Some(MessageRef { channel: ChannelRef::new(platform, channel_id), message_id })
 }

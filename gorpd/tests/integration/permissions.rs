@@ -25,6 +25,8 @@ async fn an_approval_from_one_channel_resolves_it_everywhere() {
     let on_telegram = telegram.response().await;
     assert_eq!(on_web.kind, pb::ResponseKind::Notice as i32);
     assert_eq!(on_web.in_reply_to, asked);
+    let reply_to = on_telegram.reply_to.clone().expect("reply_to");
+    assert_eq!(reply_to.channel.unwrap().platform, "web", "the message answered is in the web channel only");
     let request = permission(&on_web).clone();
     assert_eq!(request.state, pb::PermissionState::Pending as i32);
     assert_eq!(request.title, "write notes.txt");

@@ -68,6 +68,8 @@ async fn a_turn_in_flight_at_shutdown_is_reported_interrupted_and_the_queue_surv
     let notice = web.response().await;
     assert_eq!(notice.kind, pb::ResponseKind::Notice as i32);
     assert_eq!(notice.in_reply_to, hung);
+    let reply_to = notice.reply_to.clone().expect("the stored response names the message it answers");
+    assert_eq!((reply_to.channel, reply_to.message_id), (Some(channel("web", "tab")), hung.clone()));
     assert!(notice.text.contains("interrupted") && notice.text.contains("hang on this task"), "{}", notice.text);
     assert_eq!(notice.targets, vec![channel("web", "tab")]);
     web.ack(notice.seq).await;

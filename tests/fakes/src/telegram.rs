@@ -6,7 +6,8 @@
 //! long-polls), sendMessage, editMessageText ("message is not modified" when
 //! the text is unchanged), answerCallbackQuery. Answers are `{"ok":true,
 //! "result":...}` or `{"ok":false,"error_code":..,"description":..}`, with
-//! `parameters.retry_after` on a 429. Tests inject user messages and button
+//! `parameters.retry_after` on a 429. Message ids count per chat, as
+//! Telegram's do, so the same id exists in many chats. Tests inject user messages and button
 //! presses, make the next calls of a method fail, and read what the bot sent.
 
 use axum::Router;
@@ -16,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -42,7 +43,8 @@ struct Inner {
     next_update: i64,
     confirmed: i64,
     sent: Vec<Sent>,
-    next_message: i64,
+    /// The last message id per chat: Telegram numbers messages per chat.
+    last_message: HashMap<i64, i64>,
     failures: Vec<(String, VecDeque<Value>)>,
     calls: Vec<String>,
     answered_callbacks: Vec<String>,
@@ -61,7 +63,7 @@ impl FakeTelegram {
     /// Binds 127.0.0.1:0 and serves until the test's runtime ends.
     pub async fn start(token: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let inner = Inner { next_update: 1, next_message: 1, ..Inner::default() };
+        let inner = Inner { next_update: 1, ..Inner::default() };
         let fake = Self {
             addr: listener.local_addr().expect("addr"),
             token: token.to_owned(),
@@ -103,7 +105,7 @@ impl FakeTelegram {
     }
 
     fn say(&self, chat: Value, user_id: i64, username: &str, text: &str) -> i64 {
-        let message_id = self.next_message_id();
+        let message_id = self.next_message_id(chat["id"].as_i64().expect("chat id"));
         let message = json!({
             "message_id": message_id, "date": 1_700_000_000, "chat": chat,
             "from": user(user_id, username, false), "text": text,
@@ -112,9 +114,11 @@ impl FakeTelegram {
         message_id
     }
 
-    /// User `user_id` presses a button carrying `data` under the bot's message `message_id`.
+    /// User `user_id` presses a button carrying `data` under the bot's message
+    /// `message_id` in their private chat with the bot.
     pub fn press(&self, user_id: i64, username: &str, message_id: i64, data: &str) -> String {
-        let sent = self.sent().into_iter().find(|m| m.message_id == message_id).expect("pressed message");
+        let pressed = |m: &Sent| m.chat_id == user_id && m.message_id == message_id;
+        let sent = self.sent().into_iter().find(pressed).expect("pressed message");
         let id = format!("cq{}", self.inner().next_update);
         let query = json!({
             "id": id, "from": user(user_id, username, false), "chat_instance": "ci", "data": data,
@@ -164,10 +168,11 @@ impl FakeTelegram {
         self.inner().confirmed
     }
 
-    fn next_message_id(&self) -> i64 {
+    fn next_message_id(&self, chat_id: i64) -> i64 {
         let mut inner = self.inner();
-        inner.next_message += 1;
-        inner.next_message - 1
+        let last = inner.last_message.entry(chat_id).or_insert(0);
+        *last += 1;
+        *last
     }
 }
 
@@ -285,7 +290,7 @@ fn send_message(fake: &FakeTelegram, params: &Value) -> Response {
     if text.chars().count() > 4096 {
         return error(400, "Bad Request: message is too long");
     }
-    let message_id = fake.next_message_id();
+    let message_id = fake.next_message_id(chat_id);
     let sent = Sent {
         chat_id,
         message_id,

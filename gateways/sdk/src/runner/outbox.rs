@@ -28,6 +28,8 @@ struct Preview {
     text: String,
     session: String,
     targets: Vec<String>,
+    /// The message the answer is for (a reply only in its own channel).
+    reply_to: Option<pb::MessageRef>,
     /// Platform message id of the preview, per channel.
     messages: HashMap<String, String>,
     /// Channels where previews failed; their final is sent as new messages.
@@ -119,7 +121,7 @@ impl<P: Platform> Outbox<P> {
             text: text.to_owned(),
             kind: convert::kind(r.kind),
             session: r.session.clone(),
-            in_reply_to: Some(r.in_reply_to.clone()).filter(|id| !id.is_empty()),
+            in_reply_to: convert::reply_in(P::NAME, channel, r.reply_to.as_ref()),
             piece,
             permission: if piece.0 == 0 { convert::permission(r.permission.as_ref()) } else { None },
         }
@@ -163,6 +165,7 @@ impl<P: Platform> Outbox<P> {
             text: String::new(),
             session: chunk.session,
             targets,
+            reply_to: chunk.reply_to,
             messages: HashMap::new(),
             failed: HashSet::new(),
             dirty: false,
@@ -218,7 +221,7 @@ impl<P: Platform> Outbox<P> {
                         text: text.clone(),
                         kind: OutboundKind::Complete,
                         session: preview.session.clone(),
-                        in_reply_to: None,
+                        in_reply_to: convert::reply_in(P::NAME, &channel, preview.reply_to.as_ref()),
                         piece: (0, 1),
                         permission: None,
                     };
@@ -271,6 +274,7 @@ mod tests {
             text: String::new(),
             session: String::new(),
             targets: vec![],
+            reply_to: None,
             messages: HashMap::new(),
             failed: HashSet::new(),
             dirty: true,

@@ -7,7 +7,7 @@
 
 use super::SessionError;
 use super::connect::Bus;
-use super::convert::publish_request;
+use super::convert::{publish_request, scoped_message_id};
 use crate::listen::{Ack, Submitted, notice};
 use crate::platform::{Inbound, Outbound};
 use gorp_proto::v1 as pb;
@@ -25,6 +25,8 @@ const MAX_QUEUED: usize = 4096;
 
 /// One message waiting for its ack, and who waits for it.
 struct Entry {
+    /// The id gorpd knows it by (scoped by channel) and names in its ack.
+    bus_id: String,
     inbound: Inbound,
     waiters: Vec<oneshot::Sender<Ack>>,
 }
@@ -38,16 +40,16 @@ pub(crate) struct PublishQueue {
 impl PublishQueue {
     /// Queues a message; a second submit of a queued id waits for the same ack.
     fn push(&mut self, submitted: Submitted) {
-        let id = &submitted.inbound.message_id;
-        match self.entries.iter_mut().find(|e| &e.inbound.message_id == id) {
+        let bus_id = scoped_message_id(&submitted.inbound.channel_id, &submitted.inbound.message_id);
+        match self.entries.iter_mut().find(|e| e.bus_id == bus_id) {
             Some(entry) => entry.waiters.push(submitted.done),
-            None => self.entries.push_back(Entry { inbound: submitted.inbound, waiters: vec![submitted.done] }),
+            None => self.entries.push_back(Entry { bus_id, inbound: submitted.inbound, waiters: vec![submitted.done] }),
         }
     }
 
     /// Settles the message `ack` names; returns it with a reason if gorpd refused it.
     fn settle(&mut self, ack: pb::PublishAck) -> Option<(Inbound, String)> {
-        let at = self.entries.iter().position(|e| e.inbound.message_id == ack.message_id)?;
+        let at = self.entries.iter().position(|e| e.bus_id == ack.message_id)?;
         if at != 0 {
             tracing::warn!(message_id = %ack.message_id, "ack out of order");
         }
@@ -163,8 +165,9 @@ mod tests {
         (Submitted { inbound, done }, rx)
     }
 
+    /// gorpd's ack for message `id` of channel "c".
     fn ack(id: &str, status: pb::PublishStatus, error: &str) -> pb::PublishAck {
-        pb::PublishAck { message_id: id.into(), status: status as i32, error_code: 0, error: error.into() }
+        pb::PublishAck { message_id: format!("c/{id}"), status: status as i32, error_code: 0, error: error.into() }
     }
 
     #[test]
@@ -194,5 +197,16 @@ mod tests {
         assert_eq!(one_rx.try_recv(), Ok(Ack::Accepted));
         assert_eq!(two_rx.try_recv(), Ok(Ack::Rejected("text is blank".into())));
         assert!(queue.settle(ack("unknown", pb::PublishStatus::Accepted, "")).is_none());
+    }
+
+    #[test]
+    fn the_same_id_in_two_channels_is_two_messages() {
+        let mut queue = PublishQueue::default();
+        let (first, _) = submitted("5");
+        let (mut other, _) = submitted("5");
+        other.inbound.channel_id = "d".into();
+        queue.push(first);
+        queue.push(other);
+        assert_eq!(queue.len(), 2);
     }
 }

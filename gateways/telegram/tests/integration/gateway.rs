@@ -25,6 +25,40 @@ async fn a_dm_lands_in_dispatch_and_help_is_answered() {
 }
 
 #[tokio::test]
+async fn the_same_message_id_in_two_chats_is_two_messages() {
+    let world = World::start().await;
+    let gateway = world.gateway(&[]);
+    // Telegram numbers messages per chat: both of these are message 1.
+    assert_eq!(world.telegram.dm(42, "alice", "!help"), world.telegram.dm(43, "bob", "!help"));
+    world.answer(42, "!join").await;
+    world.answer(43, "!join").await;
+    assert_eq!(world.server.store.inbound_count().await.unwrap(), 2);
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_replies_to_the_question_only_in_the_chat_that_asked() {
+    let world = World::start().await;
+    world.server.control().create_session(gorpd::testing::clients::create("shared")).await.unwrap();
+    let gateway = world.gateway(&[]);
+    for (chat, user) in [(42, "alice"), (43, "bob")] {
+        world.telegram.dm(chat, user, "!join shared");
+        world.answer(chat, "now bound to shared").await;
+    }
+    // Message 2 of chat 42; chat 43 has a message 2 too (the bot's reply).
+    let asked = world.telegram.dm(42, "alice", "question");
+    world.answer(42, "echo: question").await;
+    world.answer(43, "echo: question").await;
+    let answers: Vec<_> = world.telegram.sent().into_iter().filter(|m| m.text == "echo: question").collect();
+    let reply_in = |chat| answers.iter().find(|m| m.chat_id == chat).unwrap().reply_to;
+    assert_eq!(reply_in(42), Some(asked));
+    assert_eq!(reply_in(43), None, "message {asked} of chat 43 is another message");
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
 async fn create_and_join_in_a_group_then_the_agent_answers() {
     let world = World::start().await;
     let gateway = world.gateway(&[]);
