@@ -4,12 +4,11 @@
 //! One session bound on all three answers on all three.
 
 use crate::browser::Browser;
-use gorp_fakes::{FakeSlack, FakeTelegram};
+use gorp_fakes::{FakeSlack, FakeTelegram, GatewayProcess};
 use gorpd::testing::TestServer;
-use gorpd::testing::clients::{create, eventually, within};
+use gorpd::testing::clients::{create, until};
 use std::path::PathBuf;
-use std::process::Stdio;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const TELEGRAM_BOT: &str = "123456:e2e-bot-token";
 const SLACK_BOT: &str = "xoxb-e2e-bot";
@@ -26,27 +25,16 @@ fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
-/// Starts a gateway binary with `env`; killed when dropped.
-fn spawn(binary: &str, env: &[(&str, String)]) -> Child {
+/// Starts a gateway binary with `env`.
+fn spawn(binary: &str, env: &[(&str, String)]) -> GatewayProcess {
     let mut command = Command::new(workspace_binary(binary));
-    command.envs(env.iter().map(|(k, v)| (k, v))).env("RUST_LOG", "info").stdin(Stdio::null()).kill_on_drop(true);
-    command.spawn().unwrap_or_else(|e| panic!("start {binary}: {e}"))
-}
-
-/// SIGTERM, and a clean exit.
-async fn stop(mut child: Child) {
-    let pid = child.id().expect("running").to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    assert!(within(child.wait()).await.unwrap().success());
+    command.envs(env.iter().map(|(k, v)| (k, v))).env("RUST_LOG", "info");
+    GatewayProcess::spawn(command)
 }
 
 /// Waits until `texts()` holds `expect`.
 async fn shows(texts: impl Fn() -> Vec<String>, expect: &str) {
-    eventually(|| {
-        let found = texts().iter().any(|t| t == expect);
-        async move { found.then_some(()) }
-    })
-    .await;
+    until(|| texts().iter().any(|t| t == expect)).await;
 }
 
 #[tokio::test]
@@ -85,19 +73,11 @@ async fn one_session_bound_on_telegram_slack_and_the_web_answers_on_all_three() 
     browser.wait_for_text("now bound to research").await;
     telegram.dm(TELEGRAM_CHAT, "alice", "!join research");
     let telegram_texts = || telegram.texts(TELEGRAM_CHAT);
-    eventually(|| {
-        let joined = telegram_texts().iter().any(|t| t.contains("now bound to research"));
-        async move { joined.then_some(()) }
-    })
-    .await;
+    until(|| telegram_texts().iter().any(|t| t.contains("now bound to research"))).await;
     let slack_dm = FakeSlack::dm_channel(SLACK_USER);
     slack.dm(SLACK_USER, "!join research");
     let slack_texts = || slack.texts(&slack_dm);
-    eventually(|| {
-        let joined = slack_texts().iter().any(|t| t.contains("now bound to research"));
-        async move { joined.then_some(()) }
-    })
-    .await;
+    until(|| slack_texts().iter().any(|t| t.contains("now bound to research"))).await;
     // DISPATCH answered each `!join` only where it was asked.
     assert_eq!(telegram_texts().len(), 1, "{:?}", telegram_texts());
     assert_eq!(slack_texts().len(), 1, "{:?}", slack_texts());
@@ -116,7 +96,7 @@ async fn one_session_bound_on_telegram_slack_and_the_web_answers_on_all_three() 
         assert_eq!(texts.len(), 4, "one join reply and three answers: {texts:?}");
     }
 
-    stop(telegram_gateway).await;
-    stop(slack_gateway).await;
+    telegram_gateway.stop().await;
+    slack_gateway.stop().await;
     server.stop().await.unwrap();
 }

@@ -223,6 +223,11 @@ where
     .await
 }
 
+/// Polls `condition` every 10 ms until it holds, failing after [`WAIT`].
+pub async fn until(mut condition: impl FnMut() -> bool) {
+    eventually(|| std::future::ready(condition().then_some(()))).await
+}
+
 /// Waits until `session`'s status satisfies `done`.
 pub async fn wait_for_session(control: &super::Control, session: &str, done: impl Fn(&pb::Session) -> bool) {
     eventually(|| {

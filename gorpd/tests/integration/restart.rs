@@ -90,7 +90,8 @@ async fn a_turn_in_flight_at_shutdown_is_reported_interrupted_and_the_queue_surv
 async fn shutdown_ends_open_streams_with_unavailable() {
     let server = TestServer::start().await;
     let mut bus = server.admin_bus();
-    let mut subscriber = Subscriber::open(&mut bus, "web", "web", None).await.unwrap();
+    // Live before publishing, so no caught_up can follow the response.
+    let mut subscriber = Subscriber::open_live(&mut bus, "web", "web").await;
     let mut publisher = Publisher::open(&mut bus).await.unwrap();
     let mut watch = server.control().watch(pb::WatchRequest {}).await.unwrap().into_inner();
     publisher.publish(message("web", "t", "m1", "!help")).await;

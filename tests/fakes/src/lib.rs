@@ -4,8 +4,10 @@
 //! handles for tests to inject user messages and read what a bot sent.
 #![allow(missing_docs)]
 
+pub mod process;
 pub mod slack;
 pub mod telegram;
 
+pub use process::GatewayProcess;
 pub use slack::FakeSlack;
 pub use telegram::FakeTelegram;

@@ -44,11 +44,7 @@ async fn a_long_answer_arrives_whole_and_split_at_the_limit() {
     memory.user_says("c1", "u1", &text);
     let expected = split_message(&format!("echo: {text}"), 120);
     assert!(expected.len() > 3, "{expected:?}");
-    eventually(|| {
-        let done = memory.texts("c1").len() >= expected.len();
-        async move { done.then_some(()) }
-    })
-    .await;
+    until(|| memory.texts("c1").len() >= expected.len()).await;
     assert_eq!(memory.texts("c1"), expected);
     assert!(memory.texts("c1").iter().all(|t| t.chars().count() <= 120));
     gateway.stop().await.unwrap();

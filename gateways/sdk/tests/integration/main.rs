@@ -7,7 +7,7 @@ mod resilience;
 use gorp_gateway::testkit::MemoryPlatform;
 use gorp_gateway::{BackoffConfig, GatewayConfig, GatewayError, Limits, Runner};
 use gorpd::testing::TestServer;
-use gorpd::testing::clients::eventually;
+use gorpd::testing::clients::{eventually, until};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;

@@ -50,11 +50,7 @@ async fn gorpd_restarted_while_the_user_writes_loses_no_message() {
     let server = TestServer::start_at(config, backends, grpc_addr, http_addr).await;
     memory.user_says("c1", "u1", "six");
     wait_for_text(&memory, "c1", |t| t == "echo: six").await;
-    eventually(|| {
-        let done = memory.offset() == 6;
-        async move { done.then_some(()) }
-    })
-    .await;
+    until(|| memory.offset() == 6).await;
     assert_eq!(server.store.inbound_count().await.unwrap(), 6, "each message stored exactly once");
     for text in ["four", "five"] {
         wait_for_text(&memory, "c1", |t| t == format!("echo: {text}")).await;
@@ -140,11 +136,7 @@ async fn a_stop_during_a_rate_limit_wait_is_prompt_and_the_answer_comes_after_a_
     memory.fail_next(gorp_gateway::PlatformError::RateLimited(Duration::from_secs(3600)), 1);
     let first = Gateway::start(config(&server, &token), memory.clone());
     memory.user_says("c1", "u1", "!help");
-    eventually(|| {
-        let limited = memory.failed_calls() == 1;
-        async move { limited.then_some(()) }
-    })
-    .await;
+    until(|| memory.failed_calls() == 1).await;
     let started = std::time::Instant::now();
     first.stop().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(3), "stopped in {:?}", started.elapsed());

@@ -24,11 +24,7 @@ async fn a_dm_lands_in_dispatch_and_help_is_answered() {
     assert!(help.contains("!create"), "{help}");
     assert_eq!(world.slack.posted()[0].thread_ts, None, "a top-level message is answered top-level");
     // The envelope is acked once gorpd acknowledged the message.
-    eventually(|| {
-        let settled = world.slack.unacked() == 0 && !world.slack.acked().is_empty();
-        async move { settled.then_some(()) }
-    })
-    .await;
+    until(|| world.slack.unacked() == 0 && !world.slack.acked().is_empty()).await;
     assert_eq!(world.server.store.inbound_count().await.unwrap(), 1);
     gateway.stop().await;
     world.stop().await;
@@ -78,11 +74,7 @@ async fn a_mention_arrives_twice_but_is_answered_once() {
     let gateway = world.gateway(&[]);
     world.slack.mention("C0MENTION", ALICE, "are you there", None);
     world.answer("C0MENTION", "echo: are you there").await;
-    eventually(|| {
-        let settled = world.slack.unacked() == 0;
-        async move { settled.then_some(()) }
-    })
-    .await;
+    until(|| world.slack.unacked() == 0).await;
     assert_eq!(world.slack.texts("C0MENTION"), vec!["echo: are you there".to_owned()]);
     assert_eq!(world.server.store.inbound_count().await.unwrap(), 1, "the app_mention was a duplicate");
     gateway.stop().await;
@@ -104,11 +96,7 @@ async fn an_answer_over_4000_characters_arrives_whole_and_split() {
     world.slack.dm(ALICE, &text);
     let expected = split_message(&format!("echo: {text}"), 4000);
     assert!(expected.len() >= 2, "the answer is over the limit");
-    eventually(|| {
-        let done = world.slack.texts(&dm) == expected;
-        async move { done.then_some(()) }
-    })
-    .await;
+    until(|| world.slack.texts(&dm) == expected).await;
     assert!(world.slack.posted().iter().all(|m| m.text.chars().count() <= 4000));
     gateway.stop().await;
     world.stop().await;

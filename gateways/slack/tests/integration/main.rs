@@ -5,12 +5,12 @@
 mod gateway;
 mod resilience;
 
-use gorp_fakes::FakeSlack;
+use gorp_fakes::{FakeSlack, GatewayProcess};
 use gorp_proto::v1 as pb;
 use gorpd::testing::TestServer;
-use gorpd::testing::clients::{eventually, within};
+use gorpd::testing::clients::{eventually, until, within};
 use std::process::Stdio;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// The tokens the fake accepts.
 pub const BOT_TOKEN: &str = "xoxb-test-bot-token";
@@ -57,9 +57,8 @@ impl World {
     }
 
     /// Starts the gateway with the right token.
-    pub fn gateway(&self, extra: &[&str]) -> Gateway {
-        let child = self.command(&self.token, extra).stdin(Stdio::null()).spawn().expect("start gorp-slack");
-        Gateway { child }
+    pub fn gateway(&self, extra: &[&str]) -> GatewayProcess {
+        GatewayProcess::spawn(self.command(&self.token, extra))
     }
 
     /// Waits until the bot's messages in `channel` include one containing `expect`; returns it.
@@ -75,11 +74,7 @@ impl World {
     /// Waits until the gateway holds a Socket Mode connection.
     pub async fn connected(&self) {
         let slack = &self.slack;
-        eventually(|| {
-            let up = slack.connections() >= 1;
-            async move { up.then_some(()) }
-        })
-        .await;
+        until(|| slack.connections() >= 1).await;
     }
 
     /// Waits until gorpd has the gateway's ack for every final so far, so a
@@ -100,21 +95,5 @@ impl World {
 
     pub async fn stop(self) {
         self.server.stop().await.expect("gorpd stops");
-    }
-}
-
-/// A running `gorp-slack` process; killed if dropped.
-pub struct Gateway {
-    child: Child,
-}
-
-impl Gateway {
-    /// SIGTERM, then expects a clean exit within the test deadline.
-    pub async fn stop(mut self) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-        assert!(status.success());
-        let exit = within(self.child.wait()).await.expect("wait");
-        assert!(exit.success(), "gorp-slack exited with {exit}");
     }
 }

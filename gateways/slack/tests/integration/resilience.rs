@@ -19,11 +19,7 @@ async fn answered_once(world: &World, channel: &str, texts: &[&str]) {
 
 async fn connections(world: &World, n: usize) {
     let slack = &world.slack;
-    eventually(|| {
-        let reached = slack.connections() >= n;
-        async move { reached.then_some(()) }
-    })
-    .await;
+    until(|| slack.connections() >= n).await;
 }
 
 async fn bound_world(session: &str, channel: &str) -> World {
@@ -101,11 +97,7 @@ async fn an_envelope_gorpd_never_acknowledged_stays_unacked_and_is_redelivered_t
     world.slack.channel_message("C0STEADY", ALICE, "one", None);
     world.answer("C0STEADY", "echo: one").await;
     world.caught_up().await;
-    eventually(|| {
-        let settled = world.slack.unacked() == 0;
-        async move { settled.then_some(()) }
-    })
-    .await;
+    until(|| world.slack.unacked() == 0).await;
 
     let World { server, slack, token } = world;
     let (grpc_addr, http_addr) = (server.grpc_addr, server.http_addr);
@@ -167,11 +159,7 @@ async fn a_gateway_restarted_while_answers_stream_delivers_each_final_once() {
     world.slack.channel_message("C0SLOW", ALICE, "alpha beta gamma delta epsilon", None);
     world.slack.channel_message("C0SLOW", ALICE, "zeta eta theta iota kappa", None);
     // Stop the gateway once the first answer is streaming.
-    eventually(|| {
-        let streaming = !world.slack.posted().is_empty();
-        async move { streaming.then_some(()) }
-    })
-    .await;
+    until(|| !world.slack.posted().is_empty()).await;
     first.stop().await;
     let second = world.gateway(&[]);
     let texts = ["alpha beta gamma delta epsilon", "zeta eta theta iota kappa"];

@@ -14,11 +14,7 @@ async fn a_dm_lands_in_dispatch_and_help_is_answered() {
     let sent = world.telegram.sent();
     assert_eq!(sent[0].reply_to, Some(asked), "the answer replies to the question");
     // The update was acknowledged by gorpd, so the next poll confirms it.
-    eventually(|| {
-        let confirmed = world.telegram.confirmed_offset() > 1;
-        async move { confirmed.then_some(()) }
-    })
-    .await;
+    until(|| world.telegram.confirmed_offset() > 1).await;
     assert_eq!(world.server.store.inbound_count().await.unwrap(), 1);
     gateway.stop().await;
     world.stop().await;
@@ -88,11 +84,7 @@ async fn an_answer_over_4096_characters_arrives_whole_and_split() {
     world.telegram.dm(42, "alice", &text);
     let expected = split_message(&format!("echo: {text}"), 4096);
     assert!(expected.len() >= 2, "the answer is over the limit");
-    eventually(|| {
-        let done = world.telegram.texts(42) == expected;
-        async move { done.then_some(()) }
-    })
-    .await;
+    until(|| world.telegram.texts(42) == expected).await;
     assert!(world.telegram.sent().iter().all(|m| m.text.chars().count() <= 4096));
     gateway.stop().await;
     world.stop().await;
@@ -252,8 +244,8 @@ async fn settings_come_from_a_config_file_under_env_vars() {
     std::fs::write(&file, settings).unwrap();
     // The env var wins over the file's (wrong) gateway token.
     let mut command = Command::new(env!("CARGO_BIN_EXE_gorp-telegram"));
-    command.env("GORP_TOKEN", &world.token).arg("--config").arg(&file).kill_on_drop(true);
-    let gateway = Gateway { child: command.stdin(Stdio::null()).spawn().expect("start gorp-telegram") };
+    command.env("GORP_TOKEN", &world.token).arg("--config").arg(&file);
+    let gateway = GatewayProcess::spawn(command);
     world.telegram.dm(42, "alice", "!help");
     world.answer(42, "!join").await;
     world.telegram.dm(7, "mallory", "!help");

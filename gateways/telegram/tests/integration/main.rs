@@ -5,11 +5,11 @@
 mod gateway;
 mod resilience;
 
-use gorp_fakes::FakeTelegram;
+use gorp_fakes::{FakeTelegram, GatewayProcess};
 use gorpd::testing::TestServer;
-use gorpd::testing::clients::{eventually, within};
+use gorpd::testing::clients::{eventually, until, within};
 use std::process::Stdio;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// The bot token the fake accepts.
 pub const BOT_TOKEN: &str = "123456:test-bot-token";
@@ -49,9 +49,8 @@ impl World {
     }
 
     /// Starts the gateway with the right token.
-    pub fn gateway(&self, extra: &[&str]) -> Gateway {
-        let child = self.command(&self.token, extra).stdin(Stdio::null()).spawn().expect("start gorp-telegram");
-        Gateway { child }
+    pub fn gateway(&self, extra: &[&str]) -> GatewayProcess {
+        GatewayProcess::spawn(self.command(&self.token, extra))
     }
 
     /// Waits until the bot's messages in `chat` include one containing `expect`; returns it.
@@ -66,21 +65,5 @@ impl World {
 
     pub async fn stop(self) {
         self.server.stop().await.expect("gorpd stops");
-    }
-}
-
-/// A running `gorp-telegram` process; killed if dropped.
-pub struct Gateway {
-    pub child: Child,
-}
-
-impl Gateway {
-    /// SIGTERM, then expects a clean exit within the test deadline.
-    pub async fn stop(mut self) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-        assert!(status.success());
-        let exit = within(self.child.wait()).await.expect("wait");
-        assert!(exit.success(), "gorp-telegram exited with {exit}");
     }
 }

@@ -1,0 +1,39 @@
+//! A gateway binary under test, as an operator runs it: a child process
+//! (killed if the test drops it) that must stop cleanly on SIGTERM.
+
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// How long a gateway may take to exit after SIGTERM.
+const STOP_WITHIN: Duration = Duration::from_secs(30);
+
+/// A running gateway binary; killed if dropped.
+pub struct GatewayProcess {
+    child: Child,
+}
+
+impl GatewayProcess {
+    /// Starts `command` with no stdin; panics naming `command` if it cannot start.
+    pub fn spawn(mut command: Command) -> Self {
+        let program = command.as_std().get_program().to_string_lossy().into_owned();
+        let child = command
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        Self { child }
+    }
+
+    /// Sends SIGTERM and expects a clean exit (status 0) within 30 s.
+    pub async fn stop(mut self) {
+        let pid = self.child.id().expect("the gateway is running").to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(sent.success(), "could not signal the gateway");
+        let exit = tokio::time::timeout(STOP_WITHIN, self.child.wait())
+            .await
+            .expect("the gateway stops within 30 s of SIGTERM")
+            .expect("wait for the gateway");
+        assert!(exit.success(), "the gateway exited with {exit}");
+    }
+}
