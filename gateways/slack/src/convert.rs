@@ -22,6 +22,11 @@ use slack_morphism::prelude::*;
 pub(crate) const APPROVE: &str = "gorp_approve";
 /// The `action_id` of the Deny button.
 pub(crate) const DENY: &str = "gorp_deny";
+/// Message subtypes that are still a user writing to the channel: a thread
+/// reply also sent to the channel, and a file shared with a comment (its
+/// text is passed on; files are not). Others (edits, deletions, joins, bot
+/// posts) are not messages for gorpd.
+const USER_SUBTYPES: [&str; 2] = ["thread_broadcast", "file_share"];
 /// Block Kit's limit on a section's text, in characters.
 const SECTION_MAX: usize = 3000;
 
@@ -92,7 +97,8 @@ pub(crate) fn event_message(payload: &Value, bot_user: &str) -> Option<Inbound> 
         return None;
     }
     let event: Event = serde_json::from_value(payload.get("event")?.clone()).ok()?;
-    if !matches!(event.kind.as_str(), "message" | "app_mention") || event.subtype.is_some() || event.bot_id.is_some() {
+    let user_subtype = event.subtype.as_deref().is_none_or(|subtype| USER_SUBTYPES.contains(&subtype));
+    if !matches!(event.kind.as_str(), "message" | "app_mention") || !user_subtype || event.bot_id.is_some() {
         return None;
     }
     let (channel, user, ts) = (event.channel?, event.user?, event.ts?);
@@ -247,6 +253,9 @@ mod tests {
     fn bots_edits_and_joins_are_ignored() {
         assert!(event_message(&message(json!({ "subtype": "message_changed" })), "UBOT").is_none());
         assert!(event_message(&message(json!({ "subtype": "channel_join" })), "UBOT").is_none());
+        let broadcast = message(json!({ "subtype": "thread_broadcast", "ts": "2.2", "thread_ts": "1.1" }));
+        assert_eq!(event_message(&broadcast, "UBOT").unwrap().message_id, "2.2@1.1", "a reply also sent to the channel");
+        assert!(event_message(&message(json!({ "subtype": "file_share" })), "UBOT").is_some(), "a file's comment");
         assert!(event_message(&message(json!({ "bot_id": "B1" })), "UBOT").is_none());
         assert!(event_message(&message(json!({ "user": "UBOT" })), "UBOT").is_none());
         assert!(event_message(&message(json!({ "type": "reaction_added" })), "UBOT").is_none());
