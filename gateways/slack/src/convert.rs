@@ -254,7 +254,11 @@ mod tests {
         assert!(event_message(&message(json!({ "subtype": "message_changed" })), "UBOT").is_none());
         assert!(event_message(&message(json!({ "subtype": "channel_join" })), "UBOT").is_none());
         let broadcast = message(json!({ "subtype": "thread_broadcast", "ts": "2.2", "thread_ts": "1.1" }));
-        assert_eq!(event_message(&broadcast, "UBOT").unwrap().message_id, "2.2@1.1", "a reply also sent to the channel");
+        assert_eq!(
+            event_message(&broadcast, "UBOT").unwrap().message_id,
+            "2.2@1.1",
+            "a reply also sent to the channel"
+        );
         assert!(event_message(&message(json!({ "subtype": "file_share" })), "UBOT").is_some(), "a file's comment");
         assert!(event_message(&message(json!({ "bot_id": "B1" })), "UBOT").is_none());
         assert!(event_message(&message(json!({ "user": "UBOT" })), "UBOT").is_none());

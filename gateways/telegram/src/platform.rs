@@ -1,8 +1,9 @@
 //! [`Telegram`]: the gateway's [`Platform`], long polling in, Bot API calls out.
 //!
 //! `listen` checks the bot token with `getMe`, then loops on `getUpdates`.
-//! Each update is handed to the runner and the offset moves past it only
-//! once gorpd acknowledged it (or it was settled otherwise), so the next
+//! The updates of one batch are handed to the runner together and the offset
+//! moves past each, in order, only once gorpd acknowledged it (or it was
+//! settled otherwise), so the next
 //! `getUpdates` confirms it to Telegram: a restart of the gateway or gorpd
 //! neither loses nor repeats a message. Each chat (private or group) is the
 //! channel `<chat id>`. `deliver` sends with `sendMessage` (replying to the
@@ -12,7 +13,10 @@
 use crate::api::{Api, NewMessage};
 use crate::convert::{self, Event, Senders};
 use crate::error::{classify, not_modified};
-use gorp_gateway::{Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError};
+use gorp_gateway::{
+    AckHandle, Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError,
+    SubmitError,
+};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -73,21 +77,44 @@ impl Telegram {
         }
     }
 
-    /// Hands one update to the runner and waits until it is settled; false
-    /// when the gateway stops first (the offset must then stay put).
-    async fn handle(&self, cx: &ListenContext, update: Update) -> bool {
-        let Event::Message { inbound, callback } = convert::event(update, &self.senders) else { return true };
+    /// Hands one update to the runner; the handle resolves once gorpd
+    /// settled it (`Ok(None)`: nothing for gorpd). `Err` when the gateway stops.
+    async fn submit(&self, cx: &ListenContext, update: Update) -> Result<Option<AckHandle>, SubmitError> {
+        let Event::Message { inbound, callback } = convert::event(update, &self.senders) else { return Ok(None) };
         if let Some(id) = callback
             && let Err(error) = self.api.answer_callback(id).await
         {
             tracing::debug!(%error, "could not answer a callback query");
         }
         tracing::debug!(channel = %inbound.channel_id, message = %inbound.message_id, "message from telegram");
-        let Ok(ack) = cx.submit(inbound).await else { return false };
-        tokio::select! {
-            _ = cx.shutdown().cancelled() => false,
-            ack = ack => ack.is_ok(),
+        cx.submit(inbound).await.map(Some)
+    }
+
+    /// Submits a batch of updates at once, then moves `offset` past each as
+    /// gorpd settles it, in order. False when the gateway stops first (the
+    /// offset then stays before the first unsettled update).
+    async fn handle_batch(&self, cx: &ListenContext, updates: Vec<Update>, offset: &mut i32) -> bool {
+        let mut submitted = Vec::with_capacity(updates.len());
+        for update in updates {
+            let next = i32::try_from(update.id.0).unwrap_or(i32::MAX).saturating_add(1);
+            match self.submit(cx, update).await {
+                Ok(handle) => submitted.push((next, handle)),
+                Err(_) => break,
+            }
         }
+        for (next, handle) in submitted {
+            if let Some(handle) = handle {
+                let settled = tokio::select! {
+                    _ = cx.shutdown().cancelled() => false,
+                    ack = handle => ack.is_ok(),
+                };
+                if !settled {
+                    return false;
+                }
+            }
+            *offset = next;
+        }
+        !cx.shutdown().is_cancelled()
     }
 }
 
@@ -111,12 +138,8 @@ impl Platform for Telegram {
             match polled.map_err(classify) {
                 Ok(updates) => {
                     backoff.reset();
-                    for update in updates {
-                        let next = i32::try_from(update.id.0).unwrap_or(i32::MAX).saturating_add(1);
-                        if !self.handle(&cx, update).await {
-                            return Ok(());
-                        }
-                        offset = next;
+                    if !self.handle_batch(&cx, updates, &mut offset).await {
+                        return Ok(());
                     }
                 }
                 Err(fatal @ PlatformError::Fatal(_)) => return Err(fatal),

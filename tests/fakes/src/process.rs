@@ -25,6 +25,11 @@ impl GatewayProcess {
         Self { child }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and expects a clean exit (status 0) within 30 s.
     pub async fn stop(mut self) {
         let pid = self.child.id().expect("the gateway is running").to_string();
