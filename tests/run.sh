@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 # Build products live outside the clone so repeated runs are incremental.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gorp-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Dependencies are cached there; incremental data of the workspace's own
+# crates would be kept per clone path and only grow the cache (by tens of GB
+# over many runs), so it is off unless asked for.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 log() { printf '\n== %s\n' "$*"; }
 
