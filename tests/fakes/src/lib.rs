@@ -8,6 +8,6 @@ pub mod process;
 pub mod slack;
 pub mod telegram;
 
-pub use process::GatewayProcess;
+pub use process::{GatewayProcess, Log};
 pub use slack::FakeSlack;
 pub use telegram::FakeTelegram;

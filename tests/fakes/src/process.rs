@@ -2,7 +2,9 @@
 //! (killed if the test drops it) that must stop cleanly on SIGTERM.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// How long a gateway may take to exit after SIGTERM.
@@ -25,6 +27,23 @@ impl GatewayProcess {
         Self { child }
     }
 
+    /// Starts `command` like [`GatewayProcess::spawn`] and collects its log
+    /// (stderr) lines, for tests that check what an operator would read.
+    pub fn spawn_logged(mut command: Command) -> (Self, Log) {
+        command.stderr(Stdio::piped());
+        let mut process = Self::spawn(command);
+        let log = Log::default();
+        let stderr = process.child.stderr.take().expect("stderr is piped");
+        let lines = log.0.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                lines.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
+        (process, log)
+    }
+
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
@@ -40,5 +59,16 @@ impl GatewayProcess {
             .expect("the gateway stops within 30 s of SIGTERM")
             .expect("wait for the gateway");
         assert!(exit.success(), "the gateway exited with {exit}");
+    }
+}
+
+/// The log lines a gateway wrote so far.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    /// Whether a line containing `needle` was written.
+    pub fn contains(&self, needle: &str) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|line| line.contains(needle))
     }
 }

@@ -48,6 +48,33 @@ async fn messages_sent_while_gorpd_restarts_are_delivered_once() {
 }
 
 #[tokio::test]
+async fn a_gateway_started_before_gorpd_says_so_and_keeps_retrying_until_it_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(dir.path()).await;
+    let token = gateway_token(&server).await;
+    let (grpc_addr, http_addr) = (server.grpc_addr, server.http_addr);
+    server.stop().await.unwrap();
+    let telegram = FakeTelegram::start(BOT_TOKEN).await;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gorp-telegram"));
+    command
+        .env("GORP_GORPD", format!("http://{grpc_addr}"))
+        .env("GORP_TOKEN", &token)
+        .env("GORP_TELEGRAM_TOKEN", BOT_TOKEN)
+        .env("GORP_TELEGRAM_API_URL", telegram.url());
+    let (gateway, log) = GatewayProcess::spawn_logged(command);
+    until(|| log.contains("cannot reach gorpd; retrying")).await;
+    telegram.dm(42, "alice", "!help");
+
+    let config = gorpd::testing::test_config(dir.path());
+    let server = TestServer::start_at(config.clone(), gorpd::agent_backends(&config), grpc_addr, http_addr).await;
+    let world = World { server, telegram, token };
+    world.answer(42, "!join").await;
+    assert!(log.contains("connected to gorpd"));
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
 async fn a_restarted_gateway_reads_what_it_missed_and_repeats_nothing() {
     let world = World::start().await;
     world.server.control().create_session(create("steady")).await.unwrap();
