@@ -7,6 +7,7 @@
 //! shows streamed chunks as a message edited in place, honours rate limits,
 //! enforces the allow-list, and reconnects with backoff until shut down.
 //! [`split_message`] splits long answers without breaking code fences;
+//! [`SentMessages`] makes a platform's sends idempotent on the outbound id;
 //! [`cli`] is the command line and process life every gateway binary
 //! shares. The `testkit` feature adds an in-memory platform for tests.
 
@@ -19,6 +20,7 @@ mod error;
 mod listen;
 mod platform;
 mod runner;
+mod sent;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -33,3 +35,4 @@ pub use platform::{
     PlatformError,
 };
 pub use runner::{ConnectionState, Runner};
+pub use sent::SentMessages;

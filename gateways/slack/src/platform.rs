@@ -13,17 +13,15 @@ use crate::api::{Api, Identity, NewMessage};
 use crate::convert;
 use crate::error::{Token, classify};
 use crate::socket::SocketMode;
-use gorp_gateway::{Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError};
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use gorp_gateway::{
+    Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError, SentMessages,
+};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The longest message the gateway sends, in characters (Slack's recommendation).
 pub(crate) const MAX_CHARS: usize = 4000;
-
-/// How many outbound ids are remembered to make retried deliveries idempotent.
-const REMEMBERED: usize = 1024;
 
 /// What `Slack` needs besides the tokens.
 #[derive(Debug, Clone)]
@@ -38,15 +36,8 @@ pub(crate) struct Slack {
     api: Api,
     tls: Arc<rustls::ClientConfig>,
     ping_interval: Duration,
-    sent: Mutex<Sent>,
-}
-
-/// Outbound ids already posted, so a retry after a lost answer is not posted
-/// twice (`chat.postMessage` has no idempotency key of its own).
-#[derive(Debug, Default)]
-struct Sent {
-    ids: HashMap<String, String>,
-    order: VecDeque<String>,
+    /// Outbound ids already posted: `chat.postMessage` has no idempotency key.
+    sent: SentMessages,
 }
 
 impl Slack {
@@ -57,12 +48,8 @@ impl Slack {
             api: Api::new(bot_token, app_token, &settings.api_url, tls.clone()),
             tls: Arc::new(tls),
             ping_interval: settings.ping_interval,
-            sent: Mutex::default(),
+            sent: SentMessages::default(),
         })
-    }
-
-    fn sent(&self) -> MutexGuard<'_, Sent> {
-        self.sent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// `auth.test` until it answers; a refused bot token is fatal.
@@ -95,17 +82,6 @@ impl Slack {
     fn thread(&self, msg: &Outbound) -> Option<String> {
         msg.in_reply_to.as_deref().and_then(convert::reply_thread).map(str::to_owned)
     }
-
-    fn remember(&self, id: String, ts: &str) {
-        let mut sent = self.sent();
-        sent.ids.insert(id.clone(), ts.to_owned());
-        sent.order.push_back(id);
-        if sent.order.len() > REMEMBERED
-            && let Some(old) = sent.order.pop_front()
-        {
-            sent.ids.remove(&old);
-        }
-    }
 }
 
 impl Platform for Slack {
@@ -128,8 +104,8 @@ impl Platform for Slack {
     }
 
     async fn deliver(&self, msg: Outbound) -> Result<Delivered, PlatformError> {
-        if let Some(ts) = self.sent().ids.get(&msg.id) {
-            return Ok(Delivered { message_id: ts.clone() });
+        if let Some(ts) = self.sent.get(&msg.id) {
+            return Ok(Delivered { message_id: ts });
         }
         if msg.channel_id.is_empty() {
             return Err(PlatformError::Rejected("empty slack channel id".to_owned()));
@@ -143,7 +119,7 @@ impl Platform for Slack {
             blocks: msg.permission.as_ref().and_then(|prompt| convert::blocks(&msg.text, prompt)),
         };
         let ts = self.api.post(message).await.map_err(|e| classify(e, Token::Bot))?;
-        self.remember(msg.id, &ts);
+        self.sent.record(&msg.id, &ts);
         Ok(Delivered { message_id: ts })
     }
 

@@ -15,10 +15,8 @@ use crate::convert::{self, Event, Senders};
 use crate::error::{classify, not_modified};
 use gorp_gateway::{
     AckHandle, Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError,
-    SubmitError,
+    SentMessages, SubmitError,
 };
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::time::Duration;
 use teloxide::types::{ChatId, MessageId, Update};
 use tokio_util::sync::CancellationToken;
@@ -26,23 +24,13 @@ use tokio_util::sync::CancellationToken;
 /// Telegram's limit on a message's text, in characters.
 pub(crate) const MAX_CHARS: usize = 4096;
 
-/// How many outbound ids are remembered to make retried deliveries idempotent.
-const REMEMBERED: usize = 1024;
-
 /// The Telegram platform.
 #[derive(Debug)]
 pub(crate) struct Telegram {
     api: Api,
     senders: Senders,
-    sent: Mutex<Sent>,
-}
-
-/// Outbound ids already sent, so a retry after a lost answer is not sent twice
-/// (the Bot API has no idempotency key of its own).
-#[derive(Debug, Default)]
-struct Sent {
-    ids: HashMap<String, String>,
-    order: VecDeque<String>,
+    /// Outbound ids already sent: the Bot API has no idempotency key.
+    sent: SentMessages,
 }
 
 impl Telegram {
@@ -51,11 +39,7 @@ impl Telegram {
     /// allow-list matches.
     pub(crate) fn new(token: &str, api_url: url::Url, allow: &[String]) -> Self {
         let senders = Senders::new(allow.iter().map(String::as_str));
-        Self { api: Api::new(token, api_url), senders, sent: Mutex::default() }
-    }
-
-    fn sent(&self) -> std::sync::MutexGuard<'_, Sent> {
-        self.sent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        Self { api: Api::new(token, api_url), senders, sent: SentMessages::default() }
     }
 
     /// `getMe` until it answers; a rejected token is fatal.
@@ -154,8 +138,8 @@ impl Platform for Telegram {
     }
 
     async fn deliver(&self, msg: Outbound) -> Result<Delivered, PlatformError> {
-        if let Some(message_id) = self.sent().ids.get(&msg.id) {
-            return Ok(Delivered { message_id: message_id.clone() });
+        if let Some(message_id) = self.sent.get(&msg.id) {
+            return Ok(Delivered { message_id });
         }
         let message = NewMessage {
             chat: chat_id(&msg.channel_id)?,
@@ -164,14 +148,7 @@ impl Platform for Telegram {
             keyboard: msg.permission.as_ref().and_then(convert::keyboard),
         };
         let id = self.api.send(message).await.map_err(classify)?.0.to_string();
-        let mut sent = self.sent();
-        sent.ids.insert(msg.id.clone(), id.clone());
-        sent.order.push_back(msg.id);
-        if sent.order.len() > REMEMBERED
-            && let Some(old) = sent.order.pop_front()
-        {
-            sent.ids.remove(&old);
-        }
+        self.sent.record(&msg.id, &id);
         Ok(Delivered { message_id: id })
     }
 
