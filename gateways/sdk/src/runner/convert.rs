@@ -8,11 +8,12 @@
 use crate::platform::{Inbound, OutboundKind, PermissionChoice, PermissionPrompt};
 use gorp_proto::v1 as pb;
 
-/// An inbound message as a PublishRequest for `platform`.
-pub(crate) fn publish_request(platform: &str, inbound: &Inbound) -> pb::PublishRequest {
+/// An inbound message as a PublishRequest for `platform`, under the id
+/// gorpd knows it by (see [`scoped_message_id`]).
+pub(crate) fn publish_request(platform: &str, bus_id: &str, inbound: &Inbound) -> pb::PublishRequest {
     pb::PublishRequest {
         channel: Some(pb::Channel { platform: platform.to_owned(), channel_id: inbound.channel_id.clone() }),
-        message_id: scoped_message_id(&inbound.channel_id, &inbound.message_id),
+        message_id: bus_id.to_owned(),
         sender_id: inbound.sender_id.clone(),
         sender_name: inbound.sender_name.clone(),
         text: inbound.text.clone(),
@@ -86,13 +87,8 @@ mod tests {
 
     #[test]
     fn message_ids_are_scoped_by_channel_on_the_bus() {
-        let inbound = |channel: &str, id: &str| Inbound {
-            channel_id: channel.into(),
-            message_id: id.into(),
-            ..Inbound::default()
-        };
-        assert_eq!(publish_request("telegram", &inbound("42", "5")).message_id, "42/5");
-        assert_eq!(publish_request("telegram", &inbound("43", "5")).message_id, "43/5");
-        assert_eq!(publish_request("telegram", &inbound("42", "")).message_id, "");
+        assert_eq!(scoped_message_id("42", "5"), "42/5");
+        assert_eq!(scoped_message_id("43", "5"), "43/5");
+        assert_eq!(scoped_message_id("42", ""), "");
     }
 }

@@ -118,7 +118,8 @@ impl PublishHalf<'_> {
                 }
                 permit = stream.requests.reserve(), if sent < self.queue.len() && sent < WINDOW => {
                     let Ok(permit) = permit else { return Err(SessionError::Lost("the publish stream closed".into())) };
-                    permit.send(publish_request(self.platform, &self.queue.entries[sent].inbound));
+                    let entry = &self.queue.entries[sent];
+                    permit.send(publish_request(self.platform, &entry.bus_id, &entry.inbound));
                     sent += 1;
                 }
                 submitted = self.intake.recv(), if intake_open && self.queue.len() < MAX_QUEUED => match submitted {
