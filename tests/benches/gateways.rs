@@ -10,10 +10,9 @@
 //! gorpd -> agent -> gorpd -> gateway -> platform, with streaming previews
 //! edited in place) and each gateway's resident memory, idle and at its peak.
 
-use gorp_fakes::{FakeSlack, FakeTelegram, GatewayProcess};
+use gorp_fakes::{FakeSlack, FakeTelegram, GatewayProcess, profile_binary};
 use gorpd::testing::clients::{bind, create};
 use gorpd::testing::{TestServer, test_config};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
@@ -21,14 +20,6 @@ const USERS: usize = 20;
 const TELEGRAM_BOT: &str = "123456:bench-bot";
 const SLACK_BOT: &str = "xoxb-bench";
 const SLACK_APP: &str = "xapp-bench";
-
-/// A release binary next to this bench's executable (`target/release`).
-fn release_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("bench executable");
-    let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join(name);
-    assert!(path.exists(), "{} is missing: cargo build --release -p {name}", path.display());
-    path
-}
 
 /// VmRSS and VmHWM (peak) of `pid`, in MiB.
 fn memory_mib(pid: u32) -> (f64, f64) {
@@ -120,7 +111,7 @@ fn main() {
         let gorpd_url = format!("http://{}", server.grpc_addr);
 
         let telegram = FakeTelegram::start(TELEGRAM_BOT).await;
-        let mut command = Command::new(release_binary("gorp-telegram"));
+        let mut command = Command::new(profile_binary("gorp-telegram"));
         command
             .env("GORP_GORPD", &gorpd_url)
             .env("GORP_TOKEN", server.gateway_token("telegram").await)
@@ -130,7 +121,7 @@ fn main() {
         let telegram_gateway = GatewayProcess::spawn(command);
 
         let slack = FakeSlack::start(SLACK_BOT, SLACK_APP).await;
-        let mut command = Command::new(release_binary("gorp-slack"));
+        let mut command = Command::new(profile_binary("gorp-slack"));
         command
             .env("GORP_GORPD", &gorpd_url)
             .env("GORP_TOKEN", server.gateway_token("slack").await)

@@ -4,10 +4,9 @@
 //! One session bound on all three answers on all three.
 
 use crate::browser::Browser;
-use gorp_fakes::{FakeSlack, FakeTelegram, GatewayProcess};
+use gorp_fakes::{FakeSlack, FakeTelegram, GatewayProcess, profile_binary};
 use gorpd::testing::TestServer;
 use gorpd::testing::clients::{create, until};
-use std::path::PathBuf;
 use tokio::process::Command;
 
 const TELEGRAM_BOT: &str = "123456:e2e-bot-token";
@@ -16,18 +15,9 @@ const SLACK_APP: &str = "xapp-e2e-app";
 const SLACK_USER: &str = "U0BOB";
 const TELEGRAM_CHAT: i64 = 42;
 
-/// A binary of the workspace, built next to this test's own executable
-/// (`cargo test --workspace` builds every package's binaries).
-fn workspace_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first", path.display());
-    path
-}
-
 /// Starts a gateway binary with `env`.
 fn spawn(binary: &str, env: &[(&str, String)]) -> GatewayProcess {
-    let mut command = Command::new(workspace_binary(binary));
+    let mut command = Command::new(profile_binary(binary));
     command.envs(env.iter().map(|(k, v)| (k, v))).env("RUST_LOG", "info");
     GatewayProcess::spawn(command)
 }

@@ -8,6 +8,6 @@ pub mod process;
 pub mod slack;
 pub mod telegram;
 
-pub use process::{GatewayProcess, Log};
+pub use process::{GatewayProcess, Log, profile_binary};
 pub use slack::FakeSlack;
 pub use telegram::FakeTelegram;

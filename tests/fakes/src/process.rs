@@ -1,6 +1,7 @@
 //! A gateway binary under test, as an operator runs it: a child process
 //! (killed if the test drops it) that must stop cleanly on SIGTERM.
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,6 +10,17 @@ use tokio::process::{Child, Command};
 
 /// How long a gateway may take to exit after SIGTERM.
 const STOP_WITHIN: Duration = Duration::from_secs(30);
+
+/// The workspace binary `name` of the same build profile as the running test
+/// or bench (`target/<profile>/<name>`, next to its `deps/`). Panics with
+/// the cargo command to run when it has not been built.
+pub fn profile_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's executable");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("a cargo target directory");
+    let path = profile_dir.join(name);
+    assert!(path.exists(), "{} is missing: build it first (cargo build [--release] -p {name})", path.display());
+    path
+}
 
 /// A running gateway binary; killed if dropped.
 pub struct GatewayProcess {
