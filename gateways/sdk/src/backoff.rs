@@ -4,8 +4,10 @@
 //! a random point in the upper half of the base, so many gateways restarting
 //! together do not knock on gorpd in step. A success resets it.
 
+use crate::platform::PlatformError;
 use rand::Rng;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Backoff settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,20 @@ impl Backoff {
         (half + Duration::from_millis(jitter)).min(self.config.max)
     }
 
+    /// Sleeps as long as a failed platform call asks for (the platform's
+    /// retry-after on a rate limit, else the next backoff delay), for a
+    /// platform's own retry loops. False when `shutdown` fires first.
+    pub async fn wait_after(&mut self, error: &PlatformError, shutdown: &CancellationToken) -> bool {
+        let wait = match error {
+            PlatformError::RateLimited(wait) => *wait,
+            _ => self.next_delay(),
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            _ = tokio::time::sleep(wait) => true,
+        }
+    }
+
     /// The un-jittered delay for the current failure count.
     fn base(&self) -> Duration {
         let factor = 2u32.saturating_pow(self.failures.min(20));
@@ -86,6 +102,22 @@ mod tests {
         }
         backoff.reset();
         assert!(backoff.next_delay() <= Duration::from_millis(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_what_the_platform_asks_or_the_backoff_and_stops_on_shutdown() {
+        let config = BackoffConfig { initial: Duration::from_secs(1), max: Duration::from_secs(1) };
+        let mut backoff = Backoff::new(config);
+        let running = CancellationToken::new();
+        let started = tokio::time::Instant::now();
+        assert!(backoff.wait_after(&PlatformError::RateLimited(Duration::from_secs(7)), &running).await);
+        assert_eq!(started.elapsed(), Duration::from_secs(7), "a rate limit waits exactly what it asked");
+        assert_eq!(backoff.failures(), 0, "a rate limit is not a failure");
+        assert!(backoff.wait_after(&PlatformError::Transient("503".into()), &running).await);
+        assert_eq!(backoff.failures(), 1);
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        assert!(!backoff.wait_after(&PlatformError::Transient("503".into()), &stopped).await);
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Slack {
                 Err(error) => error,
             };
             tracing::warn!(%error, "cannot reach the Slack Web API; retrying");
-            if !pause(shutdown, wait_for(&error, &mut backoff)).await {
+            if !backoff.wait_after(&error, shutdown).await {
                 return Ok(None);
             }
         }
@@ -126,22 +126,6 @@ impl Platform for Slack {
     async fn edit(&self, edit: Edit) -> Result<(), PlatformError> {
         let text = convert::escape(&edit.text);
         self.api.update(&edit.channel_id, &edit.message_id, &text).await.map_err(|e| classify(e, Token::Bot))
-    }
-}
-
-/// How long to wait after `error`: what Slack asked for, else the backoff.
-pub(crate) fn wait_for(error: &PlatformError, backoff: &mut Backoff) -> Duration {
-    match error {
-        PlatformError::RateLimited(wait) => *wait,
-        _ => backoff.next_delay(),
-    }
-}
-
-/// Sleeps `wait` unless the gateway stops first (then false).
-pub(crate) async fn pause(shutdown: &CancellationToken, wait: Duration) -> bool {
-    tokio::select! {
-        _ = shutdown.cancelled() => false,
-        _ = tokio::time::sleep(wait) => true,
     }
 }
 

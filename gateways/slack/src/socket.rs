@@ -22,7 +22,6 @@
 use crate::api::Api;
 use crate::convert::{self, Envelope};
 use crate::error::{Token, classify};
-use crate::platform::{pause, wait_for};
 use futures::{SinkExt, StreamExt};
 use gorp_gateway::{AckHandle, Backoff, BackoffConfig, ListenContext, PlatformError};
 use std::sync::Arc;
@@ -91,7 +90,7 @@ impl SocketMode<'_> {
                 Err(error) => error,
             };
             tracing::warn!(%error, "slack socket mode connection failed; retrying");
-            if !pause(&shutdown, wait_for(&error, &mut backoff)).await {
+            if !backoff.wait_after(&error, &shutdown).await {
                 return Ok(());
             }
         }

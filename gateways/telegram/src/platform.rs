@@ -17,7 +17,6 @@ use gorp_gateway::{
     AckHandle, Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError,
     SentMessages, SubmitError,
 };
-use std::time::Duration;
 use teloxide::types::{ChatId, MessageId, Update};
 use tokio_util::sync::CancellationToken;
 
@@ -55,7 +54,7 @@ impl Telegram {
                 Err(error) => error,
             };
             tracing::warn!(%error, "cannot reach the Telegram Bot API; retrying");
-            if !pause(shutdown, wait_for(&error, &mut backoff)).await {
+            if !backoff.wait_after(&error, shutdown).await {
                 return Ok(());
             }
         }
@@ -129,7 +128,7 @@ impl Platform for Telegram {
                 Err(fatal @ PlatformError::Fatal(_)) => return Err(fatal),
                 Err(error) => {
                     tracing::warn!(%error, "getUpdates failed; retrying");
-                    if !pause(&shutdown, wait_for(&error, &mut backoff)).await {
+                    if !backoff.wait_after(&error, &shutdown).await {
                         return Ok(());
                     }
                 }
@@ -169,20 +168,4 @@ fn chat_id(channel_id: &str) -> Result<ChatId, PlatformError> {
 
 fn rejected(what: &str, value: &str) -> PlatformError {
     PlatformError::Rejected(format!("invalid telegram {what} {value:?}"))
-}
-
-/// How long to wait after `error`: what Telegram asked for, else the backoff.
-fn wait_for(error: &PlatformError, backoff: &mut Backoff) -> Duration {
-    match error {
-        PlatformError::RateLimited(wait) => *wait,
-        _ => backoff.next_delay(),
-    }
-}
-
-/// Sleeps `wait` unless the gateway stops first (then false).
-async fn pause(shutdown: &CancellationToken, wait: Duration) -> bool {
-    tokio::select! {
-        _ = shutdown.cancelled() => false,
-        _ = tokio::time::sleep(wait) => true,
-    }
 }
