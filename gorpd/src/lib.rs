@@ -11,6 +11,7 @@ pub mod agent;
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod domain;
 pub mod grpc;
 pub mod names;
 pub mod orchestrator;

@@ -1,18 +1,19 @@
 //! The bus: the response log's writer, live fan-out of chunks and final
 //! responses, and the per-platform subscription that replays then goes live.
 //!
-//! Invariant: `append` holds one lock across the durable insert and the live
-//! send, so live final responses leave in exactly `seq` order. A subscriber
+//! Invariant: `append` sends a response live from the store writer's
+//! after-commit hook, which runs in commit order, so live final responses
+//! leave in exactly `seq` order without a lock around the commit (many
+//! sessions' answers share one group commit). A subscriber
 //! registers for live events *before* replaying, and skips live responses at
 //! or below what it already sent, so the hand-over has no gap and no
 //! duplicate. A subscriber that lags behind the live channel goes back to
 //! replay from the log instead of skipping anything.
 
 mod subscription;
-mod types;
 
 pub use subscription::{Delivered, Subscription, SubscriptionError};
-pub use types::{
+pub use crate::domain::{
     Activity, ChannelRef, Chunk, Inbound, MessageRef, NewResponse, PermissionNotice, PermissionOption, PermissionState,
     Response, ResponseKind,
 };
@@ -20,7 +21,7 @@ pub use types::{
 use crate::store::{Commit, Store, StoreResult};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::broadcast;
 
 /// Cheap running totals for `/metrics`, counted since gorpd started.
 #[derive(Debug, Default)]
@@ -62,7 +63,6 @@ pub struct Bus {
     store: Store,
     live: broadcast::Sender<LiveEvent>,
     activity: broadcast::Sender<Activity>,
-    append_lock: Arc<Mutex<()>>,
     counters: Arc<Counters>,
 }
 
@@ -71,20 +71,26 @@ impl Bus {
     pub fn with_capacity(store: Store, capacity: usize) -> Self {
         let (live, _) = broadcast::channel(capacity);
         let (activity, _) = broadcast::channel(capacity);
-        Self { store, live, activity, append_lock: Arc::new(Mutex::new(())), counters: Arc::default() }
+        Self { store, live, activity, counters: Arc::default() }
     }
 
     /// Commits a final response (with `commit`'s extra writes) and sends it live.
     pub async fn append(&self, new: NewResponse, commit: Commit) -> StoreResult<Arc<Response>> {
-        let _order = self.append_lock.lock().await;
-        let response = Arc::new(self.store.append_response(&new, &commit).await?);
-        self.counters.responses_out.fetch_add(1, Ordering::Relaxed);
-        if response.kind == ResponseKind::Error {
-            self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        // No receivers is fine: subscribers replay from the log.
-        let _ = self.live.send(LiveEvent::Response(response.clone()));
-        let _ = self.activity.send(Activity::Response(response.clone()));
+        let (live, activity, counters) = (self.live.clone(), self.activity.clone(), self.counters.clone());
+        let response = self
+            .store
+            .append_response(new, commit, move |response| {
+                let response = Arc::new(response);
+                counters.responses_out.fetch_add(1, Ordering::Relaxed);
+                if response.kind == ResponseKind::Error {
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                // No receivers is fine: subscribers replay from the log.
+                let _ = live.send(LiveEvent::Response(response.clone()));
+                let _ = activity.send(Activity::Response(response.clone()));
+                response
+            })
+            .await?;
         tracing::debug!(seq = response.seq, response_id = %response.response_id, "response committed");
         Ok(response)
     }

@@ -180,7 +180,7 @@ async fn deliver(
                     if ack.seq > last {
                         return Err(Status::invalid_argument(format!("ack for seq {} which was not delivered (last delivered: {last})", ack.seq)));
                     }
-                    state.orchestrator.store().ack_gateway(&gateway_id, ack.seq).await?;
+                    state.orchestrator.store().ack_gateway(&gateway_id, ack.seq);
                 }
                 Some(_) => return Err(Status::invalid_argument("only acks may follow the hello")),
                 None => requests_open = false,

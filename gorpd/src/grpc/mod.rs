@@ -18,11 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 /// Errors starting the gRPC server.
@@ -149,9 +150,15 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(bus, state.auth.clone()))
         .add_service(InterceptedService::new(control, state.auth.clone()))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(incoming(listener), shutdown.cancelled_owned())
         .await?;
     Ok(())
+}
+
+/// Accepted connections with `TCP_NODELAY`: small gRPC frames (acks,
+/// deliveries) leave at once instead of waiting for Nagle's algorithm.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 fn read_identity(tls: &TlsFiles) -> Result<Identity, GrpcError> {

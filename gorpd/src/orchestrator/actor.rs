@@ -1,12 +1,20 @@
-//! Session actors: one task per session that runs its turns one at a time,
-//! in the order they were queued, streaming chunks live and committing the
-//! final response (with the history entry and the turn's end state) at once.
+//! Session actors: one task per session with work, which runs its turns one
+//! at a time, in the order they were queued, streaming chunks live and
+//! committing the final response (with the history entry and the turn's end
+//! state) at once.
+//!
+//! An actor exists only while its session has work: the first queued message
+//! starts it, and it ends when its queue is empty, so an idle session costs
+//! no task and no buffers. Starting and retiring both happen under the
+//! actors lock, and an actor retires only after checking its queue once more
+//! under that lock, so a message is never queued to an actor that is gone.
 
 use super::{Orchestrator, OrchestratorResult};
 use crate::agent::{AgentEvent, HistoryTurn, PromptRequest};
 use crate::bus::{Chunk, Inbound, NewResponse, ResponseKind};
 use crate::store::{Commit, InboundState, NewHistory, Role};
 use futures::StreamExt;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -45,13 +53,9 @@ enum TurnEnd {
 }
 
 impl Orchestrator {
-    /// Starts the actor for `session` (once).
-    pub(super) async fn spawn_actor(&self, session: &str) {
-        let mut actors = self.inner.actors.lock().await;
-        if actors.contains_key(session) {
-            return;
-        }
-        let (turns, mut receiver) = mpsc::unbounded_channel::<Inbound>();
+    /// Starts an actor for `session` and registers it; the caller holds the actors lock.
+    fn start_actor(&self, session: &str, actors: &mut HashMap<String, SessionHandle>) -> SessionHandle {
+        let (turns, receiver) = mpsc::unbounded_channel::<Inbound>();
         let handle = SessionHandle {
             turns,
             cancel: self.inner.shutdown.child_token(),
@@ -62,26 +66,58 @@ impl Orchestrator {
         actors.insert(session.to_owned(), handle.clone());
         let orchestrator = self.clone();
         let name = session.to_owned();
-        self.inner.tasks.spawn(async move {
-            loop {
-                let turn = tokio::select! {
-                    biased;
-                    _ = handle.cancel.cancelled() => break,
-                    turn = receiver.recv() => match turn { Some(turn) => turn, None => break },
-                };
-                handle.queued.fetch_sub(1, Ordering::SeqCst);
-                handle.busy.store(true, Ordering::SeqCst);
-                let span = tracing::info_span!("turn", session = %name, message_id = turn.id);
-                orchestrator.run_turn(&name, turn, &handle).instrument(span).await;
-                handle.busy.store(false, Ordering::SeqCst);
-            }
-        });
+        let actor = handle.clone();
+        self.inner.tasks.spawn(async move { orchestrator.run_actor(name, actor, receiver).await });
+        handle
+    }
+
+    async fn run_actor(self, name: String, handle: SessionHandle, mut receiver: mpsc::UnboundedReceiver<Inbound>) {
+        while let Some(turn) = self.next_turn(&name, &handle, &mut receiver).await {
+            handle.queued.fetch_sub(1, Ordering::SeqCst);
+            handle.busy.store(true, Ordering::SeqCst);
+            let span = tracing::info_span!("turn", session = %name, message_id = turn.id);
+            self.run_turn(&name, turn, &handle).instrument(span).await;
+            handle.busy.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// The next queued turn, or `None` when the actor retires (its queue is
+    /// empty, the session was deleted, or gorpd is stopping).
+    async fn next_turn(
+        &self,
+        name: &str,
+        handle: &SessionHandle,
+        receiver: &mut mpsc::UnboundedReceiver<Inbound>,
+    ) -> Option<Inbound> {
+        if handle.cancel.is_cancelled() {
+            return None;
+        }
+        if let Ok(turn) = receiver.try_recv() {
+            return Some(turn);
+        }
+        let mut actors = self.inner.actors.lock().await;
+        // Checked again under the lock: `enqueue_turn` sends only while holding it.
+        if let Ok(turn) = receiver.try_recv() {
+            return Some(turn);
+        }
+        if actors.get(name).is_some_and(|current| Arc::ptr_eq(&current.busy, &handle.busy)) {
+            actors.remove(name);
+        }
+        None
     }
 
     /// Cancels the turn `session` is working on; false when it is idle.
     pub async fn cancel_turn(&self, session: &str, by: &str) -> OrchestratorResult<bool> {
         let actors = self.inner.actors.lock().await;
-        let actor = actors.get(session).ok_or_else(|| super::OrchestratorError::UnknownSession(session.to_owned()))?;
+        let Some(actor) = actors.get(session) else {
+            drop(actors);
+            // No actor: the session is idle, if it exists.
+            self.inner.store.session(session).await.map_err(|error| match error {
+                crate::store::StoreError::NotFound => super::OrchestratorError::UnknownSession(session.to_owned()),
+                other => other.into(),
+            })?;
+            return Ok(false);
+        };
         let current = actor.current_turn.lock().expect("turn lock");
         let Some(running) = current.as_ref() else { return Ok(false) };
         *running.cancelled_by.lock().expect("turn lock") = Some(by.to_owned());
@@ -90,14 +126,17 @@ impl Orchestrator {
         Ok(true)
     }
 
-    /// Hands a routed message to its session's actor.
+    /// Hands a routed message to its session's actor, starting one if the session is idle.
     pub(super) async fn enqueue_turn(&self, session: &str, inbound: Inbound) {
-        let actors = self.inner.actors.lock().await;
-        if let Some(handle) = actors.get(session) {
-            handle.queued.fetch_add(1, Ordering::SeqCst);
-            if handle.turns.send(inbound).is_err() {
-                handle.queued.fetch_sub(1, Ordering::SeqCst);
-            }
+        let mut actors = self.inner.actors.lock().await;
+        let handle = match actors.get(session) {
+            Some(handle) if !handle.cancel.is_cancelled() => handle.clone(),
+            _ => self.start_actor(session, &mut actors),
+        };
+        handle.queued.fetch_add(1, Ordering::SeqCst);
+        if handle.turns.send(inbound).is_err() {
+            // gorpd is stopping: the message stays queued in the store for the next start.
+            handle.queued.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -121,7 +160,12 @@ impl Orchestrator {
     ) -> OrchestratorResult<()> {
         let cancel = &running.cancel;
         let store = &self.inner.store;
-        let row = store.session(session).await?;
+        let row = match store.session(session).await {
+            Ok(row) => row,
+            // Deleted after this message was queued; the delete marked it dropped.
+            Err(crate::store::StoreError::NotFound) => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
         let backend = self.inner.backends.get(&row.backend);
         // Loaded before the turn starts, so it holds only the earlier conversation.
         let history = match &backend {

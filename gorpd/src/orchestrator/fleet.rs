@@ -80,7 +80,6 @@ impl Orchestrator {
             StoreError::Conflict => OrchestratorError::SessionExists(name.to_owned()),
             other => other.into(),
         })?;
-        self.spawn_actor(name).await;
         self.inner.bus.report(Activity::Session { name: name.to_owned(), created: true });
         tracing::info!(session = name, workspace = %dir.display(), "session created");
         self.session_info(name).await

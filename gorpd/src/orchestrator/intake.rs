@@ -61,7 +61,7 @@ impl Orchestrator {
 
     async fn commit_batch(&self, batch: Vec<IntakeRequest>) {
         let news: Vec<NewInbound> = batch.iter().map(|r| r.new.clone()).collect();
-        let results = match self.inner.store.accept_inbound_batch(&news).await {
+        let results = match self.inner.store.accept_inbound_batch(news.clone()).await {
             Ok(results) => results.into_iter().map(Ok).collect(),
             Err(error) => {
                 // One bad row must not fail its neighbours: retry one by one, each with its own outcome.
@@ -79,7 +79,8 @@ impl Orchestrator {
                     let id = inbound.id;
                     tracing::debug!(message_id = id, channel = %inbound.channel, "message accepted");
                     self.inner.bus.report(Activity::Message(inbound.clone()));
-                    let _ = self.inner.router.send(inbound);
+                    // A full router queue holds the intake here, so acks slow down: backpressure.
+                    let _ = self.inner.router.send(inbound).await;
                     Ok(Accepted::New(id))
                 }
                 Ok(None) => Ok(Accepted::Duplicate),

@@ -1,11 +1,11 @@
 //! The orchestrator: routes accepted messages to DISPATCH or to a session,
-//! runs one actor per session, and implements the fleet operations that
-//! DISPATCH, the Control API and the web admin all call.
+//! runs an actor for each session with work, and implements the fleet
+//! operations that DISPATCH, the Control API and the web admin all call.
 //!
-//! Lifecycle: `start` loads the bindings, spawns an actor per session, marks
-//! turns that were running when gorpd stopped as interrupted (telling their
+//! Lifecycle: `start` loads the bindings, starts the router, marks turns
+//! that were running when gorpd stopped as interrupted (telling their
 //! channels), re-queues accepted but unanswered messages, then starts the
-//! router. Messages reach the router in the order they were accepted (for one
+//! intake. Messages reach the router in the order they were accepted (for one
 //! Publish stream, exactly its order); the router hands each session's
 //! messages to its actor in that order (per-session FIFO).
 
@@ -82,7 +82,7 @@ struct Inner {
     binding_writes: Mutex<()>,
     actors: Mutex<HashMap<String, SessionHandle>>,
     permissions: std::sync::Mutex<permissions::PermissionTable>,
-    router: mpsc::UnboundedSender<Inbound>,
+    router: mpsc::Sender<Inbound>,
     intake: mpsc::Sender<intake::IntakeRequest>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -98,7 +98,7 @@ impl Orchestrator {
         shutdown: CancellationToken,
         tasks: TaskTracker,
     ) -> OrchestratorResult<Self> {
-        let (router_tx, router_rx) = mpsc::unbounded_channel();
+        let (router_tx, router_rx) = mpsc::channel(router::QUEUE);
         let (intake_tx, intake_rx) = mpsc::channel(intake::QUEUE);
         let bindings = store.bindings().await?.into_iter().collect();
         let orchestrator = Self {
@@ -117,12 +117,10 @@ impl Orchestrator {
                 tasks,
             }),
         };
-        for session in orchestrator.inner.store.sessions().await? {
-            orchestrator.spawn_actor(&session.name).await;
-        }
-        orchestrator.recover().await?;
+        // The router runs before recovery, which may hand it more than its queue holds.
         let router = orchestrator.clone();
         orchestrator.inner.tasks.spawn(async move { router.run_router(router_rx).await });
+        orchestrator.recover().await?;
         let intake = orchestrator.clone();
         orchestrator.inner.tasks.spawn(async move { intake.run_intake(intake_rx).await });
         Ok(orchestrator)
@@ -198,7 +196,7 @@ impl Orchestrator {
             }
         }
         for (inbound, _) in self.inner.store.inbound_in_state(InboundState::Pending).await? {
-            let _ = self.inner.router.send(inbound);
+            let _ = self.inner.router.send(inbound).await;
         }
         Ok(())
     }

@@ -1,6 +1,12 @@
 //! The router: takes accepted messages in commit order and sends each to
 //! DISPATCH (commands, and anything from an unbound channel) or to the
 //! session its channel is bound to.
+//!
+//! It takes whatever is waiting at once: consecutive messages for sessions
+//! are marked queued in one write (one group commit) and then handed to
+//! their actors in order; a DISPATCH command runs in its place in the
+//! sequence, after the messages before it were handed on, so a `!join`
+//! affects exactly the messages after it.
 
 use super::{Orchestrator, OrchestratorResult, dispatch};
 use crate::bus::{Inbound, NewResponse, ResponseKind};
@@ -8,33 +14,58 @@ use crate::store::{Commit, InboundState};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+/// Accepted messages waiting for the router before the intake waits for room.
+pub(super) const QUEUE: usize = 4096;
+/// Most messages the router takes at once.
+const BATCH: usize = 512;
+
 impl Orchestrator {
-    pub(super) async fn run_router(self, mut inbox: mpsc::UnboundedReceiver<Inbound>) {
+    pub(super) async fn run_router(self, mut inbox: mpsc::Receiver<Inbound>) {
+        let mut received = Vec::with_capacity(BATCH);
         loop {
-            let inbound = tokio::select! {
+            let count = tokio::select! {
                 biased;
                 _ = self.inner.shutdown.cancelled() => break,
-                inbound = inbox.recv() => match inbound { Some(inbound) => inbound, None => break },
+                count = inbox.recv_many(&mut received, BATCH) => count,
             };
-            let span = tracing::info_span!("route", message_id = inbound.id, channel = %inbound.channel);
-            if let Err(error) = self.route(inbound).instrument(span).await {
-                // The message stays `pending` and is routed again at the next start.
+            if count == 0 {
+                break;
+            }
+            if let Err(error) = self.route_all(std::mem::take(&mut received)).await {
+                // The messages stay `pending` and are routed again at the next start.
                 tracing::error!(%error, "routing failed");
             }
         }
     }
 
-    async fn route(&self, inbound: Inbound) -> OrchestratorResult<()> {
-        let bound = self.session_of(&inbound.channel);
-        match bound {
-            Some(session) if !dispatch::is_command(&inbound.text) => {
-                self.inner.store.route_to_session(inbound.id, &session).await?;
-                tracing::debug!(session, "queued for session");
-                self.enqueue_turn(&session, inbound).await;
-                Ok(())
+    /// Routes `messages` in order: runs of session messages in one write each.
+    async fn route_all(&self, messages: Vec<Inbound>) -> OrchestratorResult<()> {
+        let mut to_sessions: Vec<(Inbound, String)> = Vec::new();
+        for inbound in messages {
+            match self.session_of(&inbound.channel) {
+                Some(session) if !dispatch::is_command(&inbound.text) => to_sessions.push((inbound, session)),
+                bound => {
+                    self.queue_for_sessions(std::mem::take(&mut to_sessions)).await?;
+                    let span = tracing::info_span!("dispatch", message_id = inbound.id, channel = %inbound.channel);
+                    self.answer_dispatch(inbound, bound).instrument(span).await?;
+                }
             }
-            bound => self.answer_dispatch(inbound, bound).await,
         }
+        self.queue_for_sessions(to_sessions).await
+    }
+
+    /// Marks messages queued for their sessions (one commit), then hands each to its actor in order.
+    async fn queue_for_sessions(&self, routed: Vec<(Inbound, String)>) -> OrchestratorResult<()> {
+        if routed.is_empty() {
+            return Ok(());
+        }
+        let routes = routed.iter().map(|(inbound, session)| (inbound.id, session.clone())).collect();
+        self.inner.store.route_to_sessions(routes).await?;
+        for (inbound, session) in routed {
+            tracing::debug!(session, message_id = inbound.id, "queued for session");
+            self.enqueue_turn(&session, inbound).await;
+        }
+        Ok(())
     }
 
     /// Runs a DISPATCH command and commits the reply to the asking channel only.

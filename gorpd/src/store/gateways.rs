@@ -1,4 +1,10 @@
 //! Gateways that subscribed, and the cursor (highest acknowledged `seq`) of each.
+//!
+//! Cursors are written lazily: an ack lands in the writer's cursor buffer and
+//! reaches the table with the next group commit (at most half a second
+//! later). Reads merge the buffer over the table, so gorpd always sees the
+//! newest cursor; a crash can only lose a few acks, which replays answers the
+//! gateway already had and handles idempotently.
 
 use super::{Store, StoreResult, now_text, parse_time};
 use chrono::{DateTime, Utc};
@@ -27,52 +33,63 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         if let Some(own) = own {
-            return Ok(own as u64);
+            return Ok(self.with_pending_cursor(gateway_id, own as u64));
         }
-        let platform_max: Option<i64> = sqlx::query_scalar("SELECT MAX(acked_seq) FROM gateways WHERE platform_id = ?")
-            .bind(platform)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(platform_max.unwrap_or(0) as u64)
+        let furthest = self
+            .gateways()
+            .await?
+            .into_iter()
+            .filter(|gateway| gateway.platform == platform)
+            .map(|gateway| gateway.acked_seq)
+            .max();
+        Ok(furthest.unwrap_or(0))
     }
 
     /// Records that a gateway connected, creating it at `cursor` if new.
     pub async fn touch_gateway(&self, gateway_id: &str, platform: &str, cursor: u64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO gateways (gateway_id, platform_id, acked_seq, last_seen) VALUES (?, ?, ?, ?)
-             ON CONFLICT (gateway_id) DO UPDATE SET platform_id = excluded.platform_id, last_seen = excluded.last_seen",
-        )
-        .bind(gateway_id)
-        .bind(platform)
-        .bind(cursor as i64)
-        .bind(now_text())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let (gateway_id, platform) = (gateway_id.to_owned(), platform.to_owned());
+        self.write(move |connection| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO gateways (gateway_id, platform_id, acked_seq, last_seen) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (gateway_id) DO UPDATE SET platform_id = excluded.platform_id, last_seen = excluded.last_seen",
+                )
+                .bind(&gateway_id)
+                .bind(&platform)
+                .bind(cursor as i64)
+                .bind(now_text())
+                .execute(&mut *connection)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
-    /// Moves a gateway's cursor forward to `seq` (never backwards).
-    pub async fn ack_gateway(&self, gateway_id: &str, seq: u64) -> StoreResult<()> {
-        sqlx::query("UPDATE gateways SET acked_seq = MAX(acked_seq, ?), last_seen = ? WHERE gateway_id = ?")
-            .bind(seq as i64)
-            .bind(now_text())
-            .bind(gateway_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Moves a gateway's cursor forward to `seq` (never backwards). Buffered:
+    /// written with the next group commit.
+    pub fn ack_gateway(&self, gateway_id: &str, seq: u64) {
+        self.writer.cursors().record(gateway_id, seq);
     }
 
-    /// Every gateway, by id.
+    /// Every gateway, by id, with its newest cursor.
     pub async fn gateways(&self) -> StoreResult<Vec<GatewayRow>> {
         let rows = sqlx::query("SELECT * FROM gateways ORDER BY gateway_id").fetch_all(&self.pool).await?;
         Ok(rows
             .iter()
-            .map(|r| GatewayRow {
-                gateway_id: r.get("gateway_id"),
-                platform: r.get("platform_id"),
-                acked_seq: r.get::<i64, _>("acked_seq") as u64,
-                last_seen: parse_time(r.get::<&str, _>("last_seen")),
+            .map(|r| {
+                let gateway_id: String = r.get("gateway_id");
+                GatewayRow {
+                    acked_seq: self.with_pending_cursor(&gateway_id, r.get::<i64, _>("acked_seq") as u64),
+                    gateway_id,
+                    platform: r.get("platform_id"),
+                    last_seen: parse_time(r.get::<&str, _>("last_seen")),
+                }
             })
             .collect())
+    }
+
+    fn with_pending_cursor(&self, gateway_id: &str, stored: u64) -> u64 {
+        self.writer.cursors().pending(gateway_id).map_or(stored, |pending| pending.max(stored))
     }
 }

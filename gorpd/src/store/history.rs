@@ -1,9 +1,9 @@
 //! A session's conversation history (`!read`, the web history).
 
 use super::{Store, StoreResult, now_text, parse_time};
-use crate::bus::ChannelRef;
+use crate::domain::ChannelRef;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, SqliteConnection};
 
 /// Who a history entry is from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ pub struct HistoryRow {
     pub created_at: DateTime<Utc>,
 }
 
-pub(super) async fn insert_history(tx: &mut Transaction<'_, Sqlite>, entry: &NewHistory) -> StoreResult<()> {
+pub(super) async fn insert_history(connection: &mut SqliteConnection, entry: &NewHistory) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO messages (session_name, role, author, text, platform_id, channel_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
@@ -91,7 +91,7 @@ pub(super) async fn insert_history(tx: &mut Transaction<'_, Sqlite>, entry: &New
     .bind(entry.channel.as_ref().map(|c| c.platform.as_str()))
     .bind(entry.channel.as_ref().map(|c| c.channel_id.as_str()))
     .bind(now_text())
-    .execute(&mut **tx)
+    .execute(&mut *connection)
     .await?;
     Ok(())
 }

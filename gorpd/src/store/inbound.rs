@@ -1,8 +1,9 @@
 //! Accepted inbound messages and their handling state (the intake queue).
 
 use super::{NewHistory, Store, StoreResult, history::insert_history, now_text};
-use crate::bus::{ChannelRef, Inbound};
-use sqlx::{Row, Sqlite, Transaction};
+use crate::domain::{ChannelRef, Inbound};
+use sqlx::{Row, SqliteConnection};
+use std::collections::HashSet;
 
 /// Where an inbound message is in its handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,78 +58,107 @@ fn inbound_from_row(row: &sqlx::sqlite::SqliteRow) -> Inbound {
     }
 }
 
+/// Rows per multi-row INSERT (6 parameters each, far below SQLite's limit).
+const ROWS_PER_INSERT: usize = 256;
+
 impl Store {
     /// Commits an inbound message; `None` when (platform, message id) was accepted before.
     pub async fn accept_inbound(&self, new: &NewInbound) -> StoreResult<Option<Inbound>> {
-        let mut results = self.accept_inbound_batch(std::slice::from_ref(new)).await?;
+        let mut results = self.accept_inbound_batch(vec![new.clone()]).await?;
         Ok(results.pop().flatten())
     }
 
-    /// Commits many inbound messages in one transaction (one fsync); for each,
-    /// `None` when it was accepted before (also earlier in the same batch).
-    pub async fn accept_inbound_batch(&self, news: &[NewInbound]) -> StoreResult<Vec<Option<Inbound>>> {
-        let mut tx = self.begin_write().await?;
-        let mut results = Vec::with_capacity(news.len());
-        for new in news {
-            results.push(insert_pending(&mut tx, new).await?);
-        }
-        tx.commit().await?;
-        Ok(results)
+    /// Commits many inbound messages at once; for each, `None` when it was
+    /// accepted before (also earlier in the same batch).
+    pub async fn accept_inbound_batch(&self, news: Vec<NewInbound>) -> StoreResult<Vec<Option<Inbound>>> {
+        self.write(move |connection| {
+            Box::pin(async move {
+                let received_at = now_text();
+                let mut results = Vec::with_capacity(news.len());
+                for rows in news.chunks(ROWS_PER_INSERT) {
+                    results.extend(insert_pending(connection, rows, &received_at).await?);
+                }
+                Ok(results)
+            })
+        })
+        .await
     }
 
-    /// Routes an accepted message to a session: it becomes queued.
-    pub async fn route_to_session(&self, inbound_id: i64, session: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE inbound SET state = 'queued', session_name = ? WHERE id = ?")
-            .bind(session)
-            .bind(inbound_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Routes accepted messages to sessions: each becomes queued for its session.
+    pub async fn route_to_sessions(&self, routes: Vec<(i64, String)>) -> StoreResult<()> {
+        self.write(move |connection| {
+            Box::pin(async move {
+                for (inbound_id, session) in &routes {
+                    sqlx::query("UPDATE inbound SET state = 'queued', session_name = ? WHERE id = ?")
+                        .bind(session)
+                        .bind(inbound_id)
+                        .execute(&mut *connection)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Queues a message for a session directly (tell, broadcast).
     pub async fn queue_for_session(&self, new: &NewInbound, session: &str) -> StoreResult<Inbound> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, session_name, state, received_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
-        )
-        .bind(&new.channel.platform)
-        .bind(&new.channel.channel_id)
-        .bind(&new.message_id)
-        .bind(&new.sender)
-        .bind(&new.text)
-        .bind(session)
-        .bind(now_text())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(new.stored_as(id))
+        let (new, session) = (new.clone(), session.to_owned());
+        self.write(move |connection| {
+            Box::pin(async move {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, session_name, state, received_at)
+                     VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
+                )
+                .bind(&new.channel.platform)
+                .bind(&new.channel.channel_id)
+                .bind(&new.message_id)
+                .bind(&new.sender)
+                .bind(&new.text)
+                .bind(&session)
+                .bind(now_text())
+                .fetch_one(&mut *connection)
+                .await?;
+                Ok(new.stored_as(id))
+            })
+        })
+        .await
     }
 
     /// Moves a queued message to `running` and enters it in the session's
     /// history, so the history is in the order the agent saw it; false when it
     /// is no longer queued (its session was deleted).
     pub async fn start_turn(&self, inbound_id: i64, history: &NewHistory) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let result = sqlx::query("UPDATE inbound SET state = 'running' WHERE id = ? AND state = 'queued'")
-            .bind(inbound_id)
-            .execute(&mut *tx)
-            .await?;
-        if result.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_history(&mut tx, history).await?;
-        tx.commit().await?;
-        Ok(true)
+        let history = history.clone();
+        self.write(move |connection| {
+            Box::pin(async move {
+                let result = sqlx::query("UPDATE inbound SET state = 'running' WHERE id = ? AND state = 'queued'")
+                    .bind(inbound_id)
+                    .execute(&mut *connection)
+                    .await?;
+                if result.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_history(connection, &history).await?;
+                Ok(true)
+            })
+        })
+        .await
     }
 
     /// Sets a message's handling state.
     pub async fn set_inbound_state(&self, inbound_id: i64, state: InboundState) -> StoreResult<()> {
-        sqlx::query("UPDATE inbound SET state = ? WHERE id = ?")
-            .bind(state.as_str())
-            .bind(inbound_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.write(move |connection| {
+            Box::pin(async move {
+                sqlx::query("UPDATE inbound SET state = ? WHERE id = ?")
+                    .bind(state.as_str())
+                    .bind(inbound_id)
+                    .execute(&mut *connection)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Messages in `state`, oldest first, with the session they were routed to.
@@ -147,22 +177,56 @@ impl Store {
     }
 }
 
-/// Inserts one message as `pending`; `None` when its (platform, message id) exists.
-async fn insert_pending(tx: &mut Transaction<'_, Sqlite>, new: &NewInbound) -> StoreResult<Option<Inbound>> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, state, received_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?)
-         ON CONFLICT (platform_id, platform_message_id) DO NOTHING RETURNING id",
-    )
-    .bind(&new.channel.platform)
-    .bind(&new.channel.channel_id)
-    .bind(&new.message_id)
-    .bind(&new.sender)
-    .bind(&new.text)
-    .bind(now_text())
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(id.map(|id| new.stored_as(id)))
+/// Inserts `rows` as `pending` with one multi-row statement; for each, `None`
+/// when its (platform, message id) exists already or earlier in `rows`.
+async fn insert_pending(
+    connection: &mut SqliteConnection,
+    rows: &[NewInbound],
+    received_at: &str,
+) -> StoreResult<Vec<Option<Inbound>>> {
+    let mut sql = String::from(
+        "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, state, received_at) VALUES ",
+    );
+    for index in 0..rows.len() {
+        sql.push_str(if index == 0 { "(?, ?, ?, ?, ?, 'pending', ?)" } else { ", (?, ?, ?, ?, ?, 'pending', ?)" });
+    }
+    sql.push_str(" ON CONFLICT (platform_id, platform_message_id) DO NOTHING RETURNING id, platform_id, platform_message_id");
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for new in rows {
+        query = query
+            .bind(&new.channel.platform)
+            .bind(&new.channel.channel_id)
+            .bind(&new.message_id)
+            .bind(&new.sender)
+            .bind(&new.text)
+            .bind(received_at);
+    }
+    let mut inserted: Vec<(i64, String, Option<String>)> = query
+        .fetch_all(&mut *connection)
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    // RETURNING order is unspecified; ids grow in the order rows were inserted.
+    inserted.sort_unstable_by_key(|(id, _, _)| *id);
+    let inserted_keys: HashSet<(&str, &str)> =
+        inserted.iter().filter_map(|(_, platform, id)| Some((platform.as_str(), id.as_deref()?))).collect();
+    let mut ids = inserted.iter().map(|(id, _, _)| *id);
+    let mut seen = HashSet::new();
+    Ok(rows
+        .iter()
+        .map(|new| {
+            let is_new = match &new.message_id {
+                None => true,
+                Some(message_id) => {
+                    let key = (new.channel.platform.as_str(), message_id.as_str());
+                    inserted_keys.contains(&key) && seen.insert(key)
+                }
+            };
+            is_new.then(|| new.stored_as(ids.next().expect("one returned id per inserted row")))
+        })
+        .collect())
 }
 
 impl NewInbound {

@@ -2,9 +2,11 @@
 //! log, gateway cursors and tokens, in SQLite (WAL) through sqlx.
 //!
 //! The schema lives in `migrations/sqlite` and is applied at open. Every
-//! method is one statement or one transaction, so a crash leaves either the
-//! old or the new state. Callers that need ordering across commits (the
-//! response log) serialise themselves; the store only guarantees atomicity.
+//! write goes through the one [`writer`] task, which owns the only write
+//! connection and group-commits whatever is waiting (one fsync per batch);
+//! reads use a pool of read-only connections, which WAL never blocks. Each
+//! write method is atomic (its own savepoint in the batch) and returns only
+//! once its batch is durable, so no write ever waits in SQLite's busy handler.
 
 mod gateways;
 mod history;
@@ -13,6 +15,7 @@ mod responses;
 mod sessions;
 mod tokens;
 mod web_logins;
+mod writer;
 
 pub use gateways::GatewayRow;
 pub use history::{HistoryRow, NewHistory, Role};
@@ -23,7 +26,9 @@ pub use tokens::{TokenKind, TokenRow};
 pub use web_logins::WebLoginRow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, SqliteConnection};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -43,6 +48,12 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// The batch this write was part of could not be committed; nothing of it is stored.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// The store is closed (gorpd is stopping).
+    #[error("the store is closed")]
+    Closed,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -58,10 +69,14 @@ impl From<sqlx::Error> for StoreError {
 /// Result alias for store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Read connections (WAL readers run beside the writer without blocking it).
+const READERS: u32 = 4;
+
 /// A cheap, cloneable handle to the database.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    writer: writer::WriterHandle,
 }
 
 impl Store {
@@ -72,26 +87,45 @@ impl Store {
     pub async fn open(data_dir: &Path) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(data_dir.join("gorp.db"))
-            .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        let mut write_connection = options.clone().create_if_missing(true).connect().await?;
+        sqlx::migrate!("../migrations/sqlite").run(&mut write_connection).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .min_connections(1)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { pool, writer: writer::WriterHandle::spawn(write_connection) })
     }
 
-    /// Starts a write transaction that takes SQLite's write lock at once
-    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first fails with
-    /// SQLITE_BUSY when another writer commits before its first write, and the
-    /// busy timeout does not help then; an immediate one waits its turn.
-    pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// Commits `write` with the writer's next batch; returns once it is durable.
+    pub(crate) async fn write<R, W>(&self, write: W) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
+    {
+        self.writer.write(write, |value| value).await
     }
 
-    /// Closes every connection, waiting for them to finish.
+    /// Like [`Store::write`], and passes the result through `after_commit`
+    /// in the writer task, in commit order, before answering (the bus
+    /// publishes responses in `seq` order this way).
+    pub(crate) async fn write_then<R, T, W, A>(&self, write: W, after_commit: A) -> StoreResult<T>
+    where
+        R: Send + 'static,
+        T: Send + 'static,
+        W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
+        A: FnOnce(R) -> T + Send + 'static,
+    {
+        self.writer.write(write, after_commit).await
+    }
+
+    /// Commits what is queued, writes buffered cursors and closes every connection.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
@@ -108,7 +142,7 @@ pub(crate) fn parse_time(text: &str) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::{ChannelRef, NewResponse, ResponseKind};
+    use crate::domain::{ChannelRef, NewResponse, ResponseKind};
 
     /// Writers racing a delete must wait for the write lock, never fail with SQLITE_BUSY.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -132,7 +166,7 @@ mod tests {
                             reply_to: None,
                             permission: None,
                         };
-                        store.append_response(&response, &Commit::default()).await
+                        store.append_response(response, Commit::default(), |response| response).await
                     })
                 })
                 .collect();

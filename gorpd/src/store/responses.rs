@@ -1,13 +1,14 @@
 //! The durable response log: every final response with its `seq` and targets.
 //!
-//! A `seq` is assigned by SQLite inside the insert transaction. The bus holds
-//! a lock across append and live fan-out, so live order equals `seq` order.
+//! A `seq` is assigned by SQLite inside the writer's transaction, in the
+//! order writes were submitted, and the `published` hook of each append runs
+//! in the writer task in that same order, so live order equals `seq` order.
 
 use super::{
     InboundState, NewHistory, Store, StoreResult, history::insert_history, inbound::state_text, now_text, parse_time,
 };
-use crate::bus::{ChannelRef, MessageRef, NewResponse, Response, ResponseKind};
-use sqlx::Row;
+use crate::domain::{ChannelRef, MessageRef, NewResponse, Response, ResponseKind};
+use sqlx::{Row, SqliteConnection};
 
 /// What else commits atomically with a response.
 #[derive(Debug, Clone, Default)]
@@ -19,58 +20,47 @@ pub struct Commit {
 }
 
 impl Store {
-    /// Appends a response (and `commit`'s extra writes) in one transaction.
-    pub async fn append_response(&self, new: &NewResponse, commit: &Commit) -> StoreResult<Response> {
-        let created_at = now_text();
-        let mut tx = self.begin_write().await?;
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, reply_platform,
-                                    reply_channel, permission, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+    /// Appends a response (and `commit`'s extra writes) atomically; once it
+    /// is durable, `published` sees it in the writer task, in `seq` order.
+    pub async fn append_response<T: Send + 'static>(
+        &self,
+        new: NewResponse,
+        commit: Commit,
+        published: impl FnOnce(Response) -> T + Send + 'static,
+    ) -> StoreResult<T> {
+        self.write_then(
+            move |connection| {
+                Box::pin(async move {
+                    let created_at = now_text();
+                    let seq = insert_response(connection, &new, &created_at).await?;
+                    insert_targets(connection, seq, &new.targets).await?;
+                    if let Some(history) = &commit.history {
+                        insert_history(connection, history).await?;
+                    }
+                    if let Some((inbound_id, state)) = commit.finish {
+                        sqlx::query("UPDATE inbound SET state = ? WHERE id = ?")
+                            .bind(state_text(state))
+                            .bind(inbound_id)
+                            .execute(&mut *connection)
+                            .await?;
+                    }
+                    let NewResponse { response_id, session, kind, text, targets, reply_to, permission } = new;
+                    Ok(Response {
+                        seq: seq as u64,
+                        response_id,
+                        session,
+                        kind,
+                        text,
+                        targets,
+                        reply_to,
+                        permission,
+                        created_at: parse_time(&created_at),
+                    })
+                })
+            },
+            published,
         )
-        .bind(&new.response_id)
-        .bind(&new.session)
-        .bind(new.session.is_none())
-        .bind(new.kind.as_str())
-        .bind(&new.text)
-        .bind(new.reply_to.as_ref().map(|r| &r.message_id))
-        .bind(new.reply_to.as_ref().map(|r| &r.channel.platform))
-        .bind(new.reply_to.as_ref().map(|r| &r.channel.channel_id))
-        .bind(new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")))
-        .bind(&created_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        for target in &new.targets {
-            sqlx::query("INSERT OR IGNORE INTO response_targets (seq, platform_id, channel_id) VALUES (?, ?, ?)")
-                .bind(seq)
-                .bind(&target.platform)
-                .bind(&target.channel_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(history) = &commit.history {
-            insert_history(&mut tx, history).await?;
-        }
-        if let Some((inbound_id, state)) = commit.finish {
-            sqlx::query("UPDATE inbound SET state = ? WHERE id = ?")
-                .bind(state_text(state))
-                .bind(inbound_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        let NewResponse { response_id, session, kind, text, targets, reply_to, permission } = new.clone();
-        Ok(Response {
-            seq: seq as u64,
-            response_id,
-            session,
-            kind,
-            text,
-            targets,
-            reply_to,
-            permission,
-            created_at: parse_time(&created_at),
-        })
+        .await
     }
 
     /// Up to `limit` responses with a target on `platform` and `seq > after`,
@@ -118,6 +108,43 @@ impl Store {
             .await?;
         Ok(rows.iter().map(|row| response_from_row(row, Vec::new())).collect())
     }
+}
+
+async fn insert_response(connection: &mut SqliteConnection, new: &NewResponse, created_at: &str) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, reply_platform,
+                                reply_channel, permission, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+    )
+    .bind(&new.response_id)
+    .bind(&new.session)
+    .bind(new.session.is_none())
+    .bind(new.kind.as_str())
+    .bind(&new.text)
+    .bind(new.reply_to.as_ref().map(|r| &r.message_id))
+    .bind(new.reply_to.as_ref().map(|r| &r.channel.platform))
+    .bind(new.reply_to.as_ref().map(|r| &r.channel.channel_id))
+    .bind(new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")))
+    .bind(created_at)
+    .fetch_one(&mut *connection)
+    .await?)
+}
+
+/// One multi-row statement for a response's targets.
+async fn insert_targets(connection: &mut SqliteConnection, seq: i64, targets: &[ChannelRef]) -> StoreResult<()> {
+    for chunk in targets.chunks(256) {
+        let mut sql = String::from("INSERT OR IGNORE INTO response_targets (seq, platform_id, channel_id) VALUES ");
+        for index in 0..chunk.len() {
+            sql.push_str(if index == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+        }
+        // Only placeholders are spliced in; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for target in chunk {
+            query = query.bind(seq).bind(&target.platform).bind(&target.channel_id);
+        }
+        query.execute(&mut *connection).await?;
+    }
+    Ok(())
 }
 
 /// A `responses` row with the given targets.

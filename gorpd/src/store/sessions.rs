@@ -1,9 +1,10 @@
 //! Sessions and their channel bindings.
 
 use super::{Store, StoreError, StoreResult, now_text, parse_time};
-use crate::bus::ChannelRef;
+use crate::domain::ChannelRef;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+
 
 /// A stored session.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,14 +40,22 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> SessionRow {
 impl Store {
     /// Inserts a session; `Conflict` when the name exists.
     pub async fn create_session(&self, name: &str, workspace_dir: &str, backend: &str) -> StoreResult<SessionRow> {
-        sqlx::query("INSERT INTO sessions (name, workspace_dir, backend, created_at) VALUES (?, ?, ?, ?)")
-            .bind(name)
-            .bind(workspace_dir)
-            .bind(backend)
-            .bind(now_text())
-            .execute(&self.pool)
-            .await?;
-        self.session(name).await
+        let (name, workspace_dir, backend) = (name.to_owned(), workspace_dir.to_owned(), backend.to_owned());
+        self.write(move |connection| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "INSERT INTO sessions (name, workspace_dir, backend, created_at) VALUES (?, ?, ?, ?) RETURNING *",
+                )
+                .bind(&name)
+                .bind(&workspace_dir)
+                .bind(&backend)
+                .bind(now_text())
+                .fetch_one(&mut *connection)
+                .await?;
+                Ok(session_from_row(&row))
+            })
+        })
+        .await
     }
 
     /// One session; `NotFound` when unknown.
@@ -62,78 +71,108 @@ impl Store {
     }
 
     /// Deletes a session with its bindings and history, and drops its unhandled
-    /// messages, in one transaction. Returns the channels that were bound.
+    /// messages, atomically. Returns the channels that were bound.
     pub async fn delete_session(&self, name: &str) -> StoreResult<Vec<ChannelRef>> {
-        let mut tx = self.begin_write().await?;
-        let bound = sqlx::query("SELECT platform_id, channel_id FROM channel_bindings WHERE session_name = ? ORDER BY platform_id, channel_id")
-            .bind(name)
-            .fetch_all(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE inbound SET state = 'dropped' WHERE session_name = ? AND state IN ('queued', 'running')")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM messages WHERE session_name = ?").bind(name).execute(&mut *tx).await?;
-        let deleted = sqlx::query("DELETE FROM sessions WHERE name = ?").bind(name).execute(&mut *tx).await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await?;
-        Ok(bound.iter().map(|r| ChannelRef::new(r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+        let name = name.to_owned();
+        self.write(move |connection| {
+            Box::pin(async move {
+                let bound = sqlx::query(
+                    "SELECT platform_id, channel_id FROM channel_bindings WHERE session_name = ? ORDER BY platform_id, channel_id",
+                )
+                .bind(&name)
+                .fetch_all(&mut *connection)
+                .await?;
+                sqlx::query("UPDATE inbound SET state = 'dropped' WHERE session_name = ? AND state IN ('queued', 'running')")
+                    .bind(&name)
+                    .execute(&mut *connection)
+                    .await?;
+                sqlx::query("DELETE FROM messages WHERE session_name = ?").bind(&name).execute(&mut *connection).await?;
+                let deleted = sqlx::query("DELETE FROM sessions WHERE name = ?").bind(&name).execute(&mut *connection).await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(bound.iter().map(|r| ChannelRef::new(r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+            })
+        })
+        .await
     }
 
     /// Adds one turn's token usage to a session's totals.
     pub async fn add_usage(&self, name: &str, input_tokens: u64, output_tokens: u64) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ? WHERE name = ?",
-        )
-        .bind(input_tokens as i64)
-        .bind(output_tokens as i64)
-        .bind(name)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let name = name.to_owned();
+        self.write(move |connection| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ? WHERE name = ?",
+                )
+                .bind(input_tokens as i64)
+                .bind(output_tokens as i64)
+                .bind(&name)
+                .execute(&mut *connection)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Remembers the agent's own id for a session's conversation.
     pub async fn set_agent_session_id(&self, name: &str, agent_session_id: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET agent_session_id = ? WHERE name = ?")
-            .bind(agent_session_id)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (name, agent_session_id) = (name.to_owned(), agent_session_id.to_owned());
+        self.write(move |connection| {
+            Box::pin(async move {
+                sqlx::query("UPDATE sessions SET agent_session_id = ? WHERE name = ?")
+                    .bind(&agent_session_id)
+                    .bind(&name)
+                    .execute(&mut *connection)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Binds a channel to an existing session, replacing any earlier binding.
     pub async fn bind(&self, channel: &ChannelRef, session: &str) -> StoreResult<()> {
-        let result = sqlx::query(
-            "INSERT INTO channel_bindings (platform_id, channel_id, session_name, bound_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (platform_id, channel_id) DO UPDATE SET session_name = excluded.session_name, bound_at = excluded.bound_at",
-        )
-        .bind(&channel.platform)
-        .bind(&channel.channel_id)
-        .bind(session)
-        .bind(now_text())
-        .execute(&self.pool)
-        .await;
-        match result {
-            Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Err(StoreError::NotFound),
-            other => other.map(drop).map_err(StoreError::from),
-        }
+        let (channel, session) = (channel.clone(), session.to_owned());
+        self.write(move |connection| {
+            Box::pin(async move {
+                let result = sqlx::query(
+                    "INSERT INTO channel_bindings (platform_id, channel_id, session_name, bound_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (platform_id, channel_id) DO UPDATE SET session_name = excluded.session_name, bound_at = excluded.bound_at",
+                )
+                .bind(&channel.platform)
+                .bind(&channel.channel_id)
+                .bind(&session)
+                .bind(now_text())
+                .execute(&mut *connection)
+                .await;
+                match result {
+                    Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Err(StoreError::NotFound),
+                    other => other.map(drop).map_err(StoreError::from),
+                }
+            })
+        })
+        .await
     }
 
     /// Removes a channel's binding; `NotFound` when it had none.
     pub async fn unbind(&self, channel: &ChannelRef) -> StoreResult<()> {
-        let result = sqlx::query("DELETE FROM channel_bindings WHERE platform_id = ? AND channel_id = ?")
-            .bind(&channel.platform)
-            .bind(&channel.channel_id)
-            .execute(&self.pool)
-            .await?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let channel = channel.clone();
+        self.write(move |connection| {
+            Box::pin(async move {
+                let result = sqlx::query("DELETE FROM channel_bindings WHERE platform_id = ? AND channel_id = ?")
+                    .bind(&channel.platform)
+                    .bind(&channel.channel_id)
+                    .execute(&mut *connection)
+                    .await?;
+                if result.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Every binding as (channel, session).

@@ -54,19 +54,25 @@ impl Store {
     pub async fn insert_token(&self, name: &str, kind: &TokenKind, secret_sha256: &str) -> StoreResult<TokenRow> {
         let (kind_text, platform) = match kind {
             TokenKind::Admin => ("admin", None),
-            TokenKind::Gateway { platform } => ("gateway", Some(platform.as_str())),
+            TokenKind::Gateway { platform } => ("gateway", Some(platform.clone())),
         };
-        let row = sqlx::query(
-            "INSERT INTO tokens (name, kind, platform_id, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
-        )
-        .bind(name)
-        .bind(kind_text)
-        .bind(platform)
-        .bind(secret_sha256)
-        .bind(now_text())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(token_from_row(&row))
+        let (name, secret_sha256) = (name.to_owned(), secret_sha256.to_owned());
+        self.write(move |connection| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "INSERT INTO tokens (name, kind, platform_id, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
+                )
+                .bind(&name)
+                .bind(kind_text)
+                .bind(&platform)
+                .bind(&secret_sha256)
+                .bind(now_text())
+                .fetch_one(&mut *connection)
+                .await?;
+                Ok(token_from_row(&row))
+            })
+        })
+        .await
     }
 
     /// Every token, revoked ones included, by id.
@@ -86,11 +92,16 @@ impl Store {
 
     /// Revokes a token; `NotFound` when unknown or already revoked.
     pub async fn revoke_token(&self, id: i64) -> StoreResult<TokenRow> {
-        let row = sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING *")
-            .bind(now_text())
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(token_from_row).ok_or(StoreError::NotFound)
+        self.write(move |connection| {
+            Box::pin(async move {
+                let row = sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING *")
+                    .bind(now_text())
+                    .bind(id)
+                    .fetch_optional(&mut *connection)
+                    .await?;
+                row.as_ref().map(token_from_row).ok_or(StoreError::NotFound)
+            })
+        })
+        .await
     }
 }

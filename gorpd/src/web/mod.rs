@@ -16,6 +16,8 @@ mod ws;
 
 pub use login::Logins;
 
+use axum::serve::ListenerExt;
+
 use crate::auth::Authenticator;
 use crate::grpc::Presence;
 use crate::orchestrator::Orchestrator;
@@ -124,5 +126,11 @@ pub fn router(state: WebState) -> Router {
 pub async fn serve(state: WebState, listener: TcpListener) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY: chat frames are small and must not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }

@@ -1,5 +1,7 @@
-//! Domain types that travel on the bus: channels, final responses, chunks and
-//! activity events. Independent of protobuf; the gRPC edge converts.
+//! Domain types shared by the store, the bus and the orchestrator: channels,
+//! inbound messages, final responses, chunks and activity events. They sit
+//! below every module that uses them and depend on none of them; protobuf
+//! never appears here (the gRPC edge converts).
 
 use chrono::{DateTime, Utc};
 use std::fmt;
