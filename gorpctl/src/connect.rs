@@ -28,7 +28,9 @@ pub(crate) type Control = ControlClient<InterceptedService<Channel, Bearer>>;
 pub(crate) async fn channel(cli: &Cli) -> Result<Channel, CliError> {
     let mut endpoint = Endpoint::from_shared(cli.server.clone())
         .map_err(|_| CliError::Usage(format!("--server {:?} is not a URL like http://127.0.0.1:7730", cli.server)))?
-        .connect_timeout(Duration::from_secs(5));
+        .connect_timeout(Duration::from_secs(5))
+        // Small request/response frames must not wait for Nagle's algorithm.
+        .tcp_nodelay(true);
     match endpoint.uri().scheme_str() {
         Some("http") => {}
         Some("https") => {

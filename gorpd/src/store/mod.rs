@@ -17,6 +17,8 @@ mod tokens;
 mod web_logins;
 mod writer;
 
+pub use writer::WriterStats;
+
 pub use gateways::GatewayRow;
 pub use history::{HistoryRow, NewHistory, Role};
 pub use inbound::{InboundState, NewInbound};
@@ -121,6 +123,11 @@ impl Store {
         A: FnOnce(R) -> T + Send + 'static,
     {
         self.writer.write(write, after_commit).await
+    }
+
+    /// The writer's running totals (commits and the writes in them).
+    pub fn writer_stats(&self) -> &writer::WriterStats {
+        self.writer.stats()
     }
 
     /// Commits what is queued, writes buffered cursors and closes every connection.

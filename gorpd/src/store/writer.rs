@@ -22,6 +22,7 @@ use super::{StoreError, StoreResult, now_text};
 use futures::future::BoxFuture;
 use sqlx::{Connection, SqliteConnection};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -52,6 +53,26 @@ pub(super) enum Command {
 pub(super) struct WriterHandle {
     commands: mpsc::Sender<Command>,
     cursors: Arc<CursorBuffer>,
+    stats: Arc<WriterStats>,
+}
+
+/// Running totals of the writer, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    commits: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl WriterStats {
+    /// Transactions committed (each one fsync).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Writes committed in them.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
 }
 
 impl WriterHandle {
@@ -59,8 +80,14 @@ impl WriterHandle {
     pub(super) fn spawn(connection: SqliteConnection) -> Self {
         let (commands, receiver) = mpsc::channel(QUEUE);
         let cursors = Arc::new(CursorBuffer::default());
-        tokio::spawn(run(connection, receiver, cursors.clone()));
-        Self { commands, cursors }
+        let stats = Arc::new(WriterStats::default());
+        tokio::spawn(run(connection, receiver, cursors.clone(), stats.clone()));
+        Self { commands, cursors, stats }
+    }
+
+    /// The writer's running totals.
+    pub(super) fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// The buffered gateway cursors.
@@ -143,7 +170,12 @@ impl CursorBuffer {
     }
 }
 
-async fn run(mut connection: SqliteConnection, mut commands: mpsc::Receiver<Command>, cursors: Arc<CursorBuffer>) {
+async fn run(
+    mut connection: SqliteConnection,
+    mut commands: mpsc::Receiver<Command>,
+    cursors: Arc<CursorBuffer>,
+    stats: Arc<WriterStats>,
+) {
     let mut received = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
     while closing.is_none() {
@@ -162,7 +194,11 @@ async fn run(mut connection: SqliteConnection, mut commands: mpsc::Receiver<Comm
         if count == 0 && closing.is_none() && commands.is_closed() && writes.is_empty() && cursors.is_empty() {
             break;
         }
-        commit(&mut connection, writes, &cursors).await;
+        let count = writes.len() as u64;
+        if commit(&mut connection, writes, &cursors).await {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats.writes.fetch_add(count, Ordering::Relaxed);
+        }
     }
     // Refuse what is still queued: those callers get `Closed`, never a false success.
     commands.close();
@@ -174,8 +210,9 @@ async fn run(mut connection: SqliteConnection, mut commands: mpsc::Receiver<Comm
     }
 }
 
-/// Runs `writes` and the buffered cursors in one transaction, then answers each write.
-async fn commit(connection: &mut SqliteConnection, writes: Vec<Apply>, cursors: &CursorBuffer) {
+/// Runs `writes` and the buffered cursors in one transaction, then answers
+/// each write; false when the transaction failed.
+async fn commit(connection: &mut SqliteConnection, writes: Vec<Apply>, cursors: &CursorBuffer) -> bool {
     let started = std::time::Instant::now();
     let count = writes.len();
     let cursor_values = cursors.take();
@@ -207,9 +244,11 @@ async fn commit(connection: &mut SqliteConnection, writes: Vec<Apply>, cursors: 
         }
     };
     tracing::trace!(writes = count, elapsed_us = started.elapsed().as_micros() as u64, "group commit");
+    let committed = outcome.is_ok();
     for settle in settles {
         settle(outcome.clone());
     }
+    committed
 }
 
 async fn write_cursors(connection: &mut SqliteConnection, cursors: &HashMap<String, u64>) -> sqlx::Result<()> {
@@ -231,5 +270,170 @@ impl std::fmt::Debug for Command {
             Self::Write(_) => f.write_str("Write"),
             Self::Close(_) => f.write_str("Close"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QUEUE;
+    use crate::domain::{ChannelRef, NewResponse, ResponseKind};
+    use crate::store::{Commit, NewInbound, Store, StoreError, TokenKind};
+    use std::time::Duration;
+    use tokio::sync::oneshot;
+
+    async fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        (dir, store)
+    }
+
+    /// Holds the writer inside a batch until the returned sender fires (a disk that stalls).
+    fn stall(store: &Store) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+        let (release, gate) = oneshot::channel::<()>();
+        let store = store.clone();
+        let stalled = tokio::spawn(async move {
+            store
+                .write(move |_| {
+                    Box::pin(async move {
+                        let _ = gate.await;
+                        Ok(())
+                    })
+                })
+                .await
+                .unwrap();
+        });
+        (release, stalled)
+    }
+
+    fn message(id: usize) -> NewInbound {
+        NewInbound {
+            channel: ChannelRef::new("web", format!("c{}", id % 7)),
+            message_id: Some(format!("m{id}")),
+            sender: "u".into(),
+            text: format!("text {id}"),
+        }
+    }
+
+    fn response(text: &str) -> NewResponse {
+        NewResponse {
+            response_id: text.into(),
+            session: None,
+            kind: ResponseKind::Complete,
+            text: text.into(),
+            targets: vec![ChannelRef::new("web", "c1"), ChannelRef::new("telegram", "c2")],
+            reply_to: None,
+            permission: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn writers_from_every_path_share_group_commits() {
+        let (_dir, store) = open().await;
+        let commits_before = store.writer_stats().commits();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..64 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                store.accept_inbound_batch(vec![message(i)]).await.unwrap();
+                store.append_response(response(&format!("r{i}")), Commit::default(), |r| r).await.unwrap();
+                let name = format!("s{i}");
+                store.create_session(&name, "/tmp", "echo").await.unwrap();
+                store.bind(&ChannelRef::new("web", format!("b{i}")), &name).await.unwrap();
+                store.insert_token(&format!("t{i}"), &TokenKind::Admin, &format!("hash{i}")).await.unwrap();
+                store.touch_gateway(&format!("g{i}"), "web", 0).await.unwrap();
+                store.ack_gateway(&format!("g{i}"), 1);
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        assert_eq!(store.inbound_count().await.unwrap(), 64);
+        assert_eq!(store.sessions().await.unwrap().len(), 64);
+        assert_eq!(store.bindings().await.unwrap().len(), 64);
+        assert_eq!(store.responses_after("telegram", 0, 1000).await.unwrap().len(), 64);
+        let seqs: Vec<u64> = store.responses_after("web", 0, 1000).await.unwrap().iter().map(|r| r.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seqs in order: {seqs:?}");
+        let commits = store.writer_stats().commits() - commits_before;
+        assert!(commits < 64 * 6, "{commits} commits for {} writes: nothing was grouped", 64 * 6);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_is_answered_alone_and_its_neighbours_commit() {
+        let (_dir, store) = open().await;
+        store.create_session("taken", "/tmp", "echo").await.unwrap();
+        let (release, stalled) = stall(&store);
+        // Queued behind the stalled batch, so all of these commit in the next one.
+        let before = tokio::spawn({
+            let store = store.clone();
+            async move { store.accept_inbound(&message(1)).await }
+        });
+        let conflict = tokio::spawn({
+            let store = store.clone();
+            async move { store.create_session("taken", "/tmp", "echo").await }
+        });
+        let unknown = tokio::spawn({
+            let store = store.clone();
+            async move { store.bind(&ChannelRef::new("web", "x"), "nobody").await }
+        });
+        let after = tokio::spawn({
+            let store = store.clone();
+            async move { store.create_session("fresh", "/tmp", "echo").await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let commits_before = store.writer_stats().commits();
+        release.send(()).unwrap();
+        stalled.await.unwrap();
+        assert!(before.await.unwrap().unwrap().is_some());
+        assert!(matches!(conflict.await.unwrap(), Err(StoreError::Conflict)));
+        assert!(matches!(unknown.await.unwrap(), Err(StoreError::NotFound)));
+        assert_eq!(after.await.unwrap().unwrap().name, "fresh");
+        assert_eq!(store.writer_stats().commits() - commits_before, 1, "the four writes shared one commit");
+        assert_eq!(store.inbound_count().await.unwrap(), 1);
+        assert!(store.bindings().await.unwrap().is_empty(), "the failed bind left nothing behind");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_stalled_disk_makes_writers_wait_instead_of_queueing_without_bound() {
+        let (_dir, store) = open().await;
+        let (release, stalled) = stall(&store);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut writers = tokio::task::JoinSet::new();
+        for i in 0..QUEUE + 64 {
+            let store = store.clone();
+            writers.spawn(async move { store.accept_inbound(&message(i)).await.map(|_| ()) });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(writers.len(), QUEUE + 64, "nothing is answered while the disk stalls");
+        assert_eq!(store.writer.commands.capacity(), 0, "the queue is full and the rest wait to enter it");
+        release.send(()).unwrap();
+        stalled.await.unwrap();
+        while let Some(done) = writers.join_next().await {
+            done.unwrap().unwrap();
+        }
+        assert_eq!(store.inbound_count().await.unwrap(), (QUEUE + 64) as u64);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn cursors_are_buffered_then_written_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        store.touch_gateway("g", "web", 0).await.unwrap();
+        store.ack_gateway("g", 5);
+        store.ack_gateway("g", 3);
+        assert_eq!(store.resume_cursor("g", "web").await.unwrap(), 5, "reads see the buffered cursor");
+        store.close().await;
+        let reopened = Store::open(dir.path()).await.unwrap();
+        assert_eq!(reopened.resume_cursor("g", "web").await.unwrap(), 5, "closing wrote the cursor");
+        reopened.close().await;
+    }
+
+    #[tokio::test]
+    async fn writes_after_close_are_refused() {
+        let (_dir, store) = open().await;
+        store.close().await;
+        assert!(matches!(store.accept_inbound(&message(1)).await, Err(StoreError::Closed)));
     }
 }

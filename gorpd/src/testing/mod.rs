@@ -114,7 +114,7 @@ impl TestServer {
 
     /// A lazily connecting channel to the gRPC listener.
     pub fn channel(&self) -> Channel {
-        Endpoint::from_shared(format!("http://{}", self.grpc_addr)).expect("endpoint").connect_lazy()
+        Endpoint::from_shared(format!("http://{}", self.grpc_addr)).expect("endpoint").tcp_nodelay(true).connect_lazy()
     }
 
     /// A Control client with the admin token.

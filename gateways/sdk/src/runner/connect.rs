@@ -38,6 +38,8 @@ impl Connector {
         let mut endpoint = Endpoint::from_shared(url.clone())
             .map_err(|_| GatewayError::Config(format!("gorpd URL {url:?} is not a URL like http://127.0.0.1:7730")))?
             .connect_timeout(Duration::from_secs(5))
+            // Acks and deliveries are small frames: send them at once, not after Nagle's delay.
+            .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
