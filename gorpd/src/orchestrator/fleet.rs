@@ -92,7 +92,7 @@ impl Orchestrator {
             let _writes = self.inner.binding_writes.lock().await;
             let unbound = self.inner.store.delete_session(name).await.map_err(not_found_as_unknown(name))?;
             let mut bindings = self.inner.bindings.write().expect("bindings lock");
-            bindings.retain(|_, session| session != name);
+            bindings.remove_session(name);
             unbound
         };
         if let Some(actor) = self.inner.actors.lock().await.remove(name) {
@@ -151,7 +151,7 @@ impl Orchestrator {
             let _writes = self.inner.binding_writes.lock().await;
             self.inner.store.bind(channel, session).await.map_err(not_found_as_unknown(session))?;
             let mut bindings = self.inner.bindings.write().expect("bindings lock");
-            bindings.insert(channel.clone(), session.to_owned())
+            bindings.insert(channel.clone(), session)
         };
         self.inner.bus.report(Activity::Binding { channel: channel.clone(), session: Some(session.to_owned()) });
         tracing::info!(%channel, session, "channel bound");

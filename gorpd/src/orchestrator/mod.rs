@@ -10,6 +10,7 @@
 //! messages to its actor in that order (per-session FIFO).
 
 mod actor;
+mod bindings;
 mod dispatch;
 mod error;
 mod fleet;
@@ -77,7 +78,7 @@ struct Inner {
     config: OrchestratorConfig,
     backends: Backends,
     /// Write-through cache of `channel_bindings`.
-    bindings: RwLock<HashMap<ChannelRef, String>>,
+    bindings: RwLock<bindings::Bindings>,
     /// Serialises binding writes so the cache and the table agree.
     binding_writes: Mutex<()>,
     actors: Mutex<HashMap<String, SessionHandle>>,
@@ -100,7 +101,7 @@ impl Orchestrator {
     ) -> OrchestratorResult<Self> {
         let (router_tx, router_rx) = mpsc::channel(router::QUEUE);
         let (intake_tx, intake_rx) = mpsc::channel(intake::QUEUE);
-        let bindings = store.bindings().await?.into_iter().collect();
+        let bindings = bindings::Bindings::from_pairs(store.bindings().await?);
         let orchestrator = Self {
             inner: Arc::new(Inner {
                 store,
@@ -145,23 +146,17 @@ impl Orchestrator {
 
     /// The session a channel is bound to.
     pub fn session_of(&self, channel: &ChannelRef) -> Option<String> {
-        self.inner.bindings.read().expect("bindings lock").get(channel).cloned()
+        self.inner.bindings.read().expect("bindings lock").session_of(channel)
     }
 
     /// Every channel bound to `session`, sorted.
     pub fn channels_of(&self, session: &str) -> Vec<ChannelRef> {
-        let bindings = self.inner.bindings.read().expect("bindings lock");
-        let mut channels: Vec<_> = bindings.iter().filter(|(_, s)| *s == session).map(|(c, _)| c.clone()).collect();
-        channels.sort();
-        channels
+        self.inner.bindings.read().expect("bindings lock").channels_of(session)
     }
 
     /// Every binding, sorted by channel.
     pub fn all_bindings(&self) -> Vec<(ChannelRef, String)> {
-        let bindings = self.inner.bindings.read().expect("bindings lock");
-        let mut all: Vec<_> = bindings.iter().map(|(c, s)| (c.clone(), s.clone())).collect();
-        all.sort();
-        all
+        self.inner.bindings.read().expect("bindings lock").all()
     }
 
     /// Stops every agent process (gorpd is stopping).
