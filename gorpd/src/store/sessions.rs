@@ -176,10 +176,27 @@ impl Store {
     }
 
     /// Every binding as (channel, session).
+    ///
+    /// Read as one text value: sqlx hands rows over from its connection
+    /// thread one at a time, and at a hundred thousand bindings those hops
+    /// were most of gorpd's start time. Ids and names contain no control
+    /// characters (see `names`), so the unit and record separators are safe.
     pub async fn bindings(&self) -> StoreResult<Vec<(ChannelRef, String)>> {
-        let rows = sqlx::query("SELECT platform_id, channel_id, session_name FROM channel_bindings")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|r| (ChannelRef::new(r.get::<String, _>(0), r.get::<String, _>(1)), r.get(2))).collect())
+        let packed: Option<String> = sqlx::query_scalar(
+            "SELECT group_concat(platform_id || char(31) || channel_id || char(31) || session_name, char(30))
+             FROM channel_bindings",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let packed = packed.unwrap_or_default();
+        Ok(packed
+            .split('\u{1e}')
+            .filter(|record| !record.is_empty())
+            .filter_map(|record| {
+                let mut fields = record.split('\u{1f}');
+                let (platform, channel_id, session) = (fields.next()?, fields.next()?, fields.next()?);
+                Some((ChannelRef::new(platform, channel_id), session.to_owned()))
+            })
+            .collect())
     }
 }
