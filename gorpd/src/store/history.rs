@@ -1,9 +1,9 @@
 //! A session's conversation history (`!read`, the web history).
 
-use super::{Store, StoreResult, now_text, parse_time};
+use super::{SqliteQuery, Store, StoreResult, parse_time};
 use crate::domain::ChannelRef;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
 /// Who a history entry is from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,20 +80,19 @@ pub struct HistoryRow {
     pub created_at: DateTime<Utc>,
 }
 
-pub(super) async fn insert_history(connection: &mut SqliteConnection, entry: &NewHistory) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO messages (session_name, role, author, text, platform_id, channel_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&entry.session)
-    .bind(entry.role.as_str())
-    .bind(&entry.author)
-    .bind(&entry.text)
-    .bind(entry.channel.as_ref().map(|c| c.platform.as_str()))
-    .bind(entry.channel.as_ref().map(|c| c.channel_id.as_str()))
-    .bind(now_text())
-    .execute(&mut *connection)
-    .await?;
-    Ok(())
+/// The columns of a history entry, bound in this order by [`bind_history`].
+pub(super) const HISTORY_COLUMNS: &str = "messages (session_name, role, author, text, platform_id, channel_id, created_at)";
+
+/// Binds a history entry's seven values, in [`HISTORY_COLUMNS`] order.
+pub(super) fn bind_history<'q>(query: SqliteQuery<'q>, entry: &NewHistory, created_at: &str) -> SqliteQuery<'q> {
+    query
+        .bind(entry.session.clone())
+        .bind(entry.role.as_str())
+        .bind(entry.author.clone())
+        .bind(entry.text.clone())
+        .bind(entry.channel.as_ref().map(|c| c.platform.clone()))
+        .bind(entry.channel.as_ref().map(|c| c.channel_id.clone()))
+        .bind(created_at.to_owned())
 }
 
 impl Store {

@@ -1,6 +1,7 @@
 //! Accepted inbound messages and their handling state (the intake queue).
 
-use super::{NewHistory, Store, StoreResult, history::insert_history, now_text};
+use super::history::{HISTORY_COLUMNS, bind_history};
+use super::{NewHistory, Store, StoreResult, now_text};
 use crate::domain::{ChannelRef, Inbound};
 use sqlx::{Row, SqliteConnection};
 use std::collections::HashSet;
@@ -71,7 +72,7 @@ impl Store {
     /// Commits many inbound messages at once; for each, `None` when it was
     /// accepted before (also earlier in the same batch).
     pub async fn accept_inbound_batch(&self, news: Vec<NewInbound>) -> StoreResult<Vec<Option<Inbound>>> {
-        self.write(move |connection| {
+        self.write_unisolated(move |connection| {
             Box::pin(async move {
                 let received_at = now_text();
                 let mut results = Vec::with_capacity(news.len());
@@ -84,16 +85,23 @@ impl Store {
         .await
     }
 
-    /// Routes accepted messages to sessions: each becomes queued for its session.
+    /// Routes accepted messages to sessions: each becomes queued for its session (one statement).
     pub async fn route_to_sessions(&self, routes: Vec<(i64, String)>) -> StoreResult<()> {
-        self.write(move |connection| {
+        if routes.is_empty() {
+            return Ok(());
+        }
+        self.write_unisolated(move |connection| {
             Box::pin(async move {
-                for (inbound_id, session) in &routes {
-                    sqlx::query("UPDATE inbound SET state = 'queued', session_name = ? WHERE id = ?")
-                        .bind(session)
-                        .bind(inbound_id)
-                        .execute(&mut *connection)
-                        .await?;
+                for chunk in routes.chunks(ROWS_PER_INSERT) {
+                    let mut sql = String::from("UPDATE inbound SET state = 'queued', session_name = routes.column2 FROM (VALUES ");
+                    push_placeholders(&mut sql, chunk.len(), "(?, ?)");
+                    sql.push_str(") AS routes WHERE inbound.id = routes.column1");
+                    // Only placeholders are spliced in; every value is bound.
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (inbound_id, session) in chunk {
+                        query = query.bind(*inbound_id).bind(session.clone());
+                    }
+                    query.execute(&mut *connection).await?;
                 }
                 Ok(())
             })
@@ -104,7 +112,7 @@ impl Store {
     /// Queues a message for a session directly (tell, broadcast).
     pub async fn queue_for_session(&self, new: &NewInbound, session: &str) -> StoreResult<Inbound> {
         let (new, session) = (new.clone(), session.to_owned());
-        self.write(move |connection| {
+        self.write_unisolated(move |connection| {
             Box::pin(async move {
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, session_name, state, received_at)
@@ -130,17 +138,16 @@ impl Store {
     /// is no longer queued (its session was deleted).
     pub async fn start_turn(&self, inbound_id: i64, history: &NewHistory) -> StoreResult<bool> {
         let history = history.clone();
-        self.write(move |connection| {
+        self.write_unisolated(move |connection| {
             Box::pin(async move {
-                let result = sqlx::query("UPDATE inbound SET state = 'running' WHERE id = ? AND state = 'queued'")
-                    .bind(inbound_id)
-                    .execute(&mut *connection)
-                    .await?;
-                if result.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                insert_history(connection, &history).await?;
-                Ok(true)
+                // One round trip: the entry is written only when the UPDATE changed the row.
+                let sql = format!(
+                    "UPDATE inbound SET state = 'running' WHERE id = ? AND state = 'queued';
+                     INSERT INTO {HISTORY_COLUMNS} SELECT ?, ?, ?, ?, ?, ?, ? WHERE changes() = 1 RETURNING id"
+                );
+                let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(inbound_id);
+                let entry = bind_history(query, &history, &now_text()).fetch_all(&mut *connection).await?;
+                Ok(!entry.is_empty())
             })
         })
         .await
@@ -187,9 +194,7 @@ async fn insert_pending(
     let mut sql = String::from(
         "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, state, received_at) VALUES ",
     );
-    for index in 0..rows.len() {
-        sql.push_str(if index == 0 { "(?, ?, ?, ?, ?, 'pending', ?)" } else { ", (?, ?, ?, ?, ?, 'pending', ?)" });
-    }
+    push_placeholders(&mut sql, rows.len(), "(?, ?, ?, ?, ?, 'pending', ?)");
     sql.push_str(" ON CONFLICT (platform_id, platform_message_id) DO NOTHING RETURNING id, platform_id, platform_message_id");
     // Only placeholders are spliced in; every value is bound.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -239,6 +244,16 @@ impl NewInbound {
             sender: self.sender.clone(),
             text: self.text.clone(),
         }
+    }
+}
+
+/// Appends `count` copies of `row`, comma-separated.
+pub(super) fn push_placeholders(sql: &mut String, count: usize, row: &str) {
+    for index in 0..count {
+        if index > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
     }
 }
 

@@ -18,6 +18,7 @@ mod web_logins;
 mod writer;
 
 pub use writer::WriterStats;
+use writer::Isolation;
 
 pub use gateways::GatewayRow;
 pub use history::{HistoryRow, NewHistory, Role};
@@ -68,6 +69,9 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// A query on SQLite with its bound values.
+pub(crate) type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
 /// Result alias for store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -103,26 +107,37 @@ impl Store {
         Ok(Self { pool, writer: writer::WriterHandle::spawn(write_connection) })
     }
 
-    /// Commits `write` with the writer's next batch; returns once it is durable.
+    /// Commits `write` with the writer's next batch, in its own savepoint (a
+    /// failure undoes only this write); returns once it is durable.
     pub(crate) async fn write<R, W>(&self, write: W) -> StoreResult<R>
     where
         R: Send + 'static,
         W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
     {
-        self.writer.write(write, |value| value).await
+        self.writer.write(Isolation::Savepoint, write, |value| value).await
     }
 
-    /// Like [`Store::write`], and passes the result through `after_commit`
+    /// Like [`Store::write`] without a savepoint, for hot-path writes that
+    /// fail only when the database does: if it fails, its whole batch does.
+    pub(crate) async fn write_unisolated<R, W>(&self, write: W) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
+    {
+        self.writer.write(Isolation::Batch, write, |value| value).await
+    }
+
+    /// Like [`Store::write_unisolated`], and passes the result through `after_commit`
     /// in the writer task, in commit order, before answering (the bus
     /// publishes responses in `seq` order this way).
-    pub(crate) async fn write_then<R, T, W, A>(&self, write: W, after_commit: A) -> StoreResult<T>
+    pub(crate) async fn write_unisolated_then<R, T, W, A>(&self, write: W, after_commit: A) -> StoreResult<T>
     where
         R: Send + 'static,
         T: Send + 'static,
         W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
         A: FnOnce(R) -> T + Send + 'static,
     {
-        self.writer.write(write, after_commit).await
+        self.writer.write(Isolation::Batch, write, after_commit).await
     }
 
     /// The writer's running totals (commits and the writes in them).

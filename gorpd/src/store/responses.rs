@@ -4,11 +4,11 @@
 //! order writes were submitted, and the `published` hook of each append runs
 //! in the writer task in that same order, so live order equals `seq` order.
 
-use super::{
-    InboundState, NewHistory, Store, StoreResult, history::insert_history, inbound::state_text, now_text, parse_time,
-};
+use super::history::{HISTORY_COLUMNS, bind_history};
+use super::inbound::{push_placeholders, state_text};
+use super::{InboundState, NewHistory, SqliteQuery, Store, StoreError, StoreResult, now_text, parse_time};
 use crate::domain::{ChannelRef, MessageRef, NewResponse, Response, ResponseKind};
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
 /// What else commits atomically with a response.
 #[derive(Debug, Clone, Default)]
@@ -28,22 +28,13 @@ impl Store {
         commit: Commit,
         published: impl FnOnce(Response) -> T + Send + 'static,
     ) -> StoreResult<T> {
-        self.write_then(
+        self.write_unisolated_then(
             move |connection| {
                 Box::pin(async move {
                     let created_at = now_text();
-                    let seq = insert_response(connection, &new, &created_at).await?;
-                    insert_targets(connection, seq, &new.targets).await?;
-                    if let Some(history) = &commit.history {
-                        insert_history(connection, history).await?;
-                    }
-                    if let Some((inbound_id, state)) = commit.finish {
-                        sqlx::query("UPDATE inbound SET state = ? WHERE id = ?")
-                            .bind(state_text(state))
-                            .bind(inbound_id)
-                            .execute(&mut *connection)
-                            .await?;
-                    }
+                    // fetch_all: the statements after the first run only while the results are read.
+                    let rows = append_query(&new, &commit, &created_at).fetch_all(&mut *connection).await?;
+                    let seq: i64 = rows.first().ok_or(StoreError::NotFound)?.get(0);
                     let NewResponse { response_id, session, kind, text, targets, reply_to, permission } = new;
                     Ok(Response {
                         seq: seq as u64,
@@ -110,41 +101,53 @@ impl Store {
     }
 }
 
-async fn insert_response(connection: &mut SqliteConnection, new: &NewResponse, created_at: &str) -> StoreResult<i64> {
-    Ok(sqlx::query_scalar(
+/// One multi-statement query (one round trip to the connection thread) for
+/// a response, its targets, its history entry and its message's new state;
+/// its only result row is the new `seq`.
+fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> SqliteQuery<'q> {
+    let mut sql = String::from(
         "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, reply_platform,
                                 reply_channel, permission, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-    )
-    .bind(&new.response_id)
-    .bind(&new.session)
-    .bind(new.session.is_none())
-    .bind(new.kind.as_str())
-    .bind(&new.text)
-    .bind(new.reply_to.as_ref().map(|r| &r.message_id))
-    .bind(new.reply_to.as_ref().map(|r| &r.channel.platform))
-    .bind(new.reply_to.as_ref().map(|r| &r.channel.channel_id))
-    .bind(new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")))
-    .bind(created_at)
-    .fetch_one(&mut *connection)
-    .await?)
-}
-
-/// One multi-row statement for a response's targets.
-async fn insert_targets(connection: &mut SqliteConnection, seq: i64, targets: &[ChannelRef]) -> StoreResult<()> {
-    for chunk in targets.chunks(256) {
-        let mut sql = String::from("INSERT OR IGNORE INTO response_targets (seq, platform_id, channel_id) VALUES ");
-        for index in 0..chunk.len() {
-            sql.push_str(if index == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
-        }
-        // Only placeholders are spliced in; every value is bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for target in chunk {
-            query = query.bind(seq).bind(&target.platform).bind(&target.channel_id);
-        }
-        query.execute(&mut *connection).await?;
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq;",
+    );
+    if !new.targets.is_empty() {
+        // The single writer makes the newest seq the one just inserted.
+        sql.push_str(
+            "INSERT OR IGNORE INTO response_targets (seq, platform_id, channel_id)
+             SELECT latest.seq, targets.column1, targets.column2
+             FROM (SELECT MAX(seq) AS seq FROM responses) AS latest, (VALUES ",
+        );
+        push_placeholders(&mut sql, new.targets.len(), "(?, ?)");
+        sql.push_str(") AS targets;");
     }
-    Ok(())
+    if commit.history.is_some() {
+        sql.push_str(&format!("INSERT INTO {HISTORY_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?);"));
+    }
+    if commit.finish.is_some() {
+        sql.push_str("UPDATE inbound SET state = ? WHERE id = ?;");
+    }
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(new.response_id.clone())
+        .bind(new.session.clone())
+        .bind(new.session.is_none())
+        .bind(new.kind.as_str())
+        .bind(new.text.clone())
+        .bind(new.reply_to.as_ref().map(|r| r.message_id.clone()))
+        .bind(new.reply_to.as_ref().map(|r| r.channel.platform.clone()))
+        .bind(new.reply_to.as_ref().map(|r| r.channel.channel_id.clone()))
+        .bind(new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")))
+        .bind(created_at.to_owned());
+    for target in &new.targets {
+        query = query.bind(target.platform.clone()).bind(target.channel_id.clone());
+    }
+    if let Some(history) = &commit.history {
+        query = bind_history(query, history, created_at);
+    }
+    if let Some((inbound_id, state)) = commit.finish {
+        query = query.bind(state_text(state)).bind(inbound_id);
+    }
+    query
 }
 
 /// A `responses` row with the given targets.
@@ -169,4 +172,48 @@ fn reply_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<MessageRef> {
     let platform: String = row.get::<Option<String>, _>("reply_platform")?;
     let channel_id: String = row.get::<Option<String>, _>("reply_channel")?;
     Some(MessageRef { channel: ChannelRef::new(platform, channel_id), message_id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Inbound;
+    use crate::store::{NewInbound, Role};
+
+    /// The one-round-trip append writes all four parts, and the turn start its history entry.
+    #[tokio::test]
+    async fn an_append_commits_the_response_its_targets_history_and_finished_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        store.create_session("s", "/tmp", "echo").await.unwrap();
+        let channel = ChannelRef::new("web", "1");
+        let new = NewInbound { channel: channel.clone(), message_id: Some("m".into()), sender: "u".into(), text: "hi".into() };
+        let inbound: Inbound = store.accept_inbound(&new).await.unwrap().unwrap();
+        store.route_to_sessions(vec![(inbound.id, "s".into())]).await.unwrap();
+        assert!(store.start_turn(inbound.id, &NewHistory::user("s", "u", "hi", Some(&channel))).await.unwrap());
+        assert!(!store.start_turn(inbound.id, &NewHistory::user("s", "u", "hi", None)).await.unwrap(), "only once");
+        let response = NewResponse {
+            response_id: "r".into(),
+            session: Some("s".into()),
+            kind: ResponseKind::Complete,
+            text: "echo: hi".into(),
+            targets: vec![channel.clone(), ChannelRef::new("telegram", "9")],
+            reply_to: Some(MessageRef { channel: channel.clone(), message_id: "m".into() }),
+            permission: None,
+        };
+        let commit = Commit {
+            history: Some(NewHistory::from_session("s", Role::Assistant, "echo: hi")),
+            finish: Some((inbound.id, InboundState::Done)),
+        };
+        let appended = store.append_response(response, commit, |r| r).await.unwrap();
+        let replayed = store.responses_after("telegram", 0, 10).await.unwrap();
+        assert_eq!(replayed.len(), 1);
+        assert_eq!(replayed[0].seq, appended.seq);
+        assert_eq!(replayed[0].reply_to.as_ref().unwrap().message_id, "m");
+        assert_eq!(store.responses_after("web", 0, 10).await.unwrap().len(), 1);
+        let history = store.last_messages("s", 10).await.unwrap();
+        assert_eq!(history.iter().map(|h| h.role.as_str()).collect::<Vec<_>>(), ["user", "assistant"]);
+        assert!(store.inbound_in_state(InboundState::Done).await.unwrap().iter().any(|(m, _)| m.id == inbound.id));
+        store.close().await;
+    }
 }

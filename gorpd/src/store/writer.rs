@@ -40,10 +40,19 @@ type Settle = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// succeeded (false: roll back its savepoint) and how to answer its caller.
 type Apply = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Settle)> + Send>;
 
+/// How a write is kept apart from the others in its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isolation {
+    /// Its own savepoint: a failure rolls back only this write.
+    Savepoint,
+    /// No savepoint (two statements fewer): a failure fails the whole batch.
+    Batch,
+}
+
 /// What the writer task receives.
 pub(super) enum Command {
     /// A write to commit with the next batch.
-    Write(Apply),
+    Write(Isolation, Apply),
     /// Commit what came before, flush the cursors, close the connection, then answer.
     Close(oneshot::Sender<()>),
 }
@@ -98,7 +107,7 @@ impl WriterHandle {
     /// Commits `write` with the next batch and returns its result once the
     /// batch is durable, passed through `after_commit`, which runs in the
     /// writer task in submission order before the caller is answered.
-    pub(super) async fn write<R, T, W, A>(&self, write: W, after_commit: A) -> StoreResult<T>
+    pub(super) async fn write<R, T, W, A>(&self, isolation: Isolation, write: W, after_commit: A) -> StoreResult<T>
     where
         R: Send + 'static,
         T: Send + 'static,
@@ -122,7 +131,7 @@ impl WriterHandle {
                 (succeeded, settle)
             })
         });
-        self.commands.send(Command::Write(apply)).await.map_err(|_| StoreError::Closed)?;
+        self.commands.send(Command::Write(isolation, apply)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -187,7 +196,7 @@ async fn run(
         let mut writes = Vec::with_capacity(received.len());
         for command in received.drain(..) {
             match command {
-                Command::Write(apply) => writes.push(apply),
+                Command::Write(isolation, apply) => writes.push((isolation, apply)),
                 Command::Close(done) => closing = Some(done),
             }
         }
@@ -212,25 +221,33 @@ async fn run(
 
 /// Runs `writes` and the buffered cursors in one transaction, then answers
 /// each write; false when the transaction failed.
-async fn commit(connection: &mut SqliteConnection, writes: Vec<Apply>, cursors: &CursorBuffer) -> bool {
+async fn commit(connection: &mut SqliteConnection, writes: Vec<(Isolation, Apply)>, cursors: &CursorBuffer) -> bool {
     let started = std::time::Instant::now();
     let count = writes.len();
     let cursor_values = cursors.take();
     let mut settles = Vec::with_capacity(count);
     let outcome = async {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *connection).await?;
-        for apply in writes {
-            sqlx::query("SAVEPOINT write").execute(&mut *connection).await?;
+        for (isolation, apply) in writes {
+            if isolation == Isolation::Savepoint {
+                sqlx::query("SAVEPOINT write").execute(&mut *connection).await?;
+            }
             let (succeeded, settle) = apply(connection).await;
             settles.push(settle);
-            if !succeeded {
-                sqlx::query("ROLLBACK TO write").execute(&mut *connection).await?;
+            match (isolation, succeeded) {
+                (Isolation::Savepoint, true) => {
+                    sqlx::query("RELEASE write").execute(&mut *connection).await?;
+                }
+                (Isolation::Savepoint, false) => {
+                    sqlx::query("ROLLBACK TO write; RELEASE write").execute(&mut *connection).await?;
+                }
+                (Isolation::Batch, true) => {}
+                (Isolation::Batch, false) => return Err(BatchFailed.into()),
             }
-            sqlx::query("RELEASE write").execute(&mut *connection).await?;
         }
         write_cursors(connection, &cursor_values).await?;
         sqlx::query("COMMIT").execute(&mut *connection).await?;
-        Ok::<(), sqlx::Error>(())
+        Ok::<(), BatchError>(())
     }
     .await;
     let outcome = match outcome {
@@ -264,10 +281,24 @@ async fn write_cursors(connection: &mut SqliteConnection, cursors: &HashMap<Stri
     Ok(())
 }
 
+/// Why a batch did not commit.
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    WriteFailed(#[from] BatchFailed),
+}
+
+/// A write without its own savepoint failed, so the batch cannot commit.
+#[derive(Debug, thiserror::Error)]
+#[error("a write of the batch failed, so none of the batch is stored")]
+struct BatchFailed;
+
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Write(_) => f.write_str("Write"),
+            Self::Write(isolation, _) => write!(f, "Write({isolation:?})"),
             Self::Close(_) => f.write_str("Close"),
         }
     }
