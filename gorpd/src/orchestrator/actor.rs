@@ -11,7 +11,7 @@
 
 use super::{Orchestrator, OrchestratorResult};
 use crate::agent::{AgentEvent, HistoryTurn, PromptRequest};
-use crate::bus::{Chunk, Inbound, NewResponse, ResponseKind};
+use crate::bus::{ChannelRef, Chunk, Inbound, NewResponse, ResponseKind};
 use crate::store::{Commit, InboundState, NewHistory, Role};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -210,7 +210,7 @@ impl Orchestrator {
             session: Some(session.to_owned()),
             kind,
             text: text.clone(),
-            targets: self.channels_of(session),
+            targets: self.answer_targets(session, turn),
             reply_to: turn.reply_ref(),
             permission: None,
         };
@@ -278,9 +278,22 @@ impl Orchestrator {
             session: session.to_owned(),
             text,
             progress,
-            targets: self.channels_of(session),
+            targets: self.answer_targets(session, turn),
             reply_to: turn.reply_ref(),
         });
+    }
+
+    /// Where an answer to `turn` goes: every channel bound to the session now,
+    /// and the channel that asked even if it was unbound (or rebound) while
+    /// the agent worked, so an answer is never committed to nobody. Messages
+    /// queued by tell or broadcast (no platform message id) answer only to
+    /// the bound channels.
+    fn answer_targets(&self, session: &str, turn: &Inbound) -> Vec<ChannelRef> {
+        let mut targets = self.channels_of(session);
+        if turn.message_id.is_some() && !targets.contains(&turn.channel) {
+            targets.push(turn.channel.clone());
+        }
+        targets
     }
 
     /// The conversation so far (the last user and assistant messages), oldest first.
@@ -308,7 +321,7 @@ impl Orchestrator {
             session: Some(session.to_owned()),
             kind: ResponseKind::Notice,
             text: text.clone(),
-            targets: self.channels_of(session),
+            targets: self.answer_targets(session, turn),
             reply_to: turn.reply_ref(),
             permission: None,
         };

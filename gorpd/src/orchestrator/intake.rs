@@ -1,14 +1,23 @@
 //! Intake: commits published messages in batches, one transaction (and one
 //! fsync) for everything that arrived together, then answers each submitter
-//! and hands the new messages to the router in commit order.
+//! and hands the new messages on in commit order.
+//!
+//! Routing in the same commit: when the router has nothing waiting, the
+//! intake routes a batch's messages itself, up to its first command (a
+//! command can change bindings, so it and everything after it go through the
+//! router). Those messages are stored already queued for their session and
+//! go straight to the actors, which saves the router's commit on the common
+//! path. With the router idle, nothing routed earlier can still be waiting,
+//! so per-session order is kept.
 //!
 //! Submissions are queued in the order `submit` is called, so one Publish
 //! stream's messages are committed, acknowledged and routed in its order.
 //! An answer is sent only after its message is committed.
 
-use super::{Accepted, Orchestrator, OrchestratorError, OrchestratorResult};
+use super::{Accepted, Orchestrator, OrchestratorError, OrchestratorResult, dispatch};
 use crate::bus::{Activity, Inbound};
 use crate::store::{NewInbound, StoreResult};
+use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
 
 /// Submissions waiting for the intake task before `submit` waits for room.
@@ -59,28 +68,53 @@ impl Orchestrator {
         // Dropping what is still queued answers its submitters "shutting down": nothing uncommitted is acknowledged.
     }
 
+    /// The session each message of the batch can be routed to now, if any:
+    /// none at all while the router has work, and none from the first command on.
+    fn route_in_intake(&self, batch: &[IntakeRequest]) -> Vec<Option<String>> {
+        let mut routes = vec![None; batch.len()];
+        if self.inner.router_backlog.load(Ordering::SeqCst) > 0 {
+            return routes;
+        }
+        for (route, request) in routes.iter_mut().zip(batch) {
+            if dispatch::is_command(&request.new.text) {
+                break;
+            }
+            *route = self.session_of(&request.new.channel);
+        }
+        routes
+    }
+
     async fn commit_batch(&self, batch: Vec<IntakeRequest>) {
-        let news: Vec<NewInbound> = batch.iter().map(|r| r.new.clone()).collect();
+        let routes = self.route_in_intake(&batch);
+        let news: Vec<(NewInbound, Option<String>)> =
+            batch.iter().zip(&routes).map(|(r, session)| (r.new.clone(), session.clone())).collect();
         let results = match self.inner.store.accept_inbound_batch(news.clone()).await {
             Ok(results) => results.into_iter().map(Ok).collect(),
             Err(error) => {
                 // One bad row must not fail its neighbours: retry one by one, each with its own outcome.
                 tracing::warn!(%error, size = news.len(), "batch commit failed; committing one by one");
                 let mut results: Vec<StoreResult<Option<Inbound>>> = Vec::with_capacity(news.len());
-                for new in &news {
-                    results.push(self.inner.store.accept_inbound(new).await);
+                for (new, session) in news {
+                    let one = self.inner.store.accept_inbound_batch(vec![(new, session)]).await;
+                    results.push(one.map(|mut one| one.pop().flatten()));
                 }
                 results
             }
         };
-        for (request, result) in batch.into_iter().zip(results) {
+        for ((request, result), route) in batch.into_iter().zip(results).zip(routes) {
             let outcome = match result {
                 Ok(Some(inbound)) => {
                     let id = inbound.id;
-                    tracing::debug!(message_id = id, channel = %inbound.channel, "message accepted");
+                    tracing::debug!(message_id = id, channel = %inbound.channel, session = ?route, "message accepted");
                     self.inner.bus.report(Activity::Message(inbound.clone()));
-                    // A full router queue holds the intake here, so acks slow down: backpressure.
-                    let _ = self.inner.router.send(inbound).await;
+                    match route {
+                        Some(session) => self.enqueue_turn(&session, inbound).await,
+                        None => {
+                            self.inner.router_backlog.fetch_add(1, Ordering::SeqCst);
+                            // A full router queue holds the intake here, so acks slow down: backpressure.
+                            let _ = self.inner.router.send(inbound).await;
+                        }
+                    }
                     Ok(Accepted::New(id))
                 }
                 Ok(None) => Ok(Accepted::Duplicate),

@@ -30,6 +30,7 @@ use crate::store::{InboundState, NewInbound, Store};
 use actor::SessionHandle;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -84,6 +85,8 @@ struct Inner {
     actors: Mutex<HashMap<String, SessionHandle>>,
     permissions: std::sync::Mutex<permissions::PermissionTable>,
     router: mpsc::Sender<Inbound>,
+    /// Messages handed to the router and not yet routed by it.
+    router_backlog: AtomicUsize,
     intake: mpsc::Sender<intake::IntakeRequest>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -113,6 +116,7 @@ impl Orchestrator {
                 actors: Mutex::new(HashMap::new()),
                 permissions: Default::default(),
                 router: router_tx,
+                router_backlog: AtomicUsize::new(0),
                 intake: intake_tx,
                 shutdown,
                 tasks,
@@ -191,6 +195,7 @@ impl Orchestrator {
             }
         }
         for (inbound, _) in self.inner.store.inbound_in_state(InboundState::Pending).await? {
+            self.inner.router_backlog.fetch_add(1, Ordering::SeqCst);
             let _ = self.inner.router.send(inbound).await;
         }
         Ok(())

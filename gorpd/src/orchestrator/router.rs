@@ -35,6 +35,7 @@ impl Orchestrator {
                 // The messages stay `pending` and are routed again at the next start.
                 tracing::error!(%error, "routing failed");
             }
+            self.inner.router_backlog.fetch_sub(count, std::sync::atomic::Ordering::SeqCst);
         }
     }
 

@@ -59,19 +59,23 @@ fn inbound_from_row(row: &sqlx::sqlite::SqliteRow) -> Inbound {
     }
 }
 
-/// Rows per multi-row INSERT (6 parameters each, far below SQLite's limit).
+/// Rows per multi-row statement (8 parameters each, far below SQLite's limit).
 const ROWS_PER_INSERT: usize = 256;
 
 impl Store {
     /// Commits an inbound message; `None` when (platform, message id) was accepted before.
     pub async fn accept_inbound(&self, new: &NewInbound) -> StoreResult<Option<Inbound>> {
-        let mut results = self.accept_inbound_batch(vec![new.clone()]).await?;
+        let mut results = self.accept_inbound_batch(vec![(new.clone(), None)]).await?;
         Ok(results.pop().flatten())
     }
 
-    /// Commits many inbound messages at once; for each, `None` when it was
+    /// Commits many inbound messages at once, each `pending`, or already
+    /// `queued` for the session given with it; for each, `None` when it was
     /// accepted before (also earlier in the same batch).
-    pub async fn accept_inbound_batch(&self, news: Vec<NewInbound>) -> StoreResult<Vec<Option<Inbound>>> {
+    pub async fn accept_inbound_batch(
+        &self,
+        news: Vec<(NewInbound, Option<String>)>,
+    ) -> StoreResult<Vec<Option<Inbound>>> {
         self.write_unisolated(move |connection| {
             Box::pin(async move {
                 let received_at = now_text();
@@ -184,27 +188,31 @@ impl Store {
     }
 }
 
-/// Inserts `rows` as `pending` with one multi-row statement; for each, `None`
-/// when its (platform, message id) exists already or earlier in `rows`.
+/// Inserts `rows` (pending, or queued for the given session) with one
+/// multi-row statement; for each, `None` when its (platform, message id)
+/// exists already or earlier in `rows`.
 async fn insert_pending(
     connection: &mut SqliteConnection,
-    rows: &[NewInbound],
+    rows: &[(NewInbound, Option<String>)],
     received_at: &str,
 ) -> StoreResult<Vec<Option<Inbound>>> {
     let mut sql = String::from(
-        "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, state, received_at) VALUES ",
+        "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, session_name, state, received_at) VALUES ",
     );
-    push_placeholders(&mut sql, rows.len(), "(?, ?, ?, ?, ?, 'pending', ?)");
+    push_placeholders(&mut sql, rows.len(), "(?, ?, ?, ?, ?, ?, ?, ?)");
     sql.push_str(" ON CONFLICT (platform_id, platform_message_id) DO NOTHING RETURNING id, platform_id, platform_message_id");
     // Only placeholders are spliced in; every value is bound.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for new in rows {
+    for (new, session) in rows {
+        let state = if session.is_some() { InboundState::Queued } else { InboundState::Pending };
         query = query
             .bind(&new.channel.platform)
             .bind(&new.channel.channel_id)
             .bind(&new.message_id)
             .bind(&new.sender)
             .bind(&new.text)
+            .bind(session)
+            .bind(state.as_str())
             .bind(received_at);
     }
     let mut inserted: Vec<(i64, String, Option<String>)> = query
@@ -221,7 +229,7 @@ async fn insert_pending(
     let mut seen = HashSet::new();
     Ok(rows
         .iter()
-        .map(|new| {
+        .map(|(new, _)| {
             let is_new = match &new.message_id {
                 None => true,
                 Some(message_id) => {

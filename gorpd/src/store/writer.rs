@@ -365,7 +365,7 @@ mod tests {
         for i in 0..64 {
             let store = store.clone();
             tasks.spawn(async move {
-                store.accept_inbound_batch(vec![message(i)]).await.unwrap();
+                store.accept_inbound_batch(vec![(message(i), None)]).await.unwrap();
                 store.append_response(response(&format!("r{i}")), Commit::default(), |r| r).await.unwrap();
                 let name = format!("s{i}");
                 store.create_session(&name, "/tmp", "echo").await.unwrap();

@@ -175,3 +175,65 @@ async fn a_dispatch_reply_reaches_only_the_asking_channel() {
     assert_eq!(on_telegram.targets, vec![channel("telegram", "t1")]);
     server.stop().await.unwrap();
 }
+
+/// Sent in one burst, so they are accepted in one intake batch: a command
+/// changes the bindings for exactly the messages after it.
+#[tokio::test]
+async fn pipelined_commands_take_effect_for_exactly_the_messages_after_them() {
+    let server = TestServer::start().await;
+    let mut bus = server.admin_bus();
+    let mut subscriber = Subscriber::open_live(&mut bus, "web", "web").await;
+    server.control().create_session(create("burst")).await.unwrap();
+    let mut publisher = Publisher::open(&mut bus).await.unwrap();
+    let texts = ["before", "!join burst", "during 1", "during 2", "!leave", "after"];
+    for (i, text) in texts.iter().enumerate() {
+        publisher.send(message("web", "tab", &format!("m{i}"), text)).await;
+    }
+    for _ in texts {
+        assert_eq!(publisher.ack().await.unwrap().status, pb::PublishStatus::Accepted as i32);
+    }
+    let mut answers = std::collections::HashMap::new();
+    while answers.len() < texts.len() {
+        let response = subscriber.response().await;
+        answers.insert(response.in_reply_to.clone(), response);
+    }
+    let from_dispatch = |id: &str| answers[id].dispatch;
+    assert!(from_dispatch("m0") && answers["m0"].text.contains("not bound"), "{:?}", answers["m0"]);
+    assert!(from_dispatch("m1"));
+    assert_eq!((answers["m2"].text.as_str(), from_dispatch("m2")), ("echo: during 1", false));
+    assert_eq!((answers["m3"].text.as_str(), from_dispatch("m3")), ("echo: during 2", false));
+    assert!(from_dispatch("m4"));
+    assert!(from_dispatch("m5") && answers["m5"].text.contains("not bound"), "{:?}", answers["m5"]);
+    server.stop().await.unwrap();
+}
+
+/// Many sessions at once through the intake's own routing: every message is
+/// answered once, in order per session.
+#[tokio::test]
+async fn a_burst_over_many_bound_sessions_is_answered_once_in_order() {
+    let server = TestServer::start().await;
+    let mut bus = server.admin_bus();
+    let mut subscriber = Subscriber::open_live(&mut bus, "web", "web").await;
+    for s in 0..10 {
+        server.control().create_session(create(&format!("s{s}"))).await.unwrap();
+        server.control().bind_session(bind("web", &format!("c{s}"), &format!("s{s}"))).await.unwrap();
+    }
+    let mut publisher = Publisher::open(&mut bus).await.unwrap();
+    for i in 0..300 {
+        publisher.send(message("web", &format!("c{}", i % 10), &format!("m{i}"), &format!("n {i}"))).await;
+    }
+    for _ in 0..300 {
+        assert_eq!(publisher.ack().await.unwrap().status, pb::PublishStatus::Accepted as i32);
+    }
+    let mut last_per_channel = std::collections::HashMap::new();
+    for _ in 0..300 {
+        let response = subscriber.response().await;
+        let n: usize = response.text.trim_start_matches("echo: n ").parse().unwrap();
+        let channel = response.targets[0].channel_id.clone();
+        if let Some(previous) = last_per_channel.insert(channel, n) {
+            assert!(previous < n, "per-session order: {previous} before {n}");
+        }
+    }
+    assert!(subscriber.response_within(std::time::Duration::from_millis(300)).await.is_none(), "nothing twice");
+    server.stop().await.unwrap();
+}
