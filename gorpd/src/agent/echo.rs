@@ -41,7 +41,10 @@ impl AgentBackend for EchoBackend {
     fn prompt(&self, request: PromptRequest) -> BoxStream<'static, AgentEvent> {
         let delay = self.chunk_delay;
         let chunks = stream::iter(echo_chunks(&request.text)).then(move |chunk| async move {
-            tokio::time::sleep(delay).await;
+            // A zero sleep still waits for the timer's next tick (up to a millisecond).
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             AgentEvent::Chunk(chunk)
         });
         chunks.chain(stream::once(async { AgentEvent::Done })).boxed()
