@@ -36,6 +36,8 @@ command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v openssl >/dev/null || apt_install openssl
 # The README's fleet script (run by the gorpctl tests) uses jq.
 command -v jq >/dev/null || apt_install jq
+# gorp-bench compares gorpd with NATS JetStream in the same run.
+command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
 # The web adapter's end-to-end tests drive headless Chromium through chromedriver.
 { command -v chromium && command -v chromedriver; } >/dev/null || apt_install chromium chromium-driver
 
@@ -65,6 +67,9 @@ cargo fmt --all -- --check
 
 log "running the tests"
 cargo test --workspace --locked
+
+log "benchmark, short mode (checks that every workload works; asserts no speed)"
+"$CARGO_TARGET_DIR/debug/gorp-bench" --short --start-nats "$(command -v nats-server || echo /usr/sbin/nats-server)"
 
 log "linting (clippy, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -12,11 +12,11 @@
 
 mod subscription;
 
-pub use subscription::{Delivered, Subscription, SubscriptionError};
 pub use crate::domain::{
     Activity, ChannelRef, Chunk, Inbound, MessageRef, NewResponse, PermissionNotice, PermissionOption, PermissionState,
     Response, ResponseKind,
 };
+pub use subscription::{Delivered, Subscription, SubscriptionError};
 
 use crate::store::{Commit, Store, StoreResult};
 use std::sync::Arc;

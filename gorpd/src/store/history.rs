@@ -81,7 +81,8 @@ pub struct HistoryRow {
 }
 
 /// The columns of a history entry, bound in this order by [`bind_history`].
-pub(super) const HISTORY_COLUMNS: &str = "messages (session_name, role, author, text, platform_id, channel_id, created_at)";
+pub(super) const HISTORY_COLUMNS: &str =
+    "messages (session_name, role, author, text, platform_id, channel_id, created_at)";
 
 /// Binds a history entry's seven values, in [`HISTORY_COLUMNS`] order.
 pub(super) fn bind_history<'q>(query: SqliteQuery<'q>, entry: &NewHistory, created_at: &str) -> SqliteQuery<'q> {

@@ -97,7 +97,9 @@ impl Store {
         self.write_unisolated(move |connection| {
             Box::pin(async move {
                 for chunk in routes.chunks(ROWS_PER_INSERT) {
-                    let mut sql = String::from("UPDATE inbound SET state = 'queued', session_name = routes.column2 FROM (VALUES ");
+                    let mut sql = String::from(
+                        "UPDATE inbound SET state = 'queued', session_name = routes.column2 FROM (VALUES ",
+                    );
                     push_placeholders(&mut sql, chunk.len(), "(?, ?)");
                     sql.push_str(") AS routes WHERE inbound.id = routes.column1");
                     // Only placeholders are spliced in; every value is bound.
@@ -200,7 +202,9 @@ async fn insert_pending(
         "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, session_name, state, received_at) VALUES ",
     );
     push_placeholders(&mut sql, rows.len(), "(?, ?, ?, ?, ?, ?, ?, ?)");
-    sql.push_str(" ON CONFLICT (platform_id, platform_message_id) DO NOTHING RETURNING id, platform_id, platform_message_id");
+    sql.push_str(
+        " ON CONFLICT (platform_id, platform_message_id) DO NOTHING RETURNING id, platform_id, platform_message_id",
+    );
     // Only placeholders are spliced in; every value is bound.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (new, session) in rows {
@@ -215,12 +219,8 @@ async fn insert_pending(
             .bind(state.as_str())
             .bind(received_at);
     }
-    let mut inserted: Vec<(i64, String, Option<String>)> = query
-        .fetch_all(&mut *connection)
-        .await?
-        .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2)))
-        .collect();
+    let mut inserted: Vec<(i64, String, Option<String>)> =
+        query.fetch_all(&mut *connection).await?.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
     // RETURNING order is unspecified; ids grow in the order rows were inserted.
     inserted.sort_unstable_by_key(|(id, _, _)| *id);
     let inserted_keys: HashSet<(&str, &str)> =

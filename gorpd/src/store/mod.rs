@@ -17,8 +17,8 @@ mod tokens;
 mod web_logins;
 mod writer;
 
-pub use writer::WriterStats;
 use writer::Isolation;
+pub use writer::WriterStats;
 
 pub use gateways::GatewayRow;
 pub use history::{HistoryRow, NewHistory, Role};

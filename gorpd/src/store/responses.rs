@@ -187,7 +187,12 @@ mod tests {
         let store = Store::open(dir.path()).await.unwrap();
         store.create_session("s", "/tmp", "echo").await.unwrap();
         let channel = ChannelRef::new("web", "1");
-        let new = NewInbound { channel: channel.clone(), message_id: Some("m".into()), sender: "u".into(), text: "hi".into() };
+        let new = NewInbound {
+            channel: channel.clone(),
+            message_id: Some("m".into()),
+            sender: "u".into(),
+            text: "hi".into(),
+        };
         let inbound: Inbound = store.accept_inbound(&new).await.unwrap().unwrap();
         store.route_to_sessions(vec![(inbound.id, "s".into())]).await.unwrap();
         assert!(store.start_turn(inbound.id, &NewHistory::user("s", "u", "hi", Some(&channel))).await.unwrap());

@@ -5,7 +5,6 @@ use crate::domain::ChannelRef;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-
 /// A stored session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRow {

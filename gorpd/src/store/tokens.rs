@@ -94,11 +94,12 @@ impl Store {
     pub async fn revoke_token(&self, id: i64) -> StoreResult<TokenRow> {
         self.write(move |connection| {
             Box::pin(async move {
-                let row = sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING *")
-                    .bind(now_text())
-                    .bind(id)
-                    .fetch_optional(&mut *connection)
-                    .await?;
+                let row =
+                    sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING *")
+                        .bind(now_text())
+                        .bind(id)
+                        .fetch_optional(&mut *connection)
+                        .await?;
                 row.as_ref().map(token_from_row).ok_or(StoreError::NotFound)
             })
         })

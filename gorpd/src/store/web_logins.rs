@@ -54,7 +54,10 @@ impl Store {
             .write(|connection| {
                 Box::pin(async move {
                     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
-                    sqlx::query("DELETE FROM web_logins WHERE expires_at <= ?").bind(&now).execute(&mut *connection).await?;
+                    sqlx::query("DELETE FROM web_logins WHERE expires_at <= ?")
+                        .bind(&now)
+                        .execute(&mut *connection)
+                        .await?;
                     Ok(sqlx::query("SELECT * FROM web_logins").fetch_all(&mut *connection).await?)
                 })
             })
