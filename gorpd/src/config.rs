@@ -79,6 +79,7 @@ struct FileConfig {
     #[serde(default)]
     agents: BTreeMap<String, AgentProfile>,
     live_buffer: Option<usize>,
+    max_queued_messages: Option<usize>,
     permission_timeout_secs: Option<u64>,
     agent_idle_secs: Option<u64>,
     max_agents: Option<usize>,
@@ -171,6 +172,8 @@ pub struct Config {
     pub echo_chunk_delay_ms: u64,
     /// Live events a subscriber may fall behind before it replays from the log.
     pub live_buffer: usize,
+    /// Most accepted messages waiting for their session's agent at once; beyond it acks wait.
+    pub max_queued_messages: usize,
     /// Seconds a permission request waits for `!approve` / `!deny` before it is denied.
     pub permission_timeout_secs: u64,
     /// Seconds an agent process stays alive without a prompt.
@@ -202,6 +205,7 @@ impl Config {
             agents: BTreeMap::from([("echo".to_owned(), AgentProfile::Echo { chunk_delay_ms: None })]),
             echo_chunk_delay_ms: 15,
             live_buffer: 1024,
+            max_queued_messages: 10_000,
             permission_timeout_secs: 300,
             agent_idle_secs: 600,
             max_agents: 4,
@@ -230,6 +234,7 @@ impl Config {
         config.agents.extend(file.agents);
         config.echo_chunk_delay_ms = file.echo_chunk_delay_ms.unwrap_or(config.echo_chunk_delay_ms);
         config.live_buffer = file.live_buffer.unwrap_or(config.live_buffer);
+        config.max_queued_messages = file.max_queued_messages.unwrap_or(config.max_queued_messages);
         config.permission_timeout_secs = file.permission_timeout_secs.unwrap_or(config.permission_timeout_secs);
         config.agent_idle_secs = file.agent_idle_secs.unwrap_or(config.agent_idle_secs);
         config.max_agents = file.max_agents.unwrap_or(config.max_agents);
@@ -267,6 +272,9 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&self.live_buffer) {
             return fail(format!("live_buffer must be from 1 to 1000000, not {}", self.live_buffer));
+        }
+        if !(1..=1_000_000).contains(&self.max_queued_messages) {
+            return fail(format!("max_queued_messages must be from 1 to 1000000, not {}", self.max_queued_messages));
         }
         for name in self.agents.keys() {
             crate::names::check_label("agent profile name", name).map_err(ConfigError)?;

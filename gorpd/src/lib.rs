@@ -156,6 +156,7 @@ impl Gorpd {
             default_agent: config.default_agent.clone(),
             permission_timeout: Duration::from_secs(config.permission_timeout_secs),
             turn_timeout: Duration::from_secs(config.turn_timeout_secs),
+            max_queued_messages: config.max_queued_messages,
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator =

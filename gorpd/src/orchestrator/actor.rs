@@ -8,6 +8,11 @@
 //! no task and no buffers. Starting and retiring both happen under the
 //! actors lock, and an actor retires only after checking its queue once more
 //! under that lock, so a message is never queued to an actor that is gone.
+//!
+//! Memory is bounded: at most `max_queued_messages` messages wait in actor
+//! queues at once. Each holds a permit until its turn starts; when none is left,
+//! `enqueue_turn` waits, which holds the intake and the router, so publishers
+//! get their acks later instead of gorpd's memory growing (backpressure).
 
 use super::{Orchestrator, OrchestratorResult};
 use crate::agent::{AgentEvent, HistoryTurn, PromptRequest};
@@ -18,20 +23,27 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// The sending side of a session actor.
 #[derive(Debug, Clone)]
 pub(super) struct SessionHandle {
-    turns: mpsc::UnboundedSender<Inbound>,
+    turns: mpsc::UnboundedSender<QueuedTurn>,
     /// Cancelled when the session is deleted (or gorpd stops).
     pub(super) cancel: CancellationToken,
     pub(super) busy: Arc<AtomicBool>,
     pub(super) queued: Arc<AtomicUsize>,
     /// The turn in progress, for `!cancel`.
     pub(super) current_turn: Arc<std::sync::Mutex<Option<Arc<RunningTurn>>>>,
+}
+
+/// A message in an actor's queue, holding one of the `max_queued_messages` permits until its turn starts.
+#[derive(Debug)]
+pub(super) struct QueuedTurn {
+    inbound: Inbound,
+    _permit: OwnedSemaphorePermit,
 }
 
 /// A turn in progress that `!cancel` can stop.
@@ -55,7 +67,7 @@ enum TurnEnd {
 impl Orchestrator {
     /// Starts an actor for `session` and registers it; the caller holds the actors lock.
     fn start_actor(&self, session: &str, actors: &mut HashMap<String, SessionHandle>) -> SessionHandle {
-        let (turns, receiver) = mpsc::unbounded_channel::<Inbound>();
+        let (turns, receiver) = mpsc::unbounded_channel::<QueuedTurn>();
         let handle = SessionHandle {
             turns,
             cancel: self.inner.shutdown.child_token(),
@@ -71,8 +83,11 @@ impl Orchestrator {
         handle
     }
 
-    async fn run_actor(self, name: String, handle: SessionHandle, mut receiver: mpsc::UnboundedReceiver<Inbound>) {
-        while let Some(turn) = self.next_turn(&name, &handle, &mut receiver).await {
+    async fn run_actor(self, name: String, handle: SessionHandle, mut receiver: mpsc::UnboundedReceiver<QueuedTurn>) {
+        while let Some(queued) = self.next_turn(&name, &handle, &mut receiver).await {
+            // The turn starts: its queue slot is free for the next message.
+            let QueuedTurn { inbound: turn, _permit: permit } = queued;
+            drop(permit);
             handle.queued.fetch_sub(1, Ordering::SeqCst);
             handle.busy.store(true, Ordering::SeqCst);
             let span = tracing::info_span!("turn", session = %name, message_id = turn.id);
@@ -87,8 +102,8 @@ impl Orchestrator {
         &self,
         name: &str,
         handle: &SessionHandle,
-        receiver: &mut mpsc::UnboundedReceiver<Inbound>,
-    ) -> Option<Inbound> {
+        receiver: &mut mpsc::UnboundedReceiver<QueuedTurn>,
+    ) -> Option<QueuedTurn> {
         if handle.cancel.is_cancelled() {
             return None;
         }
@@ -128,13 +143,15 @@ impl Orchestrator {
 
     /// Hands a routed message to its session's actor, starting one if the session is idle.
     pub(super) async fn enqueue_turn(&self, session: &str, inbound: Inbound) {
+        // Taken before the actors lock: actors need that lock to retire, never to run.
+        let Ok(permit) = self.inner.queue_permits.clone().acquire_owned().await else { return };
         let mut actors = self.inner.actors.lock().await;
         let handle = match actors.get(session) {
             Some(handle) if !handle.cancel.is_cancelled() => handle.clone(),
             _ => self.start_actor(session, &mut actors),
         };
         handle.queued.fetch_add(1, Ordering::SeqCst);
-        if handle.turns.send(inbound).is_err() {
+        if handle.turns.send(QueuedTurn { inbound, _permit: permit }).is_err() {
             // gorpd is stopping: the message stays queued in the store for the next start.
             handle.queued.fetch_sub(1, Ordering::SeqCst);
         }

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -55,6 +55,8 @@ pub struct OrchestratorConfig {
     pub permission_timeout: std::time::Duration,
     /// How long one turn may take before it is cancelled.
     pub turn_timeout: std::time::Duration,
+    /// Most messages waiting in actor queues at once, over all sessions.
+    pub max_queued_messages: usize,
 }
 
 /// The result of accepting a published message.
@@ -83,6 +85,8 @@ struct Inner {
     /// Serialises binding writes so the cache and the table agree.
     binding_writes: Mutex<()>,
     actors: Mutex<HashMap<String, SessionHandle>>,
+    /// Permits for messages waiting in actor queues (`config.max_queued_messages`).
+    queue_permits: Arc<Semaphore>,
     permissions: std::sync::Mutex<permissions::PermissionTable>,
     router: mpsc::Sender<Inbound>,
     /// Messages handed to the router and not yet routed by it.
@@ -103,6 +107,7 @@ impl Orchestrator {
         tasks: TaskTracker,
     ) -> OrchestratorResult<Self> {
         let (router_tx, router_rx) = mpsc::channel(router::QUEUE);
+        let max_queued_messages = config.max_queued_messages;
         let (intake_tx, intake_rx) = mpsc::channel(intake::QUEUE);
         let bindings = bindings::Bindings::from_pairs(store.bindings().await?);
         let orchestrator = Self {
@@ -114,6 +119,7 @@ impl Orchestrator {
                 bindings: RwLock::new(bindings),
                 binding_writes: Mutex::new(()),
                 actors: Mutex::new(HashMap::new()),
+                queue_permits: Arc::new(Semaphore::new(max_queued_messages)),
                 permissions: Default::default(),
                 router: router_tx,
                 router_backlog: AtomicUsize::new(0),

@@ -132,3 +132,34 @@ async fn subscribe_requires_a_hello_and_acks_only_for_delivered_responses() {
     let mut bad = Subscriber::open(&mut bus, "web", "Bad Id", None).await.unwrap();
     assert_eq!(bad.next().await.unwrap_err().code(), Code::InvalidArgument);
 }
+
+/// With room for two waiting messages, a burst to a slow session is
+/// acknowledged only as turns start: publishers slow down, memory does not grow.
+#[tokio::test]
+async fn a_burst_beyond_the_queue_limit_is_acknowledged_as_turns_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = gorpd::testing::test_config(dir.path());
+    config.max_queued_messages = 2;
+    config.echo_chunk_delay_ms = 100;
+    let server = TestServer::start_with(config.clone(), gorpd::agent_backends(&config)).await;
+    server.control().create_session(create("slow")).await.unwrap();
+    server.control().bind_session(bind("web", "tab", "slow")).await.unwrap();
+    let mut publisher = Publisher::open(&mut server.admin_bus()).await.unwrap();
+    for i in 0..8 {
+        publisher.send(message("web", "tab", &format!("m{i}"), &format!("n {i}"))).await;
+    }
+    // One turn running and two waiting hold every permit; the fourth message's ack waits for a turn to start.
+    for _ in 0..3 {
+        assert_eq!(publisher.ack().await.unwrap().status, pb::PublishStatus::Accepted as i32);
+    }
+    let early = tokio::time::timeout(std::time::Duration::from_millis(150), publisher.ack()).await;
+    assert!(early.is_err(), "the fourth ack waited for room: {early:?}");
+    for _ in 3..8 {
+        assert_eq!(publisher.ack().await.unwrap().status, pb::PublishStatus::Accepted as i32);
+    }
+    let mut web = Subscriber::open(&mut server.admin_bus(), "web", "web", None).await.unwrap();
+    for i in 0..8 {
+        assert_eq!(web.response().await.text, format!("echo: n {i}"), "every message answered, in order");
+    }
+    server.stop().await.unwrap();
+}

@@ -4,6 +4,7 @@
 
 mod auth;
 mod control;
+mod crash;
 mod delivery;
 mod dispatch;
 mod fake_openai;

@@ -1,0 +1,157 @@
+//! SIGKILL under load: the real `gorpd` binary killed while a client pipelines
+//! messages to echo sessions. After the restart the client resends every
+//! message it has no ack for, as the README says. Every message then takes
+//! effect exactly once: resends of what was committed come back DUPLICATE,
+//! and no message reaches its agent twice.
+
+use crate::support::*;
+use gorp_proto::v1 as pb;
+use gorpd::testing::{BearerToken, BusApi, Control};
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const SESSIONS: usize = 4;
+const MESSAGES: usize = 400;
+
+/// A gorpd process on `data_dir`, with its gRPC address and admin token.
+struct Process {
+    child: Child,
+    grpc: String,
+    token: String,
+}
+
+impl Process {
+    fn start(data_dir: &Path) -> Self {
+        let config = data_dir.with_extension("toml");
+        // read_max: the whole history is read back to count every entry.
+        std::fs::write(&config, "echo_chunk_delay_ms = 2\nread_max = 1000\n").unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gorpd"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .env_clear()
+            .env("GORP_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let grpc = serving_grpc_address(&mut child);
+        let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap().trim().to_owned();
+        Self { child, grpc, token }
+    }
+
+    async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{}", self.grpc)).unwrap().connect().await.unwrap()
+    }
+
+    async fn control(&self) -> Control {
+        pb::control_client::ControlClient::with_interceptor(self.channel().await, BearerToken::new(&self.token))
+    }
+
+    async fn bus(&self) -> BusApi {
+        pb::bus_client::BusClient::with_interceptor(self.channel().await, BearerToken::new(&self.token))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads the log until "gorpd is serving" and returns the gRPC address.
+fn serving_grpc_address(child: &mut Child) -> String {
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("gorpd logs a serving line").unwrap();
+        if let Some(start) = line.find(" grpc=") {
+            // Keep draining the log so gorpd never writes into a closed pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return line[start + 6..].split(' ').next().unwrap().to_owned();
+        }
+    }
+}
+
+fn request(i: usize) -> pb::PublishRequest {
+    message("web", &format!("c{}", i % SESSIONS), &format!("m{i}"), &format!("n {i}"))
+}
+
+/// Every user entry in the sessions' histories, by text, with how often it appears.
+async fn user_entries(control: &mut Control) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for s in 0..SESSIONS {
+        let request = pb::ReadHistoryRequest { session: format!("s{s}"), count: 1000 };
+        for entry in control.read_history(request).await.unwrap().into_inner().entries {
+            if entry.role == "user" {
+                *counts.entry(entry.text).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_no_acknowledged_message_and_runs_none_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut gorpd = Process::start(&data_dir);
+    let mut control = gorpd.control().await;
+    for s in 0..SESSIONS {
+        control.create_session(create(&format!("s{s}"))).await.unwrap();
+        control.bind_session(bind("web", &format!("c{s}"), &format!("s{s}"))).await.unwrap();
+    }
+
+    // Pipeline everything, and kill gorpd once a third has been acknowledged.
+    let mut publisher = Publisher::open(&mut gorpd.bus().await).await.unwrap();
+    for i in 0..MESSAGES {
+        publisher.send(request(i)).await;
+    }
+    let mut acked = HashSet::new();
+    while acked.len() < MESSAGES / 3 {
+        let ack = publisher.ack().await.unwrap();
+        assert_eq!(ack.status, pb::PublishStatus::Accepted as i32);
+        acked.insert(ack.message_id);
+    }
+    gorpd.child.kill().unwrap();
+    gorpd.child.wait().unwrap();
+    drop(publisher);
+
+    let gorpd = Process::start(&data_dir);
+    let control = gorpd.control().await;
+    let mut publisher = Publisher::open(&mut gorpd.bus().await).await.unwrap();
+    let mut duplicates = 0;
+    for i in 0..MESSAGES {
+        publisher.send(request(i)).await;
+        let ack = publisher.ack().await.unwrap();
+        let was_acked = acked.contains(&format!("m{i}"));
+        match pb::PublishStatus::try_from(ack.status).unwrap() {
+            pb::PublishStatus::Duplicate => duplicates += 1,
+            pb::PublishStatus::Accepted => {
+                assert!(!was_acked, "m{i} was acknowledged before the crash, yet stored again")
+            }
+            other => panic!("m{i}: {other:?}"),
+        }
+    }
+    assert!(duplicates >= acked.len(), "every acknowledged message is a duplicate on resend");
+
+    // Every message reaches its agent once: one user history entry each, never two.
+    let counts = eventually(|| {
+        let mut control = control.clone();
+        async move {
+            let counts = user_entries(&mut control).await;
+            (counts.len() == MESSAGES).then_some(counts)
+        }
+    })
+    .await;
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "messages that reached an agent twice: {twice:?}");
+    // And every turn ends: answered, or reported interrupted by the crash.
+    for s in 0..SESSIONS {
+        wait_for_session(&control, &format!("s{s}"), |session| session.state == "idle" && session.queued == 0).await;
+    }
+}
