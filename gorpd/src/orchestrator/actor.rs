@@ -17,7 +17,7 @@
 use super::{Orchestrator, OrchestratorResult};
 use crate::agent::{AgentEvent, HistoryTurn, PromptRequest};
 use crate::bus::{ChannelRef, Chunk, Inbound, NewResponse, ResponseKind};
-use crate::store::{Commit, InboundState, NewHistory, Role};
+use crate::store::{Commit, InboundState, NewHistory, Role, SessionRow};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,6 +37,9 @@ pub(super) struct SessionHandle {
     pub(super) queued: Arc<AtomicUsize>,
     /// The turn in progress, for `!cancel`.
     pub(super) current_turn: Arc<std::sync::Mutex<Option<Arc<RunningTurn>>>>,
+    /// The session's row, read at the actor's first turn (one read per busy
+    /// period, not per turn) and kept current when the agent reports a new session id.
+    row: Arc<std::sync::Mutex<Option<SessionRow>>>,
 }
 
 /// A message in an actor's queue, holding one of the `max_queued_messages` permits until its turn starts.
@@ -74,6 +77,7 @@ impl Orchestrator {
             busy: Arc::new(AtomicBool::new(false)),
             queued: Arc::new(AtomicUsize::new(0)),
             current_turn: Arc::default(),
+            row: Arc::default(),
         };
         actors.insert(session.to_owned(), handle.clone());
         let orchestrator = self.clone();
@@ -160,7 +164,7 @@ impl Orchestrator {
     async fn run_turn(&self, session: &str, turn: Inbound, handle: &SessionHandle) {
         let running = Arc::new(RunningTurn { cancel: handle.cancel.child_token(), cancelled_by: Default::default() });
         *handle.current_turn.lock().expect("turn lock") = Some(running.clone());
-        let result = self.try_run_turn(session, &turn, &running, &handle.cancel).await;
+        let result = self.try_run_turn(session, &turn, &running, handle).await;
         *handle.current_turn.lock().expect("turn lock") = None;
         if let Err(error) = result {
             // The turn stays `running` in the store and is reported as interrupted at the next start.
@@ -173,15 +177,14 @@ impl Orchestrator {
         session: &str,
         turn: &Inbound,
         running: &RunningTurn,
-        session_gone: &CancellationToken,
+        handle: &SessionHandle,
     ) -> OrchestratorResult<()> {
         let cancel = &running.cancel;
+        let session_gone = &handle.cancel;
         let store = &self.inner.store;
-        let row = match store.session(session).await {
-            Ok(row) => row,
+        let Some(row) = self.session_row(session, handle).await? else {
             // Deleted after this message was queued; the delete marked it dropped.
-            Err(crate::store::StoreError::NotFound) => return Ok(()),
-            Err(error) => return Err(error.into()),
+            return Ok(());
         };
         let backend = self.inner.backends.get(&row.backend);
         // Loaded before the turn starts, so it holds only the earlier conversation.
@@ -206,7 +209,7 @@ impl Orchestrator {
                     history,
                     agent_session_id: row.agent_session_id.clone(),
                 };
-                let end = self.stream_answer(session, &response_id, turn, backend.prompt(request), cancel).await;
+                let end = self.stream_answer(session, &response_id, turn, backend.prompt(request), cancel, handle).await;
                 self.cancel_permissions(session).await;
                 end
             }
@@ -247,6 +250,7 @@ impl Orchestrator {
         turn: &Inbound,
         mut events: futures::stream::BoxStream<'static, AgentEvent>,
         cancel: &CancellationToken,
+        handle: &SessionHandle,
     ) -> TurnEnd {
         let mut text = String::new();
         let timeout = self.inner.config.turn_timeout;
@@ -278,6 +282,9 @@ impl Orchestrator {
                     }
                 }
                 Some(AgentEvent::SessionId(id)) => {
+                    if let Some(row) = handle.row.lock().expect("row lock").as_mut() {
+                        row.agent_session_id = Some(id.clone());
+                    }
                     if let Err(error) = self.inner.store.set_agent_session_id(session, &id).await {
                         tracing::warn!(%error, "could not record the agent's session id");
                     }
@@ -298,6 +305,21 @@ impl Orchestrator {
             targets: self.answer_targets(session, turn),
             reply_to: turn.reply_ref(),
         });
+    }
+
+    /// The session's row from the actor's cache, read once per busy period; `None` when it was deleted.
+    async fn session_row(&self, session: &str, handle: &SessionHandle) -> OrchestratorResult<Option<SessionRow>> {
+        if let Some(row) = handle.row.lock().expect("row lock").clone() {
+            return Ok(Some(row));
+        }
+        match self.inner.store.session(session).await {
+            Ok(row) => {
+                *handle.row.lock().expect("row lock") = Some(row.clone());
+                Ok(Some(row))
+            }
+            Err(crate::store::StoreError::NotFound) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Where an answer to `turn` goes: every channel bound to the session now,
