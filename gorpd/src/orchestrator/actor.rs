@@ -209,7 +209,8 @@ impl Orchestrator {
                     history,
                     agent_session_id: row.agent_session_id.clone(),
                 };
-                let end = self.stream_answer(session, &response_id, turn, backend.prompt(request), cancel, handle).await;
+                let end =
+                    self.stream_answer(session, &response_id, turn, backend.prompt(request), cancel, handle).await;
                 self.cancel_permissions(session).await;
                 end
             }

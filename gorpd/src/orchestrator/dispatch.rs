@@ -59,6 +59,15 @@ impl Reply {
     }
 }
 
+impl Reply {
+    /// The reply to a command whose effect was committed just before gorpd
+    /// stopped, when its own reply was not: it is never run twice.
+    pub(crate) fn done_before_restart(command: &str) -> Self {
+        let preview: String = command.chars().take(80).collect();
+        Reply::ok(format!("Done: \"{preview}\" took effect just before gorpd restarted, so this is its reply."))
+    }
+}
+
 impl From<OrchestratorError> for Reply {
     fn from(error: OrchestratorError) -> Self {
         match error {

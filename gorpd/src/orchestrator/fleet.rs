@@ -195,10 +195,14 @@ impl Orchestrator {
     /// Queues `text` for every session; returns their names.
     pub async fn broadcast(&self, text: &str, origin: &ChannelRef, sender: &str) -> OrchestratorResult<Vec<String>> {
         names::check_text(text, self.inner.config.max_text_bytes).map_err(invalid)?;
-        let mut told = Vec::new();
-        for row in self.inner.store.sessions().await? {
-            self.tell(&row.name, text, origin, sender).await?;
-            told.push(row.name);
+        let told: Vec<String> = self.inner.store.sessions().await?.into_iter().map(|row| row.name).collect();
+        let new =
+            NewInbound { channel: origin.clone(), message_id: None, sender: sender.to_owned(), text: text.to_owned() };
+        // One write for every session: after a crash, all of them were told or none.
+        let queued = self.inner.store.queue_for_sessions(&new, told.clone()).await?;
+        for (session, inbound) in told.iter().zip(queued) {
+            self.inner.bus.report(Activity::Message(inbound.clone()));
+            self.enqueue_turn(session, inbound).await;
         }
         Ok(told)
     }

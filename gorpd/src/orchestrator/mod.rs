@@ -189,8 +189,14 @@ impl Orchestrator {
         self.inner.config.max_text_bytes
     }
 
-    /// Marks interrupted turns and re-queues accepted messages not yet answered.
+    /// Marks interrupted turns, replies to commands that were applied but not
+    /// answered, and re-queues accepted messages not yet answered.
     async fn recover(&self) -> OrchestratorResult<()> {
+        for command in self.inner.store.applied_commands().await? {
+            tracing::warn!(message_id = command.id, channel = %command.channel, "command applied before a restart; replying");
+            let reply = dispatch::Reply::done_before_restart(&command.text);
+            self.commit_reply(&command, reply).await?;
+        }
         for (inbound, session) in self.inner.store.inbound_in_state(InboundState::Running).await? {
             self.report_interrupted(&inbound, session.as_deref()).await?;
         }

@@ -71,7 +71,15 @@ impl Orchestrator {
 
     /// Runs a DISPATCH command and commits the reply to the asking channel only.
     async fn answer_dispatch(&self, inbound: Inbound, bound: Option<String>) -> OrchestratorResult<()> {
-        let reply = dispatch::handle(self, &inbound, bound.as_deref()).await;
+        // Every write the command makes also marks it applied: a crash after
+        // its effect and before this reply never runs it again.
+        let store = &self.inner.store;
+        let reply = store.as_command(inbound.id, dispatch::handle(self, &inbound, bound.as_deref())).await;
+        self.commit_reply(&inbound, reply).await
+    }
+
+    /// Commits DISPATCH's reply to the asking channel only, finishing the command's message.
+    pub(super) async fn commit_reply(&self, inbound: &Inbound, reply: dispatch::Reply) -> OrchestratorResult<()> {
         let response = NewResponse {
             response_id: uuid::Uuid::new_v4().to_string(),
             session: None,

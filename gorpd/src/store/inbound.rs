@@ -115,28 +115,48 @@ impl Store {
         .await
     }
 
-    /// Queues a message for a session directly (tell, broadcast).
+    /// Queues a message for a session directly (tell).
     pub async fn queue_for_session(&self, new: &NewInbound, session: &str) -> StoreResult<Inbound> {
-        let (new, session) = (new.clone(), session.to_owned());
+        let mut queued = self.queue_for_sessions(new, vec![session.to_owned()]).await?;
+        Ok(queued.pop().expect("one message per session"))
+    }
+
+    /// Queues one copy of a message for each of `sessions` in one write
+    /// (broadcast: all of them or, after a crash, none).
+    pub async fn queue_for_sessions(&self, new: &NewInbound, sessions: Vec<String>) -> StoreResult<Vec<Inbound>> {
+        let new = new.clone();
         self.write_unisolated(move |connection| {
             Box::pin(async move {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, session_name, state, received_at)
-                     VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
-                )
-                .bind(&new.channel.platform)
-                .bind(&new.channel.channel_id)
-                .bind(&new.message_id)
-                .bind(&new.sender)
-                .bind(&new.text)
-                .bind(&session)
-                .bind(now_text())
-                .fetch_one(&mut *connection)
-                .await?;
-                Ok(new.stored_as(id))
+                let received_at = now_text();
+                let mut queued = Vec::with_capacity(sessions.len());
+                for session in &sessions {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, session_name, state, received_at)
+                         VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
+                    )
+                    .bind(&new.channel.platform)
+                    .bind(&new.channel.channel_id)
+                    .bind(&new.message_id)
+                    .bind(&new.sender)
+                    .bind(&new.text)
+                    .bind(session)
+                    .bind(&received_at)
+                    .fetch_one(&mut *connection)
+                    .await?;
+                    queued.push(new.stored_as(id));
+                }
+                Ok(queued)
             })
         })
         .await
+    }
+
+    /// Commands whose effect was committed but whose reply was not (gorpd stopped in between).
+    pub async fn applied_commands(&self) -> StoreResult<Vec<Inbound>> {
+        let rows = sqlx::query("SELECT * FROM inbound WHERE state = 'pending' AND applied = 1 ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(inbound_from_row).collect())
     }
 
     /// Moves a queued message to `running` and enters it in the session's
@@ -174,9 +194,10 @@ impl Store {
         .await
     }
 
-    /// Messages in `state`, oldest first, with the session they were routed to.
+    /// Messages in `state`, oldest first, with the session they were routed
+    /// to (pending commands already applied are left out: see [`Store::applied_commands`]).
     pub async fn inbound_in_state(&self, state: InboundState) -> StoreResult<Vec<(Inbound, Option<String>)>> {
-        let rows = sqlx::query("SELECT * FROM inbound WHERE state = ? ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM inbound WHERE state = ? AND applied = 0 ORDER BY id")
             .bind(state.as_str())
             .fetch_all(&self.pool)
             .await?;

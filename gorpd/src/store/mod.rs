@@ -8,6 +8,7 @@
 //! write method is atomic (its own savepoint in the batch) and returns only
 //! once its batch is durable, so no write ever waits in SQLite's busy handler.
 
+mod command;
 mod gateways;
 mod history;
 mod inbound;
@@ -114,7 +115,13 @@ impl Store {
         R: Send + 'static,
         W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
     {
-        self.writer.write(Isolation::Savepoint, write, |value| value).await
+        self.writer.write(Isolation::Savepoint, command::marking_applied(write), |value| value).await
+    }
+
+    /// Runs `work` as DISPATCH command `inbound_id`: every write it makes also
+    /// marks that command applied, in the same transaction (see [`command`]).
+    pub async fn as_command<F: std::future::Future>(&self, inbound_id: i64, work: F) -> F::Output {
+        command::scope(inbound_id, work).await
     }
 
     /// Like [`Store::write`] without a savepoint, for hot-path writes that
@@ -124,7 +131,7 @@ impl Store {
         R: Send + 'static,
         W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
     {
-        self.writer.write(Isolation::Batch, write, |value| value).await
+        self.writer.write(Isolation::Batch, command::marking_applied(write), |value| value).await
     }
 
     /// Like [`Store::write_unisolated`], and passes the result through `after_commit`
@@ -137,7 +144,7 @@ impl Store {
         W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
         A: FnOnce(R) -> T + Send + 'static,
     {
-        self.writer.write(Isolation::Batch, write, after_commit).await
+        self.writer.write(Isolation::Batch, command::marking_applied(write), after_commit).await
     }
 
     /// The writer's running totals (commits and the writes in them).

@@ -95,24 +95,23 @@ async fn user_entries(control: &mut Control) -> HashMap<String, usize> {
     counts
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_under_load_loses_no_acknowledged_message_and_runs_none_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    let mut gorpd = Process::start(&data_dir);
-    let mut control = gorpd.control().await;
-    for s in 0..SESSIONS {
-        control.create_session(create(&format!("s{s}"))).await.unwrap();
-        control.bind_session(bind("web", &format!("c{s}"), &format!("s{s}"))).await.unwrap();
-    }
-
-    // Pipeline everything, and kill gorpd once a third has been acknowledged.
+/// Pipelines `requests`, SIGKILLs gorpd once `kill_after` of them are
+/// acknowledged, restarts it and resends everything without an ack (and the
+/// acknowledged ones too, which must come back DUPLICATE). Returns the
+/// restarted gorpd.
+async fn crash_and_resend(
+    data_dir: &Path,
+    gorpd: Process,
+    requests: &[pb::PublishRequest],
+    kill_after: usize,
+) -> Process {
+    let mut gorpd = gorpd;
     let mut publisher = Publisher::open(&mut gorpd.bus().await).await.unwrap();
-    for i in 0..MESSAGES {
-        publisher.send(request(i)).await;
+    for request in requests {
+        publisher.send(request.clone()).await;
     }
     let mut acked = HashSet::new();
-    while acked.len() < MESSAGES / 3 {
+    while acked.len() < kill_after {
         let ack = publisher.ack().await.unwrap();
         assert_eq!(ack.status, pb::PublishStatus::Accepted as i32);
         acked.insert(ack.message_id);
@@ -121,23 +120,39 @@ async fn sigkill_under_load_loses_no_acknowledged_message_and_runs_none_twice() 
     gorpd.child.wait().unwrap();
     drop(publisher);
 
-    let gorpd = Process::start(&data_dir);
-    let control = gorpd.control().await;
+    let gorpd = Process::start(data_dir);
     let mut publisher = Publisher::open(&mut gorpd.bus().await).await.unwrap();
     let mut duplicates = 0;
-    for i in 0..MESSAGES {
-        publisher.send(request(i)).await;
+    for request in requests {
+        publisher.send(request.clone()).await;
         let ack = publisher.ack().await.unwrap();
-        let was_acked = acked.contains(&format!("m{i}"));
+        let id = &request.message_id;
         match pb::PublishStatus::try_from(ack.status).unwrap() {
             pb::PublishStatus::Duplicate => duplicates += 1,
             pb::PublishStatus::Accepted => {
-                assert!(!was_acked, "m{i} was acknowledged before the crash, yet stored again")
+                assert!(!acked.contains(id), "{id} was acknowledged before the crash, yet stored again")
             }
-            other => panic!("m{i}: {other:?}"),
+            other => panic!("{id}: {other:?}"),
         }
     }
     assert!(duplicates >= acked.len(), "every acknowledged message is a duplicate on resend");
+    gorpd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_no_acknowledged_message_and_runs_none_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let gorpd = Process::start(&data_dir);
+    let mut control = gorpd.control().await;
+    for s in 0..SESSIONS {
+        control.create_session(create(&format!("s{s}"))).await.unwrap();
+        control.bind_session(bind("web", &format!("c{s}"), &format!("s{s}"))).await.unwrap();
+    }
+
+    let requests: Vec<_> = (0..MESSAGES).map(request).collect();
+    let gorpd = crash_and_resend(&data_dir, gorpd, &requests, MESSAGES / 3).await;
+    let control = gorpd.control().await;
 
     // Every message reaches its agent once: one user history entry each, never two.
     let counts = eventually(|| {
@@ -154,4 +169,52 @@ async fn sigkill_under_load_loses_no_acknowledged_message_and_runs_none_twice() 
     for s in 0..SESSIONS {
         wait_for_session(&control, &format!("s{s}"), |session| session.state == "idle" && session.queued == 0).await;
     }
+}
+
+/// The case: `!tell` and `!create` pipelined from an unbound channel,
+/// gorpd killed while they are handled. A command that took effect before the
+/// crash is never run again: each told text reaches the agent once, no
+/// created session is reported "already exists", and every command is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_commands_run_applies_each_command_once_and_answers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let gorpd = Process::start(&data_dir);
+    gorpd.control().await.create_session(create("t")).await.unwrap();
+    let commands: Vec<_> = (0..150)
+        .map(|i| {
+            let text = if i % 5 == 0 { format!("!create made-{i}") } else { format!("!tell t told-{i}") };
+            message("web", "ops", &format!("cmd{i}"), &text)
+        })
+        .collect();
+    let gorpd = crash_and_resend(&data_dir, gorpd, &commands, 50).await;
+    let control = gorpd.control().await;
+
+    // Every reply, from the start of the log: one per command, none "already exists".
+    let mut web = Subscriber::open(&mut gorpd.bus().await, "web", "audit", Some(0)).await.unwrap();
+    let mut replies = HashMap::new();
+    while replies.len() < commands.len() {
+        let reply = web.response().await;
+        if reply.dispatch {
+            assert!(!reply.text.contains("already exists"), "a created session was created again: {}", reply.text);
+            *replies.entry(reply.in_reply_to.clone()).or_insert(0) += 1;
+        }
+    }
+    assert!(replies.values().all(|n| *n == 1), "one reply per command: {replies:?}");
+    let sessions = control.clone().list_sessions(pb::ListSessionsRequest {}).await.unwrap().into_inner().sessions;
+    assert_eq!(sessions.len(), 1 + 30, "t and the 30 created sessions");
+
+    // Each told text reached the agent exactly once.
+    let told = eventually(|| {
+        let mut control = control.clone();
+        async move {
+            let request = pb::ReadHistoryRequest { session: "t".into(), count: 1000 };
+            let entries = control.read_history(request).await.unwrap().into_inner().entries;
+            let users: Vec<String> = entries.into_iter().filter(|e| e.role == "user").map(|e| e.text).collect();
+            (users.len() >= 120).then_some(users)
+        }
+    })
+    .await;
+    let unique: HashSet<&String> = told.iter().collect();
+    assert_eq!((told.len(), unique.len()), (120, 120), "each !tell reached the agent once");
 }
