@@ -206,8 +206,10 @@ impl Gorpd {
             shutdown: self.shutdown.clone(),
             tasks: self.tasks.clone(),
         };
-        // Room for the protobuf envelope around a maximal text.
-        let max_message = self.config.max_body_bytes + 64 * 1024;
+        // Frames up to the largest text any configuration allows (plus the
+        // envelope) are read, so a text over the configured limit gets its own
+        // REJECTED ack; only a frame beyond this ends a stream.
+        let max_message = config::MAX_MAX_BODY_BYTES + 64 * 1024;
         let tls = self.config.tls.clone();
         let mut grpc = tokio::spawn(async move { grpc::serve(state, listeners.grpc, tls.as_ref(), max_message).await });
         let mut http = tokio::spawn(web::serve(web_state, listeners.http));

@@ -57,6 +57,20 @@ pub fn check_external_id(what: &str, id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Longest sender name or id, in bytes.
+pub const MAX_SENDER: usize = 256;
+
+/// Checks an optional sender name or id: at most [`MAX_SENDER`] bytes, no control characters.
+pub fn check_sender(what: &str, value: &str) -> Result<(), String> {
+    if value.len() > MAX_SENDER {
+        return Err(format!("{what} is {} bytes; the limit is {MAX_SENDER}", value.len()));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{what} contains control characters"));
+    }
+    Ok(())
+}
+
 /// Checks a message text against the configured size limit.
 pub fn check_text(text: &str, max_bytes: usize) -> Result<(), String> {
     if text.trim().is_empty() {

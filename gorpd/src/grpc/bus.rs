@@ -63,6 +63,11 @@ async fn submit_one(state: &GrpcState, caller: &Principal, request: pb::PublishR
     if let Err(status) = require_platform(caller, &channel.platform) {
         return ready(rejected(message_id, status));
     }
+    for (what, value) in [("sender name", &request.sender_name), ("sender id", &request.sender_id)] {
+        if let Err(reason) = crate::names::check_sender(what, value) {
+            return ready(rejected(message_id, Status::invalid_argument(reason)));
+        }
+    }
     let sender = [request.sender_name, request.sender_id].into_iter().find(|s| !s.is_empty());
     let new = NewInbound {
         channel,
@@ -87,6 +92,10 @@ async fn submit_one(state: &GrpcState, caller: &Principal, request: pb::PublishR
 }
 
 /// Reads ahead up to [`PUBLISH_WINDOW`] messages and sends their acks in order.
+///
+/// A request that cannot be read (beyond the transport's frame limit, or
+/// malformed) ends the stream, but only after every message read before it
+/// got its ack: a client never has a stored message it was not told about.
 async fn publish_stream(
     state: GrpcState,
     caller: Principal,
@@ -95,12 +104,17 @@ async fn publish_stream(
 ) -> Result<(), Status> {
     let mut pending: FuturesOrdered<PendingAck> = FuturesOrdered::new();
     let mut requests_open = true;
+    let mut unreadable = None;
     loop {
         tokio::select! {
             request = requests.message(), if requests_open && pending.len() < PUBLISH_WINDOW => {
-                match request.map_err(stream_error)? {
-                    Some(request) => pending.push_back(submit_one(&state, &caller, request).await?),
-                    None => requests_open = false,
+                match request {
+                    Ok(Some(request)) => pending.push_back(submit_one(&state, &caller, request).await?),
+                    Ok(None) => requests_open = false,
+                    Err(status) => {
+                        requests_open = false;
+                        unreadable = Some(stream_error(status));
+                    }
                 }
             }
             Some(ack) = pending.next(), if !pending.is_empty() => {
@@ -108,7 +122,7 @@ async fn publish_stream(
                     return Ok(());
                 }
             }
-            else => return Ok(()),
+            else => return unreadable.map_or(Ok(()), Err),
         }
     }
 }

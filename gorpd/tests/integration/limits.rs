@@ -52,10 +52,37 @@ async fn a_configured_limit_applies_and_frames_beyond_the_grpc_limit_are_refused
     );
     let rejected = publisher.publish(message("web", "t", "b", &"x".repeat(101))).await;
     assert_eq!(rejected.error, "message text is 101 bytes; the limit is 100");
-    // Far beyond the limit plus envelope: the transport refuses the frame and the stream ends.
-    publisher.send(message("web", "t", "c", &"x".repeat(200 * 1024))).await;
+    // Far beyond the configured limit, within the transport's: its own REJECTED ack, and the stream goes on.
+    let big = publisher.publish(message("web", "t", "c", &"x".repeat(300 * 1024))).await;
+    assert_eq!(big.status, pb::PublishStatus::Rejected as i32);
+    assert_eq!(big.error, "message text is 307200 bytes; the limit is 100");
+    assert_eq!(publisher.publish(message("web", "t", "d", "fine")).await.status, pb::PublishStatus::Accepted as i32);
+    // Beyond the transport's frame limit the stream ends, but a message read
+    // before it in the same window still gets its ack first.
+    publisher.send(message("web", "t", "e", "before the huge one")).await;
+    publisher.send(message("web", "t", "f", &"x".repeat(5 * 1024 * 1024))).await;
+    let before = publisher.ack().await.expect("the earlier message is acknowledged");
+    assert_eq!((before.message_id.as_str(), before.status), ("e", pb::PublishStatus::Accepted as i32));
     let status = publisher.ack().await.unwrap_err();
     assert!(matches!(status.code(), Code::ResourceExhausted | Code::OutOfRange | Code::InvalidArgument), "{status:?}");
+    assert_eq!(server.store.inbound_count().await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn sender_names_and_ids_have_a_limit() {
+    let server = TestServer::start().await;
+    let mut publisher = Publisher::open(&mut server.admin_bus()).await.unwrap();
+    let mut long_name = message("web", "t", "a", "hi");
+    long_name.sender_name = "n".repeat(60_000);
+    let rejected = publisher.publish(long_name).await;
+    assert_eq!(rejected.status, pb::PublishStatus::Rejected as i32);
+    assert_eq!(rejected.error, "sender name is 60000 bytes; the limit is 256");
+    let mut control_chars = message("web", "t", "b", "hi");
+    control_chars.sender_id = "a\nb".into();
+    assert_eq!(publisher.publish(control_chars).await.error, "sender id contains control characters");
+    let mut fine = message("web", "t", "c", "hi");
+    fine.sender_name = "n".repeat(256);
+    assert_eq!(publisher.publish(fine).await.status, pb::PublishStatus::Accepted as i32);
     assert_eq!(server.store.inbound_count().await.unwrap(), 1);
 }
 
