@@ -20,19 +20,26 @@ pub(crate) fn resolve(root: &Path, requested: Option<&str>, session: &str) -> Or
 
 /// Creates the workspace (copying `template` into it when it is new) and
 /// checks that, with symlinks resolved, it is still inside `root`.
+/// Creates `dir` and missing parents readable only by gorpd's user, whatever
+/// the umask (workspaces hold the agents' work); existing ones are left alone.
+fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 pub(crate) fn prepare(root: &Path, dir: &Path, template: Option<&Path>) -> OrchestratorResult<PathBuf> {
     let io_error = |path: &Path| {
         let path = path.display().to_string();
         move |source| OrchestratorError::Workspace { path, source }
     };
-    std::fs::create_dir_all(root).map_err(io_error(root))?;
+    create_private_dirs(root).map_err(io_error(root))?;
     let canonical_root = root.canonicalize().map_err(io_error(root))?;
     // Check the deepest existing ancestor before creating anything, so a
     // symlink out of the root never gets directories made behind it.
     let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(root);
     check_inside(&canonical_root, &existing.canonicalize().map_err(io_error(existing))?, dir)?;
     let is_new = !dir.exists();
-    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    create_private_dirs(dir).map_err(io_error(dir))?;
     let canonical = dir.canonicalize().map_err(io_error(dir))?;
     check_inside(&canonical_root, &canonical, dir)?;
     if let (true, Some(template)) = (is_new, template) {

@@ -92,8 +92,10 @@ impl Store {
     /// `synchronous = FULL`: a commit (and so an acknowledgement) survives a
     /// power loss or OS crash, not only a gorpd crash.
     pub async fn open(data_dir: &Path) -> StoreResult<Self> {
+        let path = data_dir.join("gorp.db");
+        create_private_file(&path).map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
         let options = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(data_dir.join("gorp.db"))
+            .filename(&path)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
@@ -156,6 +158,17 @@ impl Store {
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+    }
+}
+
+/// Creates an empty `path` readable only by gorpd's user, whatever the
+/// umask, unless it exists. SQLite gives its `-wal` and `-shm` files the
+/// database file's permissions, so they are private too.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map(drop),
     }
 }
 
