@@ -138,8 +138,23 @@ async fn open_subscription(
     let gateway_id = if hello.gateway_id.is_empty() { hello.platform.clone() } else { hello.gateway_id };
     crate::names::check_label("gateway id", &gateway_id).map_err(Status::invalid_argument)?;
     let store = state.orchestrator.store();
+    if let Some(owner) = store.gateway_platform(&gateway_id).await? {
+        if owner != hello.platform {
+            return Err(Status::permission_denied(format!(
+                "gateway id \"{gateway_id}\" belongs to platform {owner}; use another gateway id"
+            )));
+        }
+    }
     let cursor = match hello.cursor {
-        Some(cursor) => cursor,
+        Some(cursor) => {
+            let last = store.last_seq().await?;
+            if cursor > last {
+                return Err(Status::out_of_range(format!(
+                    "cursor {cursor} is past the end of the response log (last seq: {last})"
+                )));
+            }
+            cursor
+        }
         None => store.resume_cursor(&gateway_id, &hello.platform).await?,
     };
     store.touch_gateway(&gateway_id, &hello.platform, cursor).await?;
@@ -162,8 +177,14 @@ async fn deliver(
     tx: mpsc::Sender<Result<pb::Delivery, Status>>,
 ) -> Result<(), Status> {
     let hello = first_hello(&mut requests).await?;
+    let gateway_id = if hello.gateway_id.is_empty() { hello.platform.clone() } else { hello.gateway_id.clone() };
+    // Claimed before anything is written, so a refused second stream changes nothing.
+    let Some(_present) = state.presence.connect(&gateway_id) else {
+        return Err(Status::already_exists(format!(
+            "gateway id \"{gateway_id}\" already has an open SubscribeResponses stream; give each gateway process its own id"
+        )));
+    };
     let (gateway_id, platform, cursor) = open_subscription(&state, &caller, hello).await?;
-    let _present = state.presence.connect(&gateway_id);
     tracing::info!(gateway = %gateway_id, %platform, cursor, "gateway subscribed");
     let delivered = Arc::new(AtomicU64::new(cursor));
     let mut subscription = state.orchestrator.bus().subscribe(&platform, cursor);

@@ -68,9 +68,17 @@ pub(crate) struct PresenceGuard {
 }
 
 impl Presence {
-    pub(crate) fn connect(&self, gateway_id: &str) -> PresenceGuard {
-        *self.open.lock().expect("presence lock").entry(gateway_id.to_owned()).or_default() += 1;
-        PresenceGuard { presence: self.clone(), gateway_id: gateway_id.to_owned() }
+    /// Registers the one open delivery stream of `gateway_id`; `None` when
+    /// another stream of that id is open (two processes sharing an id would
+    /// both post every answer and share one cursor).
+    pub(crate) fn connect(&self, gateway_id: &str) -> Option<PresenceGuard> {
+        let mut open = self.open.lock().expect("presence lock");
+        let count = open.entry(gateway_id.to_owned()).or_default();
+        if *count > 0 {
+            return None;
+        }
+        *count += 1;
+        Some(PresenceGuard { presence: self.clone(), gateway_id: gateway_id.to_owned() })
     }
 
     /// Whether `gateway_id` has an open stream.
@@ -138,7 +146,11 @@ pub async fn serve(
     let bus = BusServer::new(bus::BusService::new(state.clone())).max_decoding_message_size(max_message_bytes);
     let control =
         ControlServer::new(control::ControlService::new(state.clone())).max_decoding_message_size(max_message_bytes);
-    let mut builder = Server::builder();
+    // A gateway whose connection died without a FIN (a network cut) must not
+    // hold its gateway id: unanswered pings end the connection within 30 s.
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)));
     if let Some(tls) = tls {
         builder =
             builder.tls_config(ServerTlsConfig::new().identity(read_identity(tls)?)).map_err(GrpcError::Transport)?;

@@ -45,14 +45,29 @@ impl Store {
         Ok(furthest.unwrap_or(0))
     }
 
-    /// Records that a gateway connected, creating it at `cursor` if new.
+    /// The platform a known gateway id belongs to.
+    pub async fn gateway_platform(&self, gateway_id: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT platform_id FROM gateways WHERE gateway_id = ?")
+            .bind(gateway_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The highest `seq` in the response log (0 when it is empty).
+    pub async fn last_seq(&self) -> StoreResult<u64> {
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM responses").fetch_one(&self.pool).await?;
+        Ok(last as u64)
+    }
+
+    /// Records that a gateway connected, creating it at `cursor` if new (a
+    /// gateway id keeps the platform it was first seen with).
     pub async fn touch_gateway(&self, gateway_id: &str, platform: &str, cursor: u64) -> StoreResult<()> {
         let (gateway_id, platform) = (gateway_id.to_owned(), platform.to_owned());
         self.write(move |connection| {
             Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO gateways (gateway_id, platform_id, acked_seq, last_seen) VALUES (?, ?, ?, ?)
-                     ON CONFLICT (gateway_id) DO UPDATE SET platform_id = excluded.platform_id, last_seen = excluded.last_seen",
+                     ON CONFLICT (gateway_id) DO UPDATE SET last_seen = excluded.last_seen",
                 )
                 .bind(&gateway_id)
                 .bind(&platform)

@@ -185,3 +185,50 @@ async fn with_tls_configured_only_tls_clients_get_through() {
     assert!(plaintext.is_err(), "a plaintext client is not served");
     server.stop().await.unwrap();
 }
+
+/// A gateway id belongs to the platform it was first seen with: another
+/// platform's token cannot take it over (and silence that gateway) with a
+/// hello naming it, nor with a cursor past the end of the log.
+#[tokio::test]
+async fn a_gateway_id_cannot_be_taken_over_by_another_platform_or_a_bogus_cursor() {
+    let server = TestServer::start().await;
+    let (_, slack_secret) = gateway_token(&server, "slack").await;
+    let (_, telegram_secret) = gateway_token(&server, "telegram").await;
+    let mut slack = Subscriber::open(&mut server.bus(&slack_secret), "slack", "slack", None).await.unwrap();
+    assert!(matches!(slack.next().await.unwrap().kind, Some(pb::delivery::Kind::CaughtUp(_))));
+    drop(slack);
+    wait_for_gateway(&server.control(), "slack", |g| !g.connected).await;
+
+    let mut hijack = Subscriber::open(&mut server.bus(&telegram_secret), "telegram", "slack", Some(1_000_000_000_000))
+        .await
+        .unwrap();
+    let status = hijack.next().await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("belongs to platform slack"), "{}", status.message());
+
+    let mut past_the_end =
+        Subscriber::open(&mut server.bus(&slack_secret), "slack", "slack", Some(1_000_000_000_000)).await.unwrap();
+    let status = past_the_end.next().await.unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(status.message().contains("past the end of the response log"), "{}", status.message());
+
+    let gateways = server.control().list_gateways(pb::ListGatewaysRequest {}).await.unwrap().into_inner().gateways;
+    let row = gateways.iter().find(|g| g.gateway_id == "slack").unwrap();
+    assert_eq!((row.platform.as_str(), row.acked_seq), ("slack", 0), "the slack gateway's row is untouched");
+}
+
+/// Two processes with one gateway id would both post every answer: the second
+/// stream is refused while the first is open, and gets in once it is gone.
+#[tokio::test]
+async fn a_gateway_id_has_one_delivery_stream_at_a_time() {
+    let server = TestServer::start().await;
+    let mut bus = server.admin_bus();
+    let first = Subscriber::open_live(&mut bus, "web", "web-1").await;
+    let mut second = Subscriber::open(&mut bus, "web", "web-1", None).await.unwrap();
+    let status = second.next().await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    drop(first);
+    wait_for_gateway(&server.control(), "web-1", |g| !g.connected).await;
+    let mut third = Subscriber::open(&mut bus, "web", "web-1", None).await.unwrap();
+    assert!(matches!(third.next().await.unwrap().kind, Some(pb::delivery::Kind::CaughtUp(_))));
+}

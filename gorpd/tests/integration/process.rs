@@ -59,13 +59,9 @@ async fn the_binary_starts_with_zero_config_and_stops_cleanly_on_sigterm() {
     assert!(data_dir.join("workspaces/proc").is_dir());
     // Private whatever the umask: the database, its WAL and every workspace.
     use std::os::unix::fs::PermissionsExt;
-    for (path, mode) in [
-        ("gorp.db", 0o600),
-        ("gorp.db-wal", 0o600),
-        ("workspaces", 0o700),
-        ("workspaces/proc", 0o700),
-        (".", 0o700),
-    ] {
+    for (path, mode) in
+        [("gorp.db", 0o600), ("gorp.db-wal", 0o600), ("workspaces", 0o700), ("workspaces/proc", 0o700), (".", 0o700)]
+    {
         let actual = std::fs::metadata(data_dir.join(path)).unwrap().permissions().mode() & 0o777;
         assert_eq!(actual, mode, "{path} is {actual:o}");
     }

@@ -230,6 +230,9 @@ async fn deleting_a_session_stops_its_agent_process() {
     let mut chat = session_with_channel(&server, "gone").await;
     assert_eq!(chat.ask("gone", "hi").await, "acp[1]: hi");
     server.control().delete_session(pb::DeleteSessionRequest { name: "gone".into() }).await.unwrap();
+    // One delivery stream per gateway id: the first must be gone before the next opens.
+    drop(chat);
+    wait_for_gateway(&server.control(), "web", |gateway| !gateway.connected).await;
     let mut chat = session_with_channel(&server, "gone").await;
     assert_eq!(chat.ask("gone", "hi again").await, "acp[1]: hi again", "a new session gets a new agent conversation");
     server.stop().await.unwrap();
