@@ -138,12 +138,12 @@ async fn open_subscription(
     let gateway_id = if hello.gateway_id.is_empty() { hello.platform.clone() } else { hello.gateway_id };
     crate::names::check_label("gateway id", &gateway_id).map_err(Status::invalid_argument)?;
     let store = state.orchestrator.store();
-    if let Some(owner) = store.gateway_platform(&gateway_id).await? {
-        if owner != hello.platform {
-            return Err(Status::permission_denied(format!(
-                "gateway id \"{gateway_id}\" belongs to platform {owner}; use another gateway id"
-            )));
-        }
+    if let Some(owner) = store.gateway_platform(&gateway_id).await?
+        && owner != hello.platform
+    {
+        return Err(Status::permission_denied(format!(
+            "gateway id \"{gateway_id}\" belongs to platform {owner}; use another gateway id"
+        )));
     }
     let cursor = match hello.cursor {
         Some(cursor) => {
