@@ -4,7 +4,9 @@
 //!
 //! Only SHA-256 hashes of secrets are stored. Valid tokens are cached in
 //! memory (the interceptor is synchronous); create and revoke write the
-//! store first, then the cache, so a revoked token is refused at once.
+//! store first, then the cache, so a revoked token is refused at once. Each
+//! valid token has a [`Revocation`] that the interceptor hands to the
+//! request: revoking the token fires it, which ends the streams it opened.
 
 use crate::names;
 use crate::store::{Store, StoreError, TokenKind, TokenRow};
@@ -13,6 +15,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Status};
 
 /// Who is calling.
@@ -67,7 +70,18 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     store: Store,
-    valid: Arc<RwLock<HashMap<String, Principal>>>,
+    valid: Arc<RwLock<HashMap<String, (Principal, Revocation)>>>,
+}
+
+/// Fires when the token a request was made with is revoked.
+#[derive(Clone, Debug, Default)]
+pub struct Revocation(CancellationToken);
+
+impl Revocation {
+    /// Completes once the token is revoked.
+    pub async fn revoked(&self) {
+        self.0.cancelled().await;
+    }
 }
 
 /// A new random secret: `gorp_` and 64 hex digits.
@@ -112,7 +126,7 @@ impl Authenticator {
             .await?
             .into_iter()
             .filter(|t| t.revoked_at.is_none())
-            .map(|t| (t.secret_sha256, principal_of(&t.kind)))
+            .map(|t| (t.secret_sha256, (principal_of(&t.kind), Revocation::default())))
             .collect();
         Ok(Self { store, valid: Arc::new(RwLock::new(valid)) })
     }
@@ -153,7 +167,8 @@ impl Authenticator {
     }
 
     fn remember(&self, row: &TokenRow) {
-        self.valid.write().expect("token cache lock").insert(row.secret_sha256.clone(), principal_of(&row.kind));
+        let entry = (principal_of(&row.kind), Revocation::default());
+        self.valid.write().expect("token cache lock").insert(row.secret_sha256.clone(), entry);
     }
 
     /// Creates a token; returns it and its secret (shown once).
@@ -180,13 +195,20 @@ impl Authenticator {
             StoreError::NotFound => AuthError::UnknownToken(id),
             other => other.into(),
         })?;
-        self.valid.write().expect("token cache lock").remove(&row.secret_sha256);
+        if let Some((_, revocation)) = self.valid.write().expect("token cache lock").remove(&row.secret_sha256) {
+            // Streams opened with this token end now, not at their next reconnect.
+            revocation.0.cancel();
+        }
         tracing::info!(token = id, "token revoked");
         Ok(row)
     }
 
     /// The principal for a bearer secret.
     pub fn check(&self, secret: &str) -> Option<Principal> {
+        self.check_with_revocation(secret).map(|(principal, _)| principal)
+    }
+
+    fn check_with_revocation(&self, secret: &str) -> Option<(Principal, Revocation)> {
         self.valid.read().expect("token cache lock").get(&hash(secret)).cloned()
     }
 }
@@ -210,8 +232,11 @@ impl tonic::service::Interceptor for Authenticator {
             .ok()
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .ok_or_else(|| Status::unauthenticated("malformed authorization header: expected \"Bearer <token>\""))?;
-        let principal = self.check(secret.trim()).ok_or_else(|| Status::unauthenticated("invalid or revoked token"))?;
+        let (principal, revocation) = self
+            .check_with_revocation(secret.trim())
+            .ok_or_else(|| Status::unauthenticated("invalid or revoked token"))?;
         request.extensions_mut().insert(principal);
+        request.extensions_mut().insert(revocation);
         Ok(request)
     }
 }

@@ -3,7 +3,7 @@
 //! BindChannel (bind requests and a live feed of binding changes).
 
 use super::convert::{binding_change, channel_from_pb, chunk_to_pb, response_to_pb};
-use super::status::{principal, require_platform, stream_error};
+use super::status::{principal, require_platform, revocation, stream_error};
 use super::{GrpcState, spawn_stream};
 use crate::auth::Principal;
 use crate::bus::{Activity, Delivered};
@@ -305,29 +305,29 @@ impl Bus for BusService {
         &self,
         request: Request<Streaming<pb::PublishRequest>>,
     ) -> Result<Response<Self::PublishStream>, Status> {
-        let caller = principal(&request)?;
+        let (caller, revoked) = (principal(&request)?, revocation(&request));
         let requests = request.into_inner();
         let state = self.state.clone();
-        Ok(Response::new(spawn_stream(&self.state, move |tx| publish_stream(state, caller, requests, tx))))
+        Ok(Response::new(spawn_stream(&self.state, revoked, move |tx| publish_stream(state, caller, requests, tx))))
     }
 
     async fn subscribe_responses(
         &self,
         request: Request<Streaming<pb::SubscribeRequest>>,
     ) -> Result<Response<Self::SubscribeResponsesStream>, Status> {
-        let caller = principal(&request)?;
+        let (caller, revoked) = (principal(&request)?, revocation(&request));
         let requests = request.into_inner();
         let state = self.state.clone();
-        Ok(Response::new(spawn_stream(&self.state, move |tx| deliver(state, caller, requests, tx))))
+        Ok(Response::new(spawn_stream(&self.state, revoked, move |tx| deliver(state, caller, requests, tx))))
     }
 
     async fn bind_channel(
         &self,
         request: Request<Streaming<pb::BindRequest>>,
     ) -> Result<Response<Self::BindChannelStream>, Status> {
-        let caller = principal(&request)?;
+        let (caller, revoked) = (principal(&request)?, revocation(&request));
         let requests = request.into_inner();
         let state = self.state.clone();
-        Ok(Response::new(spawn_stream(&self.state, move |tx| bindings_feed(state, caller, requests, tx))))
+        Ok(Response::new(spawn_stream(&self.state, revoked, move |tx| bindings_feed(state, caller, requests, tx))))
     }
 }

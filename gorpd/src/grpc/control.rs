@@ -5,7 +5,7 @@
 use super::convert::{
     activity_to_pb, channel_from_pb, history_to_pb, session_to_pb, time, token_kind_from_pb, token_to_pb,
 };
-use super::status::require_admin;
+use super::status::{require_admin, revocation};
 use super::{GrpcState, spawn_stream};
 use crate::bus::ChannelRef;
 use gorp_proto::v1 as pb;
@@ -173,9 +173,10 @@ impl Control for ControlService {
     }
 
     async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let revoked = revocation(&request);
         admin(request)?;
         let mut activity = self.state.orchestrator.bus().watch();
-        Ok(Response::new(spawn_stream(&self.state, move |tx| async move {
+        Ok(Response::new(spawn_stream(&self.state, revoked, move |tx| async move {
             loop {
                 match activity.recv().await {
                     Ok(event) => {

@@ -7,7 +7,7 @@ mod control;
 mod convert;
 mod status;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Revocation};
 use crate::config::TlsFiles;
 use crate::orchestrator::Orchestrator;
 use gorp_proto::v1::bus_server::BusServer;
@@ -100,9 +100,14 @@ impl Drop for PresenceGuard {
 }
 
 /// A server stream fed by a tracked task. The task ends when `body` returns,
-/// as soon as the client goes away, or at shutdown, in which case the stream ends
-/// with UNAVAILABLE.
-pub(crate) fn spawn_stream<T, F, Fut>(state: &GrpcState, body: F) -> ReceiverStream<Result<T, Status>>
+/// as soon as the client goes away, at shutdown (the stream ends with
+/// UNAVAILABLE), or when the token it was opened with is revoked
+/// (UNAUTHENTICATED).
+pub(crate) fn spawn_stream<T, F, Fut>(
+    state: &GrpcState,
+    revocation: Revocation,
+    body: F,
+) -> ReceiverStream<Result<T, Status>>
 where
     T: Send + 'static,
     F: FnOnce(mpsc::Sender<Result<T, Status>>) -> Fut,
@@ -114,6 +119,7 @@ where
     state.tasks.spawn(async move {
         let result = tokio::select! {
             _ = shutdown.cancelled() => Err(Status::unavailable("gorpd is shutting down")),
+            _ = revocation.revoked() => Err(Status::unauthenticated("the token of this stream was revoked")),
             // The client went away: stop now, not at the next event.
             _ = tx.closed() => Ok(()),
             result = work => result,

@@ -1,7 +1,7 @@
 //! The one place that picks gRPC status codes for domain errors. Internal
 //! failures are logged with their detail and sent as "internal error".
 
-use crate::auth::{AuthError, Principal};
+use crate::auth::{AuthError, Principal, Revocation};
 use crate::orchestrator::OrchestratorError;
 use crate::store::StoreError;
 use tonic::{Request, Status};
@@ -44,6 +44,11 @@ impl From<StoreError> for Status {
 /// The caller, as set by the authenticating interceptor.
 pub(super) fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
     request.extensions().get::<Principal>().cloned().ok_or_else(|| Status::unauthenticated("missing authorization"))
+}
+
+/// Fires when the token of `request` is revoked (never, for a request without one).
+pub(super) fn revocation<T>(request: &Request<T>) -> Revocation {
+    request.extensions().get::<Revocation>().cloned().unwrap_or_default()
 }
 
 /// Refuses anything but an admin token.

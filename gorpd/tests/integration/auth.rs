@@ -232,3 +232,33 @@ async fn a_gateway_id_has_one_delivery_stream_at_a_time() {
     let mut third = Subscriber::open(&mut bus, "web", "web-1", None).await.unwrap();
     assert!(matches!(third.next().await.unwrap().kind, Some(pb::delivery::Kind::CaughtUp(_))));
 }
+
+/// Revoking a token ends the streams it opened at once: a Publish stream
+/// stops being accepted and a subscription stops receiving.
+#[tokio::test]
+async fn revoking_a_token_ends_the_streams_it_opened() {
+    let server = TestServer::start().await;
+    let (id, secret) = gateway_token(&server, "telegram").await;
+    let mut bus = server.bus(&secret);
+    let mut publisher = Publisher::open(&mut bus).await.unwrap();
+    assert_eq!(
+        publisher.publish(message("telegram", "1", "a", "!help")).await.status,
+        pb::PublishStatus::Accepted as i32
+    );
+    let mut subscriber = Subscriber::open(&mut bus, "telegram", "tg", None).await.unwrap();
+    subscriber.response().await;
+
+    server.control().revoke_token(pb::RevokeTokenRequest { id }).await.unwrap();
+    let ended = loop {
+        match subscriber.next().await {
+            Ok(_) => continue,
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(ended.code(), Code::Unauthenticated, "{ended:?}");
+    assert!(ended.message().contains("revoked"), "{}", ended.message());
+    // The open Publish stream ended too: its next read is the status.
+    let status = publisher.ack().await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(server.store.inbound_count().await.unwrap(), 1, "nothing accepted after the revocation");
+}
