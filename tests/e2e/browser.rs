@@ -12,7 +12,8 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Upper bound for waiting on something in a page.
 const PAGE_WAIT: Duration = Duration::from_secs(15);
 
-/// A headless Chromium session; the driver process dies with it.
+/// A headless Chromium session; the driver and every browser process it
+/// started die with it (the whole process group is killed on drop).
 pub struct Browser {
     http: reqwest::Client,
     base: String,
@@ -38,6 +39,8 @@ impl Browser {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
+            // Its own process group, so the browsers it starts end with it (see Drop).
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let http = reqwest::Client::new();
@@ -168,4 +171,13 @@ async fn wait_until_ready(http: &reqwest::Client, root: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("chromedriver did not become ready");
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // chromedriver leads its process group; Chromium and its helpers are in it.
+        if let Some(pid) = self._driver.id() {
+            let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+        }
+    }
 }

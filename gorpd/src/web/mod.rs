@@ -9,6 +9,7 @@
 
 mod admin;
 mod chat;
+mod guard;
 mod html;
 pub mod login;
 mod metrics;
@@ -125,7 +126,10 @@ pub fn router(state: WebState) -> Router {
 /// Serves the web adapter on `listener` until `state.shutdown` fires.
 pub async fn serve(state: WebState, listener: TcpListener) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let policy = guard::HostPolicy { loopback_only: listener.local_addr()?.ip().is_loopback() };
+    let app = router(state)
+        .layer(axum::middleware::from_fn_with_state(policy, guard::guard))
+        .into_make_service_with_connect_info::<SocketAddr>();
     // TCP_NODELAY: chat frames are small and must not wait for Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {
         if let Err(error) = tcp.set_nodelay(true) {

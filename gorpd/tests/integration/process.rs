@@ -32,7 +32,7 @@ fn serving_addresses(child: &mut Child) -> (String, String) {
 
 fn http_get(addr: &str, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: gorp\r\nConnection: close\r\n\r\n").unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut body = String::new();
     stream.read_to_string(&mut body).unwrap();
     body

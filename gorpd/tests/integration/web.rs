@@ -363,3 +363,55 @@ async fn gorpd_stops_cleanly_with_a_socket_open() {
         other => panic!("expected the socket to close, got {other:?}"),
     }
 }
+
+/// Clickjacking, DNS rebinding and cross-site sockets are refused, and every
+/// response carries the security headers.
+#[tokio::test]
+async fn security_headers_host_and_origin_checks() {
+    let server = TestServer::start().await;
+    let browser = Browser::login(&server).await;
+    for path in ["/", "/admin/tokens", "/login", "/healthz"] {
+        let reply = browser.get(path).await;
+        let headers = reply.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+    }
+
+    // A rebinding attacker's name pointed at 127.0.0.1: refused before any handler.
+    let rebound = http()
+        .get(format!("{}/admin/tokens", browser.base))
+        .header("host", format!("evil.example:{}", server.http_addr.port()))
+        .header("cookie", &browser.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), StatusCode::MISDIRECTED_REQUEST);
+    let localhost = http()
+        .get(format!("{}/healthz", browser.base))
+        .header("host", format!("localhost:{}", server.http_addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(localhost.status(), StatusCode::OK);
+
+    // The chat socket opened by a page on another origin, with the user's cookie.
+    let url = format!("ws://{}/ws?channel=x&csrf={}&after=0", &browser.base[7..], browser.csrf);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("cookie", browser.cookie.parse().unwrap());
+    request.headers_mut().insert("origin", "http://127.0.0.1:1".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), StatusCode::FORBIDDEN),
+        other => panic!("a cross-site socket was not refused: {:?}", other.map(|_| ())),
+    }
+    let mut same_origin = format!("ws://{}/ws?channel=x&csrf={}&after=0", &browser.base[7..], browser.csrf)
+        .into_client_request()
+        .unwrap();
+    same_origin.headers_mut().insert("cookie", browser.cookie.parse().unwrap());
+    same_origin.headers_mut().insert("origin", browser.base.parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(same_origin).await.is_ok(), "the page's own socket works");
+    server.stop().await.unwrap();
+}

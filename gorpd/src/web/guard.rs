@@ -1,0 +1,102 @@
+//! What every web request passes through: the Host check that defeats DNS
+//! rebinding on a loopback listener, the Origin check that refuses
+//! cross-site requests (a page elsewhere opening the chat socket or posting
+//! a form), and the security headers on every response (no framing,
+//! scripts only from gorpd itself, no sniffing, no referrer to other sites, no caching of
+//! pages with data).
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// The page policy: gorpd's own scripts only (the pages' one inline
+/// `<style>` is allowed), the chat socket to the same origin, no framing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// How the listener is reached, which decides the Host check.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct HostPolicy {
+    /// The listener is on a loopback address: only loopback host names are answered.
+    pub(super) loopback_only: bool,
+}
+
+/// Checks Host and Origin, then adds the security headers to the response.
+pub(super) async fn guard(State(policy): State<HostPolicy>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_owned();
+    if policy.loopback_only && !host.is_empty() && !is_loopback_host(&host) {
+        let message =
+            format!("gorpd listens on a loopback address and answers only to localhost names, not \"{host}\"\n");
+        return (StatusCode::MISDIRECTED_REQUEST, message).into_response();
+    }
+    if let Some(origin) = cross_site_origin(headers, &host) {
+        let message = format!("cross-site request from {origin} refused\n");
+        return (StatusCode::FORBIDDEN, message).into_response();
+    }
+    let cacheable = request.uri().path().starts_with("/static/");
+    let mut response = next.run(request).await;
+    add_security_headers(response.headers_mut(), cacheable);
+    response
+}
+
+fn add_security_headers(headers: &mut HeaderMap, cacheable: bool) {
+    let set = |headers: &mut HeaderMap, name, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(headers, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    // Not "no-referrer": with it, browsers send "Origin: null" on form posts, which the Origin check refuses.
+    set(headers, header::REFERRER_POLICY, "same-origin");
+    if !cacheable {
+        set(headers, header::CACHE_CONTROL, "no-store");
+    }
+}
+
+/// Whether `host` (a Host header, with or without a port) names this machine's loopback.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name == "::1"
+        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The request's Origin when it is not the site being asked (`host`).
+fn cross_site_origin(headers: &HeaderMap, host: &str) -> Option<String> {
+    let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or(origin);
+    (!origin_host.eq_ignore_ascii_case(host)).then(|| origin.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_names_with_and_without_ports() {
+        for host in ["localhost", "localhost:7731", "127.0.0.1:7731", "127.9.9.9", "[::1]:7731", "app.localhost:80"] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["evil.example:7731", "10.0.0.1:7731", "localhost.evil.example", "[::2]:7731"] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn an_origin_other_than_the_host_is_cross_site() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:7731"));
+        assert_eq!(cross_site_origin(&headers, "127.0.0.1:7731"), None);
+        assert_eq!(cross_site_origin(&headers, "127.0.0.1:9999").as_deref(), Some("http://127.0.0.1:7731"));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(cross_site_origin(&headers, "127.0.0.1:7731").is_some(), "an opaque origin is not this site");
+    }
+}
