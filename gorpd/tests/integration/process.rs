@@ -30,6 +30,24 @@ fn serving_addresses(child: &mut Child) -> (String, String) {
     }
 }
 
+/// Kills a spawned gorpd when the test fails before it stopped it.
+struct KillOnPanic(Option<u32>);
+
+impl KillOnPanic {
+    /// The process exited and was reaped: its pid may belong to another process now.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+    }
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
@@ -42,6 +60,7 @@ fn http_get(addr: &str, path: &str) -> String {
 async fn the_binary_starts_with_zero_config_and_stops_cleanly_on_sigterm() {
     let home = tempfile::tempdir().unwrap();
     let mut child = gorpd(home.path(), &["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"]).spawn().unwrap();
+    let mut guard = KillOnPanic(Some(child.id()));
     let (grpc, http) = serving_addresses(&mut child);
     let data_dir = home.path().join(".local/share/gorp");
     assert!(data_dir.join("gorp.db").is_file() && data_dir.join("admin.token").is_file());
@@ -69,6 +88,7 @@ async fn the_binary_starts_with_zero_config_and_stops_cleanly_on_sigterm() {
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = within(tokio::task::spawn_blocking(move || child.wait())).await.unwrap().unwrap();
+    guard.disarm();
     assert!(status.success(), "{status:?}");
 }
 
