@@ -121,8 +121,13 @@ impl Subscriber {
     }
 
     pub async fn ack(&mut self, seq: u64) {
+        assert!(self.try_ack(seq).await, "subscribe stream open");
+    }
+
+    /// Acks `seq`; false when the stream has ended (gorpd went away).
+    pub async fn try_ack(&mut self, seq: u64) -> bool {
         let ack = pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Ack(pb::SubscribeAck { seq })) };
-        self.requests.send(ack).await.expect("subscribe stream open");
+        self.requests.send(ack).await.is_ok()
     }
 }
 
