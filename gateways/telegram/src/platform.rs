@@ -53,7 +53,8 @@ impl Telegram {
                 Err(fatal @ PlatformError::Fatal(_)) => return Err(fatal),
                 Err(error) => error,
             };
-            tracing::warn!(%error, "cannot reach the Telegram Bot API; retrying");
+            // The error says why: the network, a server error, or an answer teloxide could not parse.
+            tracing::warn!(%error, "getMe failed; retrying");
             if !backoff.wait_after(&error, shutdown).await {
                 return Ok(());
             }

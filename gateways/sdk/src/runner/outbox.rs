@@ -8,7 +8,7 @@
 //! once per `edit_interval`; the final text always replaces it.
 
 use super::convert;
-use super::retry::{Outcome, retry};
+use super::retry::{Outcome, retry, retry_at_most};
 use crate::backoff::BackoffConfig;
 use crate::chunking::split_message;
 use crate::platform::{Edit, Limits, Outbound, OutboundKind, Platform, PlatformError};
@@ -17,6 +17,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// Transient failures after which the final edit of a preview is given up
+/// and the answer sent as a new message instead.
+const EDIT_ATTEMPTS: u32 = 5;
 use tokio_util::sync::CancellationToken;
 
 /// A preview nobody has touched for this long is forgotten (its final never came).
@@ -137,10 +141,11 @@ impl<P: Platform> Outbox<P> {
     ) -> Result<bool, PlatformError> {
         if let Some(message_id) = replace {
             let edit = Edit { channel_id: outbound.channel_id.clone(), message_id, text: outbound.text.clone() };
-            match retry("edit", self.backoff, stop, || self.platform.edit(edit.clone())).await? {
+            let editing = retry_at_most("edit", self.backoff, stop, EDIT_ATTEMPTS, || self.platform.edit(edit.clone()));
+            match editing.await? {
                 Outcome::Done(()) => return Ok(true),
                 Outcome::Stopped => return Ok(false),
-                Outcome::Rejected(reason) => tracing::debug!(%reason, "final edit refused; sending a new message"),
+                Outcome::Rejected(reason) => tracing::info!(%reason, "final edit failed; sending a new message"),
             }
         }
         match retry("deliver", self.backoff, stop, || self.platform.deliver(outbound.clone())).await? {
@@ -352,6 +357,20 @@ mod tests {
             assert!(outbox.deliver_final(&response(1, "ab!"), &CancellationToken::new()).await.unwrap());
             assert_eq!(platform.texts("c1"), vec!["ab!"]);
             assert_eq!(platform.failed_calls(), 2);
+        }
+
+        /// An edit the platform keeps failing (an answer the gateway cannot
+        /// parse) is given up after its attempts: the final goes out as a new
+        /// message instead of blocking the chat forever.
+        #[tokio::test(start_paused = true)]
+        async fn a_final_edit_that_keeps_failing_falls_back_to_a_new_message() {
+            let (platform, mut outbox) = outbox(100);
+            outbox.chunk(chunk("a"));
+            outbox.flush_due().await;
+            platform.fail_next(PlatformError::Transient("unparsable answer".into()), EDIT_ATTEMPTS as usize);
+            assert!(outbox.deliver_final(&response(1, "abc"), &CancellationToken::new()).await.unwrap());
+            assert_eq!(platform.texts("c1"), vec!["a", "abc"], "the preview stays, the answer follows it");
+            assert_eq!(platform.failed_calls(), EDIT_ATTEMPTS as usize);
         }
 
         #[tokio::test(start_paused = true)]

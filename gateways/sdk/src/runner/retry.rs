@@ -23,6 +23,25 @@ pub(crate) async fn retry<T, F, Fut>(
     what: &str,
     backoff: BackoffConfig,
     stop: &CancellationToken,
+    call: F,
+) -> Result<Outcome<T>, PlatformError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, PlatformError>>,
+{
+    retry_at_most(what, backoff, stop, u32::MAX, call).await
+}
+
+/// Like [`retry`], but a call that failed with transient errors `attempts`
+/// times is given up as rejected, so the caller can take another way. For
+/// calls that have one (an edit falls back to a new message): an edit the
+/// platform took but answered in a shape the gateway cannot read must not
+/// block every later answer in the chat. Rate limits are always waited out.
+pub(crate) async fn retry_at_most<T, F, Fut>(
+    what: &str,
+    backoff: BackoffConfig,
+    stop: &CancellationToken,
+    attempts: u32,
     mut call: F,
 ) -> Result<Outcome<T>, PlatformError>
 where
@@ -30,6 +49,7 @@ where
     Fut: Future<Output = Result<T, PlatformError>>,
 {
     let mut backoff = Backoff::new(backoff);
+    let mut failures = 0;
     loop {
         let wait = match call().await {
             Ok(value) => return Ok(Outcome::Done(value)),
@@ -40,6 +60,11 @@ where
                 after
             }
             Err(PlatformError::Transient(reason)) => {
+                failures += 1;
+                if failures >= attempts {
+                    tracing::warn!(what, %reason, failures, "platform call kept failing; giving up on it");
+                    return Ok(Outcome::Rejected(format!("gave up after {failures} attempts: {reason}")));
+                }
                 let delay = backoff.next_delay();
                 tracing::warn!(what, %reason, retry_in = ?delay, "platform call failed; retrying");
                 delay
@@ -57,6 +82,20 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bounded_call_gives_up_after_its_attempts_but_waits_out_rate_limits() {
+        let calls = AtomicU32::new(0);
+        let outcome = retry_at_most("test", BackoffConfig::default(), &CancellationToken::new(), 3, || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 => Err::<(), _>(PlatformError::RateLimited(Duration::from_secs(3))),
+                _ => Err(PlatformError::Transient("unparsable answer".into())),
+            }
+        })
+        .await;
+        assert_eq!(outcome, Ok(Outcome::Rejected("gave up after 3 attempts: unparsable answer".into())));
+        assert_eq!(calls.load(Ordering::SeqCst), 4, "the rate limit did not count as an attempt");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn waits_out_rate_limits_then_succeeds() {
