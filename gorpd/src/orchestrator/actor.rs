@@ -183,8 +183,8 @@ impl Orchestrator {
         let session_gone = &handle.cancel;
         let store = &self.inner.store;
         let Some(row) = self.session_row(session, handle).await? else {
-            // Deleted after this message was queued; the delete marked it dropped.
-            return Ok(());
+            // Deleted while this message was on its way to the session.
+            return self.tell_unanswered(session, turn).await;
         };
         let backend = self.inner.backends.get(&row.backend);
         // Loaded before the turn starts, so it holds only the earlier conversation.
@@ -344,6 +344,29 @@ impl Orchestrator {
             .filter(|row| row.role == "user" || row.role == "assistant")
             .map(|row| HistoryTurn { from_user: row.role == "user", text: row.text })
             .collect())
+    }
+
+    /// Tells the channel of a message that its session was deleted before
+    /// answering it (so no message goes unanswered in silence), and marks it dropped.
+    pub(super) async fn tell_unanswered(&self, session: &str, message: &Inbound) -> OrchestratorResult<()> {
+        if message.message_id.is_none() {
+            // Told or broadcast: nobody waits in a channel for it.
+            return Ok(self.inner.store.set_inbound_state(message.id, InboundState::Dropped).await?);
+        }
+        let preview: String = message.text.chars().take(80).collect();
+        let text = format!("⚠ Session {session} was deleted before it answered \"{preview}\".");
+        let response = NewResponse {
+            response_id: uuid::Uuid::new_v4().to_string(),
+            session: None,
+            kind: ResponseKind::Notice,
+            text,
+            targets: vec![message.channel.clone()],
+            reply_to: message.reply_ref(),
+            permission: None,
+        };
+        let commit = Commit { history: None, finish: Some((message.id, InboundState::Dropped)) };
+        self.inner.bus.append(response, commit).await?;
+        Ok(())
     }
 
     /// Marks a turn that was running when gorpd stopped as interrupted and tells its channels.

@@ -90,11 +90,12 @@ impl Orchestrator {
     pub async fn delete_session(&self, name: &str, except: Option<&ChannelRef>) -> OrchestratorResult<Vec<ChannelRef>> {
         let unbound = {
             let _writes = self.inner.binding_writes.lock().await;
-            let unbound = self.inner.store.delete_session(name).await.map_err(not_found_as_unknown(name))?;
+            let deleted = self.inner.store.delete_session(name).await.map_err(not_found_as_unknown(name))?;
             let mut bindings = self.inner.bindings.write().expect("bindings lock");
             bindings.remove_session(name);
-            unbound
+            deleted
         };
+        let (unbound, dropped) = unbound;
         if let Some(actor) = self.inner.actors.lock().await.remove(name) {
             actor.cancel.cancel();
         }
@@ -108,8 +109,11 @@ impl Orchestrator {
             let text = format!("Session {name} was deleted; this channel talks to DISPATCH again.");
             self.notify(Some(name), notify, text).await?;
         }
+        for message in &dropped {
+            self.tell_unanswered(name, message).await?;
+        }
         self.inner.bus.report(Activity::Session { name: name.to_owned(), created: false });
-        tracing::info!(session = name, "session deleted");
+        tracing::info!(session = name, dropped = dropped.len(), "session deleted");
         Ok(unbound)
     }
 

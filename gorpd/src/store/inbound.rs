@@ -49,7 +49,7 @@ pub struct NewInbound {
     pub text: String,
 }
 
-fn inbound_from_row(row: &sqlx::sqlite::SqliteRow) -> Inbound {
+pub(super) fn inbound_from_row(row: &sqlx::sqlite::SqliteRow) -> Inbound {
     Inbound {
         id: row.get("id"),
         channel: ChannelRef::new(row.get::<String, _>("platform_id"), row.get::<String, _>("channel_id")),

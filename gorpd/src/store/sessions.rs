@@ -1,7 +1,7 @@
 //! Sessions and their channel bindings.
 
 use super::{Store, StoreError, StoreResult, now_text, parse_time};
-use crate::domain::ChannelRef;
+use crate::domain::{ChannelRef, Inbound};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
@@ -70,8 +70,8 @@ impl Store {
     }
 
     /// Deletes a session with its bindings and history, and drops its unhandled
-    /// messages, atomically. Returns the channels that were bound.
-    pub async fn delete_session(&self, name: &str) -> StoreResult<Vec<ChannelRef>> {
+    /// messages, atomically. Returns the channels that were bound and the messages dropped.
+    pub async fn delete_session(&self, name: &str) -> StoreResult<(Vec<ChannelRef>, Vec<Inbound>)> {
         let name = name.to_owned();
         self.write(move |connection| {
             Box::pin(async move {
@@ -81,16 +81,21 @@ impl Store {
                 .bind(&name)
                 .fetch_all(&mut *connection)
                 .await?;
-                sqlx::query("UPDATE inbound SET state = 'dropped' WHERE session_name = ? AND state IN ('queued', 'running')")
-                    .bind(&name)
-                    .execute(&mut *connection)
-                    .await?;
+                let dropped = sqlx::query(
+                    "UPDATE inbound SET state = 'dropped' WHERE session_name = ? AND state IN ('queued', 'running') RETURNING *",
+                )
+                .bind(&name)
+                .fetch_all(&mut *connection)
+                .await?;
                 sqlx::query("DELETE FROM messages WHERE session_name = ?").bind(&name).execute(&mut *connection).await?;
                 let deleted = sqlx::query("DELETE FROM sessions WHERE name = ?").bind(&name).execute(&mut *connection).await?;
                 if deleted.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
-                Ok(bound.iter().map(|r| ChannelRef::new(r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+                let bound = bound.iter().map(|r| ChannelRef::new(r.get::<String, _>(0), r.get::<String, _>(1))).collect();
+                let mut dropped: Vec<Inbound> = dropped.iter().map(super::inbound::inbound_from_row).collect();
+                dropped.sort_by_key(|inbound| inbound.id);
+                Ok((bound, dropped))
             })
         })
         .await

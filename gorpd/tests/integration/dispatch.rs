@@ -237,3 +237,31 @@ async fn a_burst_over_many_bound_sessions_is_answered_once_in_order() {
     assert!(subscriber.response_within(std::time::Duration::from_millis(300)).await.is_none(), "nothing twice");
     server.stop().await.unwrap();
 }
+
+/// A session deleted while messages wait for it: each of them is told so in
+/// its channel (they went unanswered in silence before).
+#[tokio::test]
+async fn messages_waiting_for_a_deleted_session_are_told_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = gorpd::testing::test_config(dir.path());
+    config.echo_chunk_delay_ms = 300;
+    let server = TestServer::start_with(config.clone(), gorpd::agent_backends(&config)).await;
+    server.control().create_session(create("doomed")).await.unwrap();
+    server.control().bind_session(bind("web", "tab", "doomed")).await.unwrap();
+    let mut web = Subscriber::open_live(&mut server.admin_bus(), "web", "web").await;
+    let mut publisher = Publisher::open(&mut server.admin_bus()).await.unwrap();
+    for i in 0..3 {
+        publisher.publish(message("web", "tab", &format!("m{i}"), &format!("n {i}"))).await;
+    }
+    wait_for_state(&server.control(), "doomed", "busy").await;
+    server.control().delete_session(pb::DeleteSessionRequest { name: "doomed".into() }).await.unwrap();
+    let mut told = std::collections::BTreeSet::new();
+    while told.len() < 3 {
+        let response = web.response().await;
+        if response.text.contains("was deleted before it answered") {
+            told.insert(response.in_reply_to.clone());
+        }
+    }
+    assert_eq!(told.into_iter().collect::<Vec<_>>(), ["m0", "m1", "m2"]);
+    server.stop().await.unwrap();
+}

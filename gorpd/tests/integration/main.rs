@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod dispatch;
 mod fake_openai;
+mod fuzz;
 mod limits;
 mod openai;
 mod permissions;
