@@ -8,7 +8,7 @@ use crate::store::HistoryRow;
 use std::fmt::Write;
 
 /// Every DISPATCH command word; in a bound channel only these reach DISPATCH.
-pub(crate) const COMMANDS: [&str; 13] = [
+pub const COMMANDS: [&str; 13] = [
     "create",
     "delete",
     "list",

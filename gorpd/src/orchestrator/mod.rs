@@ -19,6 +19,7 @@ mod permissions;
 mod router;
 mod workspace;
 
+pub use dispatch::COMMANDS;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use fleet::{SessionInfo, SessionState};
 pub use intake::Receipt;

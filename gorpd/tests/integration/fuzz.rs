@@ -28,23 +28,8 @@ fn sample<S: Strategy>(strategy: S, count: usize) -> Vec<S::Value> {
 /// `!word args…`: real command words (any case) and junk words, with names,
 /// numbers, flags, unicode and very long arguments.
 fn command() -> impl Strategy<Value = String> {
-    let words = [
-        "create",
-        "delete",
-        "list",
-        "status",
-        "join",
-        "leave",
-        "tell",
-        "read",
-        "broadcast",
-        "approve",
-        "deny",
-        "cancel",
-        "help",
-    ];
     let word = prop_oneof![
-        4 => proptest::sample::select(words.to_vec()).prop_map(str::to_owned),
+        4 => proptest::sample::select(gorpd::orchestrator::COMMANDS.to_vec()).prop_map(str::to_owned),
         1 => "[A-Za-z]{0,10}",
         1 => "\\PC{0,12}",
     ];
