@@ -271,16 +271,31 @@ async fn watch_prints_activity_from_other_clients() {
     assert_eq!(event["type"], "message");
     assert_eq!((event["sender"].as_str(), event["text"].as_str()), (Some("bob"), Some("watch this")));
     assert_eq!(event["channel"]["platform"], "slack");
-    let line = tokio::time::timeout(Duration::from_secs(10), async {
+    // The plain watcher may have subscribed later: publish until it prints a message too.
+    let line = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut i = 0;
         loop {
-            let line = plain_lines.next_line().await.unwrap().unwrap();
-            if line.contains("message ") {
-                return line;
+            i += 1;
+            let request = pb::PublishRequest {
+                channel: Some(pb::Channel { platform: "slack".into(), channel_id: "C7".into() }),
+                message_id: format!("plain{i}"),
+                sender_id: String::new(),
+                sender_name: "bob".into(),
+                text: "watch this".into(),
+            };
+            tx.send(request).await.unwrap();
+            acks.message().await.unwrap();
+            while let Ok(Ok(Some(line))) =
+                tokio::time::timeout(Duration::from_millis(300), plain_lines.next_line()).await
+            {
+                if line.contains("message ") {
+                    return line;
+                }
             }
         }
     })
     .await
-    .unwrap();
+    .expect("plain watch printed the message");
     assert!(line.contains("message   slack:C7 bob: watch this"), "{line}");
     child.kill().await.unwrap();
     plain.kill().await.unwrap();

@@ -74,8 +74,9 @@ impl Bus {
         Self { store, live, activity, counters: Arc::default() }
     }
 
-    /// Commits a final response (with `commit`'s extra writes) and sends it live.
-    pub async fn append(&self, new: NewResponse, commit: Commit) -> StoreResult<Arc<Response>> {
+    /// Commits a final response (with `commit`'s extra writes) and sends it
+    /// live; `None` when a guarded commit found its message no longer running.
+    pub async fn append(&self, new: NewResponse, commit: Commit) -> StoreResult<Option<Arc<Response>>> {
         let (live, activity, counters) = (self.live.clone(), self.activity.clone(), self.counters.clone());
         let response = self
             .store
@@ -91,7 +92,12 @@ impl Bus {
                 response
             })
             .await?;
-        tracing::debug!(seq = response.seq, response_id = %response.response_id, "response committed");
+        match &response {
+            Some(response) => {
+                tracing::debug!(seq = response.seq, response_id = %response.response_id, "response committed")
+            }
+            None => tracing::debug!("response not committed: its message was no longer running"),
+        }
         Ok(response)
     }
 

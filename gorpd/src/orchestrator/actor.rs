@@ -238,6 +238,8 @@ impl Orchestrator {
         let commit = Commit {
             history: Some(NewHistory::from_session(session, role, &text)),
             finish: Some((turn.id, InboundState::Done)),
+            // A deletion that raced this turn already dropped the message and told its channel.
+            only_if_running: true,
         };
         self.inner.bus.append(response, commit).await?;
         Ok(())
@@ -364,7 +366,7 @@ impl Orchestrator {
             reply_to: message.reply_ref(),
             permission: None,
         };
-        let commit = Commit { history: None, finish: Some((message.id, InboundState::Dropped)) };
+        let commit = Commit { finish: Some((message.id, InboundState::Dropped)), ..Commit::default() };
         self.inner.bus.append(response, commit).await?;
         Ok(())
     }
@@ -391,6 +393,7 @@ impl Orchestrator {
         let commit = Commit {
             history: Some(NewHistory::from_session(session, Role::Notice, &text)),
             finish: Some((turn.id, InboundState::Interrupted)),
+            only_if_running: false,
         };
         self.inner.bus.append(response, commit).await?;
         Ok(())

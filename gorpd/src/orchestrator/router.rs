@@ -89,7 +89,7 @@ impl Orchestrator {
             reply_to: inbound.reply_ref(),
             permission: None,
         };
-        let commit = Commit { history: None, finish: Some((inbound.id, InboundState::Done)) };
+        let commit = Commit { finish: Some((inbound.id, InboundState::Done)), ..Commit::default() };
         self.inner.bus.append(response, commit).await?;
         Ok(())
     }

@@ -17,26 +17,35 @@ pub struct Commit {
     pub history: Option<NewHistory>,
     /// The inbound message this response finishes, and its new state.
     pub finish: Option<(i64, InboundState)>,
+    /// Commit only if the message in `finish` is still `running`: a turn's
+    /// answer must not follow the notice its session's deletion already sent.
+    pub only_if_running: bool,
 }
 
 impl Store {
     /// Appends a response (and `commit`'s extra writes) atomically; once it
     /// is durable, `published` sees it in the writer task, in `seq` order.
+    /// `None` (nothing written) when `commit.only_if_running` and the message
+    /// was no longer running.
     pub async fn append_response<T: Send + 'static>(
         &self,
         new: NewResponse,
         commit: Commit,
         published: impl FnOnce(Response) -> T + Send + 'static,
-    ) -> StoreResult<T> {
+    ) -> StoreResult<Option<T>> {
         self.write_unisolated_then(
             move |connection| {
                 Box::pin(async move {
                     let created_at = now_text();
                     // fetch_all: the statements after the first run only while the results are read.
                     let rows = append_query(&new, &commit, &created_at).fetch_all(&mut *connection).await?;
-                    let seq: i64 = rows.first().ok_or(StoreError::NotFound)?.get(0);
+                    let Some(row) = rows.first() else {
+                        // Only a guarded append writes nothing; any other is a bug worth failing loudly.
+                        return if commit.only_if_running { Ok(None) } else { Err(StoreError::NotFound) };
+                    };
+                    let seq: i64 = row.get(0);
                     let NewResponse { response_id, session, kind, text, targets, reply_to, permission } = new;
-                    Ok(Response {
+                    Ok(Some(Response {
                         seq: seq as u64,
                         response_id,
                         session,
@@ -46,10 +55,10 @@ impl Store {
                         reply_to,
                         permission,
                         created_at: parse_time(&created_at),
-                    })
+                    }))
                 })
             },
-            published,
+            |response| response.map(published),
         )
         .await
     }
@@ -102,14 +111,26 @@ impl Store {
 }
 
 /// One multi-statement query (one round trip to the connection thread) for
-/// a response, its targets, its history entry and its message's new state;
-/// its only result row is the new `seq`.
+/// a response, its history entry, its targets and its message's new state;
+/// its only result row is the new `seq`. Each statement after the response
+/// runs only if the one before it changed one row (`changes() = 1`), so a
+/// guarded append (`only_if_running`), which moves the message's state first
+/// and only from `running`, writes all of it or nothing.
 fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> SqliteQuery<'q> {
-    let mut sql = String::from(
+    let guard = commit.finish.filter(|_| commit.only_if_running);
+    let mut sql = String::new();
+    if guard.is_some() {
+        sql.push_str("UPDATE inbound SET state = ? WHERE id = ? AND state = 'running';");
+    }
+    sql.push_str(
         "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, reply_platform,
                                 reply_channel, permission, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq;",
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
     );
+    sql.push_str(if guard.is_some() { " WHERE changes() = 1 RETURNING seq;" } else { " RETURNING seq;" });
+    if commit.history.is_some() {
+        sql.push_str(&format!("INSERT INTO {HISTORY_COLUMNS} SELECT ?, ?, ?, ?, ?, ?, ? WHERE changes() = 1;"));
+    }
     if !new.targets.is_empty() {
         // The single writer makes the newest seq the one just inserted.
         sql.push_str(
@@ -118,16 +139,17 @@ fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> Sql
              FROM (SELECT MAX(seq) AS seq FROM responses) AS latest, (VALUES ",
         );
         push_placeholders(&mut sql, new.targets.len(), "(?, ?)");
-        sql.push_str(") AS targets;");
+        sql.push_str(") AS targets WHERE changes() = 1;");
     }
-    if commit.history.is_some() {
-        sql.push_str(&format!("INSERT INTO {HISTORY_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?);"));
-    }
-    if commit.finish.is_some() {
+    if commit.finish.is_some() && guard.is_none() {
         sql.push_str("UPDATE inbound SET state = ? WHERE id = ?;");
     }
-    // Only placeholders are spliced in; every value is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+    // Only placeholders are spliced in; every value is bound, in statement order.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some((inbound_id, state)) = guard {
+        query = query.bind(state_text(state)).bind(inbound_id);
+    }
+    query = query
         .bind(new.response_id.clone())
         .bind(new.session.clone())
         .bind(new.session.is_none())
@@ -138,13 +160,13 @@ fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> Sql
         .bind(new.reply_to.as_ref().map(|r| r.channel.channel_id.clone()))
         .bind(new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")))
         .bind(created_at.to_owned());
-    for target in &new.targets {
-        query = query.bind(target.platform.clone()).bind(target.channel_id.clone());
-    }
     if let Some(history) = &commit.history {
         query = bind_history(query, history, created_at);
     }
-    if let Some((inbound_id, state)) = commit.finish {
+    for target in &new.targets {
+        query = query.bind(target.platform.clone()).bind(target.channel_id.clone());
+    }
+    if let (Some((inbound_id, state)), None) = (commit.finish, guard) {
         query = query.bind(state_text(state)).bind(inbound_id);
     }
     query
@@ -209,8 +231,11 @@ mod tests {
         let commit = Commit {
             history: Some(NewHistory::from_session("s", Role::Assistant, "echo: hi")),
             finish: Some((inbound.id, InboundState::Done)),
+            only_if_running: true,
         };
-        let appended = store.append_response(response, commit, |r| r).await.unwrap();
+        let appended = store.append_response(response.clone(), commit.clone(), |r| r).await.unwrap().unwrap();
+        // Again, now that the message is done: the guard writes nothing.
+        assert!(store.append_response(response, commit, |r| r).await.unwrap().is_none());
         let replayed = store.responses_after("telegram", 0, 10).await.unwrap();
         assert_eq!(replayed.len(), 1);
         assert_eq!(replayed[0].seq, appended.seq);
