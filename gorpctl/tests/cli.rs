@@ -229,6 +229,17 @@ async fn the_admin_token_is_found_in_the_local_data_dir() {
     server.stop().await.unwrap();
 }
 
+/// The message the watch test publishes, from bob on slack:C7.
+fn watched(message_id: String) -> pb::PublishRequest {
+    pb::PublishRequest {
+        channel: Some(pb::Channel { platform: "slack".into(), channel_id: "C7".into() }),
+        message_id,
+        sender_id: String::new(),
+        sender_name: "bob".into(),
+        text: "watch this".into(),
+    }
+}
+
 #[tokio::test]
 async fn watch_prints_activity_from_other_clients() {
     let server = TestServer::start().await;
@@ -248,14 +259,7 @@ async fn watch_prints_activity_from_other_clients() {
         let mut i = 0;
         loop {
             i += 1;
-            let request = pb::PublishRequest {
-                channel: Some(pb::Channel { platform: "slack".into(), channel_id: "C7".into() }),
-                message_id: format!("w{i}"),
-                sender_id: String::new(),
-                sender_name: "bob".into(),
-                text: "watch this".into(),
-            };
-            tx.send(request).await.unwrap();
+            tx.send(watched(format!("w{i}"))).await.unwrap();
             acks.message().await.unwrap();
             // The first event seen may be the reply to a message published before the watcher was subscribed.
             while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
@@ -276,14 +280,7 @@ async fn watch_prints_activity_from_other_clients() {
         let mut i = 0;
         loop {
             i += 1;
-            let request = pb::PublishRequest {
-                channel: Some(pb::Channel { platform: "slack".into(), channel_id: "C7".into() }),
-                message_id: format!("plain{i}"),
-                sender_id: String::new(),
-                sender_name: "bob".into(),
-                text: "watch this".into(),
-            };
-            tx.send(request).await.unwrap();
+            tx.send(watched(format!("plain{i}"))).await.unwrap();
             acks.message().await.unwrap();
             while let Ok(Ok(Some(line))) =
                 tokio::time::timeout(Duration::from_millis(300), plain_lines.next_line()).await

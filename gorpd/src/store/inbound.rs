@@ -128,22 +128,12 @@ impl Store {
         self.write_unisolated(move |connection| {
             Box::pin(async move {
                 let received_at = now_text();
-                let mut queued = Vec::with_capacity(sessions.len());
-                for session in &sessions {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, session_name, state, received_at)
-                         VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
-                    )
-                    .bind(&new.channel.platform)
-                    .bind(&new.channel.channel_id)
-                    .bind(&new.message_id)
-                    .bind(&new.sender)
-                    .bind(&new.text)
-                    .bind(session)
-                    .bind(&received_at)
-                    .fetch_one(&mut *connection)
-                    .await?;
-                    queued.push(new.stored_as(id));
+                let rows: Vec<(NewInbound, Option<String>)> =
+                    sessions.into_iter().map(|session| (new.clone(), Some(session))).collect();
+                let mut queued = Vec::with_capacity(rows.len());
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                    // Without a platform message id nothing is a duplicate: every row comes back.
+                    queued.extend(insert_pending(connection, chunk, &received_at).await?.into_iter().flatten());
                 }
                 Ok(queued)
             })
