@@ -127,15 +127,15 @@ async fn publish_stream(
     }
 }
 
-/// Validates the hello and returns (gateway id, platform, starting cursor).
+/// Validates the hello for `gateway_id` (the hello's, or its platform) and returns (gateway id, platform, starting cursor).
 async fn open_subscription(
     state: &GrpcState,
     caller: &Principal,
+    gateway_id: String,
     hello: pb::SubscribeHello,
 ) -> Result<(String, String, u64), Status> {
     crate::names::check_platform(&hello.platform).map_err(Status::invalid_argument)?;
     require_platform(caller, &hello.platform)?;
-    let gateway_id = if hello.gateway_id.is_empty() { hello.platform.clone() } else { hello.gateway_id };
     crate::names::check_label("gateway id", &gateway_id).map_err(Status::invalid_argument)?;
     let store = state.orchestrator.store();
     if let Some(owner) = store.gateway_platform(&gateway_id).await?
@@ -184,7 +184,7 @@ async fn deliver(
             "gateway id \"{gateway_id}\" already has an open SubscribeResponses stream; give each gateway process its own id"
         )));
     };
-    let (gateway_id, platform, cursor) = open_subscription(&state, &caller, hello).await?;
+    let (gateway_id, platform, cursor) = open_subscription(&state, &caller, gateway_id, hello).await?;
     tracing::info!(gateway = %gateway_id, %platform, cursor, "gateway subscribed");
     let delivered = Arc::new(AtomicU64::new(cursor));
     let mut subscription = state.orchestrator.bus().subscribe(&platform, cursor);

@@ -131,10 +131,7 @@ impl Orchestrator {
         let Some(actor) = actors.get(session) else {
             drop(actors);
             // No actor: the session is idle, if it exists.
-            self.inner.store.session(session).await.map_err(|error| match error {
-                crate::store::StoreError::NotFound => super::OrchestratorError::UnknownSession(session.to_owned()),
-                other => other.into(),
-            })?;
+            self.inner.store.session(session).await.map_err(super::fleet::not_found_as_unknown(session))?;
             return Ok(false);
         };
         let current = actor.current_turn.lock().expect("turn lock");

@@ -48,7 +48,7 @@ fn invalid(reason: String) -> OrchestratorError {
     OrchestratorError::Invalid(reason)
 }
 
-fn not_found_as_unknown(session: &str) -> impl FnOnce(StoreError) -> OrchestratorError + '_ {
+pub(super) fn not_found_as_unknown(session: &str) -> impl FnOnce(StoreError) -> OrchestratorError + '_ {
     move |error| match error {
         StoreError::NotFound => OrchestratorError::UnknownSession(session.to_owned()),
         other => other.into(),
@@ -188,27 +188,35 @@ impl Orchestrator {
     ) -> OrchestratorResult<Inbound> {
         names::check_text(text, self.inner.config.max_text_bytes).map_err(invalid)?;
         self.inner.store.session(session).await.map_err(not_found_as_unknown(session))?;
-        let new =
-            NewInbound { channel: origin.clone(), message_id: None, sender: sender.to_owned(), text: text.to_owned() };
-        let inbound = self.inner.store.queue_for_session(&new, session).await?;
-        self.inner.bus.report(Activity::Message(inbound.clone()));
-        self.enqueue_turn(session, inbound.clone()).await;
-        Ok(inbound)
+        let mut queued = self.queue_told(text, origin, sender, vec![session.to_owned()]).await?;
+        Ok(queued.pop().expect("one message per session"))
     }
 
     /// Queues `text` for every session; returns their names.
     pub async fn broadcast(&self, text: &str, origin: &ChannelRef, sender: &str) -> OrchestratorResult<Vec<String>> {
         names::check_text(text, self.inner.config.max_text_bytes).map_err(invalid)?;
         let told: Vec<String> = self.inner.store.sessions().await?.into_iter().map(|row| row.name).collect();
+        self.queue_told(text, origin, sender, told.clone()).await?;
+        Ok(told)
+    }
+
+    /// Queues `text` for each of `sessions` in one write (after a crash, all
+    /// of them were told or none), then hands each copy to its session.
+    async fn queue_told(
+        &self,
+        text: &str,
+        origin: &ChannelRef,
+        sender: &str,
+        sessions: Vec<String>,
+    ) -> OrchestratorResult<Vec<Inbound>> {
         let new =
             NewInbound { channel: origin.clone(), message_id: None, sender: sender.to_owned(), text: text.to_owned() };
-        // One write for every session: after a crash, all of them were told or none.
-        let queued = self.inner.store.queue_for_sessions(&new, told.clone()).await?;
-        for (session, inbound) in told.iter().zip(queued) {
+        let queued = self.inner.store.queue_for_sessions(&new, sessions.clone()).await?;
+        for (session, inbound) in sessions.iter().zip(&queued) {
             self.inner.bus.report(Activity::Message(inbound.clone()));
-            self.enqueue_turn(session, inbound).await;
+            self.enqueue_turn(session, inbound.clone()).await;
         }
-        Ok(told)
+        Ok(queued)
     }
 
     /// The last `count` history entries of a session (default and cap from the config), oldest first.

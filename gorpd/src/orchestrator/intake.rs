@@ -86,16 +86,15 @@ impl Orchestrator {
 
     async fn commit_batch(&self, batch: Vec<IntakeRequest>) {
         let routes = self.route_in_intake(&batch);
-        let news: Vec<(NewInbound, Option<String>)> =
-            batch.iter().zip(&routes).map(|(r, session)| (r.new.clone(), session.clone())).collect();
-        let results = match self.inner.store.accept_inbound_batch(news.clone()).await {
+        let rows = || batch.iter().zip(&routes).map(|(r, session)| (r.new.clone(), session.clone()));
+        let results = match self.inner.store.accept_inbound_batch(rows().collect()).await {
             Ok(results) => results.into_iter().map(Ok).collect(),
             Err(error) => {
                 // One bad row must not fail its neighbours: retry one by one, each with its own outcome.
-                tracing::warn!(%error, size = news.len(), "batch commit failed; committing one by one");
-                let mut results: Vec<StoreResult<Option<Inbound>>> = Vec::with_capacity(news.len());
-                for (new, session) in news {
-                    let one = self.inner.store.accept_inbound_batch(vec![(new, session)]).await;
+                tracing::warn!(%error, size = batch.len(), "batch commit failed; committing one by one");
+                let mut results: Vec<StoreResult<Option<Inbound>>> = Vec::with_capacity(batch.len());
+                for row in rows() {
+                    let one = self.inner.store.accept_inbound_batch(vec![row]).await;
                     results.push(one.map(|mut one| one.pop().flatten()));
                 }
                 results

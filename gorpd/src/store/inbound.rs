@@ -115,14 +115,8 @@ impl Store {
         .await
     }
 
-    /// Queues a message for a session directly (tell).
-    pub async fn queue_for_session(&self, new: &NewInbound, session: &str) -> StoreResult<Inbound> {
-        let mut queued = self.queue_for_sessions(new, vec![session.to_owned()]).await?;
-        Ok(queued.pop().expect("one message per session"))
-    }
-
-    /// Queues one copy of a message for each of `sessions` in one write
-    /// (broadcast: all of them or, after a crash, none).
+    /// Queues one copy of a message (tell, broadcast) for each of `sessions`
+    /// in one write: after a crash, all of them or none.
     pub async fn queue_for_sessions(&self, new: &NewInbound, sessions: Vec<String>) -> StoreResult<Vec<Inbound>> {
         let new = new.clone();
         self.write_unisolated(move |connection| {

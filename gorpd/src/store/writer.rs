@@ -200,7 +200,8 @@ async fn run(
                 Command::Close(done) => closing = Some(done),
             }
         }
-        if count == 0 && closing.is_none() && commands.is_closed() && writes.is_empty() && cursors.is_empty() {
+        // Nothing received (and no Close): the flush timer fired, or the channel is closed and drained.
+        if count == 0 && commands.is_closed() && cursors.is_empty() {
             break;
         }
         let count = writes.len() as u64;

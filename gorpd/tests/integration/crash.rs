@@ -8,7 +8,6 @@ use crate::support::*;
 use gorp_proto::v1 as pb;
 use gorpd::testing::{BearerToken, BusApi, Control};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -40,7 +39,7 @@ impl Process {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let grpc = serving_grpc_address(&mut child);
+        let (grpc, _) = crate::process::serving_addresses(&mut child);
         let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap().trim().to_owned();
         Self { child, grpc, token }
     }
@@ -62,19 +61,6 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Reads the log until "gorpd is serving" and returns the gRPC address.
-fn serving_grpc_address(child: &mut Child) -> String {
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("gorpd logs a serving line").unwrap();
-        if let Some(start) = line.find(" grpc=") {
-            // Keep draining the log so gorpd never writes into a closed pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return line[start + 6..].split(' ').next().unwrap().to_owned();
-        }
     }
 }
 

@@ -13,7 +13,7 @@ fn gorpd(home: &std::path::Path, args: &[&str]) -> Command {
 }
 
 /// Reads the log until "gorpd is serving" and returns the gRPC and HTTP addresses.
-fn serving_addresses(child: &mut Child) -> (String, String) {
+pub(crate) fn serving_addresses(child: &mut Child) -> (String, String) {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let field = |line: &str, key: &str| {
         let start = line.find(&format!(" {key}=")).unwrap() + key.len() + 2;
