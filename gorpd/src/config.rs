@@ -51,6 +51,9 @@ pub struct Flags {
     /// PEM private key for gRPC TLS.
     #[arg(long, env = "GORP_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Time zone of schedules made without one, an IANA name [default: UTC].
+    #[arg(long, env = "GORP_TIMEZONE", value_name = "ZONE")]
+    pub timezone: Option<String>,
     /// Allow a non-loopback listener without TLS (e.g. behind a TLS-terminating proxy).
     #[arg(
         long, env = "GORP_INSECURE_LISTEN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
@@ -85,6 +88,9 @@ struct FileConfig {
     max_agents: Option<usize>,
     turn_timeout_secs: Option<u64>,
     web_password_hash: Option<String>,
+    timezone: Option<String>,
+    hook_wait_max_secs: Option<u64>,
+    hook_per_minute: Option<u32>,
 }
 
 /// How to run one kind of agent; sessions name a profile (`!create x --agent <profile>`).
@@ -184,6 +190,12 @@ pub struct Config {
     pub turn_timeout_secs: u64,
     /// Argon2 PHC hash of the web login password; enables the `/login` form [default: none, one-time link only].
     pub web_password_hash: Option<String>,
+    /// Time zone of schedules made without one.
+    pub timezone: chrono_tz::Tz,
+    /// Longest a webhook caller may wait for the answer, in seconds.
+    pub hook_wait_max_secs: u64,
+    /// Webhook calls each session's hook accepts per minute, unless the hook sets its own.
+    pub hook_per_minute: u32,
 }
 
 impl Config {
@@ -211,6 +223,9 @@ impl Config {
             max_agents: 4,
             turn_timeout_secs: 1800,
             web_password_hash: None,
+            timezone: chrono_tz::Tz::UTC,
+            hook_wait_max_secs: 300,
+            hook_per_minute: 60,
         }
     }
 
@@ -240,6 +255,11 @@ impl Config {
         config.max_agents = file.max_agents.unwrap_or(config.max_agents);
         config.turn_timeout_secs = file.turn_timeout_secs.unwrap_or(config.turn_timeout_secs);
         config.web_password_hash = file.web_password_hash;
+        if let Some(zone) = flags.timezone.clone().or(file.timezone) {
+            config.timezone = crate::scheduling::parse_zone(&zone).map_err(ConfigError)?;
+        }
+        config.hook_wait_max_secs = file.hook_wait_max_secs.unwrap_or(config.hook_wait_max_secs);
+        config.hook_per_minute = file.hook_per_minute.unwrap_or(config.hook_per_minute);
         config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -275,6 +295,12 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&self.max_queued_messages) {
             return fail(format!("max_queued_messages must be from 1 to 1000000, not {}", self.max_queued_messages));
+        }
+        if !(1..=3600).contains(&self.hook_wait_max_secs) {
+            return fail(format!("hook_wait_max_secs must be from 1 to 3600, not {}", self.hook_wait_max_secs));
+        }
+        if !(1..=10_000).contains(&self.hook_per_minute) {
+            return fail(format!("hook_per_minute must be from 1 to 10000, not {}", self.hook_per_minute));
         }
         for name in self.agents.keys() {
             crate::names::check_label("agent profile name", name).map_err(ConfigError)?;

@@ -10,11 +10,13 @@
 pub mod agent;
 pub mod auth;
 pub mod bus;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod names;
 pub mod orchestrator;
+pub mod scheduling;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -138,6 +140,16 @@ impl Gorpd {
     /// Opens the data directory, migrates the store, makes sure an admin token
     /// exists and recovers sessions, bindings and unfinished turns.
     pub async fn open(config: Config, backends: Backends, shutdown: CancellationToken) -> Result<Self, ServeError> {
+        Self::open_with_clock(config, backends, std::sync::Arc::new(clock::SystemClock), shutdown).await
+    }
+
+    /// Like [`Gorpd::open`], with schedules firing by `clock` (tests move it by hand).
+    pub async fn open_with_clock(
+        config: Config,
+        backends: Backends,
+        clock: clock::SharedClock,
+        shutdown: CancellationToken,
+    ) -> Result<Self, ServeError> {
         if let Some(name) = config.agents.keys().find(|name| backends.get(name).is_none()) {
             return Err(ServeError::UnknownBackend(name.clone()));
         }
@@ -157,10 +169,11 @@ impl Gorpd {
             permission_timeout: Duration::from_secs(config.permission_timeout_secs),
             turn_timeout: Duration::from_secs(config.turn_timeout_secs),
             max_queued_messages: config.max_queued_messages,
+            timezone: config.timezone,
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator =
-            Orchestrator::start(store.clone(), bus, orchestrator_config, backends, shutdown.clone(), tasks.clone())
+            Orchestrator::start(store.clone(), bus, orchestrator_config, backends, clock, shutdown.clone(), tasks.clone())
                 .await?;
         let logins = web::Logins::restore(config.web_password_hash.clone(), store.clone()).await?;
         Ok(Self { config, store, auth, orchestrator, admin_token_path, logins, shutdown, tasks })

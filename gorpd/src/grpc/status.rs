@@ -15,7 +15,10 @@ impl From<OrchestratorError> for Status {
     fn from(error: OrchestratorError) -> Self {
         let message = error.to_string();
         match error {
-            OrchestratorError::UnknownSession(_) | OrchestratorError::NotBound(_) => Status::not_found(message),
+            OrchestratorError::UnknownSession(_)
+            | OrchestratorError::UnknownSchedule(_)
+            | OrchestratorError::NoHook(_)
+            | OrchestratorError::NotBound(_) => Status::not_found(message),
             OrchestratorError::SessionExists(_) => Status::already_exists(message),
             OrchestratorError::Invalid(_) => Status::invalid_argument(message),
             OrchestratorError::Workspace { .. } => Status::failed_precondition(message),

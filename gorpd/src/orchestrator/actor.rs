@@ -17,7 +17,7 @@
 use super::{Orchestrator, OrchestratorResult};
 use crate::agent::{AgentEvent, HistoryTurn, PromptRequest};
 use crate::bus::{ChannelRef, Chunk, Inbound, NewResponse, ResponseKind};
-use crate::store::{Commit, InboundState, NewHistory, Role, SessionRow};
+use crate::store::{Commit, InboundState, NewHistory, Role, SCHEDULE_PLATFORM, SessionRow};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -214,6 +214,9 @@ impl Orchestrator {
         };
         let (kind, role, text) = match end {
             TurnEnd::Complete(text) => (ResponseKind::Complete, Role::Assistant, text),
+            TurnEnd::Failed(error) if turn.channel.platform == SCHEDULE_PLATFORM => {
+                (ResponseKind::Error, Role::Error, format!("⚠ {session} failed on the prompt of {}: {error}", turn.sender))
+            }
             TurnEnd::Failed(error) => (ResponseKind::Error, Role::Error, format!("⚠ {session} failed: {error}")),
             // Shutdown or deletion: nothing is committed (a restart reports the turn as interrupted).
             TurnEnd::Cancelled if session_gone.is_cancelled() => return Ok(()),

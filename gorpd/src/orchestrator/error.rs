@@ -12,6 +12,12 @@ pub enum OrchestratorError {
     /// A session with this name exists already.
     #[error("session \"{0}\" already exists")]
     SessionExists(String),
+    /// No schedule has this id.
+    #[error("unknown schedule #{0}")]
+    UnknownSchedule(i64),
+    /// The session has no webhook.
+    #[error("session \"{0}\" has no webhook")]
+    NoHook(String),
     /// The channel is not bound to any session.
     #[error("channel {0} is not bound to a session")]
     NotBound(ChannelRef),

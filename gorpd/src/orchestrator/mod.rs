@@ -5,7 +5,7 @@
 //! Lifecycle: `start` loads the bindings, starts the router, marks turns
 //! that were running when gorpd stopped as interrupted (telling their
 //! channels), re-queues accepted but unanswered messages, then starts the
-//! intake. Messages reach the router in the order they were accepted (for one
+//! intake and the scheduler (which fires missed slots per their catch-up). Messages reach the router in the order they were accepted (for one
 //! Publish stream, exactly its order); the router hands each session's
 //! messages to its actor in that order (per-session FIFO).
 
@@ -17,6 +17,7 @@ mod fleet;
 mod intake;
 mod permissions;
 mod router;
+mod scheduler;
 mod workspace;
 
 pub use dispatch::COMMANDS;
@@ -24,16 +25,18 @@ pub use error::{OrchestratorError, OrchestratorResult};
 pub use fleet::{SessionInfo, SessionState};
 pub use intake::Receipt;
 pub use permissions::Answer;
+pub use scheduler::{MAX_SCHEDULES_PER_SESSION, MISSED_AFTER, ScheduleInfo, ScheduleRequest};
 
 use crate::agent::Backends;
 use crate::bus::{Bus, ChannelRef, Inbound};
+use crate::clock::SharedClock;
 use crate::store::{InboundState, NewInbound, Store};
 use actor::SessionHandle;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use tokio::sync::{Mutex, Semaphore, mpsc};
+use tokio::sync::{Mutex, Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -58,6 +61,8 @@ pub struct OrchestratorConfig {
     pub turn_timeout: std::time::Duration,
     /// Most messages waiting in actor queues at once, over all sessions.
     pub max_queued_messages: usize,
+    /// Time zone of schedules made without one.
+    pub timezone: chrono_tz::Tz,
 }
 
 /// The result of accepting a published message.
@@ -93,6 +98,10 @@ struct Inner {
     /// Messages handed to the router and not yet routed by it.
     router_backlog: AtomicUsize,
     intake: mpsc::Sender<intake::IntakeRequest>,
+    /// What schedules fire by.
+    clock: SharedClock,
+    /// Wakes the scheduler when a schedule was added, changed or deleted.
+    schedules_changed: Notify,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -104,6 +113,7 @@ impl Orchestrator {
         bus: Bus,
         config: OrchestratorConfig,
         backends: Backends,
+        clock: SharedClock,
         shutdown: CancellationToken,
         tasks: TaskTracker,
     ) -> OrchestratorResult<Self> {
@@ -125,6 +135,8 @@ impl Orchestrator {
                 router: router_tx,
                 router_backlog: AtomicUsize::new(0),
                 intake: intake_tx,
+                clock,
+                schedules_changed: Notify::new(),
                 shutdown,
                 tasks,
             }),
@@ -135,6 +147,8 @@ impl Orchestrator {
         orchestrator.recover().await?;
         let intake = orchestrator.clone();
         orchestrator.inner.tasks.spawn(async move { intake.run_intake(intake_rx).await });
+        let scheduler = orchestrator.clone();
+        orchestrator.inner.tasks.spawn(async move { scheduler.run_scheduler().await });
         Ok(orchestrator)
     }
 

@@ -198,7 +198,7 @@ impl Store {
 /// Inserts `rows` (pending, or queued for the given session) with one
 /// multi-row statement; for each, `None` when its (platform, message id)
 /// exists already or earlier in `rows`.
-async fn insert_pending(
+pub(super) async fn insert_pending(
     connection: &mut SqliteConnection,
     rows: &[(NewInbound, Option<String>)],
     received_at: &str,

@@ -1,5 +1,5 @@
 //! Persistence: sessions, bindings, inbound messages, history, the response
-//! log, gateway cursors and tokens, in SQLite (WAL) through sqlx.
+//! log, gateway cursors, tokens, schedules and webhooks, in SQLite (WAL) through sqlx.
 //!
 //! The schema lives in `migrations/sqlite` and is applied at open. Every
 //! write goes through the one [`writer`] task, which owns the only write
@@ -13,6 +13,7 @@ mod gateways;
 mod history;
 mod inbound;
 mod responses;
+mod schedules;
 mod sessions;
 mod tokens;
 mod web_logins;
@@ -25,6 +26,7 @@ pub use gateways::GatewayRow;
 pub use history::{HistoryRow, NewHistory, Role};
 pub use inbound::{InboundState, NewInbound};
 pub use responses::Commit;
+pub use schedules::{CatchUp, Firing, NewSchedule, RunRow, SCHEDULE_PLATFORM, ScheduleRow};
 pub use sessions::SessionRow;
 pub use tokens::{TokenKind, TokenRow};
 pub use web_logins::WebLoginRow;

@@ -112,22 +112,27 @@ impl Store {
 
 /// One multi-statement query (one round trip to the connection thread) for
 /// a response, its history entry, its targets and its message's new state;
-/// its only result row is the new `seq`. Each statement after the response
-/// runs only if the one before it changed one row (`changes() = 1`), so a
-/// guarded append (`only_if_running`), which moves the message's state first
-/// and only from `running`, writes all of it or nothing.
+/// its only result row is the new `seq`. The message's state moves first, so
+/// the tracking triggers (scheduled runs, webhook calls) see it; a guarded
+/// append (`only_if_running`) moves it only from `running`, and each
+/// statement after it runs only if the one before changed one row
+/// (`changes() = 1`), so it writes all of it or nothing.
 fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> SqliteQuery<'q> {
-    let guard = commit.finish.filter(|_| commit.only_if_running);
+    let guarded = commit.finish.is_some() && commit.only_if_running;
     let mut sql = String::new();
-    if guard.is_some() {
-        sql.push_str("UPDATE inbound SET state = ? WHERE id = ? AND state = 'running';");
+    if commit.finish.is_some() {
+        sql.push_str(if guarded {
+            "UPDATE inbound SET state = ? WHERE id = ? AND state = 'running';"
+        } else {
+            "UPDATE inbound SET state = ? WHERE id = ?;"
+        });
     }
     sql.push_str(
         "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, reply_platform,
-                                reply_channel, permission, created_at)
-         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
+                                reply_channel, permission, created_at, inbound_id)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
     );
-    sql.push_str(if guard.is_some() { " WHERE changes() = 1 RETURNING seq;" } else { " RETURNING seq;" });
+    sql.push_str(if guarded { " WHERE changes() = 1 RETURNING seq;" } else { " RETURNING seq;" });
     if commit.history.is_some() {
         sql.push_str(&format!("INSERT INTO {HISTORY_COLUMNS} SELECT ?, ?, ?, ?, ?, ?, ? WHERE changes() = 1;"));
     }
@@ -141,12 +146,9 @@ fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> Sql
         push_placeholders(&mut sql, new.targets.len(), "(?, ?)");
         sql.push_str(") AS targets WHERE changes() = 1;");
     }
-    if commit.finish.is_some() && guard.is_none() {
-        sql.push_str("UPDATE inbound SET state = ? WHERE id = ?;");
-    }
     // Only placeholders are spliced in; every value is bound, in statement order.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    if let Some((inbound_id, state)) = guard {
+    if let Some((inbound_id, state)) = commit.finish {
         query = query.bind(state_text(state)).bind(inbound_id);
     }
     query = query
@@ -159,15 +161,13 @@ fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> Sql
         .bind(new.reply_to.as_ref().map(|r| r.channel.platform.clone()))
         .bind(new.reply_to.as_ref().map(|r| r.channel.channel_id.clone()))
         .bind(new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")))
-        .bind(created_at.to_owned());
+        .bind(created_at.to_owned())
+        .bind(commit.finish.map(|(inbound_id, _)| inbound_id));
     if let Some(history) = &commit.history {
         query = bind_history(query, history, created_at);
     }
     for target in &new.targets {
         query = query.bind(target.platform.clone()).bind(target.channel_id.clone());
-    }
-    if let (Some((inbound_id, state)), None) = (commit.finish, guard) {
-        query = query.bind(state_text(state)).bind(inbound_id);
     }
     query
 }

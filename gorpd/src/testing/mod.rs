@@ -93,12 +93,24 @@ impl TestServer {
 
     /// Starts on given addresses (to restart on the ports an earlier run used).
     pub async fn start_at(config: Config, backends: Backends, grpc_addr: SocketAddr, http_addr: SocketAddr) -> Self {
+        Self::start_with_clock(config, backends, std::sync::Arc::new(crate::clock::SystemClock), grpc_addr, http_addr)
+            .await
+    }
+
+    /// Starts with schedules firing by `clock` (a [`crate::clock::ManualClock`] the test moves).
+    pub async fn start_with_clock(
+        config: Config,
+        backends: Backends,
+        clock: crate::clock::SharedClock,
+        grpc_addr: SocketAddr,
+        http_addr: SocketAddr,
+    ) -> Self {
         let grpc = TcpListener::bind(grpc_addr).await.expect("bind gRPC");
         let http = TcpListener::bind(http_addr).await.expect("bind HTTP");
         let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         let data_dir = config.data_dir.clone();
-        let gorpd = Gorpd::open(config, backends, shutdown.clone()).await.expect("gorpd opens");
+        let gorpd = Gorpd::open_with_clock(config, backends, clock, shutdown.clone()).await.expect("gorpd opens");
         let admin_token = std::fs::read_to_string(gorpd.admin_token_path()).expect("admin token").trim().to_owned();
         let store = gorpd.store().clone();
         let logins = gorpd.logins().clone();

@@ -1,0 +1,344 @@
+//! Scheduled prompts and their runs. Firing a slot is one write: the run, the
+//! queued message for the session and the schedule's next slot commit
+//! together, and the run's unique (schedule, slot) key makes a second firing
+//! of the same slot impossible, across restarts included. The turn's start
+//! and end reach the run through triggers (migration 0007), in the same
+//! transactions as the turn's own writes.
+
+use super::inbound::insert_pending;
+use super::{NewInbound, Store, StoreError, StoreResult, now_text, parse_time};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::Row;
+
+/// The platform id of messages a schedule publishes (its channel id is the schedule's id).
+pub const SCHEDULE_PLATFORM: &str = "schedule";
+
+/// Whether a slot missed while gorpd was down fires once after the restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatchUp {
+    /// Fire once for the latest missed slot.
+    Once,
+    /// Skip missed slots (recorded as skipped).
+    Skip,
+}
+
+impl CatchUp {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Once => "once",
+            Self::Skip => "skip",
+        }
+    }
+
+    /// Parses `once` or `skip`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "once" => Ok(Self::Once),
+            "skip" => Ok(Self::Skip),
+            other => Err(format!("catch-up must be \"once\" or \"skip\", not \"{other}\"")),
+        }
+    }
+}
+
+/// A schedule to store.
+#[derive(Debug, Clone)]
+pub struct NewSchedule {
+    /// The session it prompts.
+    pub session: String,
+    /// What the user wrote for "when".
+    pub spec: String,
+    /// The cron expression (recurring), or
+    pub cron: Option<String>,
+    /// the one time it fires.
+    pub once_at: Option<DateTime<Utc>>,
+    /// IANA time zone name.
+    pub timezone: String,
+    /// The prompt it publishes.
+    pub prompt: String,
+    /// Missed-slot policy.
+    pub catch_up: CatchUp,
+    /// Its first slot.
+    pub next_slot: Option<DateTime<Utc>>,
+    /// Who made it (sender and channel, or "gorpctl").
+    pub created_by: String,
+}
+
+/// A stored schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleRow {
+    /// Its id (`#id` in chat).
+    pub id: i64,
+    /// The session it prompts.
+    pub session: String,
+    /// What the user wrote for "when".
+    pub spec: String,
+    /// Cron expression of a recurring schedule.
+    pub cron: Option<String>,
+    /// The time of a one-time schedule.
+    pub once_at: Option<DateTime<Utc>>,
+    /// IANA time zone name.
+    pub timezone: String,
+    /// The prompt.
+    pub prompt: String,
+    /// Missed-slot policy.
+    pub catch_up: CatchUp,
+    /// Paused schedules do not fire.
+    pub paused: bool,
+    /// The next slot; `None` when a one-time schedule has fired.
+    pub next_slot: Option<DateTime<Utc>>,
+    /// Failed runs in a row (reset by a successful one).
+    pub failures: u32,
+    /// Who made it.
+    pub created_by: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One firing of a schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    /// Run id.
+    pub id: i64,
+    /// Its schedule.
+    pub schedule_id: i64,
+    /// The slot it was for (for a manual run, when it was asked for).
+    pub slot: DateTime<Utc>,
+    /// Started by `run`, not by the clock.
+    pub manual: bool,
+    /// When the message was published.
+    pub fired_at: DateTime<Utc>,
+    /// The published message, if one was (not for a skipped slot).
+    pub inbound_id: Option<i64>,
+    /// When the agent started on it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When its answer (or error) was committed.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// queued, running, ok, failed, cancelled, interrupted or skipped.
+    pub outcome: String,
+    /// Length of the answer, in characters, when ok.
+    pub answer_chars: Option<u32>,
+    /// The error or notice, when not ok.
+    pub error: Option<String>,
+}
+
+/// What firing a slot does.
+#[derive(Debug, Clone)]
+pub struct Firing {
+    /// The schedule.
+    pub schedule_id: i64,
+    /// The slot the schedule is claimed at (`next_slot` must still be this),
+    /// or `None` for a manual run, which claims nothing.
+    pub claimed_slot: Option<DateTime<Utc>>,
+    /// The slot the run is for.
+    pub slot: DateTime<Utc>,
+    /// The schedule's next slot afterwards.
+    pub next_slot: Option<DateTime<Utc>>,
+    /// Publish the prompt (`false`: the slot is recorded as skipped).
+    pub publish: bool,
+    /// The clock's time.
+    pub now: DateTime<Utc>,
+}
+
+/// Time as stored: RFC 3339 UTC with microseconds, which sorts as text.
+pub(crate) fn time_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn optional_time(row: &sqlx::sqlite::SqliteRow, column: &str) -> Option<DateTime<Utc>> {
+    row.get::<Option<&str>, _>(column).map(parse_time)
+}
+
+fn schedule_from_row(row: &sqlx::sqlite::SqliteRow) -> ScheduleRow {
+    ScheduleRow {
+        id: row.get("id"),
+        session: row.get("session_name"),
+        spec: row.get("spec"),
+        cron: row.get("cron"),
+        once_at: optional_time(row, "once_at"),
+        timezone: row.get("timezone"),
+        prompt: row.get("prompt"),
+        catch_up: CatchUp::parse(row.get::<&str, _>("catch_up")).unwrap_or(CatchUp::Once),
+        paused: row.get::<bool, _>("paused"),
+        next_slot: optional_time(row, "next_slot"),
+        failures: row.get::<i64, _>("failures") as u32,
+        created_by: row.get("created_by"),
+        created_at: parse_time(row.get::<&str, _>("created_at")),
+    }
+}
+
+fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> RunRow {
+    RunRow {
+        id: row.get("id"),
+        schedule_id: row.get("schedule_id"),
+        slot: parse_time(row.get::<&str, _>("slot")),
+        manual: row.get::<bool, _>("manual"),
+        fired_at: parse_time(row.get::<&str, _>("fired_at")),
+        inbound_id: row.get("inbound_id"),
+        started_at: optional_time(row, "started_at"),
+        ended_at: optional_time(row, "ended_at"),
+        outcome: row.get("outcome"),
+        answer_chars: row.get::<Option<i64>, _>("answer_chars").map(|n| n as u32),
+        error: row.get("error"),
+    }
+}
+
+impl Store {
+    /// Stores a schedule; `NotFound` when its session does not exist.
+    pub async fn add_schedule(&self, new: NewSchedule) -> StoreResult<ScheduleRow> {
+        self.write(move |connection| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "INSERT INTO schedules (session_name, spec, cron, once_at, timezone, prompt, catch_up, next_slot,
+                                            created_by, created_at)
+                     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?1)
+                     RETURNING *",
+                )
+                .bind(&new.session)
+                .bind(&new.spec)
+                .bind(&new.cron)
+                .bind(new.once_at.map(time_text))
+                .bind(&new.timezone)
+                .bind(&new.prompt)
+                .bind(new.catch_up.as_str())
+                .bind(new.next_slot.map(time_text))
+                .bind(&new.created_by)
+                .bind(now_text())
+                .fetch_optional(&mut *connection)
+                .await?;
+                row.as_ref().map(schedule_from_row).ok_or(StoreError::NotFound)
+            })
+        })
+        .await
+    }
+
+    /// One schedule; `NotFound` when unknown.
+    pub async fn schedule(&self, id: i64) -> StoreResult<ScheduleRow> {
+        let row = sqlx::query("SELECT * FROM schedules WHERE id = ?").bind(id).fetch_one(&self.pool).await?;
+        Ok(schedule_from_row(&row))
+    }
+
+    /// Every schedule (of `session`, when given), by id.
+    pub async fn schedules(&self, session: Option<&str>) -> StoreResult<Vec<ScheduleRow>> {
+        let rows = sqlx::query("SELECT * FROM schedules WHERE ?1 IS NULL OR session_name = ?1 ORDER BY id")
+            .bind(session)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(schedule_from_row).collect())
+    }
+
+    /// Schedules due at `now` (not paused, next slot reached), oldest slot first.
+    pub async fn due_schedules(&self, now: DateTime<Utc>) -> StoreResult<Vec<ScheduleRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM schedules WHERE paused = 0 AND next_slot IS NOT NULL AND next_slot <= ? ORDER BY next_slot, id",
+        )
+        .bind(time_text(now))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(schedule_from_row).collect())
+    }
+
+    /// The earliest slot of any active schedule.
+    pub async fn earliest_slot(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let earliest: Option<String> =
+            sqlx::query_scalar("SELECT MIN(next_slot) FROM schedules WHERE paused = 0").fetch_one(&self.pool).await?;
+        Ok(earliest.as_deref().map(parse_time))
+    }
+
+    /// Pauses or resumes a schedule, setting its next slot; `NotFound` when unknown.
+    pub async fn set_schedule_paused(
+        &self,
+        id: i64,
+        paused: bool,
+        next_slot: Option<DateTime<Utc>>,
+    ) -> StoreResult<ScheduleRow> {
+        self.write(move |connection| {
+            Box::pin(async move {
+                let row = sqlx::query("UPDATE schedules SET paused = ?, next_slot = ? WHERE id = ? RETURNING *")
+                    .bind(paused)
+                    .bind(next_slot.map(time_text))
+                    .bind(id)
+                    .fetch_one(&mut *connection)
+                    .await?;
+                Ok(schedule_from_row(&row))
+            })
+        })
+        .await
+    }
+
+    /// Deletes a schedule and its run history; `NotFound` when unknown.
+    pub async fn delete_schedule(&self, id: i64) -> StoreResult<ScheduleRow> {
+        self.write(move |connection| {
+            Box::pin(async move {
+                let row = sqlx::query("DELETE FROM schedules WHERE id = ? RETURNING *")
+                    .bind(id)
+                    .fetch_one(&mut *connection)
+                    .await?;
+                Ok(schedule_from_row(&row))
+            })
+        })
+        .await
+    }
+
+    /// Fires (or skips) one slot atomically: claims it, records the run and
+    /// queues the prompt for the session. `None` when the slot was already
+    /// taken (the schedule moved on, was paused or deleted meanwhile).
+    pub async fn fire_schedule(&self, firing: Firing) -> StoreResult<Option<(RunRow, Option<crate::domain::Inbound>)>> {
+        self.write(move |connection| {
+            Box::pin(async move {
+                let schedule = sqlx::query("SELECT * FROM schedules WHERE id = ?")
+                    .bind(firing.schedule_id)
+                    .fetch_optional(&mut *connection)
+                    .await?;
+                let Some(schedule) = schedule.as_ref().map(schedule_from_row) else { return Ok(None) };
+                if let Some(claimed) = firing.claimed_slot {
+                    if schedule.paused || schedule.next_slot != Some(claimed) {
+                        return Ok(None);
+                    }
+                    sqlx::query("UPDATE schedules SET next_slot = ? WHERE id = ?")
+                        .bind(firing.next_slot.map(time_text))
+                        .bind(schedule.id)
+                        .execute(&mut *connection)
+                        .await?;
+                }
+                let inbound = if firing.publish {
+                    let new = NewInbound {
+                        channel: crate::domain::ChannelRef::new(SCHEDULE_PLATFORM, schedule.id.to_string()),
+                        message_id: None,
+                        sender: format!("schedule #{}", schedule.id),
+                        text: schedule.prompt.clone(),
+                    };
+                    let rows = [(new, Some(schedule.session.clone()))];
+                    insert_pending(connection, &rows, &time_text(firing.now)).await?.pop().flatten()
+                } else {
+                    None
+                };
+                let run = sqlx::query(
+                    "INSERT INTO schedule_runs (schedule_id, slot, manual, fired_at, inbound_id, outcome)
+                     VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                )
+                .bind(schedule.id)
+                .bind(time_text(firing.slot))
+                .bind(firing.claimed_slot.is_none())
+                .bind(time_text(firing.now))
+                .bind(inbound.as_ref().map(|i| i.id))
+                .bind(if firing.publish { "queued" } else { "skipped" })
+                .fetch_one(&mut *connection)
+                .await?;
+                Ok(Some((run_from_row(&run), inbound)))
+            })
+        })
+        .await
+    }
+
+    /// The last `limit` runs of a schedule, newest first.
+    pub async fn schedule_runs(&self, schedule_id: i64, limit: u32) -> StoreResult<Vec<RunRow>> {
+        let rows = sqlx::query("SELECT * FROM schedule_runs WHERE schedule_id = ? ORDER BY id DESC LIMIT ?")
+            .bind(schedule_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(run_from_row).collect())
+    }
+}
