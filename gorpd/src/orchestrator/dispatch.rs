@@ -7,8 +7,10 @@ use crate::bus::{ChannelRef, Inbound};
 use crate::store::HistoryRow;
 use std::fmt::Write;
 
+mod schedule;
+
 /// Every DISPATCH command word; in a bound channel only these reach DISPATCH.
-pub const COMMANDS: [&str; 13] = [
+pub const COMMANDS: [&str; 14] = [
     "create",
     "delete",
     "list",
@@ -21,6 +23,7 @@ pub const COMMANDS: [&str; 13] = [
     "approve",
     "deny",
     "cancel",
+    "schedule",
     "help",
 ];
 
@@ -37,6 +40,7 @@ const HELP: &str = "DISPATCH commands:
 !approve <id> [always]      allow what an agent asked for (from a channel bound to its session)
 !deny <id>                  refuse what an agent asked for
 !cancel [session]           stop the turn a session is working on (default: this channel's session)
+!schedule add|list|pause|resume|delete|run|runs   scheduled prompts (!schedule help explains)
 !help                       this help
 Session names: 1-64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit.";
 
@@ -115,6 +119,7 @@ pub(crate) async fn handle(orchestrator: &Orchestrator, inbound: &Inbound, bound
         "broadcast" => broadcast(orchestrator, rest, inbound).await,
         "approve" | "deny" => answer(orchestrator, &word, args.next(), args.next(), inbound).await,
         "cancel" => cancel(orchestrator, args.next(), bound, inbound).await,
+        "schedule" => schedule::handle(orchestrator, rest, inbound, bound).await,
         other => Ok(Reply::error(format!("Unknown command !{other}. !help lists the commands."))),
     };
     result.unwrap_or_else(Reply::from)

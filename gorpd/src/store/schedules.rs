@@ -192,7 +192,7 @@ impl Store {
                 let row = sqlx::query(
                     "INSERT INTO schedules (session_name, spec, cron, once_at, timezone, prompt, catch_up, next_slot,
                                             created_by, created_at)
-                     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?1)
+                     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?)
                      RETURNING *",
                 )
                 .bind(&new.session)
@@ -205,6 +205,7 @@ impl Store {
                 .bind(new.next_slot.map(time_text))
                 .bind(&new.created_by)
                 .bind(now_text())
+                .bind(&new.session)
                 .fetch_optional(&mut *connection)
                 .await?;
                 row.as_ref().map(schedule_from_row).ok_or(StoreError::NotFound)
@@ -221,7 +222,8 @@ impl Store {
 
     /// Every schedule (of `session`, when given), by id.
     pub async fn schedules(&self, session: Option<&str>) -> StoreResult<Vec<ScheduleRow>> {
-        let rows = sqlx::query("SELECT * FROM schedules WHERE ?1 IS NULL OR session_name = ?1 ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM schedules WHERE ? IS NULL OR session_name = ? ORDER BY id")
+            .bind(session)
             .bind(session)
             .fetch_all(&self.pool)
             .await?;
@@ -340,5 +342,54 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(run_from_row).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    fn every_quarter_hour(session: &str) -> NewSchedule {
+        NewSchedule {
+            session: session.into(),
+            spec: "every 15 minutes".into(),
+            cron: Some("*/15 * * * *".into()),
+            once_at: None,
+            timezone: "UTC".into(),
+            prompt: "tick".into(),
+            catch_up: CatchUp::Once,
+            next_slot: Some(at("2026-03-02T08:15:00Z")),
+            created_by: "test".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slot_is_claimed_once_and_its_message_queued_with_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        assert!(matches!(store.add_schedule(every_quarter_hour("nobody")).await, Err(StoreError::NotFound)));
+        store.create_session("s", "/tmp", "echo").await.unwrap();
+        let schedule = store.add_schedule(every_quarter_hour("s")).await.unwrap();
+        let now = at("2026-03-02T08:15:01Z");
+        assert_eq!(store.due_schedules(now).await.unwrap().len(), 1);
+        let firing = Firing {
+            schedule_id: schedule.id,
+            claimed_slot: schedule.next_slot,
+            slot: at("2026-03-02T08:15:00Z"),
+            next_slot: Some(at("2026-03-02T08:30:00Z")),
+            publish: true,
+            now,
+        };
+        let (run, inbound) = store.fire_schedule(firing.clone()).await.unwrap().expect("fired");
+        assert_eq!((run.outcome.as_str(), run.inbound_id), ("queued", inbound.as_ref().map(|i| i.id)));
+        assert_eq!(inbound.unwrap().channel.platform, SCHEDULE_PLATFORM);
+        assert!(store.fire_schedule(firing).await.unwrap().is_none(), "the same slot never fires twice");
+        assert!(store.due_schedules(now).await.unwrap().is_empty());
+        assert_eq!(store.earliest_slot().await.unwrap(), Some(at("2026-03-02T08:30:00Z")));
+        store.close().await;
     }
 }

@@ -14,5 +14,6 @@ mod openai;
 mod permissions;
 mod process;
 mod restart;
+mod schedules;
 mod support;
 mod web;
