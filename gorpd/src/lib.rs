@@ -170,6 +170,8 @@ impl Gorpd {
             turn_timeout: Duration::from_secs(config.turn_timeout_secs),
             max_queued_messages: config.max_queued_messages,
             timezone: config.timezone,
+            hook_per_minute: config.hook_per_minute,
+            hook_wait_max_secs: config.hook_wait_max_secs,
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator =
@@ -218,6 +220,7 @@ impl Gorpd {
             logins: self.logins.clone(),
             shutdown: self.shutdown.clone(),
             tasks: self.tasks.clone(),
+            hook_limits: web::RateLimits::default(),
         };
         // Frames up to the largest text any configuration allows (plus the
         // envelope) are read, so a text over the configured limit gets its own

@@ -3,8 +3,11 @@
 //! orchestrator function as the matching DISPATCH command.
 
 use super::convert::{
-    activity_to_pb, channel_from_pb, history_to_pb, session_to_pb, time, token_kind_from_pb, token_to_pb,
+    activity_to_pb, channel_from_pb, history_to_pb, hook_secret_to_pb, hook_to_pb, run_to_pb, schedule_to_pb,
+    session_to_pb, time, token_kind_from_pb, token_to_pb,
 };
+use crate::orchestrator::ScheduleRequest;
+use crate::store::CatchUp;
 use super::status::{require_admin, revocation};
 use super::{GrpcState, spawn_stream};
 use crate::bus::ChannelRef;
@@ -190,5 +193,127 @@ impl Control for ControlService {
                 }
             }
         })))
+    }
+
+    async fn add_schedule(&self, request: Request<pb::AddScheduleRequest>) -> Result<Response<pb::Schedule>, Status> {
+        let request = admin(request)?;
+        let catch_up = match request.catch_up.as_str() {
+            "" => CatchUp::Once,
+            other => CatchUp::parse(other).map_err(Status::invalid_argument)?,
+        };
+        let schedule = ScheduleRequest {
+            session: request.session,
+            when: request.when,
+            prompt: request.prompt,
+            timezone: Some(request.timezone).filter(|zone| !zone.is_empty()),
+            catch_up,
+            created_by: control_origin().to_string(),
+        };
+        let info = self.state.orchestrator.add_schedule(schedule).await?;
+        Ok(Response::new(schedule_to_pb(&info)))
+    }
+
+    async fn list_schedules(
+        &self,
+        request: Request<pb::ListSchedulesRequest>,
+    ) -> Result<Response<pb::ListSchedulesResponse>, Status> {
+        let request = admin(request)?;
+        let session = Some(request.session.as_str()).filter(|s| !s.is_empty());
+        let schedules = self.state.orchestrator.schedules(session).await?;
+        Ok(Response::new(pb::ListSchedulesResponse { schedules: schedules.iter().map(schedule_to_pb).collect() }))
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        request: Request<pb::SetSchedulePausedRequest>,
+    ) -> Result<Response<pb::Schedule>, Status> {
+        let request = admin(request)?;
+        let orchestrator = &self.state.orchestrator;
+        let info = if request.paused {
+            orchestrator.pause_schedule(request.id).await?
+        } else {
+            orchestrator.resume_schedule(request.id).await?
+        };
+        Ok(Response::new(schedule_to_pb(&info)))
+    }
+
+    async fn delete_schedule(
+        &self,
+        request: Request<pb::DeleteScheduleRequest>,
+    ) -> Result<Response<pb::DeleteScheduleResponse>, Status> {
+        let request = admin(request)?;
+        self.state.orchestrator.delete_schedule(request.id).await?;
+        Ok(Response::new(pb::DeleteScheduleResponse {}))
+    }
+
+    async fn run_schedule(&self, request: Request<pb::RunScheduleRequest>) -> Result<Response<pb::ScheduleRun>, Status> {
+        let request = admin(request)?;
+        let run = self.state.orchestrator.run_schedule(request.id).await?;
+        Ok(Response::new(run_to_pb(&run)))
+    }
+
+    async fn list_schedule_runs(
+        &self,
+        request: Request<pb::ListScheduleRunsRequest>,
+    ) -> Result<Response<pb::ListScheduleRunsResponse>, Status> {
+        let request = admin(request)?;
+        let count = match request.count {
+            0 => 20,
+            n => n.min(1000),
+        };
+        let runs = self.state.orchestrator.schedule_runs(request.id, count).await?;
+        Ok(Response::new(pb::ListScheduleRunsResponse { runs: runs.iter().map(run_to_pb).collect() }))
+    }
+
+    async fn create_hook(&self, request: Request<pb::CreateHookRequest>) -> Result<Response<pb::HookSecret>, Status> {
+        let request = admin(request)?;
+        let template = Some(request.template).filter(|t| !t.is_empty());
+        let per_minute = Some(request.per_minute).filter(|n| *n > 0);
+        let created = self.state.orchestrator.create_hook(&request.session, template, per_minute).await?;
+        Ok(Response::new(hook_secret_to_pb(&created)))
+    }
+
+    async fn list_hooks(&self, request: Request<pb::ListHooksRequest>) -> Result<Response<pb::ListHooksResponse>, Status> {
+        admin(request)?;
+        let hooks = self.state.orchestrator.hooks().await?;
+        Ok(Response::new(pb::ListHooksResponse { hooks: hooks.iter().map(hook_to_pb).collect() }))
+    }
+
+    async fn rotate_hook_secret(
+        &self,
+        request: Request<pb::RotateHookSecretRequest>,
+    ) -> Result<Response<pb::HookSecret>, Status> {
+        let request = admin(request)?;
+        let rotated = self.state.orchestrator.rotate_hook(&request.session).await?;
+        Ok(Response::new(hook_secret_to_pb(&rotated)))
+    }
+
+    async fn delete_hook(&self, request: Request<pb::DeleteHookRequest>) -> Result<Response<pb::DeleteHookResponse>, Status> {
+        let request = admin(request)?;
+        self.state.orchestrator.delete_hook(&request.session).await?;
+        Ok(Response::new(pb::DeleteHookResponse {}))
+    }
+
+    async fn export_session_config(
+        &self,
+        request: Request<pb::ExportSessionConfigRequest>,
+    ) -> Result<Response<pb::ExportSessionConfigResponse>, Status> {
+        let request = admin(request)?;
+        let yaml = self.state.orchestrator.export_session_config(&request.session).await?;
+        Ok(Response::new(pb::ExportSessionConfigResponse { yaml }))
+    }
+
+    async fn import_session_config(
+        &self,
+        request: Request<pb::ImportSessionConfigRequest>,
+    ) -> Result<Response<pb::ImportSessionConfigResponse>, Status> {
+        let request = admin(request)?;
+        let origin = control_origin().to_string();
+        let (schedules, hook) =
+            self.state.orchestrator.import_session_config(&request.session, &request.yaml, &origin).await?;
+        Ok(Response::new(pb::ImportSessionConfigResponse {
+            schedules: schedules.iter().map(schedule_to_pb).collect(),
+            hook: hook.as_ref().map(hook_secret_to_pb),
+        }))
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::auth::AuthError;
 use crate::bus::{Activity, ChannelRef, Chunk, MessageRef, PermissionNotice, PermissionState, Response, ResponseKind};
-use crate::orchestrator::SessionInfo;
-use crate::store::{HistoryRow, TokenKind, TokenRow};
+use crate::orchestrator::{ScheduleInfo, SessionInfo};
+use crate::store::{HistoryRow, HookRow, RunRow, TokenKind, TokenRow};
 use chrono::{DateTime, SecondsFormat, Utc};
 use gorp_proto::v1 as pb;
 use tonic::Status;
@@ -159,4 +159,58 @@ pub(super) fn activity_to_pb(activity: &Activity) -> pb::WatchEvent {
         }
     };
     pb::WatchEvent { at: time(&Utc::now()), kind: Some(kind) }
+}
+
+fn optional_time(at: Option<DateTime<Utc>>) -> String {
+    at.as_ref().map(time).unwrap_or_default()
+}
+
+pub(super) fn schedule_to_pb(info: &ScheduleInfo) -> pb::Schedule {
+    let row = &info.row;
+    pb::Schedule {
+        id: row.id,
+        session: row.session.clone(),
+        spec: row.spec.clone(),
+        cron: row.cron.clone().unwrap_or_default(),
+        once_at: optional_time(row.once_at),
+        timezone: row.timezone.clone(),
+        prompt: row.prompt.clone(),
+        catch_up: row.catch_up.as_str().to_owned(),
+        paused: row.paused,
+        next_slot: if row.paused { String::new() } else { optional_time(row.next_slot) },
+        failures: row.failures,
+        description: info.description.clone(),
+        created_by: row.created_by.clone(),
+        created_at: time(&row.created_at),
+        last_run: info.last_run.as_ref().map(run_to_pb),
+    }
+}
+
+pub(super) fn run_to_pb(run: &RunRow) -> pb::ScheduleRun {
+    pb::ScheduleRun {
+        id: run.id,
+        schedule_id: run.schedule_id,
+        slot: time(&run.slot),
+        manual: run.manual,
+        fired_at: time(&run.fired_at),
+        started_at: optional_time(run.started_at),
+        ended_at: optional_time(run.ended_at),
+        outcome: run.outcome.clone(),
+        answer_chars: run.answer_chars.unwrap_or_default(),
+        error: run.error.clone().unwrap_or_default(),
+    }
+}
+
+pub(super) fn hook_to_pb(row: &HookRow) -> pb::Hook {
+    pb::Hook {
+        session: row.session.clone(),
+        template: row.template.clone().unwrap_or_default(),
+        per_minute: row.per_minute,
+        created_at: time(&row.created_at),
+        rotated_at: optional_time(row.rotated_at),
+    }
+}
+
+pub(super) fn hook_secret_to_pb((row, secret): &(HookRow, String)) -> pb::HookSecret {
+    pb::HookSecret { hook: Some(hook_to_pb(row)), secret: secret.clone() }
 }

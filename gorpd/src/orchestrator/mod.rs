@@ -14,17 +14,21 @@ mod bindings;
 mod dispatch;
 mod error;
 mod fleet;
+mod hooks;
 mod intake;
 mod permissions;
 mod router;
 mod scheduler;
+mod session_config;
 mod workspace;
 
 pub use dispatch::COMMANDS;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use fleet::{SessionInfo, SessionState};
+pub use hooks::{MAX_PER_MINUTE, MAX_TEMPLATE_BYTES, check_template, render_template};
 pub use intake::Receipt;
 pub use permissions::Answer;
+pub use session_config::{ExportedHook, ExportedSchedule, MAX_DOCUMENT_BYTES, SessionConfig};
 pub use scheduler::{MAX_SCHEDULES_PER_SESSION, MISSED_AFTER, ScheduleInfo, ScheduleRequest};
 
 use crate::agent::Backends;
@@ -63,6 +67,10 @@ pub struct OrchestratorConfig {
     pub max_queued_messages: usize,
     /// Time zone of schedules made without one.
     pub timezone: chrono_tz::Tz,
+    /// Webhook calls per minute of hooks made without their own limit.
+    pub hook_per_minute: u32,
+    /// Longest a webhook caller may wait for its answer, in seconds.
+    pub hook_wait_max_secs: u64,
 }
 
 /// The result of accepting a published message.

@@ -11,6 +11,7 @@
 mod command;
 mod gateways;
 mod history;
+mod hooks;
 mod inbound;
 mod responses;
 mod schedules;
@@ -24,6 +25,7 @@ pub use writer::WriterStats;
 
 pub use gateways::GatewayRow;
 pub use history::{HistoryRow, NewHistory, Role};
+pub use hooks::{HOOK_PLATFORM, HookCall, HookRow};
 pub use inbound::{InboundState, NewInbound};
 pub use responses::Commit;
 pub use schedules::{CatchUp, Firing, NewSchedule, RunRow, SCHEDULE_PLATFORM, ScheduleRow};

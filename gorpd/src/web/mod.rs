@@ -1,15 +1,16 @@
 //! The built-in web adapter: the axum router on the HTTP listener with the
 //! web chat (a page, a little JavaScript and a WebSocket as platform `web`),
-//! the admin panel, `/metrics` and `/healthz`.
+//! the admin panel, webhooks (`/hooks/…`), `/metrics` and `/healthz`.
 //!
-//! Everything except `/healthz` and the login pages needs a login session
-//! (see [`login`]). Every state-changing request carries the session's CSRF
+//! Everything except `/healthz`, the login pages and webhooks (which carry
+//! their own secret) needs a login session (see [`login`]). Every state-changing request carries the session's CSRF
 //! token. Handlers call the same orchestrator and authenticator functions as
 //! DISPATCH and the Control API; nothing here writes to the store directly.
 
 mod admin;
 mod chat;
 mod guard;
+mod hooks;
 mod html;
 pub mod login;
 mod metrics;
@@ -46,7 +47,11 @@ pub struct WebState {
     pub shutdown: CancellationToken,
     /// Tracks WebSocket tasks so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Webhook calls per session in the current minute.
+    pub hook_limits: hooks::RateLimits,
 }
+
+pub use hooks::{MAX_HOOK_BODY_BYTES, RateLimits, SIGNATURE_WINDOW_SECS};
 
 /// Why a web request failed; each maps to one status code.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +88,7 @@ impl From<crate::orchestrator::OrchestratorError> for WebError {
     fn from(error: crate::orchestrator::OrchestratorError) -> Self {
         use crate::orchestrator::OrchestratorError as E;
         match error {
-            E::UnknownSession(_) => Self::NotFound(error.to_string()),
+            E::UnknownSession(_) | E::UnknownSchedule(_) | E::NoHook(_) => Self::NotFound(error.to_string()),
             E::Invalid(_) | E::SessionExists(_) | E::NotBound(_) => Self::BadRequest(error.to_string()),
             other => Self::internal(other),
         }
@@ -119,6 +124,7 @@ pub fn router(state: WebState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics::metrics))
         .merge(admin::routes())
+        .merge(hooks::routes())
         .route("/logout", post(login::logout))
         .with_state(state)
 }

@@ -1,0 +1,187 @@
+//! Webhooks: one per session with its secret, and the calls they accepted.
+//! Accepting a call is one write: the message, queued for the session, and
+//! the call's record commit together; the call's answer is linked to it by a
+//! trigger (migration 0007) in the answer's own transaction.
+
+use super::inbound::insert_pending;
+use super::{NewInbound, Store, StoreError, StoreResult, now_text, parse_time};
+use crate::domain::{Inbound, ResponseKind};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+/// The platform id of webhook messages (the channel id is the session).
+pub const HOOK_PLATFORM: &str = "webhook";
+
+/// A stored webhook (without its secret).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookRow {
+    /// Its session.
+    pub session: String,
+    /// Template for JSON bodies.
+    pub template: Option<String>,
+    /// Calls accepted per minute.
+    pub per_minute: u32,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When its secret was last replaced.
+    pub rotated_at: Option<DateTime<Utc>>,
+}
+
+/// Where a webhook call stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookCall {
+    /// The call's id (its message's id).
+    pub id: i64,
+    /// The message's handling state (queued, running, done, interrupted, dropped).
+    pub state: String,
+    /// The answer, once committed: its kind and text.
+    pub answer: Option<(ResponseKind, String)>,
+}
+
+fn hook_from_row(row: &sqlx::sqlite::SqliteRow) -> HookRow {
+    HookRow {
+        session: row.get("session_name"),
+        template: row.get("template"),
+        per_minute: row.get::<i64, _>("per_minute") as u32,
+        created_at: parse_time(row.get::<&str, _>("created_at")),
+        rotated_at: row.get::<Option<&str>, _>("rotated_at").map(parse_time),
+    }
+}
+
+impl Store {
+    /// Stores a session's webhook; `Conflict` if it has one, `NotFound` if the session does not exist.
+    pub async fn create_hook(
+        &self,
+        session: &str,
+        secret: &str,
+        template: Option<String>,
+        per_minute: u32,
+    ) -> StoreResult<HookRow> {
+        let (session, secret) = (session.to_owned(), secret.to_owned());
+        self.write(move |connection| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "INSERT INTO hooks (session_name, secret, template, per_minute, created_at)
+                     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?) RETURNING *",
+                )
+                .bind(&session)
+                .bind(&secret)
+                .bind(&template)
+                .bind(per_minute)
+                .bind(now_text())
+                .bind(&session)
+                .fetch_optional(&mut *connection)
+                .await?;
+                row.as_ref().map(hook_from_row).ok_or(StoreError::NotFound)
+            })
+        })
+        .await
+    }
+
+    /// A session's webhook with its secret; `NotFound` when it has none.
+    pub async fn hook(&self, session: &str) -> StoreResult<(HookRow, String)> {
+        let row = sqlx::query("SELECT * FROM hooks WHERE session_name = ?").bind(session).fetch_one(&self.pool).await?;
+        Ok((hook_from_row(&row), row.get("secret")))
+    }
+
+    /// Every webhook, by session.
+    pub async fn hooks(&self) -> StoreResult<Vec<HookRow>> {
+        let rows = sqlx::query("SELECT * FROM hooks ORDER BY session_name").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(hook_from_row).collect())
+    }
+
+    /// Replaces a webhook's secret; `NotFound` when the session has none.
+    pub async fn rotate_hook(&self, session: &str, secret: &str) -> StoreResult<HookRow> {
+        let (session, secret) = (session.to_owned(), secret.to_owned());
+        self.write(move |connection| {
+            Box::pin(async move {
+                let row =
+                    sqlx::query("UPDATE hooks SET secret = ?, rotated_at = ? WHERE session_name = ? RETURNING *")
+                        .bind(&secret)
+                        .bind(now_text())
+                        .bind(&session)
+                        .fetch_one(&mut *connection)
+                        .await?;
+                Ok(hook_from_row(&row))
+            })
+        })
+        .await
+    }
+
+    /// Deletes a session's webhook; `NotFound` when it has none.
+    pub async fn delete_hook(&self, session: &str) -> StoreResult<()> {
+        let session = session.to_owned();
+        self.write(move |connection| {
+            Box::pin(async move {
+                let deleted =
+                    sqlx::query("DELETE FROM hooks WHERE session_name = ?").bind(&session).execute(&mut *connection).await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Accepts a webhook call: its message queued for `session` and the call
+    /// recorded, in one write; `None` when `delivery` was accepted before (a replay).
+    pub async fn accept_hook_call(
+        &self,
+        session: &str,
+        delivery: &str,
+        sender: &str,
+        text: &str,
+    ) -> StoreResult<Option<Inbound>> {
+        let new = NewInbound {
+            channel: crate::domain::ChannelRef::new(HOOK_PLATFORM, session),
+            message_id: Some(delivery.to_owned()),
+            sender: sender.to_owned(),
+            text: text.to_owned(),
+        };
+        let session = session.to_owned();
+        self.write(move |connection| {
+            Box::pin(async move {
+                let rows = [(new, Some(session.clone()))];
+                let Some(inbound) = insert_pending(connection, &rows, &now_text()).await?.pop().flatten() else {
+                    return Ok(None);
+                };
+                sqlx::query("INSERT INTO hook_calls (inbound_id, session_name) VALUES (?, ?)")
+                    .bind(inbound.id)
+                    .bind(&session)
+                    .execute(&mut *connection)
+                    .await?;
+                Ok(Some(inbound))
+            })
+        })
+        .await
+    }
+
+    /// The id of the call that delivered `delivery` to `session`'s webhook.
+    pub async fn hook_call_id(&self, session: &str, delivery: &str) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM inbound WHERE platform_id = ? AND channel_id = ? AND platform_message_id = ?",
+        )
+        .bind(HOOK_PLATFORM)
+        .bind(session)
+        .bind(delivery)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// A call to `session`'s webhook; `NotFound` when it has no call `id`.
+    pub async fn hook_call(&self, session: &str, id: i64) -> StoreResult<HookCall> {
+        let row = sqlx::query(
+            "SELECT i.state, r.kind, r.text FROM hook_calls c JOIN inbound i ON i.id = c.inbound_id
+             LEFT JOIN responses r ON r.seq = c.response_seq WHERE c.inbound_id = ? AND c.session_name = ?",
+        )
+        .bind(id)
+        .bind(session)
+        .fetch_one(&self.pool)
+        .await?;
+        let answer = row
+            .get::<Option<&str>, _>("kind")
+            .map(|kind| (ResponseKind::parse(kind), row.get::<String, _>("text")));
+        Ok(HookCall { id, state: row.get("state"), answer })
+    }
+}
