@@ -71,9 +71,6 @@ impl From<OrchestratorError> for HookError {
             OrchestratorError::UnknownSession(_) | OrchestratorError::NoHook(_) => {
                 Self::new(StatusCode::NOT_FOUND, "no webhook here")
             }
-            OrchestratorError::Invalid(message) if message.contains("longer than") => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, message)
-            }
             OrchestratorError::Invalid(message) => Self::new(StatusCode::BAD_REQUEST, message),
             OrchestratorError::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, "gorpd is shutting down"),
             other => {
@@ -128,6 +125,10 @@ async fn call(
         ..HookError::new(StatusCode::TOO_MANY_REQUESTS, format!("more than {} calls a minute", hook.per_minute))
     })?;
     let text = prompt_text(&hook, &headers, &body)?;
+    if text.len() > orchestrator.max_text_bytes() {
+        let message = format!("the prompt is {} bytes; the limit is {}", text.len(), orchestrator.max_text_bytes());
+        return Err(HookError::new(StatusCode::PAYLOAD_TOO_LARGE, message));
+    }
     let wait = match options.wait {
         None | Some(0) => None,
         Some(secs) => Some(Duration::from_secs(secs).min(orchestrator.hook_wait_max())),

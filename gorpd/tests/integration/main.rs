@@ -9,6 +9,7 @@ mod delivery;
 mod dispatch;
 mod fake_openai;
 mod fuzz;
+mod hooks;
 mod limits;
 mod openai;
 mod permissions;
