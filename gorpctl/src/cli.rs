@@ -1,9 +1,10 @@
 //! The command line: every flag, subcommand and its help text.
 
+pub(crate) use crate::automation::{HookCommand, ScheduleCommand};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-/// gorpctl: manage a gorp fleet (sessions, channels, gateways, tokens) over gRPC.
+/// gorpctl: manage a gorp fleet (sessions, channels, schedules, webhooks, gateways, tokens) over gRPC.
 ///
 /// On the gorpd machine it works with no flags: it connects to 127.0.0.1:7730
 /// and reads the admin token from gorpd's data directory.
@@ -75,6 +76,12 @@ pub(crate) enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Scheduled prompts: add, list, pause, resume, delete, run, runs.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Webhooks (POST /hooks/<session>): create, list, rotate, delete.
+    #[command(subcommand)]
+    Hook(HookCommand),
     /// Follow live bus activity until interrupted (Ctrl-C).
     Watch,
     /// Check that gorpd is up and serving.
@@ -122,6 +129,18 @@ pub(crate) enum SessionCommand {
     Status {
         /// Session name.
         name: String,
+    },
+    /// Print a session's schedules and webhook settings as YAML (no secrets).
+    Export {
+        /// Session name.
+        name: String,
+    },
+    /// Add the schedules and webhook of an exported YAML document to a session.
+    Import {
+        /// Session name.
+        name: String,
+        /// The YAML file ("-" reads standard input).
+        file: PathBuf,
     },
 }
 

@@ -28,7 +28,7 @@ pub(crate) async fn run(cli: &Cli) -> CommandResult {
 }
 
 /// A command failed in gorpd or before reaching it.
-enum Failure {
+pub(crate) enum Failure {
     Status(tonic::Status),
     Cli(CliError),
 }
@@ -130,12 +130,16 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
             Ok(())
         }
         Command::Token(command) => token(cli, command, &mut control).await,
+        Command::Schedule(command) => crate::automation::schedule(cli.json, command, &mut control).await,
+        Command::Hook(command) => crate::automation::hook(cli.json, command, &mut control).await,
         Command::Watch | Command::Health | Command::Completions { .. } => unreachable!("handled in run"),
     }
 }
 
 async fn session(cli: &Cli, command: &SessionCommand, control: &mut Control) -> Result<(), Failure> {
     match command {
+        SessionCommand::Export { name } => return crate::automation::export(cli.json, name, control).await,
+        SessionCommand::Import { name, file } => return crate::automation::import(cli.json, name, file, control).await,
         SessionCommand::Create { name, workspace, agent } => {
             let request = pb::CreateSessionRequest {
                 name: name.clone(),

@@ -1,6 +1,7 @@
 //! gorpctl: a thin gRPC client over gorpd's Control API for people and
 //! scripts. Tables by default, `--json` for scripts, documented exit codes.
 
+mod automation;
 mod cli;
 mod commands;
 mod connect;

@@ -360,3 +360,57 @@ async fn https_servers_are_reached_over_tls_with_a_given_ca() {
     let mut plain = command(&format!("http://{}", server.grpc_addr), Some(&server.admin_token), &["session", "list"]);
     assert_ne!(code(&plain.output().await.unwrap()), 0);
 }
+
+#[tokio::test]
+async fn schedules_hooks_and_session_documents() {
+    let server = TestServer::start().await;
+    ok(&server, &["session", "create", "ops"]).await;
+    let added = json(
+        &server,
+        &["schedule", "add", "ops", "every weekday at 8:30", "Summarise", "the", "night", "--tz", "Europe/Berlin"],
+    )
+    .await;
+    assert_eq!((added["cron"].as_str(), added["timezone"].as_str()), (Some("30 8 * * MON-FRI"), Some("Europe/Berlin")));
+    assert_eq!(added["prompt"], "Summarise the night");
+    let id = added["id"].as_i64().unwrap().to_string();
+    let text = ok(&server, &["schedule", "add", "ops", "in 20 minutes", "one-off", "--catch-up", "skip"]).await;
+    assert!(text.starts_with("added schedule 2 of ops: Once at"), "{text}");
+
+    let table = ok(&server, &["schedule", "list", "ops"]).await;
+    assert!(table.lines().next().unwrap().starts_with("ID  SESSION  WHEN"), "{table}");
+    assert!(table.contains("every weekday at 8:30"), "{table}");
+    let paused = json(&server, &["schedule", "pause", &id]).await;
+    assert_eq!((paused["paused"].as_bool(), paused["next_slot"].as_str()), (Some(true), None));
+    assert_eq!(json(&server, &["schedule", "resume", &id]).await["paused"], false);
+    let fired = json(&server, &["schedule", "run", &id]).await;
+    assert_eq!(fired["manual"], true);
+    let runs = json(&server, &["schedule", "runs", &id]).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
+
+    let bad = run(&server, &["schedule", "add", "ops", "every blue moon", "x"]).await;
+    assert_eq!(code(&bad), 1);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("every blue moon"));
+    assert_eq!(code(&run(&server, &["schedule", "pause", "999"]).await), 3, "unknown schedule: not found");
+
+    let created = json(&server, &["hook", "create", "ops", "--per-minute", "5"]).await;
+    assert!(created["secret"].as_str().unwrap().starts_with("gorp_"));
+    assert_eq!(created["url_path"], "/hooks/ops");
+    let listed = ok(&server, &["hook", "list"]).await;
+    assert!(listed.contains("/hooks/ops") && !listed.contains(created["secret"].as_str().unwrap()), "{listed}");
+    let rotated = ok(&server, &["hook", "rotate", "ops"]).await;
+    assert!(rotated.contains("secret (shown once): gorp_"), "{rotated}");
+
+    let yaml = ok(&server, &["session", "export", "ops"]).await;
+    assert!(yaml.contains("when: every weekday at 8:30") && yaml.contains("per_minute: 5"), "{yaml}");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &yaml).unwrap();
+    ok(&server, &["session", "create", "copy"]).await;
+    let imported = json(&server, &["session", "import", "copy", file.path().to_str().unwrap()]).await;
+    assert_eq!(imported["schedules"].as_array().unwrap().len(), 2);
+    assert!(imported["hook_secret"].as_str().unwrap().starts_with("gorp_"));
+    assert_eq!(ok(&server, &["session", "export", "copy"]).await, yaml, "round trip");
+
+    assert!(ok(&server, &["hook", "delete", "ops"]).await.contains("deleted the webhook of ops"));
+    assert!(ok(&server, &["schedule", "delete", &id]).await.contains("deleted schedule"));
+    server.stop().await.unwrap();
+}

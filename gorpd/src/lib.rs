@@ -174,9 +174,16 @@ impl Gorpd {
             hook_wait_max_secs: config.hook_wait_max_secs,
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
-        let orchestrator =
-            Orchestrator::start(store.clone(), bus, orchestrator_config, backends, clock, shutdown.clone(), tasks.clone())
-                .await?;
+        let orchestrator = Orchestrator::start(
+            store.clone(),
+            bus,
+            orchestrator_config,
+            backends,
+            clock,
+            shutdown.clone(),
+            tasks.clone(),
+        )
+        .await?;
         let logins = web::Logins::restore(config.web_password_hash.clone(), store.clone()).await?;
         Ok(Self { config, store, auth, orchestrator, admin_token_path, logins, shutdown, tasks })
     }

@@ -178,8 +178,15 @@ fn every(rest: &str) -> Result<String, String> {
 
 /// "monday", "mon and thu", "tuesday, friday" as a cron day-of-week list.
 fn day_list(text: &str) -> Option<String> {
-    const DAYS: [(&str, &str); 7] =
-        [("mon", "MON"), ("tue", "TUE"), ("wed", "WED"), ("thu", "THU"), ("fri", "FRI"), ("sat", "SAT"), ("sun", "SUN")];
+    const DAYS: [(&str, &str); 7] = [
+        ("mon", "MON"),
+        ("tue", "TUE"),
+        ("wed", "WED"),
+        ("thu", "THU"),
+        ("fri", "FRI"),
+        ("sat", "SAT"),
+        ("sun", "SUN"),
+    ];
     let words = text.split([' ', ',']).filter(|w| !w.is_empty() && *w != "and");
     let mut days = Vec::new();
     for word in words {

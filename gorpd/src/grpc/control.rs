@@ -6,11 +6,11 @@ use super::convert::{
     activity_to_pb, channel_from_pb, history_to_pb, hook_secret_to_pb, hook_to_pb, run_to_pb, schedule_to_pb,
     session_to_pb, time, token_kind_from_pb, token_to_pb,
 };
-use crate::orchestrator::ScheduleRequest;
-use crate::store::CatchUp;
 use super::status::{require_admin, revocation};
 use super::{GrpcState, spawn_stream};
 use crate::bus::ChannelRef;
+use crate::orchestrator::ScheduleRequest;
+use crate::store::CatchUp;
 use gorp_proto::v1 as pb;
 use pb::control_server::Control;
 use tokio::sync::broadcast::error::RecvError;
@@ -246,7 +246,10 @@ impl Control for ControlService {
         Ok(Response::new(pb::DeleteScheduleResponse {}))
     }
 
-    async fn run_schedule(&self, request: Request<pb::RunScheduleRequest>) -> Result<Response<pb::ScheduleRun>, Status> {
+    async fn run_schedule(
+        &self,
+        request: Request<pb::RunScheduleRequest>,
+    ) -> Result<Response<pb::ScheduleRun>, Status> {
         let request = admin(request)?;
         let run = self.state.orchestrator.run_schedule(request.id).await?;
         Ok(Response::new(run_to_pb(&run)))
@@ -273,7 +276,10 @@ impl Control for ControlService {
         Ok(Response::new(hook_secret_to_pb(&created)))
     }
 
-    async fn list_hooks(&self, request: Request<pb::ListHooksRequest>) -> Result<Response<pb::ListHooksResponse>, Status> {
+    async fn list_hooks(
+        &self,
+        request: Request<pb::ListHooksRequest>,
+    ) -> Result<Response<pb::ListHooksResponse>, Status> {
         admin(request)?;
         let hooks = self.state.orchestrator.hooks().await?;
         Ok(Response::new(pb::ListHooksResponse { hooks: hooks.iter().map(hook_to_pb).collect() }))
@@ -288,7 +294,10 @@ impl Control for ControlService {
         Ok(Response::new(hook_secret_to_pb(&rotated)))
     }
 
-    async fn delete_hook(&self, request: Request<pb::DeleteHookRequest>) -> Result<Response<pb::DeleteHookResponse>, Status> {
+    async fn delete_hook(
+        &self,
+        request: Request<pb::DeleteHookRequest>,
+    ) -> Result<Response<pb::DeleteHookResponse>, Status> {
         let request = admin(request)?;
         self.state.orchestrator.delete_hook(&request.session).await?;
         Ok(Response::new(pb::DeleteHookResponse {}))

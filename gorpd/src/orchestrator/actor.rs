@@ -214,9 +214,11 @@ impl Orchestrator {
         };
         let (kind, role, text) = match end {
             TurnEnd::Complete(text) => (ResponseKind::Complete, Role::Assistant, text),
-            TurnEnd::Failed(error) if turn.channel.platform == SCHEDULE_PLATFORM => {
-                (ResponseKind::Error, Role::Error, format!("⚠ {session} failed on the prompt of {}: {error}", turn.sender))
-            }
+            TurnEnd::Failed(error) if turn.channel.platform == SCHEDULE_PLATFORM => (
+                ResponseKind::Error,
+                Role::Error,
+                format!("⚠ {session} failed on the prompt of {}: {error}", turn.sender),
+            ),
             TurnEnd::Failed(error) => (ResponseKind::Error, Role::Error, format!("⚠ {session} failed: {error}")),
             // Shutdown or deletion: nothing is committed (a restart reports the turn as interrupted).
             TurnEnd::Cancelled if session_gone.is_cancelled() => return Ok(()),

@@ -48,7 +48,9 @@ pub fn check_template(template: &str) -> Result<(), String> {
 
 /// Renders a JSON body through a hook's template.
 pub fn render_template(template: &str, body: &serde_json::Value) -> Result<String, String> {
-    template_environment().render_str(template, body).map_err(|error| format!("the template failed on this body: {error}"))
+    template_environment()
+        .render_str(template, body)
+        .map_err(|error| format!("the template failed on this body: {error}"))
 }
 
 impl Orchestrator {

@@ -28,8 +28,8 @@ pub use fleet::{SessionInfo, SessionState};
 pub use hooks::{MAX_PER_MINUTE, MAX_TEMPLATE_BYTES, check_template, render_template};
 pub use intake::Receipt;
 pub use permissions::Answer;
-pub use session_config::{ExportedHook, ExportedSchedule, MAX_DOCUMENT_BYTES, SessionConfig};
 pub use scheduler::{MAX_SCHEDULES_PER_SESSION, MISSED_AFTER, ScheduleInfo, ScheduleRequest};
+pub use session_config::{ExportedHook, ExportedSchedule, MAX_DOCUMENT_BYTES, SessionConfig};
 
 use crate::agent::Backends;
 use crate::bus::{Bus, ChannelRef, Inbound};

@@ -146,7 +146,8 @@ impl Orchestrator {
     /// Pauses a schedule: it does not fire until resumed.
     pub async fn pause_schedule(&self, id: i64) -> OrchestratorResult<ScheduleInfo> {
         let current = self.inner.store.schedule(id).await.map_err(unknown_schedule(id))?;
-        let row = self.inner.store.set_schedule_paused(id, true, current.next_slot).await.map_err(unknown_schedule(id))?;
+        let row =
+            self.inner.store.set_schedule_paused(id, true, current.next_slot).await.map_err(unknown_schedule(id))?;
         self.inner.schedules_changed.notify_one();
         self.schedule_info(row).await
     }
@@ -172,7 +173,8 @@ impl Orchestrator {
     pub async fn run_schedule(&self, id: i64) -> OrchestratorResult<RunRow> {
         let now = self.inner.clock.now();
         let firing = Firing { schedule_id: id, claimed_slot: None, slot: now, next_slot: None, publish: true, now };
-        let (run, inbound) = self.inner.store.fire_schedule(firing).await?.ok_or(OrchestratorError::UnknownSchedule(id))?;
+        let (run, inbound) =
+            self.inner.store.fire_schedule(firing).await?.ok_or(OrchestratorError::UnknownSchedule(id))?;
         let row = self.inner.store.schedule(id).await.map_err(unknown_schedule(id))?;
         if let Some(inbound) = inbound {
             self.hand_to_session(&row.session, inbound).await;

@@ -95,13 +95,12 @@ impl Store {
         let (session, secret) = (session.to_owned(), secret.to_owned());
         self.write(move |connection| {
             Box::pin(async move {
-                let row =
-                    sqlx::query("UPDATE hooks SET secret = ?, rotated_at = ? WHERE session_name = ? RETURNING *")
-                        .bind(&secret)
-                        .bind(now_text())
-                        .bind(&session)
-                        .fetch_one(&mut *connection)
-                        .await?;
+                let row = sqlx::query("UPDATE hooks SET secret = ?, rotated_at = ? WHERE session_name = ? RETURNING *")
+                    .bind(&secret)
+                    .bind(now_text())
+                    .bind(&session)
+                    .fetch_one(&mut *connection)
+                    .await?;
                 Ok(hook_from_row(&row))
             })
         })
@@ -113,8 +112,10 @@ impl Store {
         let session = session.to_owned();
         self.write(move |connection| {
             Box::pin(async move {
-                let deleted =
-                    sqlx::query("DELETE FROM hooks WHERE session_name = ?").bind(&session).execute(&mut *connection).await?;
+                let deleted = sqlx::query("DELETE FROM hooks WHERE session_name = ?")
+                    .bind(&session)
+                    .execute(&mut *connection)
+                    .await?;
                 if deleted.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
@@ -179,9 +180,8 @@ impl Store {
         .bind(session)
         .fetch_one(&self.pool)
         .await?;
-        let answer = row
-            .get::<Option<&str>, _>("kind")
-            .map(|kind| (ResponseKind::parse(kind), row.get::<String, _>("text")));
+        let answer =
+            row.get::<Option<&str>, _>("kind").map(|kind| (ResponseKind::parse(kind), row.get::<String, _>("text")));
         Ok(HookCall { id, state: row.get("state"), answer })
     }
 }

@@ -169,10 +169,17 @@ async fn call(
     Ok(call_response(&session, inbound.id, status))
 }
 
-async fn poll(State(state): State<WebState>, Path((session, id)): Path<(String, i64)>, headers: HeaderMap) -> Result<Response, HookError> {
+async fn poll(
+    State(state): State<WebState>,
+    Path((session, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+) -> Result<Response, HookError> {
     let (_, secret) = state.orchestrator.hook_with_secret(&session).await?;
     if !bearer_matches(&headers, &secret) {
-        return Err(HookError::new(StatusCode::UNAUTHORIZED, "polling needs Authorization: Bearer <the hook's secret>"));
+        return Err(HookError::new(
+            StatusCode::UNAUTHORIZED,
+            "polling needs Authorization: Bearer <the hook's secret>",
+        ));
     }
     let status = state.orchestrator.hook_call(&session, id).await?;
     if status.is_none() {
@@ -284,10 +291,8 @@ fn verify_hmac(secret: &str, message: &[u8], signature: &[u8]) -> Result<(), hma
 
 /// Whether the `Authorization: Bearer` header carries `secret` (compared in constant time).
 fn bearer_matches(headers: &HeaderMap, secret: &str) -> bool {
-    let Some(given) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let Some(given) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     else {
         return false;
     };

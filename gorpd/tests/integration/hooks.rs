@@ -107,7 +107,10 @@ async fn timestamped_signatures_outside_the_window_are_refused() {
     let http = reqwest::Client::new();
     let call = |t: i64| {
         let signature = sign(&secret, format!("{t}.disk full").as_bytes());
-        http.post(url(&server, "/hooks/ops")).header("gorp-signature", format!("t={t},v1={signature}")).body("disk full").send()
+        http.post(url(&server, "/hooks/ops"))
+            .header("gorp-signature", format!("t={t},v1={signature}"))
+            .body("disk full")
+            .send()
     };
     let now = chrono::Utc::now().timestamp();
     let (status, accepted) = json(call(now).await.unwrap()).await;
@@ -180,7 +183,11 @@ async fn size_type_and_rate_limits_are_enforced_with_clear_errors() {
     let secret = with_hook(&server, "limited", "", 3).await;
     let http = reqwest::Client::new();
     let call = |body: Vec<u8>, content_type: &str| {
-        http.post(url(&server, "/hooks/limited")).bearer_auth(&secret).header("content-type", content_type).body(body).send()
+        http.post(url(&server, "/hooks/limited"))
+            .bearer_auth(&secret)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
     let (status, error) = json(call(vec![b'x'; 70 * 1024], "text/plain").await.unwrap()).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{error}");
@@ -199,11 +206,8 @@ async fn hooks_are_managed_through_control_and_survive_an_export_import_round_tr
     let server = TestServer::start().await;
     let mut control = server.control();
     let first = with_hook(&server, "src", "{{ text }}", 30).await;
-    let rotated = control
-        .rotate_hook_secret(pb::RotateHookSecretRequest { session: "src".into() })
-        .await
-        .unwrap()
-        .into_inner();
+    let rotated =
+        control.rotate_hook_secret(pb::RotateHookSecretRequest { session: "src".into() }).await.unwrap().into_inner();
     assert_ne!(rotated.secret, first);
     let http = reqwest::Client::new();
     let old = http.post(url(&server, "/hooks/src")).bearer_auth(&first).body("x").send().await.unwrap();
