@@ -26,7 +26,8 @@ pub enum When {
 pub struct CronSpec {
     /// The five-field expression (phrases are stored translated).
     pub expression: String,
-    cron: Cron,
+    /// Boxed: a parsed pattern is a few hundred bytes.
+    cron: Box<Cron>,
 }
 
 impl CronSpec {
@@ -44,7 +45,7 @@ impl CronSpec {
             .build()
             .parse(&expression)
             .map_err(|error| format!("\"{expression}\" is not a valid cron expression: {error}"))?;
-        Ok(Self { expression, cron })
+        Ok(Self { expression, cron: Box::new(cron) })
     }
 
     /// A plain-English description ("At 08:30 on Monday through Friday").

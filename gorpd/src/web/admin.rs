@@ -35,7 +35,7 @@ pub(super) fn routes() -> Router<WebState> {
 }
 
 /// A page with the nav bar and any pending flash message.
-fn page(state: &WebState, session: &ApiSession, title: &str, body: &str) -> Html<String> {
+pub(super) fn page(state: &WebState, session: &ApiSession, title: &str, body: &str) -> Html<String> {
     let flash = state
         .logins
         .take_flash(&session.id)
@@ -45,7 +45,7 @@ fn page(state: &WebState, session: &ApiSession, title: &str, body: &str) -> Html
 }
 
 /// Shows the outcome of a form on the next page, and redirects there.
-fn done(state: &WebState, session: &ApiSession, outcome: Result<String, WebError>, to: &str) -> Redirect {
+pub(super) fn done(state: &WebState, session: &ApiSession, outcome: Result<String, WebError>, to: &str) -> Redirect {
     let text = outcome.unwrap_or_else(|error| format!("Error: {error}"));
     state.logins.set_flash(&session.id, text);
     Redirect::to(to)
@@ -159,8 +159,8 @@ async fn unbind(
 
 /// A form with only the CSRF token.
 #[derive(Debug, serde::Deserialize)]
-struct CsrfOnly {
-    csrf: String,
+pub(super) struct CsrfOnly {
+    pub(super) csrf: String,
 }
 
 async fn delete(

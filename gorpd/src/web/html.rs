@@ -36,7 +36,7 @@ pub(crate) fn layout(title: &str, body: &str) -> String {
 /// The navigation bar of logged-in pages, with the logout form.
 pub(crate) fn nav(csrf: &str) -> String {
     format!(
-        "<nav><a href=\"/\">Chat</a><a href=\"/admin\">Dashboard</a><a href=\"/admin/tokens\">Tokens</a>\
+        "<nav><a href=\"/\">Chat</a><a href=\"/admin\">Dashboard</a><a href=\"/admin/automation\">Schedules</a><a href=\"/admin/tokens\">Tokens</a>\
          <a href=\"/admin/health\">Health</a>{}</nav>",
         post_button("/logout", csrf, "Log out", &[])
     )

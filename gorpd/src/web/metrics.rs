@@ -54,6 +54,15 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
             count,
         ));
     }
+    let failures: Vec<(String, u64)> = orchestrator
+        .schedules(None)
+        .await?
+        .iter()
+        .map(|info| {
+            let labels = format!("{{schedule=\"{}\",session=\"{}\"}}", info.row.id, label(&info.row.session));
+            (labels, u64::from(info.row.failures))
+        })
+        .collect();
     let mut out = String::new();
     let one = |value: u64| vec![(String::new(), value)];
     metric(
@@ -75,5 +84,6 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
     metric(&mut out, "gorp_turns_in_flight", "gauge", "Sessions running a turn now.", &one(busy));
     metric(&mut out, "gorp_agent_processes_running", "gauge", "Agent processes alive now.", &one(running));
     metric(&mut out, "gorp_sessions", "gauge", "Sessions.", &one(sessions.len() as u64));
+    metric(&mut out, "gorp_schedule_failures", "gauge", "Failed runs in a row of each schedule.", &failures);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
 }

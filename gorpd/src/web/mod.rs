@@ -8,6 +8,7 @@
 //! DISPATCH and the Control API; nothing here writes to the store directly.
 
 mod admin;
+mod automation;
 mod chat;
 mod guard;
 mod hooks;
@@ -125,6 +126,7 @@ pub fn router(state: WebState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .merge(admin::routes())
         .merge(hooks::routes())
+        .merge(automation::routes())
         .route("/logout", post(login::logout))
         .with_state(state)
 }

@@ -415,3 +415,73 @@ async fn security_headers_host_and_origin_checks() {
     assert!(tokio_tungstenite::connect_async(same_origin).await.is_ok(), "the page's own socket works");
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_admin_panel_manages_schedules_and_webhooks() {
+    let server = TestServer::start().await;
+    server.control().create_session(create("ops")).await.unwrap();
+    let browser = Browser::login(&server).await;
+    let csrf = browser.csrf.clone();
+    let form = |fields: &[(&'static str, &'static str)]| {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        all
+    };
+    let added = browser
+        .post(
+            "/admin/schedules",
+            &form(&[
+                ("session", "ops"),
+                ("when", "every weekday at 8:30"),
+                ("timezone", "Europe/Berlin"),
+                ("catch_up", "skip"),
+                ("prompt", "Status <b>report</b>"),
+            ]),
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let page = browser.page("/admin/automation").await;
+    assert!(page.contains("Scheduled #1 for ops"), "flash: {page}");
+    assert!(page.contains("every weekday at 8:30") && page.contains("Europe/Berlin"), "{page}");
+    assert!(page.contains("Status &lt;b&gt;report&lt;/b&gt;"), "the prompt is escaped");
+
+    let bad = browser
+        .post(
+            "/admin/schedules",
+            &form(&[("session", "ops"), ("when", "every blue moon"), ("catch_up", "once"), ("prompt", "x")]),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::SEE_OTHER);
+    assert!(browser.page("/admin/automation").await.contains("Error: I don&#39;t understand"));
+
+    browser.post("/admin/schedules/1/pause", &form(&[])).await;
+    let page = browser.page("/admin/automation").await;
+    assert!(page.contains("Paused #1.") && page.contains("<td>paused</td>"), "{page}");
+    browser.post("/admin/schedules/1/run", &form(&[])).await;
+    assert!(browser.page("/admin/automation").await.contains("Fired #1 now"));
+    let forged = browser.post("/admin/schedules/1/delete", &[("csrf", "0".repeat(64).as_str())]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "a wrong CSRF token changes nothing");
+
+    browser.post("/admin/hooks", &form(&[("session", "ops"), ("per_minute", "10"), ("template", "")])).await;
+    let page = browser.page("/admin/automation").await;
+    let start = page.find("shown only now: ").expect("the secret is shown once") + 16;
+    let secret = &page[start..start + 69];
+    assert!(secret.starts_with("gorp_"), "{secret}");
+    assert!(!browser.page("/admin/automation").await.contains(secret), "and never again");
+    let call = http()
+        .post(format!("http://{}/hooks/ops?wait=10", server.http_addr))
+        .bearer_auth(secret)
+        .body("from the panel's hook")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), StatusCode::OK);
+
+    let metrics = browser.page("/metrics").await;
+    assert!(metrics.contains("gorp_schedule_failures{schedule=\"1\",session=\"ops\"} 0"), "{metrics}");
+    browser.post("/admin/hooks/ops/delete", &form(&[])).await;
+    browser.post("/admin/schedules/1/delete", &form(&[])).await;
+    let page = browser.page("/admin/automation").await;
+    assert!(page.contains("Deleted #1.") && !page.contains("<td>#1</td>"), "{page}");
+    server.stop().await.unwrap();
+}
