@@ -149,6 +149,7 @@ impl Orchestrator {
 
     /// Binds a channel to a session; returns the session it was bound to before.
     pub async fn bind(&self, channel: &ChannelRef, session: &str) -> OrchestratorResult<Option<String>> {
+        super::check_not_reserved(&channel.platform).map_err(invalid)?;
         names::check_platform(&channel.platform).map_err(invalid)?;
         names::check_external_id("channel id", &channel.channel_id).map_err(invalid)?;
         let previous = {

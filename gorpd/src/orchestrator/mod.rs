@@ -114,6 +114,16 @@ struct Inner {
     tasks: TaskTracker,
 }
 
+/// Platforms whose messages only gorpd itself makes (schedules, webhooks).
+const RESERVED_PLATFORMS: [&str; 2] = [crate::store::SCHEDULE_PLATFORM, crate::store::HOOK_PLATFORM];
+
+fn check_not_reserved(platform: &str) -> Result<(), String> {
+    if RESERVED_PLATFORMS.contains(&platform) {
+        return Err(format!("platform \"{platform}\" is reserved for gorpd's own messages"));
+    }
+    Ok(())
+}
+
 impl Orchestrator {
     /// Recovers state from the store and starts the router and session actors.
     pub async fn start(
@@ -167,6 +177,7 @@ impl Orchestrator {
 
     fn check_inbound(&self, new: &NewInbound) -> OrchestratorResult<()> {
         let check = || -> Result<(), String> {
+            check_not_reserved(&new.channel.platform)?;
             crate::names::check_platform(&new.channel.platform)?;
             crate::names::check_external_id("channel id", &new.channel.channel_id)?;
             if let Some(id) = &new.message_id {

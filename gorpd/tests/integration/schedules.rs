@@ -224,3 +224,17 @@ async fn schedule_commands_explain_misuse_and_change_nothing() {
     assert!(server.store.schedules(None).await.unwrap().is_empty());
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_schedule_and_webhook_platforms_are_reserved_for_gorpd() {
+    let server = TestServer::start().await;
+    let mut publisher = Publisher::open(&mut server.admin_bus()).await.unwrap();
+    for platform in ["schedule", "webhook"] {
+        let ack = publisher.publish(message(platform, "1", "m1", "!create sneaky")).await;
+        assert_eq!(ack.status, gorp_proto::v1::PublishStatus::Rejected as i32, "{ack:?}");
+        assert!(ack.error.contains("reserved"), "{ack:?}");
+        let bind = server.control().bind_session(bind(platform, "1", "x")).await.unwrap_err();
+        assert_eq!(bind.code(), tonic::Code::InvalidArgument);
+    }
+    server.stop().await.unwrap();
+}
