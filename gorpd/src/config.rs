@@ -2,6 +2,7 @@
 //! variables and a TOML file, merged as defaults < file < environment < flags,
 //! and validated before anything is bound or opened.
 
+use crate::agent::PromptTemplate;
 use clap::Parser;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -85,6 +86,7 @@ struct FileConfig {
     max_agents: Option<usize>,
     turn_timeout_secs: Option<u64>,
     web_password_hash: Option<String>,
+    prompt_template: Option<String>,
 }
 
 /// How to run one kind of agent; sessions name a profile (`!create x --agent <profile>`).
@@ -97,19 +99,7 @@ pub enum AgentProfile {
         chunk_delay_ms: Option<u64>,
     },
     /// An Agent Client Protocol agent spawned as a subprocess (JSON-RPC over stdio).
-    Acp {
-        /// Program to run, e.g. `claude-code-acp`.
-        command: String,
-        /// Its arguments.
-        #[serde(default)]
-        args: Vec<String>,
-        /// Extra environment variables.
-        #[serde(default)]
-        env: BTreeMap<String, String>,
-        /// Approve every permission request without asking (default false).
-        #[serde(default)]
-        auto_approve: bool,
-    },
+    Acp(AcpProfile),
     /// An OpenAI-compatible chat completions endpoint.
     Openai {
         /// Base URL up to `/v1`, e.g. `http://127.0.0.1:8080/v1`.
@@ -124,7 +114,39 @@ pub enum AgentProfile {
         context_tokens: Option<u32>,
         /// Longest wait, in seconds, for the answer to start and between two of its pieces [default: 120].
         timeout_secs: Option<u64>,
+        /// Most tokens of one answer (`max_tokens`) [default: the endpoint's].
+        max_tokens: Option<u32>,
+        /// Sampling temperature, 0 to 2 [default: the endpoint's].
+        temperature: Option<f32>,
+        /// How a user's message is framed [default: prompt_template].
+        prompt_template: Option<String>,
     },
+}
+
+/// An Agent Client Protocol agent profile (`kind = "acp"`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcpProfile {
+    /// Program to run, e.g. `claude-code-acp`.
+    pub command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Approve every permission request without asking (default false).
+    #[serde(default)]
+    pub auto_approve: bool,
+    /// How a user's message is framed [default: prompt_template].
+    pub prompt_template: Option<String>,
+}
+
+impl AcpProfile {
+    /// A profile running `command` with every other setting at its default.
+    pub fn new(command: impl Into<String>) -> Self {
+        Self { command: command.into(), ..Self::default() }
+    }
 }
 
 /// A broken configuration; the message says what and how to fix it.
@@ -184,6 +206,8 @@ pub struct Config {
     pub turn_timeout_secs: u64,
     /// Argon2 PHC hash of the web login password; enables the `/login` form [default: none, one-time link only].
     pub web_password_hash: Option<String>,
+    /// How a user's message is framed for agents whose profile sets no template.
+    pub prompt_template: String,
 }
 
 impl Config {
@@ -211,6 +235,7 @@ impl Config {
             max_agents: 4,
             turn_timeout_secs: 1800,
             web_password_hash: None,
+            prompt_template: crate::agent::DEFAULT_PROMPT_TEMPLATE.to_owned(),
         }
     }
 
@@ -240,6 +265,7 @@ impl Config {
         config.max_agents = file.max_agents.unwrap_or(config.max_agents);
         config.turn_timeout_secs = file.turn_timeout_secs.unwrap_or(config.turn_timeout_secs);
         config.web_password_hash = file.web_password_hash;
+        config.prompt_template = file.prompt_template.unwrap_or(config.prompt_template);
         config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -279,8 +305,13 @@ impl Config {
         for name in self.agents.keys() {
             crate::names::check_label("agent profile name", name).map_err(ConfigError)?;
         }
+        PromptTemplate::parse(&self.prompt_template).map_err(|e| ConfigError(format!("prompt_template: {e}")))?;
         for (name, profile) in &self.agents {
             check_openai_profile(name, profile)?;
+            if let Some(template) = profile.prompt_template() {
+                PromptTemplate::parse(template)
+                    .map_err(|e| ConfigError(format!("agent profile \"{name}\": prompt_template: {e}")))?;
+            }
         }
         if !self.agents.contains_key(&self.default_agent) {
             let known: Vec<_> = self.agents.keys().map(String::as_str).collect();
@@ -325,9 +356,20 @@ impl Config {
     }
 }
 
+impl AgentProfile {
+    /// The profile's own prompt template, if it sets one.
+    pub fn prompt_template(&self) -> Option<&str> {
+        match self {
+            AgentProfile::Echo { .. } => None,
+            AgentProfile::Acp(acp) => acp.prompt_template.as_deref(),
+            AgentProfile::Openai { prompt_template, .. } => prompt_template.as_deref(),
+        }
+    }
+}
+
 /// An `openai` profile needs an http(s) base URL and positive limits.
 fn check_openai_profile(name: &str, profile: &AgentProfile) -> Result<(), ConfigError> {
-    let AgentProfile::Openai { base_url, context_tokens, timeout_secs, .. } = profile else {
+    let AgentProfile::Openai { base_url, context_tokens, timeout_secs, max_tokens, temperature, .. } = profile else {
         return Ok(());
     };
     let fail = |message: String| Err(ConfigError(format!("agent profile \"{name}\": {message}")));
@@ -342,6 +384,14 @@ fn check_openai_profile(name: &str, profile: &AgentProfile) -> Result<(), Config
         && !(1..=86_400).contains(secs)
     {
         return fail(format!("timeout_secs must be from 1 to 86400, not {secs}"));
+    }
+    if *max_tokens == Some(0) {
+        return fail("max_tokens must be at least 1".to_owned());
+    }
+    if let Some(temperature) = temperature
+        && !(0.0..=2.0).contains(temperature)
+    {
+        return fail(format!("temperature must be from 0 to 2, not {temperature}"));
     }
     Ok(())
 }
@@ -432,13 +482,19 @@ mod tests {
         assert_eq!(config.default_agent, "claude");
         assert_eq!(config.agents.len(), 3, "echo stays available");
         assert!(
-            matches!(&config.agents["claude"], AgentProfile::Acp { command, auto_approve: false, .. } if command == "claude-code-acp")
+            matches!(&config.agents["claude"], AgentProfile::Acp(acp) if acp.command == "claude-code-acp" && !acp.auto_approve)
         );
 
         std::fs::write(&path, "default_agent = \"nope\"\n").unwrap();
         assert!(Config::load(&flags(&["--config", p])).unwrap_err().to_string().contains("not a profile"));
         std::fs::write(&path, "[agents.x]\nkind = \"acp\"\ncommand = \"a\"\ncomand = \"b\"\n").unwrap();
         assert!(Config::load(&flags(&["--config", p])).unwrap_err().to_string().contains("unknown field"));
+        std::fs::write(&path, "prompt_template = \"{sender} says\"\n").unwrap();
+        let error = Config::load(&flags(&["--config", p])).unwrap_err().to_string();
+        assert!(error.starts_with("prompt_template: ") && error.contains("does not use {text}"), "{error}");
+        std::fs::write(&path, "[agents.x]\nkind = \"acp\"\ncommand = \"a\"\nprompt_template = \"{x}\"\n").unwrap();
+        let error = Config::load(&flags(&["--config", p])).unwrap_err().to_string();
+        assert!(error.contains("agent profile \"x\": prompt_template: unknown placeholder {x}"), "{error}");
         std::fs::write(&path, "[agents.x]\nkind = \"telepathy\"\n").unwrap();
         assert!(Config::load(&flags(&["--config", p])).is_err());
     }
@@ -462,6 +518,9 @@ mod tests {
             ("base_url = \"http://h/v1\"\ntimeout_secs = 0\n", "timeout_secs must be from 1"),
             ("base_url = \"http://h/v1\"\ncontext_tokens = 0\n", "context_tokens must be at least 1"),
             ("base_url = \"http://h/v1\"\ntimeout = 5\n", "unknown field"),
+            ("base_url = \"http://h/v1\"\nmax_tokens = 0\n", "max_tokens must be at least 1"),
+            ("base_url = \"http://h/v1\"\ntemperature = 2.5\n", "temperature must be from 0 to 2"),
+            ("base_url = \"http://h/v1\"\nprompt_template = \"{who}\"\n", "unknown placeholder {who}"),
         ] {
             std::fs::write(&path, format!("{profile}{extra}")).unwrap();
             let message = Config::load(&flags(&["--config", p])).unwrap_err().to_string();

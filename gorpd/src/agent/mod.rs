@@ -7,10 +7,12 @@
 mod acp;
 mod echo;
 mod openai;
+mod template;
 
 pub use acp::{AcpBackend, AcpConfig, AgentPool};
 pub use echo::EchoBackend;
 pub use openai::{OpenAiBackend, OpenAiConfig};
+pub use template::{DEFAULT_PROMPT_TEMPLATE, PLACEHOLDERS, PromptTemplate, Sender};
 
 pub use crate::bus::PermissionOption;
 use futures::stream::BoxStream;
@@ -28,6 +30,8 @@ pub struct PromptRequest {
     pub workspace: PathBuf,
     /// What the user said.
     pub text: String,
+    /// Who said it (for the profile's prompt template).
+    pub sender: Sender,
     /// The conversation before this prompt, oldest first (for backends that keep no state of their own).
     pub history: Vec<HistoryTurn>,
     /// The agent's own id for this conversation, as reported earlier with [`AgentEvent::SessionId`].
@@ -41,6 +45,8 @@ pub struct HistoryTurn {
     pub from_user: bool,
     /// The text.
     pub text: String,
+    /// Who wrote a user's message, when it came from a channel.
+    pub sender: Option<Sender>,
 }
 
 /// An agent asks before doing something; gorp answers through `reply`.

@@ -1,8 +1,11 @@
 //! gorp-test-agent: a scripted ACP agent (protocol v1) that gorp's tests spawn over stdio.
 //!
-//! It speaks newline-delimited JSON-RPC on stdin/stdout, logs nothing, and exits with
-//! status 0 when stdin reaches EOF. Tests rely on exactly this contract:
+//! It speaks newline-delimited JSON-RPC on stdin/stdout, writes to stderr only where a
+//! script says so, and exits with status 0 when stdin reaches EOF. Tests rely on exactly
+//! this contract:
 //!
+//! - Environment `GORP_TEST_AGENT_STARTUP_ERROR=<text>`: writes `<text>` as one line to
+//!   stderr and exits with status 1 before reading anything (an agent missing its API key).
 //! - `initialize`: answers with the requested protocol version (the SDK pins it to v1),
 //!   `agentCapabilities.loadSession = true` and `agentInfo.name = "gorp-test-agent"`.
 //! - `session/new`: `cwd` must be absolute (else `-32602`). Answers a fresh id
@@ -14,8 +17,12 @@
 //! - `session/prompt`: unknown sessions get `-32002`. The prompt's text is its text blocks
 //!   joined by newlines. Every prompt first adds one to the session's turn count and
 //!   persists it, then by how the text starts:
-//!   - `crash`: one `agent_message_chunk` "about to crash", flushed to stdout, then the
-//!     process exits with status 3 without answering the prompt.
+//!   - `crash`: one `agent_message_chunk` "about to crash", flushed to stdout, the line
+//!     "fatal: scripted crash" on stderr, then the process exits with status 3 without
+//!     answering the prompt.
+//!   - `die`: answers "dying after this turn" (stop reason `end_turn`), then the process
+//!     exits with status 4 right after the answer is flushed (a death between turns).
+//!   - `stderr <text>`: writes `<text>` as one line to stderr, then echoes like any text.
 //!   - `hang`: one chunk "working", then no answer until `session/cancel` names the
 //!     session; then stop reason `cancelled`.
 //!   - `ask`: requests `session/request_permission` for tool call `ask1` titled
@@ -59,18 +66,30 @@ use turns::Script;
 
 /// Exit status of the `crash` script.
 const CRASH_STATUS: i32 = 3;
+/// Exit status of the `die` script.
+const DIE_STATUS: i32 = 4;
+
+/// Why the process is about to exit: the status, and a prompt it must never answer.
+struct Exit {
+    status: i32,
+    _unanswered: Option<Responder<PromptResponse>>,
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    if let Ok(error) = std::env::var("GORP_TEST_AGENT_STARTUP_ERROR") {
+        eprintln!("{error}");
+        std::process::exit(1);
+    }
     let sessions = Arc::new(Sessions::default());
     // A crashing turn hands over its unanswered responder, so the SDK cannot answer it
     // with an error on its way out.
-    let (crash_tx, mut crash_rx) = mpsc::unbounded_channel::<Responder<PromptResponse>>();
+    let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<Exit>();
 
     // ByteStreams rather than the SDK's `Stdio`: when the foreground below returns,
     // ByteStreams has flushed every accepted message to stdout, which `crash` relies on.
     let transport = ByteStreams::new(tokio::io::stdout().compat_write(), tokio::io::stdin().compat());
-    let crashed = Agent
+    let exited = Agent
         .v1()
         .name("gorp-test-agent")
         .on_receive_request(
@@ -111,7 +130,7 @@ async fn main() -> Result<(), Error> {
         .on_receive_request(
             {
                 let sessions = sessions.clone();
-                async move |request: PromptRequest, responder, cx| prompt(&sessions, &crash_tx, request, responder, cx)
+                async move |request: PromptRequest, responder, cx| prompt(&sessions, &exit_tx, request, responder, cx)
             },
             agent_client_protocol::on_receive_request!(),
         )
@@ -128,13 +147,13 @@ async fn main() -> Result<(), Error> {
         .connect_with(transport, async |cx| {
             tokio::select! {
                 () = cx.incoming_closed() => Ok(None),
-                Some(unanswered) = crash_rx.recv() => Ok(Some(unanswered)),
+                Some(exit) = exit_rx.recv() => Ok(Some(exit)),
             }
         })
         .await?;
 
-    if let Some(_unanswered) = crashed {
-        std::process::exit(CRASH_STATUS);
+    if let Some(exit) = exited {
+        std::process::exit(exit.status);
     }
     Ok(())
 }
@@ -142,7 +161,7 @@ async fn main() -> Result<(), Error> {
 /// Counts the turn in order with other messages, then runs it off the dispatch loop.
 fn prompt(
     sessions: &Sessions,
-    crash_tx: &mpsc::UnboundedSender<Responder<PromptResponse>>,
+    exit_tx: &mpsc::UnboundedSender<Exit>,
     request: PromptRequest,
     responder: Responder<PromptResponse>,
     cx: ConnectionTo<Client>,
@@ -153,15 +172,25 @@ fn prompt(
         Err(err) => return responder.respond_with_error(to_acp(err)),
     };
     let text = turns::prompt_text(&request);
-    if Script::parse(&text) == Script::Crash {
+    let script = Script::parse(&text);
+    if script == Script::Crash {
         turns::send_chunk(&cx, &session, "about to crash")?;
+        eprintln!("fatal: scripted crash");
         // Queued after the chunk, so the foreground's drain writes the chunk first.
-        return crash_tx.send(responder).map_err(|_| Error::internal_error().data("already exiting"));
+        let exit = Exit { status: CRASH_STATUS, _unanswered: Some(responder) };
+        return exit_tx.send(exit).map_err(|_| Error::internal_error().data("already exiting"));
     }
+    let dies = script == Script::Die;
     let task_cx = cx.clone();
+    let exit_tx = exit_tx.clone();
     cx.spawn(async move {
         let stop = turns::run(&task_cx, &session, turn, Script::parse(&text)).await;
-        responder.respond_with_result(stop.map(PromptResponse::new))
+        responder.respond_with_result(stop.map(PromptResponse::new))?;
+        if dies {
+            // After the answer, so the foreground's drain writes the answer first.
+            let _ = exit_tx.send(Exit { status: DIE_STATUS, _unanswered: None });
+        }
+        Ok(())
     })
 }
 

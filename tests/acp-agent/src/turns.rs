@@ -19,6 +19,10 @@ use crate::sessions::Turn;
 pub(crate) enum Script<'a> {
     /// `crash`: one chunk, then exit with status 3 without answering.
     Crash,
+    /// `die`: answer, then `main` exits the process.
+    Die,
+    /// `stderr <text>`: write the text to stderr, then echo.
+    Stderr(&'a str),
     /// `hang`: one chunk, then wait for `session/cancel`.
     Hang,
     /// `ask`: ask the client for permission and report the outcome.
@@ -36,6 +40,10 @@ impl<'a> Script<'a> {
     pub(crate) fn parse(text: &'a str) -> Self {
         if text.starts_with("crash") {
             Self::Crash
+        } else if text.starts_with("die") {
+            Self::Die
+        } else if let Some(line) = text.strip_prefix("stderr ") {
+            Self::Stderr(line)
         } else if text.starts_with("hang") {
             Self::Hang
         } else if text.starts_with("ask") {
@@ -82,16 +90,24 @@ pub(crate) async fn run(
             send_chunk(cx, session, "working")?;
             turn.cancelled().await;
         }
+        Script::Die => send_chunk(cx, session, "dying after this turn")?,
+        Script::Stderr(line) => {
+            eprintln!("{line}");
+            echo(cx, session, &turn, line)?;
+        }
         Script::Ask => ask(cx, session).await?,
         Script::Read(path) => read(cx, session, &turn, path).await?,
         Script::Tool => tool(cx, session)?,
-        Script::Echo(text) => {
-            for chunk in chunks(&format!("acp[{}]: {text}", turn.number)) {
-                send_chunk(cx, session, chunk)?;
-            }
-        }
+        Script::Echo(text) => echo(cx, session, &turn, text)?,
     }
     Ok(if turn.is_cancelled() { StopReason::Cancelled } else { StopReason::EndTurn })
+}
+
+fn echo(cx: &ConnectionTo<Client>, session: &SessionId, turn: &Turn, text: &str) -> Result<(), Error> {
+    for chunk in chunks(&format!("acp[{}]: {text}", turn.number)) {
+        send_chunk(cx, session, chunk)?;
+    }
+    Ok(())
 }
 
 async fn ask(cx: &ConnectionTo<Client>, session: &SessionId) -> Result<(), Error> {
@@ -190,6 +206,8 @@ mod tests {
         assert_eq!(Script::parse("read notes.txt "), Script::Read("notes.txt"));
         assert_eq!(Script::parse("reading"), Script::Echo("reading"));
         assert_eq!(Script::parse("tool"), Script::Tool);
+        assert_eq!(Script::parse("die now"), Script::Die);
+        assert_eq!(Script::parse("stderr oops"), Script::Stderr("oops"));
         assert_eq!(Script::parse("hello there"), Script::Echo("hello there"));
     }
 }

@@ -2,7 +2,7 @@
 //! crate's scripted agent, and `elizacp`, an ACP agent nobody here wrote.
 
 use gorp_proto::v1 as pb;
-use gorpd::config::{AgentProfile, Config};
+use gorpd::config::{AcpProfile, AgentProfile, Config};
 use gorpd::testing::clients::*;
 use gorpd::testing::{TestServer, test_config};
 use std::collections::BTreeMap;
@@ -11,14 +11,15 @@ use std::time::Duration;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_gorp-test-agent");
 
-fn acp(command: &str) -> AgentProfile {
-    AgentProfile::Acp { command: command.into(), args: vec![], env: BTreeMap::new(), auto_approve: false }
+/// A profile for `command` that passes messages unframed, so answers are easy to compare.
+fn acp(command: &str) -> AcpProfile {
+    AcpProfile { prompt_template: Some("{text}".into()), ..AcpProfile::new(command) }
 }
 
 /// gorpd on `dir` whose default agent is the scripted ACP agent.
 async fn start(dir: &Path, change: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = test_config(dir);
-    config.agents.insert("test".into(), acp(AGENT));
+    config.agents.insert("test".into(), AgentProfile::Acp(acp(AGENT)));
     config.default_agent = "test".into();
     change(&mut config);
     let backends = gorpd::agent_backends(&config);
@@ -69,6 +70,7 @@ async fn a_crash_mid_turn_is_reported_and_the_next_prompt_resumes() {
     let crashed = chat.say("fragile", "crash now").await;
     assert_eq!(crashed.kind, pb::ResponseKind::Error as i32);
     assert!(crashed.text.contains("exited"), "{}", crashed.text);
+    assert!(crashed.text.contains("> fatal: scripted crash"), "its stderr is quoted: {}", crashed.text);
     // A new process loads the stored agent session: the conversation goes on at turn 3.
     assert_eq!(chat.ask("fragile", "still there?").await, "acp[3]: still there?");
     server.stop().await.unwrap();
@@ -115,9 +117,7 @@ async fn an_acp_permission_request_is_answered_from_chat() {
 async fn auto_approve_profiles_never_ask() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
-        let profile =
-            AgentProfile::Acp { command: AGENT.into(), args: vec![], env: BTreeMap::new(), auto_approve: true };
-        config.agents.insert("test".into(), profile);
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile { auto_approve: true, ..acp(AGENT) }));
     })
     .await;
     let mut chat = session_with_channel(&server, "yolo").await;
@@ -203,10 +203,7 @@ async fn elizacp_answers_through_gorp() {
     let eliza = elizacp();
     let server = start(dir.path(), |config| {
         let args = vec!["--deterministic".to_owned(), "acp".to_owned()];
-        config.agents.insert(
-            "eliza".into(),
-            AgentProfile::Acp { command: eliza, args, env: BTreeMap::new(), auto_approve: false },
-        );
+        config.agents.insert("eliza".into(), AgentProfile::Acp(AcpProfile { args, ..AcpProfile::new(eliza) }));
         config.default_agent = "eliza".into();
     })
     .await;
@@ -235,5 +232,55 @@ async fn deleting_a_session_stops_its_agent_process() {
     wait_for_gateway(&server.control(), "web", |gateway| !gateway.connected).await;
     let mut chat = session_with_channel(&server, "gone").await;
     assert_eq!(chat.ask("gone", "hi again").await, "acp[1]: hi again", "a new session gets a new agent conversation");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_process_that_dies_between_turns_is_noticed_and_the_next_message_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "mortal").await;
+    assert_eq!(chat.ask("mortal", "die after answering").await, "dying after this turn");
+    wait_for_session(&server.control(), "mortal", |s| !s.agent_running).await;
+    let status = chat.ask("mortal", "!status mortal").await;
+    assert!(status.contains("not running"), "{status}");
+    assert_eq!(chat.ask("mortal", "still there?").await, "acp[2]: still there?", "a new process resumes");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_agent_s_stderr_reaches_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        let env = BTreeMap::from([("GORP_TEST_AGENT_STARTUP_ERROR".to_owned(), "API key is not set".to_owned())]);
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile { env, ..acp(AGENT) }));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "keyless").await;
+    let answer = chat.say("keyless", "hello").await;
+    assert_eq!(answer.kind, pb::ResponseKind::Error as i32);
+    assert!(answer.text.contains("exited (exit status: 1)"), "{}", answer.text);
+    assert!(answer.text.contains("> API key is not set"), "{}", answer.text);
+    let status = chat.ask("keyless", "!status keyless").await;
+    assert!(status.contains("not running"), "{status}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_sender_is_in_the_prompt_by_default_and_the_template_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile::new(AGENT)));
+        let framed =
+            AcpProfile { prompt_template: Some("<{sender}@{platform}/{channel}> {text}".into()), ..acp(AGENT) };
+        config.agents.insert("framed".into(), AgentProfile::Acp(framed));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "shared").await;
+    assert_eq!(chat.ask("shared", "hello all").await, "acp[1]: alice (web): hello all");
+    let mut control = server.control();
+    control.create_session(pb::CreateSessionRequest { agent: "framed".into(), ..create("custom") }).await.unwrap();
+    control.bind_session(bind("web", "custom", "custom")).await.unwrap();
+    assert_eq!(chat.ask("custom", "hi").await, "acp[1]: <alice@web/custom> hi");
     server.stop().await.unwrap();
 }

@@ -7,6 +7,7 @@
 
 use super::AcpConfig;
 use super::fs;
+use super::stderr::StderrTail;
 use crate::agent::{AgentEvent, PermissionAsk, PermissionDecision, PermissionOption, PromptRequest};
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
@@ -36,30 +37,54 @@ type CurrentTurn = Arc<Mutex<Option<mpsc::UnboundedSender<AgentEvent>>>>;
 /// How long a cancelled prompt may take to answer before the process is given up.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
 
-/// Runs one agent process until its queue closes, it idles out or it dies.
-/// A turn that was running when it died gets an error event.
-pub(super) async fn run(config: Arc<AcpConfig>, workspace: PathBuf, mut turns: mpsc::UnboundedReceiver<Turn>) {
-    let current: CurrentTurn = Arc::default();
-    let outcome = serve(&config, &workspace, &mut turns, &current).await;
-    let failure = match outcome {
-        Ok(()) => return,
-        Err(failure) => failure,
-    };
-    tracing::warn!(command = %config.command, error = %failure, "agent process ended");
-    if let Some(events) = current.lock().expect("turn lock").take() {
-        let _ = events.send(AgentEvent::Error(failure.clone()));
-    }
-    // Whatever was queued behind it is answered too, never left hanging.
-    while let Ok(turn) = turns.try_recv() {
-        let _ = turn.events.send(AgentEvent::Error(failure.clone()));
+/// How long a failing process gets to exit and flush its stderr before it is reported.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs the session's agent until its queue closes or it idles out. A
+/// process that dies is reported to the turn it was running (quoting its
+/// stderr); a turn queued meanwhile starts a new process, which resumes the
+/// agent session, and with nothing queued the session is left without a
+/// process, so it shows as not running until the next prompt.
+pub(super) async fn run(
+    config: Arc<AcpConfig>,
+    session: String,
+    workspace: PathBuf,
+    mut turns: mpsc::UnboundedReceiver<Turn>,
+) {
+    let tail = StderrTail::default();
+    let mut next: Option<Turn> = None;
+    loop {
+        let current: CurrentTurn = Arc::default();
+        let failure = match serve(&config, &session, &workspace, &mut next, &mut turns, &current, &tail).await {
+            Ok(()) => return,
+            Err(failure) => failure,
+        };
+        let running = current.lock().expect("turn lock").take();
+        match (running, next.take()) {
+            (Some(events), _) | (None, Some(Turn { events, .. })) => {
+                tracing::warn!(session = %session, error = %failure, "agent process died during a turn");
+                let _ = events.send(AgentEvent::Error(failure));
+            }
+            (None, None) => tracing::warn!(session = %session, error = %failure, "agent process died between turns"),
+        }
+        // A turn queued while it died gets a new process; otherwise none runs until the next prompt.
+        match turns.try_recv() {
+            Ok(turn) => next = Some(turn),
+            Err(_) => return,
+        }
     }
 }
 
+/// Spawns the agent and serves turns (`next` first) until the queue closes,
+/// it idles out or the process dies; the error says how it died.
 async fn serve(
     config: &AcpConfig,
+    session: &str,
     workspace: &Path,
+    next: &mut Option<Turn>,
     turns: &mut mpsc::UnboundedReceiver<Turn>,
     current: &CurrentTurn,
+    tail: &StderrTail,
 ) -> Result<(), String> {
     let mut child = tokio::process::Command::new(&config.command)
         .args(&config.args)
@@ -67,31 +92,41 @@ async fn serve(
         .current_dir(workspace)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start agent \"{}\": {e}", config.command))?;
-    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+    let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
         return Err("the agent's pipes are missing".to_owned());
     };
-    tracing::info!(command = %config.command, pid = child.id(), workspace = %workspace.display(), "agent process started");
+    tail.clear();
+    let stderr_reader = tail.follow(session, stderr);
+    tracing::info!(session, command = %config.command, pid = child.id(), workspace = %workspace.display(), "agent process started");
     let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
-    let result = connect(config, workspace, turns, current, transport).await;
-    match result {
-        Ok(()) => Ok(()),
-        Err(error) => {
-            let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
-            Err(match status {
-                Ok(Ok(status)) => format!("the agent process exited ({status})"),
-                _ => format!("the agent connection failed: {error}"),
-            })
-        }
-    }
+    let connection = connect(config, workspace, next, turns, current, transport);
+    // The process is watched, not just its pipes: one that dies between turns is noticed at once.
+    let (status, error) = tokio::select! {
+        result = connection => match result {
+            Ok(()) => return Ok(()),
+            Err(error) => (tokio::time::timeout(EXIT_GRACE, child.wait()).await.ok().and_then(Result::ok), Some(error)),
+        },
+        status = child.wait() => (status.ok(), None),
+    };
+    // Whatever it wrote before it died belongs in the report.
+    let _ = tokio::time::timeout(EXIT_GRACE, stderr_reader).await;
+    let reason = match (status, error) {
+        (Some(status), _) => format!("the agent process exited ({status})"),
+        (None, Some(error)) => format!("the agent connection failed: {error}"),
+        (None, None) => "the agent process could not be watched".to_owned(),
+    };
+    Err(tail.explain(&reason))
 }
 
 async fn connect(
     config: &AcpConfig,
     workspace: &Path,
+    next: &mut Option<Turn>,
     turns: &mut mpsc::UnboundedReceiver<Turn>,
     current: &CurrentTurn,
     transport: impl agent_client_protocol::ConnectTo<Client> + 'static,
@@ -165,22 +200,29 @@ async fn connect(
             let can_load = init.agent_capabilities.load_session;
             let mut session: Option<SessionId> = None;
             loop {
-                let turn = tokio::select! {
-                    turn = turns.recv() => match turn { Some(turn) => turn, None => return Ok(()) },
-                    _ = tokio::time::sleep(config.idle_timeout) => {
-                        tracing::info!(command = %config.command, "agent idle; stopping its process");
-                        return Ok(());
-                    }
-                };
-                let id = match open_session(&cx, &mut session, can_load, workspace, &turn).await {
+                if next.is_none() {
+                    *next = tokio::select! {
+                        turn = turns.recv() => match turn { Some(turn) => Some(turn), None => return Ok(()) },
+                        _ = tokio::time::sleep(config.idle_timeout) => {
+                            tracing::info!(command = %config.command, "agent idle; stopping its process");
+                            return Ok(());
+                        }
+                    };
+                }
+                // The turn stays in `next` until its session is open, so a death meanwhile reports to it.
+                let opening = next.as_ref().expect("a turn was just queued");
+                let id = match open_session(&cx, &mut session, can_load, workspace, opening).await {
                     Ok(id) => id,
+                    Err(error) if agent_client_protocol::is_incoming_transport_closed(&error) => return Err(error),
                     Err(error) => {
+                        let turn = next.take().expect("the turn being opened");
                         let _ = turn.events.send(AgentEvent::Error(format!("the agent refused the session: {error}")));
                         continue;
                     }
                 };
+                let turn = next.take().expect("the turn being opened");
                 *current.lock().expect("turn lock") = Some(turn.events.clone());
-                let outcome = prompt(&cx, &id, &turn).await;
+                let outcome = prompt(&cx, config, &id, &turn).await;
                 let events = current.lock().expect("turn lock").take();
                 match (outcome, events) {
                     (Ok(StopReason::Cancelled), _) | (Ok(_), None) => {}
@@ -238,10 +280,12 @@ async fn open_session(
 /// `session/cancel` and waits a little for the agent to stop.
 async fn prompt(
     cx: &agent_client_protocol::v1::ConnectionTo<agent_client_protocol::Agent>,
+    config: &AcpConfig,
     id: &SessionId,
     turn: &Turn,
 ) -> Result<StopReason, agent_client_protocol::Error> {
-    let text = ContentBlock::Text(TextContent::new(turn.request.text.clone()));
+    let framed = config.prompt_template.render(&turn.request.sender, &turn.request.text);
+    let text = ContentBlock::Text(TextContent::new(framed));
     let response = cx.send_request(AcpPrompt::new(id.clone(), vec![text])).block_task();
     tokio::pin!(response);
     tokio::select! {

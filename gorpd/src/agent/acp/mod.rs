@@ -10,8 +10,9 @@
 
 mod connection;
 mod fs;
+mod stderr;
 
-use super::{AgentBackend, AgentEvent, PromptRequest};
+use super::{AgentBackend, AgentEvent, PromptRequest, PromptTemplate};
 use connection::Turn;
 use futures::stream::{BoxStream, StreamExt};
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// How to run one ACP agent.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct AcpConfig {
     pub auto_approve: bool,
     /// Stop a process after this long without a prompt.
     pub idle_timeout: Duration,
+    /// How a user's message is framed.
+    pub prompt_template: PromptTemplate,
 }
 
 /// Live agent processes of all ACP profiles, by gorp session.
@@ -113,12 +117,17 @@ impl AgentPool {
         let workspace = turn.request.workspace.clone();
         let _ = turns.send(turn);
         let stop = self.stop.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = connection::run(config, workspace, queue) => {}
+        let span = tracing::info_span!("agent", session = %session);
+        let process = connection::run(config, session.clone(), workspace, queue);
+        tokio::spawn(
+            async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = process => {}
+                }
             }
-        });
+            .instrument(span),
+        );
         processes.insert(session, Process { turns, last_used: Instant::now() });
     }
 }
