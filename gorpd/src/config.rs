@@ -140,7 +140,43 @@ pub struct AcpProfile {
     pub auto_approve: bool,
     /// How a user's message is framed [default: prompt_template].
     pub prompt_template: Option<String>,
+    /// MCP servers passed to the agent with every `session/new` and `session/load`.
+    #[serde(default)]
+    pub mcp_servers: Vec<McpServerConfig>,
+    /// Session mode set when a session opens (e.g. `"plan"`) [default: the agent's].
+    pub mode: Option<String>,
+    /// Model set when a session opens [default: the agent's].
+    pub model: Option<String>,
+    /// Programs the agent may run in terminals (`"*"`: any) [default: none, no terminals].
+    #[serde(default)]
+    pub terminal_commands: Vec<String>,
+    /// A terminal command still running after this many seconds is killed [default: 600].
+    pub terminal_timeout_secs: Option<u64>,
 }
+
+/// One MCP server of an ACP profile: a program (`command`) or an HTTP endpoint (`url`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerConfig {
+    /// Name the agent knows it by.
+    pub name: String,
+    /// Program of a stdio server.
+    pub command: Option<String>,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Its environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// URL of an HTTP server.
+    pub url: Option<String>,
+    /// HTTP headers sent to it.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Default of `terminal_timeout_secs`.
+pub const DEFAULT_TERMINAL_TIMEOUT_SECS: u64 = 600;
 
 impl AcpProfile {
     /// A profile running `command` with every other setting at its default.
@@ -308,6 +344,9 @@ impl Config {
         PromptTemplate::parse(&self.prompt_template).map_err(|e| ConfigError(format!("prompt_template: {e}")))?;
         for (name, profile) in &self.agents {
             check_openai_profile(name, profile)?;
+            if let AgentProfile::Acp(acp) = profile {
+                check_acp_profile(acp).map_err(|e| ConfigError(format!("agent profile \"{name}\": {e}")))?;
+            }
             if let Some(template) = profile.prompt_template() {
                 PromptTemplate::parse(template)
                     .map_err(|e| ConfigError(format!("agent profile \"{name}\": prompt_template: {e}")))?;
@@ -365,6 +404,43 @@ impl AgentProfile {
             AgentProfile::Openai { prompt_template, .. } => prompt_template.as_deref(),
         }
     }
+}
+
+/// An `acp` profile's MCP servers are each a program or a URL, with unique names; limits are positive.
+fn check_acp_profile(profile: &AcpProfile) -> Result<(), String> {
+    if profile.command.trim().is_empty() {
+        return Err("command must not be empty".to_owned());
+    }
+    if let Some(secs) = profile.terminal_timeout_secs
+        && !(1..=86_400).contains(&secs)
+    {
+        return Err(format!("terminal_timeout_secs must be from 1 to 86400, not {secs}"));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for server in &profile.mcp_servers {
+        if !names.insert(server.name.as_str()) || server.name.trim().is_empty() {
+            return Err(format!("mcp_servers: names must be unique and not empty (\"{}\")", server.name));
+        }
+        match (&server.command, &server.url) {
+            (Some(_), None) if server.headers.is_empty() => {}
+            (None, Some(url)) if server.args.is_empty() && server.env.is_empty() => match reqwest::Url::parse(url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                _ => {
+                    return Err(format!(
+                        "mcp_servers: \"{}\": url \"{url}\" is not an http:// or https:// URL",
+                        server.name
+                    ));
+                }
+            },
+            _ => {
+                return Err(format!(
+                    "mcp_servers: \"{}\" needs either command (with args, env) or url (with headers)",
+                    server.name
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An `openai` profile needs an http(s) base URL and positive limits.
@@ -495,6 +571,28 @@ mod tests {
         std::fs::write(&path, "[agents.x]\nkind = \"acp\"\ncommand = \"a\"\nprompt_template = \"{x}\"\n").unwrap();
         let error = Config::load(&flags(&["--config", p])).unwrap_err().to_string();
         assert!(error.contains("agent profile \"x\": prompt_template: unknown placeholder {x}"), "{error}");
+        for (profile, reason) in [
+            ("terminal_timeout_secs = 0", "terminal_timeout_secs must be from 1"),
+            ("mcp_servers = [{ name = \"a\" }]", "needs either command"),
+            ("mcp_servers = [{ name = \"a\", command = \"x\", url = \"http://h\" }]", "needs either command"),
+            ("mcp_servers = [{ name = \"a\", url = \"ftp://h\" }]", "is not an http:// or https:// URL"),
+            ("mcp_servers = [{ name = \"a\", command = \"x\" }, { name = \"a\", command = \"y\" }]", "unique"),
+            ("mcp_servers = [{ name = \"a\", comand = \"x\" }]", "unknown field"),
+        ] {
+            std::fs::write(&path, format!("[agents.x]\nkind = \"acp\"\ncommand = \"a\"\n{profile}\n")).unwrap();
+            let error = Config::load(&flags(&["--config", p])).unwrap_err().to_string();
+            assert!(error.contains(reason), "{profile}: {error}");
+        }
+        std::fs::write(
+            &path,
+            "[agents.x]\nkind = \"acp\"\ncommand = \"a\"\nmode = \"plan\"\nterminal_commands = [\"cargo\"]\n\
+             mcp_servers = [{ name = \"fs\", command = \"mcp-fs\", args = [\"/tmp\"] }, { name = \"web\", url = \"https://m/\" }]\n",
+        )
+        .unwrap();
+        let config = Config::load(&flags(&["--config", p])).unwrap();
+        assert!(
+            matches!(&config.agents["x"], AgentProfile::Acp(acp) if acp.mcp_servers.len() == 2 && acp.mode.as_deref() == Some("plan"))
+        );
         std::fs::write(&path, "[agents.x]\nkind = \"telepathy\"\n").unwrap();
         assert!(Config::load(&flags(&["--config", p])).is_err());
     }

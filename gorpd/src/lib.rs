@@ -20,7 +20,10 @@ pub mod store;
 pub mod testing;
 pub mod web;
 
-use agent::{AcpBackend, AcpConfig, AgentPool, Backends, EchoBackend, OpenAiBackend, OpenAiConfig, PromptTemplate};
+use agent::{
+    AcpBackend, AcpConfig, AgentPool, Backends, EchoBackend, OpenAiBackend, OpenAiConfig, PromptTemplate,
+    TerminalPolicy,
+};
 use auth::Authenticator;
 use bus::Bus;
 use config::{AgentProfile, Config};
@@ -129,6 +132,15 @@ pub fn agent_backends(config: &Config) -> Backends {
                     auto_approve: profile.auto_approve,
                     idle_timeout: Duration::from_secs(config.agent_idle_secs),
                     prompt_template: template,
+                    mcp_servers: profile.mcp_servers.clone(),
+                    mode: profile.mode.clone(),
+                    model: profile.model.clone(),
+                    terminal: TerminalPolicy {
+                        allow: profile.terminal_commands.clone(),
+                        timeout: Duration::from_secs(
+                            profile.terminal_timeout_secs.unwrap_or(config::DEFAULT_TERMINAL_TIMEOUT_SECS),
+                        ),
+                    },
                 };
                 backends.with(name, AcpBackend::new(acp, pool.clone()))
             }

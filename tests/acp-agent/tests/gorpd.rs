@@ -2,7 +2,7 @@
 //! crate's scripted agent, and `elizacp`, an ACP agent nobody here wrote.
 
 use gorp_proto::v1 as pb;
-use gorpd::config::{AcpProfile, AgentProfile, Config};
+use gorpd::config::{AcpProfile, AgentProfile, Config, McpServerConfig};
 use gorpd::testing::clients::*;
 use gorpd::testing::{TestServer, test_config};
 use std::collections::BTreeMap;
@@ -282,5 +282,184 @@ async fn the_sender_is_in_the_prompt_by_default_and_the_template_is_configurable
     control.create_session(pb::CreateSessionRequest { agent: "framed".into(), ..create("custom") }).await.unwrap();
     control.bind_session(bind("web", "custom", "custom")).await.unwrap();
     assert_eq!(chat.ask("custom", "hi").await, "acp[1]: <alice@web/custom> hi");
+    server.stop().await.unwrap();
+}
+
+/// Publishes `text` and returns the progress lines streamed for it and its final answer.
+async fn say_with_progress(chat: &mut Chat, channel: &str, text: &str) -> (Vec<String>, pb::Response) {
+    chat.send(channel, text).await;
+    let mut progress = Vec::new();
+    loop {
+        match chat.subscriber.next().await.unwrap().kind.unwrap() {
+            pb::delivery::Kind::Chunk(chunk) if chunk.kind == pb::ChunkKind::Progress as i32 => {
+                progress.push(chunk.text)
+            }
+            pb::delivery::Kind::Response(response) => {
+                chat.subscriber.ack(response.seq).await;
+                return (progress, response);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn terminal_output_reaches_the_channel_its_exit_code_the_agent_and_the_allow_list_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        let profile = AcpProfile { terminal_commands: vec!["sh".into()], ..acp(AGENT) };
+        config.agents.insert("test".into(), AgentProfile::Acp(profile));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "shell").await;
+    std::fs::write(dir.path().join("workspaces/shell/build.sh"), "echo compiling\npwd\nexit 3\n").unwrap();
+    let (progress, answer) = say_with_progress(&mut chat, "shell", "term sh build.sh").await;
+    let workspace = dir.path().join("workspaces/shell").canonicalize().unwrap();
+    assert_eq!(answer.text, format!("exit 3: compiling\n{}", workspace.display()), "the agent got the exit code");
+    assert_eq!(progress[0], "🖥 $ sh build.sh");
+    assert!(progress.iter().any(|p| p.contains("compiling")), "the output streamed as progress: {progress:?}");
+
+    let (progress, answer) = say_with_progress(&mut chat, "shell", "term rm -rf build.sh").await;
+    assert!(answer.text.starts_with("terminal refused: "), "{}", answer.text);
+    assert!(answer.text.contains("is not allowed by this gorp profile (terminal_commands: sh)"), "{}", answer.text);
+    assert!(progress.iter().any(|p| p.starts_with("🚫 command \"rm\"")), "{progress:?}");
+    assert!(dir.path().join("workspaces/shell/build.sh").exists(), "nothing ran");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_terminal_commands_the_agent_gets_no_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "noshell").await;
+    let answer = chat.ask("noshell", "term sh -c true").await;
+    assert!(answer.contains("terminal_commands: none"), "{answer}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn modes_and_models_are_shown_set_from_chat_and_set_per_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        let planner = AcpProfile { mode: Some("plan".into()), model: Some("large".into()), ..acp(AGENT) };
+        config.agents.insert("planner".into(), AgentProfile::Acp(planner));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "modal").await;
+    assert!(chat.ask("modal", "!mode").await.contains("has reported no mode yet"));
+    assert_eq!(chat.ask("modal", "settings").await, "mode=ask model=small mcp=none");
+    let modes = chat.ask("modal", "!mode").await;
+    assert!(modes.starts_with("modal's agent mode: ask") && modes.contains("• plan — plan mode"), "{modes}");
+    assert_eq!(chat.ask("modal", "!mode code").await, "The agent's mode is now code.");
+    assert_eq!(chat.ask("modal", "!model large").await, "The agent's model is now large.");
+    assert_eq!(chat.ask("modal", "settings").await, "mode=code model=large mcp=none", "the agent switched");
+    let refused = chat.ask("modal", "!mode turbo").await;
+    assert!(refused.contains("no mode \"turbo\" (it offers: ask, code, plan)"), "{refused}");
+    let status = chat.ask("modal", "!status modal").await;
+    assert!(status.contains("\nmode: code\nmodel: large"), "{status}");
+
+    // A new process (killed between turns) gets the chosen mode and model again.
+    assert_eq!(chat.ask("modal", "die").await, "dying after this turn");
+    wait_for_session(&server.control(), "modal", |s| !s.agent_running).await;
+    assert_eq!(chat.ask("modal", "settings").await, "mode=code model=large mcp=none");
+
+    let mut control = server.control();
+    control.create_session(pb::CreateSessionRequest { agent: "planner".into(), ..create("planned") }).await.unwrap();
+    control.bind_session(bind("web", "planned", "planned")).await.unwrap();
+    assert_eq!(chat.ask("planned", "settings").await, "mode=plan model=large mcp=none", "the profile's defaults");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_profile_s_mcp_servers_reach_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        let files = McpServerConfig { name: "files".into(), command: Some("mcp-files".into()), ..Default::default() };
+        let docs =
+            McpServerConfig { name: "docs".into(), url: Some("https://mcp.example/".into()), ..Default::default() };
+        config
+            .agents
+            .insert("test".into(), AgentProfile::Acp(AcpProfile { mcp_servers: vec![files, docs], ..acp(AGENT) }));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "tools").await;
+    let expected = "mode=ask model=small mcp=files (stdio mcp-files), docs (http https://mcp.example/)";
+    assert_eq!(chat.ask("tools", "settings").await, expected);
+    // session/load gets them too.
+    assert_eq!(chat.ask("tools", "die").await, "dying after this turn");
+    wait_for_session(&server.control(), "tools", |s| !s.agent_running).await;
+    assert_eq!(chat.ask("tools", "settings").await, expected);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_agent_s_commands_are_listed_by_help_and_a_slash_command_reaches_it_unframed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        // The default template frames messages, but never a slash command.
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile::new(AGENT)));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "cmds").await;
+    assert_eq!(chat.ask("cmds", "hi").await, "acp[1]: alice (web): hi");
+    let help = chat.ask("cmds", "!help").await;
+    assert!(
+        help.contains(
+            "Commands of cmds's agent (send them as a message):\n/review <what to review> — Review the changes"
+        ),
+        "{help}"
+    );
+    assert_eq!(chat.ask("cmds", "/review the last commit").await, "review of: the last commit");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn thinking_and_tool_call_diffs_arrive_as_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "verbose").await;
+    let (progress, answer) = say_with_progress(&mut chat, "verbose", "think").await;
+    assert_eq!(answer.text, "thought it through");
+    assert_eq!(progress, ["💭 thinking\nConsidering the options."]);
+    let (progress, answer) = say_with_progress(&mut chat, "verbose", "edit").await;
+    assert_eq!(answer.text, "edited");
+    assert_eq!(
+        progress,
+        ["🔧 edit notes.txt (running)\n📝 notes.txt\n- two\n+ 2", "🔧 edit notes.txt: done\n1 line changed"],
+        "an update without a title names its tool call"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_agent_that_needs_a_login_gets_login_instructions_and_login_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        let env = BTreeMap::from([("GORP_TEST_AGENT_REQUIRE_LOGIN".to_owned(), "1".to_owned())]);
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile { env, ..acp(AGENT) }));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "locked").await;
+    let refused = chat.say("locked", "hello").await;
+    assert_eq!(refused.kind, pb::ResponseKind::Error as i32);
+    let ways = "Ways to log in (!login <id>):\n• device — Device code: Open https://login.example.test/device and enter GORP-1234";
+    assert!(refused.text.contains(ways), "{}", refused.text);
+    assert!(chat.ask("locked", "!status locked").await.contains("login: required"));
+    assert!(chat.ask("locked", "!login").await.contains(ways));
+    assert!(chat.ask("locked", "!login sms").await.contains("No login method \"sms\""));
+    assert_eq!(chat.ask("locked", "!login device").await, "Logged in with Device code. Send your message again.");
+    assert_eq!(chat.ask("locked", "hello").await, "acp[1]: hello");
+    assert!(!chat.ask("locked", "!status locked").await.contains("login: required"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn context_usage_and_cost_appear_in_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "metered").await;
+    assert_eq!(chat.ask("metered", "usage").await, "usage reported");
+    let status = chat.ask("metered", "!status metered").await;
+    assert!(status.contains("\ncontext: 1200 of 200000 tokens\ncost: 0.0421 USD"), "{status}");
     server.stop().await.unwrap();
 }
