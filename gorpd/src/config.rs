@@ -2,6 +2,7 @@
 //! variables and a TOML file, merged as defaults < file < environment < flags,
 //! and validated before anything is bound or opened.
 
+use crate::agent::PromptTemplate;
 use clap::Parser;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -91,6 +92,7 @@ struct FileConfig {
     timezone: Option<String>,
     hook_wait_max_secs: Option<u64>,
     hook_per_minute: Option<u32>,
+    prompt_template: Option<String>,
 }
 
 /// How to run one kind of agent; sessions name a profile (`!create x --agent <profile>`).
@@ -103,19 +105,7 @@ pub enum AgentProfile {
         chunk_delay_ms: Option<u64>,
     },
     /// An Agent Client Protocol agent spawned as a subprocess (JSON-RPC over stdio).
-    Acp {
-        /// Program to run, e.g. `claude-code-acp`.
-        command: String,
-        /// Its arguments.
-        #[serde(default)]
-        args: Vec<String>,
-        /// Extra environment variables.
-        #[serde(default)]
-        env: BTreeMap<String, String>,
-        /// Approve every permission request without asking (default false).
-        #[serde(default)]
-        auto_approve: bool,
-    },
+    Acp(AcpProfile),
     /// An OpenAI-compatible chat completions endpoint.
     Openai {
         /// Base URL up to `/v1`, e.g. `http://127.0.0.1:8080/v1`.
@@ -130,7 +120,75 @@ pub enum AgentProfile {
         context_tokens: Option<u32>,
         /// Longest wait, in seconds, for the answer to start and between two of its pieces [default: 120].
         timeout_secs: Option<u64>,
+        /// Most tokens of one answer (`max_tokens`) [default: the endpoint's].
+        max_tokens: Option<u32>,
+        /// Sampling temperature, 0 to 2 [default: the endpoint's].
+        temperature: Option<f32>,
+        /// How a user's message is framed [default: prompt_template].
+        prompt_template: Option<String>,
     },
+}
+
+/// An Agent Client Protocol agent profile (`kind = "acp"`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcpProfile {
+    /// Program to run, e.g. `claude-code-acp`.
+    pub command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Approve every permission request without asking (default false).
+    #[serde(default)]
+    pub auto_approve: bool,
+    /// How a user's message is framed [default: prompt_template].
+    pub prompt_template: Option<String>,
+    /// MCP servers passed to the agent with every `session/new` and `session/load`.
+    #[serde(default)]
+    pub mcp_servers: Vec<McpServerConfig>,
+    /// Session mode set when a session opens (e.g. `"plan"`) [default: the agent's].
+    pub mode: Option<String>,
+    /// Model set when a session opens [default: the agent's].
+    pub model: Option<String>,
+    /// Programs the agent may run in terminals (`"*"`: any) [default: none, no terminals].
+    #[serde(default)]
+    pub terminal_commands: Vec<String>,
+    /// A terminal command still running after this many seconds is killed [default: 600].
+    pub terminal_timeout_secs: Option<u64>,
+}
+
+/// One MCP server of an ACP profile: a program (`command`) or an HTTP endpoint (`url`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerConfig {
+    /// Name the agent knows it by.
+    pub name: String,
+    /// Program of a stdio server.
+    pub command: Option<String>,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Its environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// URL of an HTTP server.
+    pub url: Option<String>,
+    /// HTTP headers sent to it.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Default of `terminal_timeout_secs`.
+pub const DEFAULT_TERMINAL_TIMEOUT_SECS: u64 = 600;
+
+impl AcpProfile {
+    /// A profile running `command` with every other setting at its default.
+    pub fn new(command: impl Into<String>) -> Self {
+        Self { command: command.into(), ..Self::default() }
+    }
 }
 
 /// A broken configuration; the message says what and how to fix it.
@@ -196,6 +254,8 @@ pub struct Config {
     pub hook_wait_max_secs: u64,
     /// Webhook calls each session's hook accepts per minute, unless the hook sets its own.
     pub hook_per_minute: u32,
+    /// How a user's message is framed for agents whose profile sets no template.
+    pub prompt_template: String,
 }
 
 impl Config {
@@ -226,6 +286,7 @@ impl Config {
             timezone: chrono_tz::Tz::UTC,
             hook_wait_max_secs: 300,
             hook_per_minute: 60,
+            prompt_template: crate::agent::DEFAULT_PROMPT_TEMPLATE.to_owned(),
         }
     }
 
@@ -260,6 +321,7 @@ impl Config {
         }
         config.hook_wait_max_secs = file.hook_wait_max_secs.unwrap_or(config.hook_wait_max_secs);
         config.hook_per_minute = file.hook_per_minute.unwrap_or(config.hook_per_minute);
+        config.prompt_template = file.prompt_template.unwrap_or(config.prompt_template);
         config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -305,8 +367,16 @@ impl Config {
         for name in self.agents.keys() {
             crate::names::check_label("agent profile name", name).map_err(ConfigError)?;
         }
+        PromptTemplate::parse(&self.prompt_template).map_err(|e| ConfigError(format!("prompt_template: {e}")))?;
         for (name, profile) in &self.agents {
             check_openai_profile(name, profile)?;
+            if let AgentProfile::Acp(acp) = profile {
+                check_acp_profile(acp).map_err(|e| ConfigError(format!("agent profile \"{name}\": {e}")))?;
+            }
+            if let Some(template) = profile.prompt_template() {
+                PromptTemplate::parse(template)
+                    .map_err(|e| ConfigError(format!("agent profile \"{name}\": prompt_template: {e}")))?;
+            }
         }
         if !self.agents.contains_key(&self.default_agent) {
             let known: Vec<_> = self.agents.keys().map(String::as_str).collect();
@@ -351,9 +421,57 @@ impl Config {
     }
 }
 
+impl AgentProfile {
+    /// The profile's own prompt template, if it sets one.
+    pub fn prompt_template(&self) -> Option<&str> {
+        match self {
+            AgentProfile::Echo { .. } => None,
+            AgentProfile::Acp(acp) => acp.prompt_template.as_deref(),
+            AgentProfile::Openai { prompt_template, .. } => prompt_template.as_deref(),
+        }
+    }
+}
+
+/// An `acp` profile's MCP servers are each a program or a URL, with unique names; limits are positive.
+fn check_acp_profile(profile: &AcpProfile) -> Result<(), String> {
+    if profile.command.trim().is_empty() {
+        return Err("command must not be empty".to_owned());
+    }
+    if let Some(secs) = profile.terminal_timeout_secs
+        && !(1..=86_400).contains(&secs)
+    {
+        return Err(format!("terminal_timeout_secs must be from 1 to 86400, not {secs}"));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for server in &profile.mcp_servers {
+        if !names.insert(server.name.as_str()) || server.name.trim().is_empty() {
+            return Err(format!("mcp_servers: names must be unique and not empty (\"{}\")", server.name));
+        }
+        match (&server.command, &server.url) {
+            (Some(_), None) if server.headers.is_empty() => {}
+            (None, Some(url)) if server.args.is_empty() && server.env.is_empty() => match reqwest::Url::parse(url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                _ => {
+                    return Err(format!(
+                        "mcp_servers: \"{}\": url \"{url}\" is not an http:// or https:// URL",
+                        server.name
+                    ));
+                }
+            },
+            _ => {
+                return Err(format!(
+                    "mcp_servers: \"{}\" needs either command (with args, env) or url (with headers)",
+                    server.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An `openai` profile needs an http(s) base URL and positive limits.
 fn check_openai_profile(name: &str, profile: &AgentProfile) -> Result<(), ConfigError> {
-    let AgentProfile::Openai { base_url, context_tokens, timeout_secs, .. } = profile else {
+    let AgentProfile::Openai { base_url, context_tokens, timeout_secs, max_tokens, temperature, .. } = profile else {
         return Ok(());
     };
     let fail = |message: String| Err(ConfigError(format!("agent profile \"{name}\": {message}")));
@@ -368,6 +486,14 @@ fn check_openai_profile(name: &str, profile: &AgentProfile) -> Result<(), Config
         && !(1..=86_400).contains(secs)
     {
         return fail(format!("timeout_secs must be from 1 to 86400, not {secs}"));
+    }
+    if *max_tokens == Some(0) {
+        return fail("max_tokens must be at least 1".to_owned());
+    }
+    if let Some(temperature) = temperature
+        && !(0.0..=2.0).contains(temperature)
+    {
+        return fail(format!("temperature must be from 0 to 2, not {temperature}"));
     }
     Ok(())
 }
@@ -458,13 +584,41 @@ mod tests {
         assert_eq!(config.default_agent, "claude");
         assert_eq!(config.agents.len(), 3, "echo stays available");
         assert!(
-            matches!(&config.agents["claude"], AgentProfile::Acp { command, auto_approve: false, .. } if command == "claude-code-acp")
+            matches!(&config.agents["claude"], AgentProfile::Acp(acp) if acp.command == "claude-code-acp" && !acp.auto_approve)
         );
 
         std::fs::write(&path, "default_agent = \"nope\"\n").unwrap();
         assert!(Config::load(&flags(&["--config", p])).unwrap_err().to_string().contains("not a profile"));
         std::fs::write(&path, "[agents.x]\nkind = \"acp\"\ncommand = \"a\"\ncomand = \"b\"\n").unwrap();
         assert!(Config::load(&flags(&["--config", p])).unwrap_err().to_string().contains("unknown field"));
+        std::fs::write(&path, "prompt_template = \"{sender} says\"\n").unwrap();
+        let error = Config::load(&flags(&["--config", p])).unwrap_err().to_string();
+        assert!(error.starts_with("prompt_template: ") && error.contains("does not use {text}"), "{error}");
+        std::fs::write(&path, "[agents.x]\nkind = \"acp\"\ncommand = \"a\"\nprompt_template = \"{x}\"\n").unwrap();
+        let error = Config::load(&flags(&["--config", p])).unwrap_err().to_string();
+        assert!(error.contains("agent profile \"x\": prompt_template: unknown placeholder {x}"), "{error}");
+        for (profile, reason) in [
+            ("terminal_timeout_secs = 0", "terminal_timeout_secs must be from 1"),
+            ("mcp_servers = [{ name = \"a\" }]", "needs either command"),
+            ("mcp_servers = [{ name = \"a\", command = \"x\", url = \"http://h\" }]", "needs either command"),
+            ("mcp_servers = [{ name = \"a\", url = \"ftp://h\" }]", "is not an http:// or https:// URL"),
+            ("mcp_servers = [{ name = \"a\", command = \"x\" }, { name = \"a\", command = \"y\" }]", "unique"),
+            ("mcp_servers = [{ name = \"a\", comand = \"x\" }]", "unknown field"),
+        ] {
+            std::fs::write(&path, format!("[agents.x]\nkind = \"acp\"\ncommand = \"a\"\n{profile}\n")).unwrap();
+            let error = Config::load(&flags(&["--config", p])).unwrap_err().to_string();
+            assert!(error.contains(reason), "{profile}: {error}");
+        }
+        std::fs::write(
+            &path,
+            "[agents.x]\nkind = \"acp\"\ncommand = \"a\"\nmode = \"plan\"\nterminal_commands = [\"cargo\"]\n\
+             mcp_servers = [{ name = \"fs\", command = \"mcp-fs\", args = [\"/tmp\"] }, { name = \"web\", url = \"https://m/\" }]\n",
+        )
+        .unwrap();
+        let config = Config::load(&flags(&["--config", p])).unwrap();
+        assert!(
+            matches!(&config.agents["x"], AgentProfile::Acp(acp) if acp.mcp_servers.len() == 2 && acp.mode.as_deref() == Some("plan"))
+        );
         std::fs::write(&path, "[agents.x]\nkind = \"telepathy\"\n").unwrap();
         assert!(Config::load(&flags(&["--config", p])).is_err());
     }
@@ -488,6 +642,9 @@ mod tests {
             ("base_url = \"http://h/v1\"\ntimeout_secs = 0\n", "timeout_secs must be from 1"),
             ("base_url = \"http://h/v1\"\ncontext_tokens = 0\n", "context_tokens must be at least 1"),
             ("base_url = \"http://h/v1\"\ntimeout = 5\n", "unknown field"),
+            ("base_url = \"http://h/v1\"\nmax_tokens = 0\n", "max_tokens must be at least 1"),
+            ("base_url = \"http://h/v1\"\ntemperature = 2.5\n", "temperature must be from 0 to 2"),
+            ("base_url = \"http://h/v1\"\nprompt_template = \"{who}\"\n", "unknown placeholder {who}"),
         ] {
             std::fs::write(&path, format!("{profile}{extra}")).unwrap();
             let message = Config::load(&flags(&["--config", p])).unwrap_err().to_string();

@@ -22,7 +22,10 @@ pub mod store;
 pub mod testing;
 pub mod web;
 
-use agent::{AcpBackend, AcpConfig, AgentPool, Backends, EchoBackend, OpenAiBackend, OpenAiConfig};
+use agent::{
+    AcpBackend, AcpConfig, AgentPool, Backends, EchoBackend, OpenAiBackend, OpenAiConfig, PromptTemplate,
+    TerminalPolicy,
+};
 use auth::Authenticator;
 use bus::Bus;
 use config::{AgentProfile, Config};
@@ -92,12 +95,24 @@ pub fn agent_backends(config: &Config) -> Backends {
     let mut backends = Backends::new();
     let pool = AgentPool::new(config.max_agents);
     for (name, profile) in &config.agents {
+        let template = PromptTemplate::parse(profile.prompt_template().unwrap_or(&config.prompt_template))
+            .expect("templates are checked when the config loads");
         backends = match profile {
             AgentProfile::Echo { chunk_delay_ms } => {
                 let delay = chunk_delay_ms.unwrap_or(config.echo_chunk_delay_ms);
                 backends.with(name, EchoBackend::new(Duration::from_millis(delay)))
             }
-            AgentProfile::Openai { base_url, model, api_key_env, system_prompt, context_tokens, timeout_secs } => {
+            AgentProfile::Openai {
+                base_url,
+                model,
+                api_key_env,
+                system_prompt,
+                context_tokens,
+                timeout_secs,
+                max_tokens,
+                temperature,
+                prompt_template: _,
+            } => {
                 let openai = OpenAiConfig {
                     base_url: base_url.clone(),
                     model: model.clone(),
@@ -105,16 +120,29 @@ pub fn agent_backends(config: &Config) -> Backends {
                     system_prompt: system_prompt.clone(),
                     context_tokens: context_tokens.unwrap_or(OpenAiConfig::DEFAULT_CONTEXT_TOKENS),
                     timeout: Duration::from_secs(timeout_secs.unwrap_or(OpenAiConfig::DEFAULT_TIMEOUT_SECS)),
+                    max_tokens: *max_tokens,
+                    temperature: *temperature,
+                    prompt_template: template,
                 };
                 backends.with(name, OpenAiBackend::new(openai))
             }
-            AgentProfile::Acp { command, args, env, auto_approve } => {
+            AgentProfile::Acp(profile) => {
                 let acp = AcpConfig {
-                    command: command.clone(),
-                    args: args.clone(),
-                    env: env.clone(),
-                    auto_approve: *auto_approve,
+                    command: profile.command.clone(),
+                    args: profile.args.clone(),
+                    env: profile.env.clone(),
+                    auto_approve: profile.auto_approve,
                     idle_timeout: Duration::from_secs(config.agent_idle_secs),
+                    prompt_template: template,
+                    mcp_servers: profile.mcp_servers.clone(),
+                    mode: profile.mode.clone(),
+                    model: profile.model.clone(),
+                    terminal: TerminalPolicy {
+                        allow: profile.terminal_commands.clone(),
+                        timeout: Duration::from_secs(
+                            profile.terminal_timeout_secs.unwrap_or(config::DEFAULT_TERMINAL_TIMEOUT_SECS),
+                        ),
+                    },
                 };
                 backends.with(name, AcpBackend::new(acp, pool.clone()))
             }

@@ -7,12 +7,15 @@
 mod acp;
 mod echo;
 mod openai;
+mod template;
 
-pub use acp::{AcpBackend, AcpConfig, AgentPool};
+pub use acp::{AcpBackend, AcpConfig, AgentPool, TerminalPolicy};
 pub use echo::EchoBackend;
 pub use openai::{OpenAiBackend, OpenAiConfig};
+pub use template::{DEFAULT_PROMPT_TEMPLATE, PLACEHOLDERS, PromptTemplate, Sender};
 
 pub use crate::bus::PermissionOption;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +31,8 @@ pub struct PromptRequest {
     pub workspace: PathBuf,
     /// What the user said.
     pub text: String,
+    /// Who said it (for the profile's prompt template).
+    pub sender: Sender,
     /// The conversation before this prompt, oldest first (for backends that keep no state of their own).
     pub history: Vec<HistoryTurn>,
     /// The agent's own id for this conversation, as reported earlier with [`AgentEvent::SessionId`].
@@ -41,6 +46,8 @@ pub struct HistoryTurn {
     pub from_user: bool,
     /// The text.
     pub text: String,
+    /// Who wrote a user's message, when it came from a channel.
+    pub sender: Option<Sender>,
 }
 
 /// An agent asks before doing something; gorp answers through `reply`.
@@ -87,6 +94,70 @@ pub enum AgentEvent {
     Error(String),
 }
 
+/// One choice an agent offers (a mode, a model, a way to log in).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Choice {
+    /// The id to pass back (`!mode <id>`).
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// What it does, when the agent says.
+    pub description: Option<String>,
+}
+
+/// A slash command the agent offers (`/name` in chat).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentCommand {
+    /// The command's name, without the slash.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// What to type after it, when it takes input.
+    pub hint: Option<String>,
+}
+
+/// What gorp knows about a session's agent besides its turns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentView {
+    /// The current mode, when the agent has modes.
+    pub mode: Option<String>,
+    /// The modes it offers.
+    pub modes: Vec<Choice>,
+    /// The current model, when the agent lets clients pick one.
+    pub model: Option<String>,
+    /// The models it offers.
+    pub models: Vec<Choice>,
+    /// Its slash commands.
+    pub commands: Vec<AgentCommand>,
+    /// How one logs in to it.
+    pub auth_methods: Vec<Choice>,
+    /// The agent said authentication is required.
+    pub needs_login: bool,
+    /// Tokens in the agent's context window and its size, as the agent last reported.
+    pub context: Option<(u64, u64)>,
+    /// The session's cost so far and its currency, as the agent last reported.
+    pub cost: Option<(f64, String)>,
+}
+
+/// A session setting a user can change from chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// The agent's session mode (`!mode`).
+    Mode,
+    /// The agent's model (`!model`).
+    Model,
+}
+
+impl Setting {
+    /// The word users see.
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::Mode => "mode",
+            Setting::Model => "model",
+        }
+    }
+}
+
 /// A source of agent answers (echo, ACP, OpenAI-compatible).
 pub trait AgentBackend: Send + Sync + 'static {
     /// Streams the answer to one prompt; ends with `Done` or `Error`.
@@ -103,6 +174,22 @@ pub trait AgentBackend: Send + Sync + 'static {
     /// runs no processes at all (built in, or a remote endpoint).
     fn process_running(&self, _session: &str) -> Option<bool> {
         None
+    }
+
+    /// Modes, models, commands and login state of `session`'s agent, for backends that have them.
+    fn view(&self, _session: &str) -> Option<AgentView> {
+        None
+    }
+
+    /// Changes a setting of `session`'s agent (now if it runs, else when it
+    /// next starts); the text says what happened, the error why not.
+    fn change(&self, _session: &str, setting: Setting, _value: &str) -> BoxFuture<'static, Result<String, String>> {
+        Box::pin(std::future::ready(Err(format!("this agent has no {} to choose", setting.name()))))
+    }
+
+    /// Starts the agent's login flow with `method` (or lists the ways).
+    fn login(&self, _session: &str, _method: Option<&str>) -> BoxFuture<'static, Result<String, String>> {
+        Box::pin(std::future::ready(Err("this agent needs no login through gorp".to_owned())))
     }
 
     /// Stops the process of `session`, if any (the session was deleted).

@@ -13,7 +13,7 @@ mod messages;
 mod sse;
 mod wire;
 
-use super::{AgentBackend, AgentEvent, PromptRequest};
+use super::{AgentBackend, AgentEvent, HistoryTurn, PromptRequest, PromptTemplate};
 use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
@@ -39,6 +39,12 @@ pub struct OpenAiConfig {
     pub context_tokens: u32,
     /// Longest wait for the response to start and between two reads of it.
     pub timeout: Duration,
+    /// Most tokens of one answer, when set.
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature, when set.
+    pub temperature: Option<f32>,
+    /// How user messages (the new one and those in the history) are framed.
+    pub prompt_template: PromptTemplate,
 }
 
 impl OpenAiConfig {
@@ -130,12 +136,10 @@ impl OpenAiBackend {
     async fn start(&self, request: &PromptRequest) -> Result<reqwest::Response, OpenAiError> {
         let key = self.api_key()?;
         let config = &self.config;
-        let conversation = messages::build(
-            config.system_prompt.as_deref(),
-            &request.history,
-            &request.text,
-            u64::from(config.context_tokens),
-        );
+        let history = self.framed_history(&request.history);
+        let text = config.prompt_template.render(&request.sender, &request.text);
+        let conversation =
+            messages::build(config.system_prompt.as_deref(), &history, &text, u64::from(config.context_tokens));
         tracing::debug!(
             base_url = %config.base_url,
             model = %config.model,
@@ -148,6 +152,8 @@ impl OpenAiBackend {
             messages: &conversation.messages,
             stream: true,
             stream_options: wire::StreamOptions { include_usage: true },
+            max_tokens: config.max_tokens,
+            temperature: config.temperature,
         };
         let mut http = self.client.post(&self.endpoint).json(&body);
         if let Some(key) = key {
@@ -158,6 +164,20 @@ impl OpenAiBackend {
             return Err(self.status_error(response).await);
         }
         Ok(response)
+    }
+
+    /// The history with every user message framed as it was when it was new.
+    fn framed_history(&self, history: &[HistoryTurn]) -> Vec<HistoryTurn> {
+        let template = &self.config.prompt_template;
+        history
+            .iter()
+            .map(|turn| match &turn.sender {
+                Some(sender) if turn.from_user => {
+                    HistoryTurn { text: template.render(sender, &turn.text), ..turn.clone() }
+                }
+                _ => turn.clone(),
+            })
+            .collect()
     }
 
     fn send_error(&self, error: &reqwest::Error) -> OpenAiError {
@@ -200,6 +220,7 @@ impl AgentBackend for OpenAiBackend {
             decoder: sse::SseDecoder::default(),
             pending: VecDeque::new(),
             finished: false,
+            answered: false,
         };
         stream::unfold(turn, |mut turn| async move {
             let event = turn.next_event().await?;
@@ -218,12 +239,15 @@ struct Turn {
     pending: VecDeque<AgentEvent>,
     /// `Done` or `Error` is queued; nothing is read after it.
     finished: bool,
+    /// Some of the answer was handed out already.
+    answered: bool,
 }
 
 impl Turn {
     async fn next_event(&mut self) -> Option<AgentEvent> {
         loop {
             if let Some(event) = self.pending.pop_front() {
+                self.answered |= matches!(event, AgentEvent::Chunk(_));
                 return Some(event);
             }
             if self.finished {
@@ -231,7 +255,7 @@ impl Turn {
             }
             if let Err(error) = self.advance().await {
                 tracing::warn!(base_url = %self.backend.config.base_url, %error, "chat completion failed");
-                self.pending.push_back(AgentEvent::Error(error.to_string()));
+                self.pending.extend(self.failure(&error));
                 self.finished = true;
             }
         }
@@ -258,6 +282,16 @@ impl Turn {
                 }
                 if self.finished { Ok(()) } else { Err(OpenAiError::Truncated { base_url: self.base_url() }) }
             }
+        }
+    }
+
+    /// How a failure ends the turn: an error before any text; after some,
+    /// the partial answer is kept and closed with a notice saying why it stops.
+    fn failure(&self, error: &OpenAiError) -> Vec<AgentEvent> {
+        if self.answered {
+            vec![AgentEvent::Chunk(format!("\n\n⚠ The answer stops here: {error}.")), AgentEvent::Done]
+        } else {
+            vec![AgentEvent::Error(error.to_string())]
         }
     }
 
@@ -327,6 +361,9 @@ mod tests {
             system_prompt: None,
             context_tokens: OpenAiConfig::DEFAULT_CONTEXT_TOKENS,
             timeout: Duration::from_secs(1),
+            max_tokens: None,
+            temperature: None,
+            prompt_template: PromptTemplate::default_template(),
         });
         Turn {
             backend,
@@ -335,6 +372,7 @@ mod tests {
             decoder: sse::SseDecoder::default(),
             pending: VecDeque::new(),
             finished: false,
+            answered: false,
         }
     }
 

@@ -15,7 +15,7 @@
 //! get their acks later instead of gorpd's memory growing (backpressure).
 
 use super::{Orchestrator, OrchestratorResult};
-use crate::agent::{AgentEvent, HistoryTurn, PromptRequest};
+use crate::agent::{AgentEvent, HistoryTurn, PromptRequest, Sender};
 use crate::bus::{ChannelRef, Chunk, Inbound, NewResponse, ResponseKind};
 use crate::store::{Commit, InboundState, NewHistory, Role, SCHEDULE_PLATFORM, SessionRow};
 use futures::StreamExt;
@@ -59,6 +59,27 @@ pub(super) struct RunningTurn {
 
 /// Most history entries handed to a backend as the conversation (it trims further to its budget).
 const CONVERSATION_LIMIT: u32 = 200;
+
+/// The questions that got an answer and those answers, from history rows in order.
+fn answered_turns(rows: Vec<crate::store::HistoryRow>) -> Vec<HistoryTurn> {
+    let mut turns = Vec::with_capacity(rows.len());
+    let mut rows = rows.into_iter().peekable();
+    while let Some(row) = rows.next() {
+        match row.role.as_str() {
+            "user" if rows.peek().is_some_and(|next| next.role == "assistant") => {
+                let sender = row.channel.map(|channel| Sender {
+                    name: row.author,
+                    platform: channel.platform,
+                    channel: channel.channel_id,
+                });
+                turns.push(HistoryTurn { from_user: true, text: row.text, sender });
+            }
+            "assistant" => turns.push(HistoryTurn { from_user: false, text: row.text, sender: None }),
+            _ => {}
+        }
+    }
+    turns
+}
 
 /// How a turn ended.
 enum TurnEnd {
@@ -203,6 +224,11 @@ impl Orchestrator {
                     session: session.to_owned(),
                     workspace: PathBuf::from(&row.workspace_dir),
                     text: turn.text.clone(),
+                    sender: Sender {
+                        name: turn.sender.clone(),
+                        platform: turn.channel.platform.clone(),
+                        channel: turn.channel.channel_id.clone(),
+                    },
                     history,
                     agent_session_id: row.agent_session_id.clone(),
                 };
@@ -340,14 +366,12 @@ impl Orchestrator {
         targets
     }
 
-    /// The conversation so far (the last user and assistant messages), oldest first.
+    /// The conversation so far, oldest first: every question the agent
+    /// answered, with its answer. A question whose turn failed, was cancelled
+    /// or was interrupted is left out, so it never leaks into the next prompt.
     async fn conversation(&self, session: &str) -> OrchestratorResult<Vec<HistoryTurn>> {
         let rows = self.inner.store.last_messages(session, CONVERSATION_LIMIT).await?;
-        Ok(rows
-            .into_iter()
-            .filter(|row| row.role == "user" || row.role == "assistant")
-            .map(|row| HistoryTurn { from_user: row.role == "user", text: row.text })
-            .collect())
+        Ok(answered_turns(rows))
     }
 
     /// Tells the channel of a message that its session was deleted before
@@ -399,5 +423,37 @@ impl Orchestrator {
         };
         self.inner.bus.append(response, commit).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::HistoryRow;
+
+    fn row(role: &str, text: &str) -> HistoryRow {
+        let channel = (role == "user").then(|| ChannelRef::new("web", "c"));
+        let (role, author, text) = (role.to_owned(), "bob".to_owned(), text.to_owned());
+        HistoryRow { id: 0, role, author, text, channel, created_at: chrono::Utc::now() }
+    }
+
+    #[test]
+    fn only_answered_questions_and_their_answers_make_the_conversation() {
+        let rows = vec![
+            row("user", "q1"),
+            row("assistant", "a1"),
+            row("user", "failed"),
+            row("error", "⚠ failed"),
+            row("user", "cancelled"),
+            row("notice", "⏹ cancelled"),
+            row("user", "q2"),
+            row("assistant", "a2"),
+            row("user", "running now"),
+        ];
+        let turns = answered_turns(rows);
+        let texts: Vec<_> = turns.iter().map(|t| (t.from_user, t.text.as_str())).collect();
+        assert_eq!(texts, [(true, "q1"), (false, "a1"), (true, "q2"), (false, "a2")]);
+        let sender = turns[0].sender.as_ref().unwrap();
+        assert_eq!((sender.name.as_str(), sender.platform.as_str(), sender.channel.as_str()), ("bob", "web", "c"));
     }
 }

@@ -42,6 +42,8 @@ pub struct SessionInfo {
     pub message_count: u64,
     /// Whether the agent's process runs now (`None`: the backend runs no process).
     pub agent_running: Option<bool>,
+    /// Modes, models, commands, usage and login of the agent (`None`: the backend has none).
+    pub agent: Option<crate::agent::AgentView>,
 }
 
 fn invalid(reason: String) -> OrchestratorError {
@@ -143,6 +145,7 @@ impl Orchestrator {
             queued,
             message_count: self.inner.store.message_count(&row.name).await?,
             agent_running: self.inner.backends.get(&row.backend).and_then(|b| b.process_running(&row.name)),
+            agent: self.inner.backends.get(&row.backend).and_then(|b| b.view(&row.name)),
             row,
         })
     }

@@ -10,6 +10,7 @@
 //! messages to its actor in that order (per-session FIFO).
 
 mod actor;
+mod agents;
 mod bindings;
 mod dispatch;
 mod error;

@@ -117,10 +117,29 @@
     showPermission(div, frame.permission);
   }
 
+  const THINKING = "\u{1F4AD} thinking";
+
+  // Answer text flows on; progress (tool calls, terminal output) gets its own
+  // block, and an agent's thinking is folded away until opened.
   function onChunk(frame) {
     const div = partial.get(frame.response_id) || line("", "partial");
     partial.set(frame.response_id, div);
-    div.textContent += frame.text;
+    if (!frame.progress) {
+      div.appendChild(document.createTextNode(frame.text));
+      return;
+    }
+    const thinking = frame.text.startsWith(THINKING);
+    const block = document.createElement(thinking ? "details" : "div");
+    block.className = "progress";
+    if (thinking) {
+      const summary = document.createElement("summary");
+      summary.textContent = THINKING;
+      block.appendChild(summary);
+      block.appendChild(document.createTextNode(frame.text.slice(THINKING.length).replace(/^\n/, "")));
+    } else {
+      block.textContent = frame.text;
+    }
+    div.appendChild(block);
   }
 
   function onFrame(event) {

@@ -20,7 +20,7 @@ pub(crate) fn escape(text: &str) -> String {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem}\
 nav a{margin-right:1rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left}\
 .error{color:#b00}.msg{white-space:pre-wrap;margin:.3rem 0;padding:.3rem .5rem;border-radius:.3rem;background:#f3f3f3}\
-.msg pre{background:#fff;padding:.4rem;margin:.2rem 0;overflow-x:auto}.msg.me{background:#e3efff}.msg.partial{opacity:.7}.msg.kind-error{background:#fde}.flash{background:#ffd;padding:.5rem}\
+.msg pre{background:#fff;padding:.4rem;margin:.2rem 0;overflow-x:auto}.msg.me{background:#e3efff}.msg.partial{opacity:.7}.msg .progress{font-size:.85em;color:#555;border-left:2px solid #ccc;padding-left:.4rem;margin:.2rem 0}.msg.kind-error{background:#fde}.flash{background:#ffd;padding:.5rem}\
 form.inline{display:inline}#log{min-height:10rem}";
 
 /// A full page: `title` (escaped) and `body` (already HTML).

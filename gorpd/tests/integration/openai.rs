@@ -19,6 +19,9 @@ fn profile(base_url: &str) -> AgentProfile {
         system_prompt: None,
         context_tokens: None,
         timeout_secs: Some(5),
+        max_tokens: None,
+        temperature: None,
+        prompt_template: Some("{text}".to_owned()),
     }
 }
 
@@ -159,7 +162,7 @@ async fn a_small_context_budget_drops_the_oldest_turns_and_keeps_the_newest() {
 }
 
 #[tokio::test]
-async fn rate_limits_server_errors_and_cut_streams_become_error_responses() {
+async fn rate_limits_and_server_errors_become_error_responses_and_a_cut_answer_keeps_its_text() {
     let fake = FakeOpenAi::start().await;
     fake.push(Reply::RateLimited);
     fake.push(Reply::ServerError);
@@ -175,8 +178,13 @@ async fn rate_limits_server_errors_and_cut_streams_become_error_responses() {
     let failed = chat.say("busy", "two").await;
     assert_error(&failed, "HTTP 500 Internal Server Error: The server had an error while processing your request");
     let cut = chat.say("busy", "three").await;
-    assert_error(&cut, &format!("{} ended the stream before the answer was complete", fake.base_url));
-    assert!(chat.ask("busy", "four").await.starts_with("answer to: "), "the session still works");
+    assert_eq!(cut.kind, pb::ResponseKind::Complete as i32, "{cut:?}");
+    let notice = format!("⚠ The answer stops here: {} ended the stream before the answer was complete.", fake.base_url);
+    assert_eq!(cut.text, format!("half an answer\n\n{notice}"));
+    assert_eq!(chat.ask("busy", "four").await, "answer to: four", "the session still works");
+    // The failed questions are not in the conversation; the cut answer is, with its notice.
+    let expected = [("user", "three"), ("assistant", cut.text.as_str()), ("user", "four")];
+    assert_eq!(fake.last_request().messages(), pairs(&expected));
     server.stop().await.unwrap();
 }
 
@@ -195,16 +203,41 @@ async fn a_silent_endpoint_times_out_and_the_session_stays_usable() {
     session(&server, "slow", "").await;
     let mut chat = Chat::open(&mut server.admin_bus(), "web").await;
 
-    for prompt in ["hello", "again"] {
-        let started = Instant::now();
-        let response = chat.say("slow", prompt).await;
-        assert_error(&response, &format!("no answer from {} within 1 s", fake.base_url));
-        let waited = started.elapsed();
-        assert!(waited >= Duration::from_secs(1) && waited < Duration::from_secs(5), "{waited:?}");
+    let started = Instant::now();
+    let response = chat.say("slow", "hello").await;
+    assert_error(&response, &format!("no answer from {} within 1 s", fake.base_url));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(1) && waited < Duration::from_secs(5), "{waited:?}");
+    // A stall after the first piece keeps that piece, with a notice saying why it stops.
+    let stalled = chat.say("slow", "again").await;
+    assert_eq!(stalled.kind, pb::ResponseKind::Complete as i32, "{stalled:?}");
+    let notice = format!("⚠ The answer stops here: no answer from {} within 1 s.", fake.base_url);
+    assert_eq!(stalled.text, format!("par\n\n{notice}"));
+    assert_eq!(chat.ask("slow", "third time").await, "answer to: third time");
+    // The question that got no answer never leaks into a later prompt.
+    let expected = [("user", "again"), ("assistant", stalled.text.as_str()), ("user", "third time")];
+    assert_eq!(fake.last_request().messages(), pairs(&expected));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn max_tokens_temperature_and_the_sender_template_reach_the_endpoint() {
+    let fake = FakeOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut llm = profile(&fake.base_url);
+    if let AgentProfile::Openai { max_tokens, temperature, prompt_template, .. } = &mut llm {
+        (*max_tokens, *temperature, *prompt_template) = (Some(64), Some(0.25), None);
     }
-    assert_eq!(chat.ask("slow", "third time").await, "answer to: hello\n\nagain\n\nthird time");
-    // The unanswered questions reach the endpoint as one user message, as strict chat templates need.
-    assert_eq!(fake.last_request().messages(), pairs(&[("user", "hello\n\nagain\n\nthird time")]));
+    let server = start(&config_with(dir.path(), llm)).await;
+    session(&server, "tuned", "").await;
+    let mut chat = Chat::open(&mut server.admin_bus(), "web").await;
+    assert_eq!(chat.ask("tuned", "hi").await, "answer to: alice (web): hi");
+    assert_eq!(chat.ask("tuned", "more").await, "answer to: alice (web): more");
+    let request = fake.last_request();
+    assert_eq!((request.body["max_tokens"].as_u64(), request.body["temperature"].as_f64()), (Some(64), Some(0.25)));
+    let expected =
+        [("user", "alice (web): hi"), ("assistant", "answer to: alice (web): hi"), ("user", "alice (web): more")];
+    assert_eq!(request.messages(), pairs(&expected), "history messages are framed like new ones");
     server.stop().await.unwrap();
 }
 

@@ -30,6 +30,9 @@ async fn start(dir: &Path, clock: &ManualClock) -> TestServer {
             system_prompt: None,
             context_tokens: None,
             timeout_secs: Some(2),
+            max_tokens: None,
+            temperature: None,
+            prompt_template: None,
         },
     );
     let backends = backends_for(&config);

@@ -1,10 +1,25 @@
 //! gorp-test-agent: a scripted ACP agent (protocol v1) that gorp's tests spawn over stdio.
 //!
-//! It speaks newline-delimited JSON-RPC on stdin/stdout, logs nothing, and exits with
-//! status 0 when stdin reaches EOF. Tests rely on exactly this contract:
+//! It speaks newline-delimited JSON-RPC on stdin/stdout, writes to stderr only where a
+//! script says so, and exits with status 0 when stdin reaches EOF. Tests rely on exactly
+//! this contract:
 //!
+//! - Environment `GORP_TEST_AGENT_STARTUP_ERROR=<text>`: writes `<text>` as one line to
+//!   stderr and exits with status 1 before reading anything (an agent missing its API key).
 //! - `initialize`: answers with the requested protocol version (the SDK pins it to v1),
-//!   `agentCapabilities.loadSession = true` and `agentInfo.name = "gorp-test-agent"`.
+//!   `agentCapabilities.loadSession = true`, `mcpCapabilities.http = true`,
+//!   `agentInfo.name = "gorp-test-agent"` and one auth method, `device` (type agent,
+//!   "Device code", described "Open https://login.example.test/device and enter GORP-1234").
+//! - Environment `GORP_TEST_AGENT_REQUIRE_LOGIN=1`: `session/new`, `session/load` and
+//!   `session/prompt` fail with `-32000` (auth required) until `authenticate` names
+//!   `device`; any other method id gets `-32602`.
+//! - Every opened session (new or loaded) has modes `ask` (current), `code`, `plan` and a
+//!   select config option `model` (category model) with `small` (current) and `large`,
+//!   kept in memory; right after answering, the agent sends `available_commands_update`
+//!   with one command, `review` (input hint "what to review"). `session/set_mode` and
+//!   `session/set_config_option` accept those ids (else `-32602`); a mode change is
+//!   followed by a `current_mode_update`. The MCP servers passed with `session/new` or
+//!   `session/load` are remembered for the `settings` script.
 //! - `session/new`: `cwd` must be absolute (else `-32602`). Answers a fresh id
 //!   `s-<32 hex digits>` and records `{"sessions": {"<id>": {"turns": 0}}}` in
 //!   `<cwd>/.gorp-test-agent.json` (sessions sharing a directory share the file).
@@ -14,8 +29,25 @@
 //! - `session/prompt`: unknown sessions get `-32002`. The prompt's text is its text blocks
 //!   joined by newlines. Every prompt first adds one to the session's turn count and
 //!   persists it, then by how the text starts:
-//!   - `crash`: one `agent_message_chunk` "about to crash", flushed to stdout, then the
-//!     process exits with status 3 without answering the prompt.
+//!   - `crash`: one `agent_message_chunk` "about to crash", flushed to stdout, the line
+//!     "fatal: scripted crash" on stderr, then the process exits with status 3 without
+//!     answering the prompt.
+//!   - `die`: answers "dying after this turn" (stop reason `end_turn`), then the process
+//!     exits with status 4 right after the answer is flushed (a death between turns).
+//!   - `stderr <text>`: writes `<text>` as one line to stderr, then echoes like any text.
+//!   - `settings`: answers `mode=<mode> model=<model> mcp=<servers or none>`, each server
+//!     as `<name> (stdio <command>)` or `<name> (http <url>)`.
+//!   - `/review <text>`: answers `review of: <text>` (a slash command).
+//!   - `think`: two `agent_thought_chunk`s "Considering " and "the options.", then one
+//!     chunk "thought it through".
+//!   - `edit`: a `tool_call` (id `e1`, "edit notes.txt", in_progress) with a diff of
+//!     notes.txt from "one\ntwo\nthree" to "one\n2\nthree", a `tool_call_update` (id `e1`,
+//!     completed, no title) with text content "1 line changed", then one chunk "edited".
+//!   - `term <command> [args…]`: `terminal/create` in the session's cwd, then
+//!     `wait_for_exit`, `output` and `release`; answers `exit <code>: <output trimmed>`
+//!     (or `signal <name>: …`), or `terminal refused: <message>[: <data json>]`.
+//!   - `usage`: a `usage_update` (used 1200 of 200000, cost 0.0421 USD), then one chunk
+//!     "usage reported".
 //!   - `hang`: one chunk "working", then no answer until `session/cancel` names the
 //!     session; then stop reason `cancelled`.
 //!   - `ask`: requests `session/request_permission` for tool call `ask1` titled
@@ -41,13 +73,18 @@
 //! No usage is reported: stable v1 `PromptResponse` has no usage field.
 
 mod sessions;
+mod settings;
 mod turns;
 
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use agent_client_protocol::v1::schema::{
-    self, AgentCapabilities, CancelNotification, Implementation, InitializeRequest, InitializeResponse,
-    LoadSessionRequest, LoadSessionResponse, NewSessionRequest, NewSessionResponse, PromptRequest, PromptResponse,
+    self, AgentCapabilities, AuthenticateRequest, AuthenticateResponse, CancelNotification, Implementation,
+    InitializeRequest, InitializeResponse, LoadSessionRequest, LoadSessionResponse, McpCapabilities, NewSessionRequest,
+    NewSessionResponse, PromptRequest, PromptResponse, SetSessionConfigOptionRequest, SetSessionConfigOptionResponse,
+    SetSessionModeRequest, SetSessionModeResponse,
 };
 use agent_client_protocol::v1::{ConnectionTo, Responder};
 use agent_client_protocol::{Agent, ByteStreams, Client, Error};
@@ -59,26 +96,41 @@ use turns::Script;
 
 /// Exit status of the `crash` script.
 const CRASH_STATUS: i32 = 3;
+/// Exit status of the `die` script.
+const DIE_STATUS: i32 = 4;
+
+/// Why the process is about to exit: the status, and a prompt it must never answer.
+struct Exit {
+    status: i32,
+    _unanswered: Option<Responder<PromptResponse>>,
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    if let Ok(error) = std::env::var("GORP_TEST_AGENT_STARTUP_ERROR") {
+        eprintln!("{error}");
+        std::process::exit(1);
+    }
     let sessions = Arc::new(Sessions::default());
+    let logged_in = Arc::new(AtomicBool::new(std::env::var("GORP_TEST_AGENT_REQUIRE_LOGIN").as_deref() != Ok("1")));
     // A crashing turn hands over its unanswered responder, so the SDK cannot answer it
     // with an error on its way out.
-    let (crash_tx, mut crash_rx) = mpsc::unbounded_channel::<Responder<PromptResponse>>();
+    let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<Exit>();
 
     // ByteStreams rather than the SDK's `Stdio`: when the foreground below returns,
     // ByteStreams has flushed every accepted message to stdout, which `crash` relies on.
     let transport = ByteStreams::new(tokio::io::stdout().compat_write(), tokio::io::stdin().compat());
-    let crashed = Agent
+    let exited = Agent
         .v1()
         .name("gorp-test-agent")
         .on_receive_request(
             async |request: InitializeRequest, responder, _cx| {
-                let capabilities = AgentCapabilities::new().load_session(true);
+                let capabilities =
+                    AgentCapabilities::new().load_session(true).mcp_capabilities(McpCapabilities::new().http(true));
                 responder.respond(
                     InitializeResponse::new(request.protocol_version)
                         .agent_capabilities(capabilities)
+                        .auth_methods(settings::auth_methods())
                         .agent_info(Implementation::new("gorp-test-agent", env!("CARGO_PKG_VERSION"))),
                 )
             },
@@ -86,14 +138,79 @@ async fn main() -> Result<(), Error> {
         )
         .on_receive_request(
             {
+                let logged_in = logged_in.clone();
+                async move |request: AuthenticateRequest, responder, _cx| {
+                    if request.method_id.0.as_ref() != "device" {
+                        let error = Error::invalid_params().data(format!("unknown method {}", request.method_id));
+                        return responder.respond_with_error(error);
+                    }
+                    logged_in.store(true, Ordering::SeqCst);
+                    responder.respond(AuthenticateResponse::new())
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            {
                 let sessions = sessions.clone();
-                async move |request: NewSessionRequest, responder, _cx| {
+                async move |request: SetSessionModeRequest, responder, cx| {
+                    let mode = request.mode_id.0.to_string();
+                    if !settings::MODES.contains(&mode.as_str()) {
+                        return responder.respond_with_error(Error::invalid_params().data(format!("no mode {mode}")));
+                    }
+                    if !sessions.update(&request.session_id, |s| s.mode = mode.clone()) {
+                        return responder.respond_with_error(to_acp(SessionError::NotFound(request.session_id)));
+                    }
+                    responder.respond(SetSessionModeResponse::new())?;
+                    settings::announce_mode(&cx, &request.session_id, &mode)
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            {
+                let sessions = sessions.clone();
+                async move |request: SetSessionConfigOptionRequest, responder, _cx| {
+                    let model = request.value.as_value_id().map(|v| v.0.to_string()).unwrap_or_default();
+                    if request.config_id.0.as_ref() != settings::MODEL_OPTION
+                        || !settings::MODELS.contains(&model.as_str())
+                    {
+                        let error = Error::invalid_params().data(format!("no option {} = {model}", request.config_id));
+                        return responder.respond_with_error(error);
+                    }
+                    if !sessions.update(&request.session_id, |s| s.model = model.clone()) {
+                        return responder.respond_with_error(to_acp(SessionError::NotFound(request.session_id)));
+                    }
+                    responder.respond(SetSessionConfigOptionResponse::new(settings::options(&model)))
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            {
+                let sessions = sessions.clone();
+                let logged_in = logged_in.clone();
+                async move |request: NewSessionRequest, responder, cx| {
+                    if !logged_in.load(Ordering::SeqCst) {
+                        return responder.respond_with_error(Error::auth_required());
+                    }
                     if !request.cwd.is_absolute() {
                         let error = Error::invalid_params().data(format!("cwd must be absolute: {:?}", request.cwd));
                         return responder.respond_with_error(error);
                     }
-                    let result = sessions.create(&request.cwd).map(NewSessionResponse::new);
-                    responder.respond_with_result(result.map_err(to_acp))
+                    let id = match sessions.create(&request.cwd) {
+                        Ok(id) => id,
+                        Err(err) => return responder.respond_with_error(to_acp(err)),
+                    };
+                    let mcp = settings::describe_mcp(&request.mcp_servers);
+                    sessions.update(&id, |s| s.mcp = mcp);
+                    let defaults = sessions::Settings::default();
+                    responder.respond(
+                        NewSessionResponse::new(id.clone())
+                            .modes(settings::modes(&defaults.mode))
+                            .config_options(settings::options(&defaults.model)),
+                    )?;
+                    settings::announce_commands(&cx, &id)
                 }
             },
             agent_client_protocol::on_receive_request!(),
@@ -101,9 +218,26 @@ async fn main() -> Result<(), Error> {
         .on_receive_request(
             {
                 let sessions = sessions.clone();
-                async move |request: LoadSessionRequest, responder, _cx| {
-                    let result = sessions.load(&request.session_id, &request.cwd).map(|()| LoadSessionResponse::new());
-                    responder.respond_with_result(result.map_err(to_acp))
+                let logged_in = logged_in.clone();
+                async move |request: LoadSessionRequest, responder, cx| {
+                    if !logged_in.load(Ordering::SeqCst) {
+                        return responder.respond_with_error(Error::auth_required());
+                    }
+                    if let Err(err) = sessions.load(&request.session_id, &request.cwd) {
+                        return responder.respond_with_error(to_acp(err));
+                    }
+                    let mcp = settings::describe_mcp(&request.mcp_servers);
+                    let mut current = sessions::Settings::default();
+                    sessions.update(&request.session_id, |s| {
+                        s.mcp = mcp;
+                        current = s.clone();
+                    });
+                    responder.respond(
+                        LoadSessionResponse::new()
+                            .modes(settings::modes(&current.mode))
+                            .config_options(settings::options(&current.model)),
+                    )?;
+                    settings::announce_commands(&cx, &request.session_id)
                 }
             },
             agent_client_protocol::on_receive_request!(),
@@ -111,7 +245,13 @@ async fn main() -> Result<(), Error> {
         .on_receive_request(
             {
                 let sessions = sessions.clone();
-                async move |request: PromptRequest, responder, cx| prompt(&sessions, &crash_tx, request, responder, cx)
+                let logged_in = logged_in.clone();
+                async move |request: PromptRequest, responder, cx| {
+                    if !logged_in.load(Ordering::SeqCst) {
+                        return responder.respond_with_error(Error::auth_required());
+                    }
+                    prompt(&sessions, &exit_tx, request, responder, cx)
+                }
             },
             agent_client_protocol::on_receive_request!(),
         )
@@ -128,13 +268,13 @@ async fn main() -> Result<(), Error> {
         .connect_with(transport, async |cx| {
             tokio::select! {
                 () = cx.incoming_closed() => Ok(None),
-                Some(unanswered) = crash_rx.recv() => Ok(Some(unanswered)),
+                Some(exit) = exit_rx.recv() => Ok(Some(exit)),
             }
         })
         .await?;
 
-    if let Some(_unanswered) = crashed {
-        std::process::exit(CRASH_STATUS);
+    if let Some(exit) = exited {
+        std::process::exit(exit.status);
     }
     Ok(())
 }
@@ -142,7 +282,7 @@ async fn main() -> Result<(), Error> {
 /// Counts the turn in order with other messages, then runs it off the dispatch loop.
 fn prompt(
     sessions: &Sessions,
-    crash_tx: &mpsc::UnboundedSender<Responder<PromptResponse>>,
+    exit_tx: &mpsc::UnboundedSender<Exit>,
     request: PromptRequest,
     responder: Responder<PromptResponse>,
     cx: ConnectionTo<Client>,
@@ -153,15 +293,25 @@ fn prompt(
         Err(err) => return responder.respond_with_error(to_acp(err)),
     };
     let text = turns::prompt_text(&request);
-    if Script::parse(&text) == Script::Crash {
+    let script = Script::parse(&text);
+    if script == Script::Crash {
         turns::send_chunk(&cx, &session, "about to crash")?;
+        eprintln!("fatal: scripted crash");
         // Queued after the chunk, so the foreground's drain writes the chunk first.
-        return crash_tx.send(responder).map_err(|_| Error::internal_error().data("already exiting"));
+        let exit = Exit { status: CRASH_STATUS, _unanswered: Some(responder) };
+        return exit_tx.send(exit).map_err(|_| Error::internal_error().data("already exiting"));
     }
+    let dies = script == Script::Die;
     let task_cx = cx.clone();
+    let exit_tx = exit_tx.clone();
     cx.spawn(async move {
         let stop = turns::run(&task_cx, &session, turn, Script::parse(&text)).await;
-        responder.respond_with_result(stop.map(PromptResponse::new))
+        responder.respond_with_result(stop.map(PromptResponse::new))?;
+        if dies {
+            // After the answer, so the foreground's drain writes the answer first.
+            let _ = exit_tx.send(Exit { status: DIE_STATUS, _unanswered: None });
+        }
+        Ok(())
     })
 }
 

@@ -46,6 +46,24 @@ struct Session {
     cwd: PathBuf,
     turns: u64,
     cancel: watch::Sender<u64>,
+    settings: Settings,
+}
+
+/// A session's mode, model and MCP servers, kept in memory only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Settings {
+    /// Current mode id.
+    pub(crate) mode: String,
+    /// Current model id.
+    pub(crate) model: String,
+    /// Names of the MCP servers the client passed, with their transport.
+    pub(crate) mcp: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { mode: "ask".to_owned(), model: "small".to_owned(), mcp: Vec::new() }
+    }
 }
 
 /// One prompt turn that has been counted and may now run.
@@ -55,6 +73,8 @@ pub(crate) struct Turn {
     pub(crate) number: u64,
     /// The session's working directory.
     pub(crate) cwd: PathBuf,
+    /// The session's settings when the turn began.
+    pub(crate) settings: Settings,
     /// The session's cancel generation; `session/cancel` moves it past `started`.
     cancel: watch::Receiver<u64>,
     started: u64,
@@ -115,7 +135,18 @@ impl Sessions {
         session.turns = number;
         let cancel = session.cancel.subscribe();
         let started = *cancel.borrow();
-        Ok(Turn { number, cwd: session.cwd.clone(), cancel, started })
+        Ok(Turn { number, cwd: session.cwd.clone(), settings: session.settings.clone(), cancel, started })
+    }
+
+    /// Changes a live session's settings; false for an unknown session.
+    pub(crate) fn update(&self, id: &SessionId, change: impl FnOnce(&mut Settings)) -> bool {
+        match self.lock().get_mut(id) {
+            Some(session) => {
+                change(&mut session.settings);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Cancels the turns running in a session; unknown sessions are ignored.
@@ -133,7 +164,7 @@ impl Sessions {
 
 impl Session {
     fn new(cwd: PathBuf, turns: u64) -> Self {
-        Self { cwd, turns, cancel: watch::Sender::new(0) }
+        Self { cwd, turns, cancel: watch::Sender::new(0), settings: Settings::default() }
     }
 }
 

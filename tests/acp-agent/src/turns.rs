@@ -6,9 +6,10 @@
 
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
-    ContentBlock, ContentChunk, PermissionOption, PermissionOptionKind, PromptRequest, ReadTextFileRequest,
-    RequestPermissionOutcome, RequestPermissionRequest, SessionId, SessionNotification, SessionUpdate, StopReason,
-    ToolCall, ToolCallStatus, ToolCallUpdate, ToolCallUpdateFields, ToolKind,
+    ContentBlock, ContentChunk, Cost, CreateTerminalRequest, Diff, PermissionOption, PermissionOptionKind,
+    PromptRequest, ReadTextFileRequest, ReleaseTerminalRequest, RequestPermissionOutcome, RequestPermissionRequest,
+    SessionId, SessionNotification, SessionUpdate, StopReason, TerminalOutputRequest, ToolCall, ToolCallContent,
+    ToolCallStatus, ToolCallUpdate, ToolCallUpdateFields, ToolKind, UsageUpdate, WaitForTerminalExitRequest,
 };
 use agent_client_protocol::{Client, Error};
 
@@ -19,6 +20,22 @@ use crate::sessions::Turn;
 pub(crate) enum Script<'a> {
     /// `crash`: one chunk, then exit with status 3 without answering.
     Crash,
+    /// `die`: answer, then `main` exits the process.
+    Die,
+    /// `stderr <text>`: write the text to stderr, then echo.
+    Stderr(&'a str),
+    /// `settings`: report mode, model and MCP servers.
+    Settings,
+    /// `/review <text>`: the agent's slash command.
+    Review(&'a str),
+    /// `think`: thought chunks, then an answer.
+    Think,
+    /// `edit`: a tool call with a diff.
+    Edit,
+    /// `term <command> [args…]`: run a command in a client terminal.
+    Term(&'a str),
+    /// `usage`: report context usage and cost.
+    Usage,
     /// `hang`: one chunk, then wait for `session/cancel`.
     Hang,
     /// `ask`: ask the client for permission and report the outcome.
@@ -36,6 +53,22 @@ impl<'a> Script<'a> {
     pub(crate) fn parse(text: &'a str) -> Self {
         if text.starts_with("crash") {
             Self::Crash
+        } else if text.starts_with("die") {
+            Self::Die
+        } else if let Some(line) = text.strip_prefix("stderr ") {
+            Self::Stderr(line)
+        } else if text.starts_with("settings") {
+            Self::Settings
+        } else if let Some(rest) = text.strip_prefix("/review") {
+            Self::Review(rest.trim())
+        } else if text.starts_with("think") {
+            Self::Think
+        } else if text.starts_with("edit") {
+            Self::Edit
+        } else if let Some(command) = text.strip_prefix("term ") {
+            Self::Term(command.trim())
+        } else if text.starts_with("usage") {
+            Self::Usage
         } else if text.starts_with("hang") {
             Self::Hang
         } else if text.starts_with("ask") {
@@ -82,16 +115,43 @@ pub(crate) async fn run(
             send_chunk(cx, session, "working")?;
             turn.cancelled().await;
         }
+        Script::Die => send_chunk(cx, session, "dying after this turn")?,
+        Script::Stderr(line) => {
+            eprintln!("{line}");
+            echo(cx, session, &turn, line)?;
+        }
+        Script::Settings => send_chunk(cx, session, &crate::settings::describe(&turn.settings))?,
+        Script::Review(what) => send_chunk(cx, session, &format!("review of: {what}"))?,
+        Script::Think => {
+            for thought in ["Considering ", "the options."] {
+                let chunk = ContentChunk::new(ContentBlock::from(thought));
+                cx.send_notification(SessionNotification::new(
+                    session.clone(),
+                    SessionUpdate::AgentThoughtChunk(chunk),
+                ))?;
+            }
+            send_chunk(cx, session, "thought it through")?;
+        }
+        Script::Edit => edit(cx, session)?,
+        Script::Term(command) => terminal(cx, session, &turn, command).await?,
+        Script::Usage => {
+            let usage = UsageUpdate::new(1200, 200_000).cost(Cost::new(0.0421, "USD"));
+            cx.send_notification(SessionNotification::new(session.clone(), SessionUpdate::UsageUpdate(usage)))?;
+            send_chunk(cx, session, "usage reported")?;
+        }
         Script::Ask => ask(cx, session).await?,
         Script::Read(path) => read(cx, session, &turn, path).await?,
         Script::Tool => tool(cx, session)?,
-        Script::Echo(text) => {
-            for chunk in chunks(&format!("acp[{}]: {text}", turn.number)) {
-                send_chunk(cx, session, chunk)?;
-            }
-        }
+        Script::Echo(text) => echo(cx, session, &turn, text)?,
     }
     Ok(if turn.is_cancelled() { StopReason::Cancelled } else { StopReason::EndTurn })
+}
+
+fn echo(cx: &ConnectionTo<Client>, session: &SessionId, turn: &Turn, text: &str) -> Result<(), Error> {
+    for chunk in chunks(&format!("acp[{}]: {text}", turn.number)) {
+        send_chunk(cx, session, chunk)?;
+    }
+    Ok(())
 }
 
 async fn ask(cx: &ConnectionTo<Client>, session: &SessionId) -> Result<(), Error> {
@@ -134,6 +194,38 @@ fn tool(cx: &ConnectionTo<Client>, session: &SessionId) -> Result<(), Error> {
     let done = ToolCallUpdate::new("t1", ToolCallUpdateFields::new().status(ToolCallStatus::Completed));
     cx.send_notification(SessionNotification::new(session.clone(), SessionUpdate::ToolCallUpdate(done)))?;
     send_chunk(cx, session, "tool done")
+}
+
+fn edit(cx: &ConnectionTo<Client>, session: &SessionId) -> Result<(), Error> {
+    let diff = Diff::new("notes.txt", "one\n2\nthree").old_text("one\ntwo\nthree".to_owned());
+    let call = ToolCall::new("e1", "edit notes.txt")
+        .kind(ToolKind::Edit)
+        .status(ToolCallStatus::InProgress)
+        .content(vec![ToolCallContent::Diff(diff)]);
+    cx.send_notification(SessionNotification::new(session.clone(), SessionUpdate::ToolCall(call)))?;
+    let output = ToolCallContent::from(ContentBlock::from("1 line changed"));
+    let done =
+        ToolCallUpdate::new("e1", ToolCallUpdateFields::new().status(ToolCallStatus::Completed).content(vec![output]));
+    cx.send_notification(SessionNotification::new(session.clone(), SessionUpdate::ToolCallUpdate(done)))?;
+    send_chunk(cx, session, "edited")
+}
+
+async fn terminal(cx: &ConnectionTo<Client>, session: &SessionId, turn: &Turn, command: &str) -> Result<(), Error> {
+    let mut words = command.split_whitespace().map(str::to_owned);
+    let program = words.next().unwrap_or_default();
+    let create = CreateTerminalRequest::new(session.clone(), program).args(words.collect()).cwd(turn.cwd.clone());
+    let id = match cx.send_request(create).block_task().await {
+        Ok(created) => created.terminal_id,
+        Err(err) => return send_chunk(cx, session, &format!("terminal refused: {}", describe(&err))),
+    };
+    let exit = cx.send_request(WaitForTerminalExitRequest::new(session.clone(), id.clone())).block_task().await?;
+    let output = cx.send_request(TerminalOutputRequest::new(session.clone(), id.clone())).block_task().await?;
+    cx.send_request(ReleaseTerminalRequest::new(session.clone(), id)).block_task().await?;
+    let status = match (exit.exit_status.exit_code, exit.exit_status.signal) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, signal) => format!("signal {}", signal.unwrap_or_default()),
+    };
+    send_chunk(cx, session, &format!("{status}: {}", output.output.trim()))
 }
 
 /// An error from the client on one line: its message, then its data as compact JSON.
@@ -190,6 +282,11 @@ mod tests {
         assert_eq!(Script::parse("read notes.txt "), Script::Read("notes.txt"));
         assert_eq!(Script::parse("reading"), Script::Echo("reading"));
         assert_eq!(Script::parse("tool"), Script::Tool);
+        assert_eq!(Script::parse("die now"), Script::Die);
+        assert_eq!(Script::parse("/review the diff"), Script::Review("the diff"));
+        assert_eq!(Script::parse("term ls -a"), Script::Term("ls -a"));
+        assert_eq!(Script::parse("settings"), Script::Settings);
+        assert_eq!(Script::parse("stderr oops"), Script::Stderr("oops"));
         assert_eq!(Script::parse("hello there"), Script::Echo("hello there"));
     }
 }

@@ -97,8 +97,19 @@ impl Peer {
         self.cx.send_request(request).block_task().await
     }
 
-    async fn new_session(&self, cwd: &Path) -> Result<SessionId, Error> {
-        Ok(self.cx.send_request(NewSessionRequest::new(cwd)).block_task().await?.session_id)
+    /// Opens a session, checking its modes and model and the commands announced right after.
+    async fn new_session(&mut self, cwd: &Path) -> Result<SessionId, Error> {
+        let created = self.cx.send_request(NewSessionRequest::new(cwd)).block_task().await?;
+        let modes = created.modes.expect("the agent has modes");
+        assert_eq!((modes.current_mode_id.to_string(), modes.available_modes.len()), ("ask".to_owned(), 3));
+        assert_eq!(created.config_options.expect("the agent has a model option").len(), 1);
+        let announced = self.next_update().await;
+        assert_eq!(announced.session_id, created.session_id);
+        assert!(
+            matches!(&announced.update, SessionUpdate::AvailableCommandsUpdate(c) if c.available_commands[0].name == "review"),
+            "{announced:?}"
+        );
+        Ok(created.session_id)
     }
 
     /// Sends a prompt and returns its stop reason and the text chunks of the turn.

@@ -2,7 +2,7 @@
 //! crate's scripted agent, and `elizacp`, an ACP agent nobody here wrote.
 
 use gorp_proto::v1 as pb;
-use gorpd::config::{AgentProfile, Config};
+use gorpd::config::{AcpProfile, AgentProfile, Config, McpServerConfig};
 use gorpd::testing::clients::*;
 use gorpd::testing::{TestServer, test_config};
 use std::collections::BTreeMap;
@@ -11,14 +11,15 @@ use std::time::Duration;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_gorp-test-agent");
 
-fn acp(command: &str) -> AgentProfile {
-    AgentProfile::Acp { command: command.into(), args: vec![], env: BTreeMap::new(), auto_approve: false }
+/// A profile for `command` that passes messages unframed, so answers are easy to compare.
+fn acp(command: &str) -> AcpProfile {
+    AcpProfile { prompt_template: Some("{text}".into()), ..AcpProfile::new(command) }
 }
 
 /// gorpd on `dir` whose default agent is the scripted ACP agent.
 async fn start(dir: &Path, change: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = test_config(dir);
-    config.agents.insert("test".into(), acp(AGENT));
+    config.agents.insert("test".into(), AgentProfile::Acp(acp(AGENT)));
     config.default_agent = "test".into();
     change(&mut config);
     let backends = gorpd::agent_backends(&config);
@@ -69,6 +70,7 @@ async fn a_crash_mid_turn_is_reported_and_the_next_prompt_resumes() {
     let crashed = chat.say("fragile", "crash now").await;
     assert_eq!(crashed.kind, pb::ResponseKind::Error as i32);
     assert!(crashed.text.contains("exited"), "{}", crashed.text);
+    assert!(crashed.text.contains("> fatal: scripted crash"), "its stderr is quoted: {}", crashed.text);
     // A new process loads the stored agent session: the conversation goes on at turn 3.
     assert_eq!(chat.ask("fragile", "still there?").await, "acp[3]: still there?");
     server.stop().await.unwrap();
@@ -115,9 +117,7 @@ async fn an_acp_permission_request_is_answered_from_chat() {
 async fn auto_approve_profiles_never_ask() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
-        let profile =
-            AgentProfile::Acp { command: AGENT.into(), args: vec![], env: BTreeMap::new(), auto_approve: true };
-        config.agents.insert("test".into(), profile);
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile { auto_approve: true, ..acp(AGENT) }));
     })
     .await;
     let mut chat = session_with_channel(&server, "yolo").await;
@@ -203,10 +203,7 @@ async fn elizacp_answers_through_gorp() {
     let eliza = elizacp();
     let server = start(dir.path(), |config| {
         let args = vec!["--deterministic".to_owned(), "acp".to_owned()];
-        config.agents.insert(
-            "eliza".into(),
-            AgentProfile::Acp { command: eliza, args, env: BTreeMap::new(), auto_approve: false },
-        );
+        config.agents.insert("eliza".into(), AgentProfile::Acp(AcpProfile { args, ..AcpProfile::new(eliza) }));
         config.default_agent = "eliza".into();
     })
     .await;
@@ -235,5 +232,234 @@ async fn deleting_a_session_stops_its_agent_process() {
     wait_for_gateway(&server.control(), "web", |gateway| !gateway.connected).await;
     let mut chat = session_with_channel(&server, "gone").await;
     assert_eq!(chat.ask("gone", "hi again").await, "acp[1]: hi again", "a new session gets a new agent conversation");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_process_that_dies_between_turns_is_noticed_and_the_next_message_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "mortal").await;
+    assert_eq!(chat.ask("mortal", "die after answering").await, "dying after this turn");
+    wait_for_session(&server.control(), "mortal", |s| !s.agent_running).await;
+    let status = chat.ask("mortal", "!status mortal").await;
+    assert!(status.contains("not running"), "{status}");
+    assert_eq!(chat.ask("mortal", "still there?").await, "acp[2]: still there?", "a new process resumes");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_agent_s_stderr_reaches_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        let env = BTreeMap::from([("GORP_TEST_AGENT_STARTUP_ERROR".to_owned(), "API key is not set".to_owned())]);
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile { env, ..acp(AGENT) }));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "keyless").await;
+    let answer = chat.say("keyless", "hello").await;
+    assert_eq!(answer.kind, pb::ResponseKind::Error as i32);
+    assert!(answer.text.contains("exited (exit status: 1)"), "{}", answer.text);
+    assert!(answer.text.contains("> API key is not set"), "{}", answer.text);
+    let status = chat.ask("keyless", "!status keyless").await;
+    assert!(status.contains("not running"), "{status}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_sender_is_in_the_prompt_by_default_and_the_template_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile::new(AGENT)));
+        let framed =
+            AcpProfile { prompt_template: Some("<{sender}@{platform}/{channel}> {text}".into()), ..acp(AGENT) };
+        config.agents.insert("framed".into(), AgentProfile::Acp(framed));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "shared").await;
+    assert_eq!(chat.ask("shared", "hello all").await, "acp[1]: alice (web): hello all");
+    let mut control = server.control();
+    control.create_session(pb::CreateSessionRequest { agent: "framed".into(), ..create("custom") }).await.unwrap();
+    control.bind_session(bind("web", "custom", "custom")).await.unwrap();
+    assert_eq!(chat.ask("custom", "hi").await, "acp[1]: <alice@web/custom> hi");
+    server.stop().await.unwrap();
+}
+
+/// Publishes `text` and returns the progress lines streamed for it and its final answer.
+async fn say_with_progress(chat: &mut Chat, channel: &str, text: &str) -> (Vec<String>, pb::Response) {
+    chat.send(channel, text).await;
+    let mut progress = Vec::new();
+    loop {
+        match chat.subscriber.next().await.unwrap().kind.unwrap() {
+            pb::delivery::Kind::Chunk(chunk) if chunk.kind == pb::ChunkKind::Progress as i32 => {
+                progress.push(chunk.text)
+            }
+            pb::delivery::Kind::Response(response) => {
+                chat.subscriber.ack(response.seq).await;
+                return (progress, response);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn terminal_output_reaches_the_channel_its_exit_code_the_agent_and_the_allow_list_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        let profile = AcpProfile { terminal_commands: vec!["sh".into()], ..acp(AGENT) };
+        config.agents.insert("test".into(), AgentProfile::Acp(profile));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "shell").await;
+    std::fs::write(dir.path().join("workspaces/shell/build.sh"), "echo compiling\npwd\nexit 3\n").unwrap();
+    let (progress, answer) = say_with_progress(&mut chat, "shell", "term sh build.sh").await;
+    let workspace = dir.path().join("workspaces/shell").canonicalize().unwrap();
+    assert_eq!(answer.text, format!("exit 3: compiling\n{}", workspace.display()), "the agent got the exit code");
+    assert_eq!(progress[0], "🖥 $ sh build.sh");
+    assert!(progress.iter().any(|p| p.contains("compiling")), "the output streamed as progress: {progress:?}");
+
+    let (progress, answer) = say_with_progress(&mut chat, "shell", "term rm -rf build.sh").await;
+    assert!(answer.text.starts_with("terminal refused: "), "{}", answer.text);
+    assert!(answer.text.contains("is not allowed by this gorp profile (terminal_commands: sh)"), "{}", answer.text);
+    assert!(progress.iter().any(|p| p.starts_with("🚫 command \"rm\"")), "{progress:?}");
+    assert!(dir.path().join("workspaces/shell/build.sh").exists(), "nothing ran");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_terminal_commands_the_agent_gets_no_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "noshell").await;
+    let answer = chat.ask("noshell", "term sh -c true").await;
+    assert!(answer.contains("terminal_commands: none"), "{answer}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn modes_and_models_are_shown_set_from_chat_and_set_per_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        let planner = AcpProfile { mode: Some("plan".into()), model: Some("large".into()), ..acp(AGENT) };
+        config.agents.insert("planner".into(), AgentProfile::Acp(planner));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "modal").await;
+    assert!(chat.ask("modal", "!mode").await.contains("has reported no mode yet"));
+    assert_eq!(chat.ask("modal", "settings").await, "mode=ask model=small mcp=none");
+    let modes = chat.ask("modal", "!mode").await;
+    assert!(modes.starts_with("modal's agent mode: ask") && modes.contains("• plan — plan mode"), "{modes}");
+    assert_eq!(chat.ask("modal", "!mode code").await, "The agent's mode is now code.");
+    assert_eq!(chat.ask("modal", "!model large").await, "The agent's model is now large.");
+    assert_eq!(chat.ask("modal", "settings").await, "mode=code model=large mcp=none", "the agent switched");
+    let refused = chat.ask("modal", "!mode turbo").await;
+    assert!(refused.contains("no mode \"turbo\" (it offers: ask, code, plan)"), "{refused}");
+    let status = chat.ask("modal", "!status modal").await;
+    assert!(status.contains("\nmode: code\nmodel: large"), "{status}");
+
+    // A new process (killed between turns) gets the chosen mode and model again.
+    assert_eq!(chat.ask("modal", "die").await, "dying after this turn");
+    wait_for_session(&server.control(), "modal", |s| !s.agent_running).await;
+    assert_eq!(chat.ask("modal", "settings").await, "mode=code model=large mcp=none");
+
+    let mut control = server.control();
+    control.create_session(pb::CreateSessionRequest { agent: "planner".into(), ..create("planned") }).await.unwrap();
+    control.bind_session(bind("web", "planned", "planned")).await.unwrap();
+    assert_eq!(chat.ask("planned", "settings").await, "mode=plan model=large mcp=none", "the profile's defaults");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_profile_s_mcp_servers_reach_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        let files = McpServerConfig { name: "files".into(), command: Some("mcp-files".into()), ..Default::default() };
+        let docs =
+            McpServerConfig { name: "docs".into(), url: Some("https://mcp.example/".into()), ..Default::default() };
+        config
+            .agents
+            .insert("test".into(), AgentProfile::Acp(AcpProfile { mcp_servers: vec![files, docs], ..acp(AGENT) }));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "tools").await;
+    let expected = "mode=ask model=small mcp=files (stdio mcp-files), docs (http https://mcp.example/)";
+    assert_eq!(chat.ask("tools", "settings").await, expected);
+    // session/load gets them too.
+    assert_eq!(chat.ask("tools", "die").await, "dying after this turn");
+    wait_for_session(&server.control(), "tools", |s| !s.agent_running).await;
+    assert_eq!(chat.ask("tools", "settings").await, expected);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_agent_s_commands_are_listed_by_help_and_a_slash_command_reaches_it_unframed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        // The default template frames messages, but never a slash command.
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile::new(AGENT)));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "cmds").await;
+    assert_eq!(chat.ask("cmds", "hi").await, "acp[1]: alice (web): hi");
+    let help = chat.ask("cmds", "!help").await;
+    assert!(
+        help.contains(
+            "Commands of cmds's agent (send them as a message):\n/review <what to review> — Review the changes"
+        ),
+        "{help}"
+    );
+    assert_eq!(chat.ask("cmds", "/review the last commit").await, "review of: the last commit");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn thinking_and_tool_call_diffs_arrive_as_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "verbose").await;
+    let (progress, answer) = say_with_progress(&mut chat, "verbose", "think").await;
+    assert_eq!(answer.text, "thought it through");
+    assert_eq!(progress, ["💭 thinking\nConsidering the options."]);
+    let (progress, answer) = say_with_progress(&mut chat, "verbose", "edit").await;
+    assert_eq!(answer.text, "edited");
+    assert_eq!(
+        progress,
+        ["🔧 edit notes.txt (running)\n📝 notes.txt\n- two\n+ 2", "🔧 edit notes.txt: done\n1 line changed"],
+        "an update without a title names its tool call"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_agent_that_needs_a_login_gets_login_instructions_and_login_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        let env = BTreeMap::from([("GORP_TEST_AGENT_REQUIRE_LOGIN".to_owned(), "1".to_owned())]);
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile { env, ..acp(AGENT) }));
+    })
+    .await;
+    let mut chat = session_with_channel(&server, "locked").await;
+    let refused = chat.say("locked", "hello").await;
+    assert_eq!(refused.kind, pb::ResponseKind::Error as i32);
+    let ways = "Ways to log in (!login <id>):\n• device — Device code: Open https://login.example.test/device and enter GORP-1234";
+    assert!(refused.text.contains(ways), "{}", refused.text);
+    assert!(chat.ask("locked", "!status locked").await.contains("login: required"));
+    assert!(chat.ask("locked", "!login").await.contains(ways));
+    assert!(chat.ask("locked", "!login sms").await.contains("No login method \"sms\""));
+    assert_eq!(chat.ask("locked", "!login device").await, "Logged in with Device code. Send your message again.");
+    assert_eq!(chat.ask("locked", "hello").await, "acp[1]: hello");
+    assert!(!chat.ask("locked", "!status locked").await.contains("login: required"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn context_usage_and_cost_appear_in_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut chat = session_with_channel(&server, "metered").await;
+    assert_eq!(chat.ask("metered", "usage").await, "usage reported");
+    let status = chat.ask("metered", "!status metered").await;
+    assert!(status.contains("\ncontext: 1200 of 200000 tokens\ncost: 0.0421 USD"), "{status}");
     server.stop().await.unwrap();
 }

@@ -10,16 +10,27 @@
 
 mod connection;
 mod fs;
+mod handlers;
+mod mcp;
+mod state;
+mod stderr;
+mod terminal;
+mod updates;
 
-use super::{AgentBackend, AgentEvent, PromptRequest};
+pub use terminal::TerminalPolicy;
+
+use super::{AgentBackend, AgentEvent, AgentView, PromptRequest, PromptTemplate, Setting};
 use connection::Turn;
+use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
+use state::AgentState;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// How to run one ACP agent.
 #[derive(Debug, Clone)]
@@ -34,6 +45,16 @@ pub struct AcpConfig {
     pub auto_approve: bool,
     /// Stop a process after this long without a prompt.
     pub idle_timeout: Duration,
+    /// How a user's message is framed.
+    pub prompt_template: PromptTemplate,
+    /// MCP servers passed with `session/new` and `session/load`.
+    pub mcp_servers: Vec<crate::config::McpServerConfig>,
+    /// Mode set when a session opens.
+    pub mode: Option<String>,
+    /// Model set when a session opens.
+    pub model: Option<String>,
+    /// What the agent may run in terminals.
+    pub terminal: TerminalPolicy,
 }
 
 /// Live agent processes of all ACP profiles, by gorp session.
@@ -41,6 +62,8 @@ pub struct AcpConfig {
 pub struct AgentPool {
     max_running: usize,
     processes: Mutex<HashMap<String, Process>>,
+    /// Modes, models, commands and login of each session's agent, kept across its processes.
+    states: Mutex<HashMap<String, Arc<AgentState>>>,
     /// Fired at shutdown: every process is killed, mid-turn or not.
     stop: CancellationToken,
 }
@@ -60,12 +83,28 @@ impl Process {
 impl AgentPool {
     /// A pool running at most `max_running` agent processes at once.
     pub fn new(max_running: usize) -> Arc<Self> {
-        Arc::new(Self { max_running: max_running.max(1), processes: Mutex::default(), stop: CancellationToken::new() })
+        Arc::new(Self {
+            max_running: max_running.max(1),
+            processes: Mutex::default(),
+            states: Mutex::default(),
+            stop: CancellationToken::new(),
+        })
     }
 
-    /// Lets `session`'s process finish its turn and exit.
+    /// Lets `session`'s process finish its turn and exit, and forgets its agent's state.
     pub fn stop(&self, session: &str) {
         self.processes.lock().expect("pool lock").remove(session);
+        self.states.lock().expect("pool lock").remove(session);
+    }
+
+    /// The agent state of `session`, created on first use.
+    fn state(&self, session: &str) -> Arc<AgentState> {
+        self.states.lock().expect("pool lock").entry(session.to_owned()).or_default().clone()
+    }
+
+    /// The agent state of `session`, if it ever had one.
+    fn known_state(&self, session: &str) -> Option<Arc<AgentState>> {
+        self.states.lock().expect("pool lock").get(session).cloned()
     }
 
     /// Kills every agent process.
@@ -113,12 +152,17 @@ impl AgentPool {
         let workspace = turn.request.workspace.clone();
         let _ = turns.send(turn);
         let stop = self.stop.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = connection::run(config, workspace, queue) => {}
+        let span = tracing::info_span!("agent", session = %session);
+        let process = connection::run(config, session.clone(), workspace, queue, self.state(&session));
+        tokio::spawn(
+            async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = process => {}
+                }
             }
-        });
+            .instrument(span),
+        );
         processes.insert(session, Process { turns, last_used: Instant::now() });
     }
 }
@@ -146,6 +190,22 @@ impl AgentBackend for AcpBackend {
 
     fn process_running(&self, session: &str) -> Option<bool> {
         Some(self.pool.is_running(session))
+    }
+
+    fn view(&self, session: &str) -> Option<AgentView> {
+        Some(self.pool.known_state(session).map(|state| state.view()).unwrap_or_default())
+    }
+
+    fn change(&self, session: &str, setting: Setting, value: &str) -> BoxFuture<'static, Result<String, String>> {
+        let state = self.pool.state(session);
+        let value = value.to_owned();
+        Box::pin(async move { state.change(setting, &value).await })
+    }
+
+    fn login(&self, session: &str, method: Option<&str>) -> BoxFuture<'static, Result<String, String>> {
+        let state = self.pool.state(session);
+        let method = method.map(str::to_owned);
+        Box::pin(async move { state.login(method.as_deref()).await })
     }
 
     fn stop_session(&self, session: &str) {

@@ -94,7 +94,7 @@ mod tests {
     use super::*;
 
     fn turn(from_user: bool, text: &str) -> HistoryTurn {
-        HistoryTurn { from_user, text: text.to_owned() }
+        HistoryTurn { from_user, text: text.to_owned(), sender: None }
     }
 
     /// Alternating questions and answers of 40 bytes each (14 estimated tokens apiece).

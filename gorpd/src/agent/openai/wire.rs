@@ -24,6 +24,10 @@ pub(super) struct ChatRequest<'a> {
     pub(super) messages: &'a [Message],
     pub(super) stream: bool,
     pub(super) stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) temperature: Option<f32>,
 }
 
 /// Asks for a last chunk with the token usage.
