@@ -8,7 +8,9 @@ use std::collections::HashSet;
 /// The notice sent to a user who is not on the allow-list.
 pub const NOT_ALLOWED_TEXT: &str = "You are not allowed to use this gorp. Ask its operator to add your user id.";
 
-/// Who may use a gateway: everyone, or the listed platform user ids.
+/// Who may use a gateway: everyone, or the listed platform user ids. An
+/// entry `*suffix` allows every id ending in `suffix` (Matrix lists a whole
+/// homeserver as `*:example.org`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
     users: Option<HashSet<String>>,
@@ -33,7 +35,15 @@ impl AllowList {
     pub fn allows(&self, sender_id: &str) -> bool {
         match &self.users {
             None => true,
-            Some(users) => !sender_id.is_empty() && users.contains(sender_id),
+            Some(users) => {
+                !sender_id.is_empty()
+                    && (users.contains(sender_id)
+                        || users.iter().any(|entry| {
+                            entry
+                                .strip_prefix('*')
+                                .is_some_and(|suffix| !suffix.is_empty() && sender_id.ends_with(suffix))
+                        }))
+            }
         }
     }
 }
@@ -54,5 +64,13 @@ mod tests {
         assert!(list.allows("42") && list.allows("7"));
         assert!(!list.allows("43") && !list.allows(""));
         assert!(!AllowList::only(Vec::<String>::new()).allows("42"));
+    }
+
+    #[test]
+    fn a_star_entry_allows_ids_with_its_suffix() {
+        let list = AllowList::only(["*:example.org", "*"]);
+        assert!(list.allows("@alice:example.org"));
+        assert!(!list.allows("@mallory:example.org.evil") && !list.allows("@bob:other.org"));
+        assert!(!list.allows(""), "an empty id never passes");
     }
 }
