@@ -82,6 +82,13 @@ pub(crate) enum Command {
     /// Webhooks (POST /hooks/<session>): create, list, rotate, delete.
     #[command(subcommand)]
     Hook(HookCommand),
+    /// Download a consistent copy of gorpd's database, taken while it runs.
+    ///
+    /// Restore it on a stopped gorpd with an empty data directory: gorpd --restore FILE.
+    Backup {
+        /// Where to write it (replaced atomically if it exists).
+        file: PathBuf,
+    },
     /// Follow live bus activity until interrupted (Ctrl-C).
     Watch,
     /// Check that gorpd is up and serving.

@@ -132,6 +132,7 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
         Command::Token(command) => token(cli, command, &mut control).await,
         Command::Schedule(command) => crate::automation::schedule(cli.json, command, &mut control).await,
         Command::Hook(command) => crate::automation::hook(cli.json, command, &mut control).await,
+        Command::Backup { file } => crate::backup::backup(cli.json, file, &mut control).await,
         Command::Watch | Command::Health | Command::Completions { .. } => unreachable!("handled in run"),
     }
 }

@@ -2,6 +2,7 @@
 //! scripts. Tables by default, `--json` for scripts, documented exit codes.
 
 mod automation;
+mod backup;
 mod cli;
 mod commands;
 mod connect;
@@ -15,6 +16,8 @@ use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // A workspace build links two rustls providers; pick ring explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     if let Command::Completions { shell } = &cli.command {
         clap_complete::generate(*shell, &mut Cli::command(), "gorpctl", &mut std::io::stdout());

@@ -414,3 +414,23 @@ async fn schedules_hooks_and_session_documents() {
     assert!(ok(&server, &["schedule", "delete", &id]).await.contains("deleted schedule"));
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn backup_downloads_a_verified_consistent_copy() {
+    let server = TestServer::start().await;
+    ok(&server, &["session", "create", "kept"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gorp.backup");
+    std::fs::write(&file, b"an older backup").unwrap();
+    let done = json(&server, &["backup", file.to_str().unwrap()]).await;
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(done["bytes"].as_u64(), Some(bytes.len() as u64));
+    assert!(bytes.starts_with(b"SQLite format 3\0"), "a SQLite database replaced the old file");
+    assert!(!dir.path().join("gorp.backup.partial").exists());
+    let restored = tempfile::tempdir().unwrap();
+    assert_eq!(gorpd::store::restore(&file, restored.path()).await.unwrap().sessions, 1);
+    let nowhere = run(&server, &["backup", "/nonexistent-dir/x.db"]).await;
+    assert_eq!(code(&nowhere), 1);
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("cannot write"));
+    server.stop().await.unwrap();
+}

@@ -15,6 +15,8 @@ pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:7730";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:7731";
 /// Default largest message text: 64 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Smallest `max_database_bytes`: 1 MiB.
+pub const MIN_DATABASE_BYTES: u64 = 1024 * 1024;
 /// Upper bound for `max_body_bytes`: 4 MiB.
 pub const MAX_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
@@ -55,6 +57,9 @@ pub struct Flags {
     /// Time zone of schedules made without one, an IANA name [default: UTC].
     #[arg(long, env = "GORP_TIMEZONE", value_name = "ZONE")]
     pub timezone: Option<String>,
+    /// Restore a backup (made by `gorpctl backup`) into the data directory, which must hold no database, then exit.
+    #[arg(long, value_name = "FILE")]
+    pub restore: Option<PathBuf>,
     /// Allow a non-loopback listener without TLS (e.g. behind a TLS-terminating proxy).
     #[arg(
         long, env = "GORP_INSECURE_LISTEN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
@@ -90,6 +95,7 @@ struct FileConfig {
     turn_timeout_secs: Option<u64>,
     web_password_hash: Option<String>,
     timezone: Option<String>,
+    max_database_bytes: Option<u64>,
     hook_wait_max_secs: Option<u64>,
     hook_per_minute: Option<u32>,
     prompt_template: Option<String>,
@@ -250,6 +256,8 @@ pub struct Config {
     pub web_password_hash: Option<String>,
     /// Time zone of schedules made without one.
     pub timezone: chrono_tz::Tz,
+    /// Largest database size; beyond it gorpd refuses new writes (`None`: the disk is the limit).
+    pub max_database_bytes: Option<u64>,
     /// Longest a webhook caller may wait for the answer, in seconds.
     pub hook_wait_max_secs: u64,
     /// Webhook calls each session's hook accepts per minute, unless the hook sets its own.
@@ -284,6 +292,7 @@ impl Config {
             turn_timeout_secs: 1800,
             web_password_hash: None,
             timezone: chrono_tz::Tz::UTC,
+            max_database_bytes: None,
             hook_wait_max_secs: 300,
             hook_per_minute: 60,
             prompt_template: crate::agent::DEFAULT_PROMPT_TEMPLATE.to_owned(),
@@ -319,6 +328,7 @@ impl Config {
         if let Some(zone) = flags.timezone.clone().or(file.timezone) {
             config.timezone = crate::scheduling::parse_zone(&zone).map_err(ConfigError)?;
         }
+        config.max_database_bytes = file.max_database_bytes;
         config.hook_wait_max_secs = file.hook_wait_max_secs.unwrap_or(config.hook_wait_max_secs);
         config.hook_per_minute = file.hook_per_minute.unwrap_or(config.hook_per_minute);
         config.prompt_template = file.prompt_template.unwrap_or(config.prompt_template);
@@ -357,6 +367,9 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&self.max_queued_messages) {
             return fail(format!("max_queued_messages must be from 1 to 1000000, not {}", self.max_queued_messages));
+        }
+        if self.max_database_bytes.is_some_and(|bytes| bytes < MIN_DATABASE_BYTES) {
+            return fail(format!("max_database_bytes must be at least {MIN_DATABASE_BYTES} (1 MiB)"));
         }
         if !(1..=3600).contains(&self.hook_wait_max_secs) {
             return fail(format!("hook_wait_max_secs must be from 1 to 3600, not {}", self.hook_wait_max_secs));

@@ -151,6 +151,13 @@ pub fn agent_backends(config: &Config) -> Backends {
     backends
 }
 
+/// Makes ring rustls's process-wide crypto provider. A workspace build links
+/// a second provider (aws-lc-rs, through the Matrix gateway's dependencies),
+/// and rustls then refuses to pick one by itself. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A recovered gorpd, ready to serve.
 #[derive(Debug)]
 pub struct Gorpd {
@@ -178,12 +185,13 @@ impl Gorpd {
         clock: clock::SharedClock,
         shutdown: CancellationToken,
     ) -> Result<Self, ServeError> {
+        install_crypto_provider();
         if let Some(name) = config.agents.keys().find(|name| backends.get(name).is_none()) {
             return Err(ServeError::UnknownBackend(name.clone()));
         }
         create_private_dir(&config.data_dir)
             .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
-        let store = Store::open(&config.data_dir).await?;
+        let store = Store::open_limited(&config.data_dir, config.max_database_bytes).await?;
         let auth = Authenticator::load(store.clone()).await?;
         let admin_token_path = auth.ensure_admin_token(&config.data_dir).await?;
         let tasks = TaskTracker::new();

@@ -31,6 +31,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Some(backup) = &flags.restore {
+        return restore(backup, &config.data_dir).await;
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let result = async {
@@ -41,6 +44,26 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("gorpd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `gorpd --restore FILE`: puts a backup in place as the data directory's database.
+async fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> ExitCode {
+    match gorpd::store::restore(backup, data_dir).await {
+        Ok(restored) => {
+            println!(
+                "restored {} ({} bytes, {} sessions) to {}; start gorpd to serve it",
+                backup.display(),
+                restored.bytes,
+                restored.sessions,
+                restored.database.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("gorpd: cannot restore {}: {error}", backup.display());
             ExitCode::FAILURE
         }
     }

@@ -231,6 +231,8 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // A workspace build links two rustls providers; pick ring explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let filter = tracing_subscriber::EnvFilter::try_from_env("GORP_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| "info".into());

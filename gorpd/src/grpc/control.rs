@@ -43,6 +43,7 @@ fn admin<T>(request: Request<T>) -> Result<T, Status> {
 #[tonic::async_trait]
 impl Control for ControlService {
     type WatchStream = ReceiverStream<Result<pb::WatchEvent, Status>>;
+    type BackupStream = ReceiverStream<Result<pb::BackupChunk, Status>>;
 
     async fn create_session(
         &self,
@@ -324,5 +325,51 @@ impl Control for ControlService {
             schedules: schedules.iter().map(schedule_to_pb).collect(),
             hook: hook.as_ref().map(hook_secret_to_pb),
         }))
+    }
+
+    async fn backup(&self, request: Request<pb::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
+        let revoked = revocation(&request);
+        admin(request)?;
+        let store = self.state.orchestrator.store().clone();
+        Ok(Response::new(spawn_stream(&self.state, revoked, move |tx| async move {
+            let snapshot = store.snapshot().await?;
+            tracing::info!(bytes = snapshot.bytes(), "streaming a backup");
+            stream_file(&snapshot, &tx).await
+        })))
+    }
+}
+
+/// Bytes per backup chunk.
+const BACKUP_CHUNK: usize = 1024 * 1024;
+
+/// Sends a snapshot in chunks, the SHA-256 of the whole in the last one.
+async fn stream_file(
+    snapshot: &crate::store::Snapshot,
+    tx: &tokio::sync::mpsc::Sender<Result<pb::BackupChunk, Status>>,
+) -> Result<(), Status> {
+    use sha2::Digest;
+    use tokio::io::AsyncReadExt;
+    let unreadable = |error: std::io::Error| Status::internal(format!("reading the backup failed: {error}"));
+    let mut file = tokio::fs::File::open(snapshot.path()).await.map_err(unreadable)?;
+    let total_bytes = snapshot.bytes();
+    let mut hash = sha2::Sha256::new();
+    let mut sent = 0u64;
+    loop {
+        let mut data = vec![0u8; BACKUP_CHUNK];
+        let mut filled = 0;
+        while filled < BACKUP_CHUNK {
+            match file.read(&mut data[filled..]).await.map_err(unreadable)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        data.truncate(filled);
+        hash.update(&data);
+        sent += filled as u64;
+        let last = sent >= total_bytes || filled < BACKUP_CHUNK;
+        let sha256 = if last { hex::encode(hash.clone().finalize()) } else { String::new() };
+        if tx.send(Ok(pb::BackupChunk { data, total_bytes, sha256 })).await.is_err() || last {
+            return Ok(());
+        }
     }
 }

@@ -23,7 +23,7 @@ impl From<OrchestratorError> for Status {
             OrchestratorError::Invalid(_) => Status::invalid_argument(message),
             OrchestratorError::Workspace { .. } => Status::failed_precondition(message),
             OrchestratorError::ShuttingDown => Status::unavailable(message),
-            OrchestratorError::Store(ref inner) => internal(inner),
+            OrchestratorError::Store(inner) => inner.into(),
         }
     }
 }
@@ -40,7 +40,14 @@ impl From<AuthError> for Status {
 
 impl From<StoreError> for Status {
     fn from(error: StoreError) -> Self {
-        internal(&error)
+        match error {
+            // Nothing was stored; reads and deliveries go on, and a resend after space returns succeeds.
+            StoreError::Full => {
+                tracing::warn!("refusing a write: the disk (or max_database_bytes) is full");
+                Status::resource_exhausted(error.to_string())
+            }
+            other => internal(&other),
+        }
     }
 }
 

@@ -82,6 +82,9 @@ impl Reply {
 impl From<OrchestratorError> for Reply {
     fn from(error: OrchestratorError) -> Self {
         match error {
+            OrchestratorError::Store(crate::store::StoreError::Full) => {
+                Reply::error("gorpd's disk is full, so nothing was changed; try again once space is freed")
+            }
             OrchestratorError::Store(ref inner) => {
                 tracing::error!(error = %inner, "dispatch command failed");
                 Reply::error("internal error; the details are in gorpd's log")

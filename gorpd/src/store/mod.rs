@@ -8,6 +8,7 @@
 //! write method is atomic (its own savepoint in the batch) and returns only
 //! once its batch is durable, so no write ever waits in SQLite's busy handler.
 
+mod backup;
 mod command;
 mod gateways;
 mod history;
@@ -23,6 +24,7 @@ mod writer;
 use writer::Isolation;
 pub use writer::WriterStats;
 
+pub use backup::{DATABASE_FILE, Restored, Snapshot, check_database_file, restore};
 pub use gateways::GatewayRow;
 pub use history::{HistoryRow, NewHistory, Role};
 pub use hooks::{HOOK_PLATFORM, HookCall, HookRow};
@@ -62,6 +64,29 @@ pub enum StoreError {
     /// The store is closed (gorpd is stopping).
     #[error("the store is closed")]
     Closed,
+    /// The disk, or the configured database size limit, is full: nothing new can be stored.
+    #[error("the disk (or max_database_bytes) is full: gorpd stores nothing new until space is freed")]
+    Full,
+    /// The database was written by a newer gorp.
+    #[error(
+        "gorp.db was written by a newer gorp (schema version {found}; this gorpd knows up to {known}): \
+         run that version, or restore a backup made by this one"
+    )]
+    Newer {
+        /// The database's schema version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// The file is not a SQLite database (or not gorp's).
+    #[error("not a gorp database: {0}")]
+    NotADatabase(String),
+    /// The database failed its integrity check.
+    #[error("the database is damaged: {0}; restore a backup into an empty data directory")]
+    Damaged(String),
+    /// A backup or restore step failed.
+    #[error("backup: {0}")]
+    Backup(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -69,9 +94,21 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            _ if is_disk_full(&error) => Self::Full,
+            // SQLITE_CORRUPT.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("11") => Self::Damaged(db.message().to_owned()),
+            // SQLITE_NOTADB.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("26") => {
+                Self::NotADatabase(db.message().to_owned())
+            }
             _ => Self::Database(error),
         }
     }
+}
+
+/// SQLITE_FULL: the disk, or the database's `max_page_count`, is full.
+pub(crate) fn is_disk_full(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("13"))
 }
 
 /// A query on SQLite with its bound values.
@@ -88,6 +125,8 @@ const READERS: u32 = 4;
 pub struct Store {
     pool: SqlitePool,
     writer: writer::WriterHandle,
+    /// The data directory (backups are written next to the database).
+    directory: std::sync::Arc<std::path::PathBuf>,
 }
 
 impl Store {
@@ -96,7 +135,13 @@ impl Store {
     /// `synchronous = FULL`: a commit (and so an acknowledgement) survives a
     /// power loss or OS crash, not only a gorpd crash.
     pub async fn open(data_dir: &Path) -> StoreResult<Self> {
-        let path = data_dir.join("gorp.db");
+        Self::open_limited(data_dir, None).await
+    }
+
+    /// Like [`Store::open`], with the database kept under `max_bytes` (writes
+    /// beyond it fail with [`StoreError::Full`]; reads go on).
+    pub async fn open_limited(data_dir: &Path, max_bytes: Option<u64>) -> StoreResult<Self> {
+        let path = data_dir.join(DATABASE_FILE);
         create_private_file(&path).map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(&path)
@@ -105,13 +150,16 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let mut write_connection = options.clone().create_if_missing(true).connect().await?;
+        backup::check_schema_version(&mut write_connection).await?;
         sqlx::migrate!("../migrations/sqlite").run(&mut write_connection).await?;
+        set_max_page_count(&mut write_connection, max_bytes).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { pool, writer: writer::WriterHandle::spawn(write_connection) })
+        let directory = std::sync::Arc::new(data_dir.to_path_buf());
+        Ok(Self { pool, writer: writer::WriterHandle::spawn(write_connection), directory })
     }
 
     /// Commits `write` with the writer's next batch, in its own savepoint (a
@@ -153,6 +201,12 @@ impl Store {
         self.writer.write(Isolation::Batch, command::marking_applied(write), after_commit).await
     }
 
+    /// Changes the largest size the database may grow to (`None`: only the
+    /// disk limits it); a limit below the current size holds it where it is.
+    pub async fn set_size_limit(&self, max_bytes: Option<u64>) -> StoreResult<()> {
+        self.write(move |connection| Box::pin(async move { set_max_page_count(connection, max_bytes).await })).await
+    }
+
     /// The writer's running totals (commits and the writes in them).
     pub fn writer_stats(&self) -> &writer::WriterStats {
         self.writer.stats()
@@ -163,6 +217,18 @@ impl Store {
         self.writer.close().await;
         self.pool.close().await;
     }
+}
+
+/// SQLite's largest page count: no limit but the disk.
+const UNLIMITED_PAGES: u64 = 0xffff_fffe;
+
+/// Sets the write connection's `max_page_count` from a size in bytes.
+async fn set_max_page_count(connection: &mut SqliteConnection, max_bytes: Option<u64>) -> StoreResult<()> {
+    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut *connection).await?;
+    let pages = max_bytes.map_or(UNLIMITED_PAGES, |bytes| (bytes / page_size.max(1) as u64).clamp(1, UNLIMITED_PAGES));
+    // A number, not user text: nothing to escape.
+    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}"))).execute(&mut *connection).await?;
+    Ok(())
 }
 
 /// Creates an empty `path` readable only by gorpd's user, whatever the

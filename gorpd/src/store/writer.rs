@@ -35,10 +35,45 @@ pub(super) const QUEUE: usize = 4096;
 pub(super) const CURSOR_FLUSH: Duration = Duration::from_millis(500);
 
 /// Called once the write's transaction committed (`Ok`) or failed (`Err`).
-type Settle = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// A write: runs on the connection inside its savepoint, says whether it
-/// succeeded (false: roll back its savepoint) and how to answer its caller.
-type Apply = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Settle)> + Send>;
+type Settle = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
+/// A write: runs on the connection inside its savepoint, says how it went
+/// (a failure rolls back its savepoint) and how to answer its caller.
+type Apply = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (Ran, Settle)> + Send>;
+/// Answers a write that never ran because its batch failed before reaching
+/// it (a no-op once the write was answered).
+type Abandon = Box<dyn FnOnce(CommitError) + Send>;
+
+/// A write as the writer task holds it.
+pub(super) struct Pending {
+    isolation: Isolation,
+    apply: Apply,
+    abandon: Abandon,
+}
+
+/// How one write went inside its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ran {
+    Done,
+    Failed,
+    /// Failed because the disk (or the size limit) is full.
+    DiskFull,
+}
+
+/// Why a batch's transaction did not commit.
+#[derive(Debug, Clone)]
+pub(super) enum CommitError {
+    DiskFull,
+    Failed(String),
+}
+
+impl From<CommitError> for StoreError {
+    fn from(error: CommitError) -> Self {
+        match error {
+            CommitError::DiskFull => StoreError::Full,
+            CommitError::Failed(message) => StoreError::Commit(message),
+        }
+    }
+}
 
 /// How a write is kept apart from the others in its batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +87,7 @@ pub(super) enum Isolation {
 /// What the writer task receives.
 pub(super) enum Command {
     /// A write to commit with the next batch.
-    Write(Isolation, Apply),
+    Write(Pending),
     /// Commit what came before, flush the cursors, close the connection, then answer.
     Close(oneshot::Sender<()>),
 }
@@ -115,23 +150,38 @@ impl WriterHandle {
         A: FnOnce(R) -> T + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        // Whoever answers first (the settled write, or the abandoned one) takes the sender.
+        let reply = Arc::new(Mutex::new(Some(reply)));
+        let unanswered = reply.clone();
+        let abandon: Abandon = Box::new(move |error| {
+            if let Some(reply) = unanswered.lock().expect("reply lock").take() {
+                let _ = reply.send(Err(error.into()));
+            }
+        });
         let apply: Apply = Box::new(move |connection| {
             Box::pin(async move {
                 let result = write(connection).await;
-                let succeeded = result.is_ok();
+                let ran = match &result {
+                    Ok(_) => Ran::Done,
+                    Err(StoreError::Full) => Ran::DiskFull,
+                    Err(_) => Ran::Failed,
+                };
                 let settle: Settle = Box::new(move |commit| {
                     let outcome = match (result, commit) {
                         (Ok(value), Ok(())) => Ok(after_commit(value)),
-                        (Ok(_), Err(error)) => Err(StoreError::Commit(error)),
+                        (Ok(_), Err(error)) => Err(error.into()),
                         (Err(error), _) => Err(error),
                     };
                     // The caller may have gone away; the write is committed either way.
-                    let _ = reply.send(outcome);
+                    if let Some(reply) = reply.lock().expect("reply lock").take() {
+                        let _ = reply.send(outcome);
+                    }
                 });
-                (succeeded, settle)
+                (ran, settle)
             })
         });
-        self.commands.send(Command::Write(isolation, apply)).await.map_err(|_| StoreError::Closed)?;
+        let pending = Pending { isolation, apply, abandon };
+        self.commands.send(Command::Write(pending)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -196,7 +246,7 @@ async fn run(
         let mut writes = Vec::with_capacity(received.len());
         for command in received.drain(..) {
             match command {
-                Command::Write(isolation, apply) => writes.push((isolation, apply)),
+                Command::Write(pending) => writes.push(pending),
                 Command::Close(done) => closing = Some(done),
             }
         }
@@ -222,28 +272,32 @@ async fn run(
 
 /// Runs `writes` and the buffered cursors in one transaction, then answers
 /// each write; false when the transaction failed.
-async fn commit(connection: &mut SqliteConnection, writes: Vec<(Isolation, Apply)>, cursors: &CursorBuffer) -> bool {
+async fn commit(connection: &mut SqliteConnection, writes: Vec<Pending>, cursors: &CursorBuffer) -> bool {
     let started = std::time::Instant::now();
     let count = writes.len();
     let cursor_values = cursors.take();
     let mut settles = Vec::with_capacity(count);
+    // Kept until the end: a failure before a write runs must still answer it.
+    let (runs, abandons): (Vec<_>, Vec<_>) =
+        writes.into_iter().map(|pending| ((pending.isolation, pending.apply), pending.abandon)).unzip();
     let outcome = async {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *connection).await?;
-        for (isolation, apply) in writes {
+        for (isolation, apply) in runs {
             if isolation == Isolation::Savepoint {
                 sqlx::query("SAVEPOINT write").execute(&mut *connection).await?;
             }
-            let (succeeded, settle) = apply(connection).await;
+            let (ran, settle) = apply(connection).await;
             settles.push(settle);
-            match (isolation, succeeded) {
-                (Isolation::Savepoint, true) => {
+            match (isolation, ran) {
+                (Isolation::Savepoint, Ran::Done) => {
                     sqlx::query("RELEASE write").execute(&mut *connection).await?;
                 }
-                (Isolation::Savepoint, false) => {
+                (Isolation::Savepoint, _) => {
                     sqlx::query("ROLLBACK TO write; RELEASE write").execute(&mut *connection).await?;
                 }
-                (Isolation::Batch, true) => {}
-                (Isolation::Batch, false) => return Err(BatchFailed.into()),
+                (Isolation::Batch, Ran::Done) => {}
+                (Isolation::Batch, Ran::DiskFull) => return Err(BatchError::DiskFull),
+                (Isolation::Batch, Ran::Failed) => return Err(BatchFailed.into()),
             }
         }
         write_cursors(connection, &cursor_values).await?;
@@ -258,13 +312,19 @@ async fn commit(connection: &mut SqliteConnection, writes: Vec<(Isolation, Apply
             // Fails harmlessly when the transaction never began.
             let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
             cursors.restore(cursor_values);
-            Err(error.to_string())
+            Err(error.into_commit_error())
         }
     };
     tracing::trace!(writes = count, elapsed_us = started.elapsed().as_micros() as u64, "group commit");
     let committed = outcome.is_ok();
     for settle in settles {
         settle(outcome.clone());
+    }
+    if let Err(error) = outcome {
+        // Writes the failure came before never ran: they are told, never left waiting.
+        for abandon in abandons {
+            abandon(error.clone());
+        }
     }
     committed
 }
@@ -289,6 +349,18 @@ enum BatchError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     WriteFailed(#[from] BatchFailed),
+    #[error("the disk (or max_database_bytes) is full")]
+    DiskFull,
+}
+
+impl BatchError {
+    fn into_commit_error(self) -> CommitError {
+        match self {
+            Self::DiskFull => CommitError::DiskFull,
+            Self::Database(error) if super::is_disk_full(&error) => CommitError::DiskFull,
+            other => CommitError::Failed(other.to_string()),
+        }
+    }
 }
 
 /// A write without its own savepoint failed, so the batch cannot commit.
@@ -299,7 +371,7 @@ struct BatchFailed;
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Write(isolation, _) => write!(f, "Write({isolation:?})"),
+            Self::Write(pending) => write!(f, "Write({:?})", pending.isolation),
             Self::Close(_) => f.write_str("Close"),
         }
     }
@@ -423,6 +495,47 @@ mod tests {
         assert_eq!(store.writer_stats().commits() - commits_before, 1, "the four writes shared one commit");
         assert_eq!(store.inbound_count().await.unwrap(), 1);
         assert!(store.bindings().await.unwrap().is_empty(), "the failed bind left nothing behind");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn writes_a_failed_batch_never_reached_get_its_error_and_a_full_database_says_so() {
+        let (_dir, store) = open().await;
+        let (release, stalled) = stall(&store);
+        // The stalled write has its batch to itself; the next two share the next one.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let failing = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .write_unisolated(|connection| {
+                        Box::pin(async move {
+                            sqlx::query("INSERT INTO no_such_table VALUES (1)").execute(&mut *connection).await?;
+                            Ok(())
+                        })
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let behind = tokio::spawn({
+            let store = store.clone();
+            async move { store.create_session("behind", "/tmp", "echo").await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        release.send(()).unwrap();
+        stalled.await.unwrap();
+        assert!(matches!(failing.await.unwrap(), Err(StoreError::Database(_))));
+        let behind = behind.await.unwrap().unwrap_err();
+        assert!(matches!(behind, StoreError::Commit(_)), "told why, never left waiting: {behind:?}");
+
+        // A database held at its size: writes that need room fail as Full, reads go on.
+        store.set_size_limit(Some(1)).await.unwrap();
+        let big = NewInbound { text: "x".repeat(200_000), ..message(2) };
+        assert!(matches!(store.accept_inbound(&big).await, Err(StoreError::Full)));
+        assert!(store.session("behind").await.is_err(), "reads work and show nothing was stored");
+        store.set_size_limit(None).await.unwrap();
+        assert!(store.accept_inbound(&big).await.unwrap().is_some(), "room again: the same write succeeds");
         store.close().await;
     }
 

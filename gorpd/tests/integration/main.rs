@@ -16,5 +16,6 @@ mod permissions;
 mod process;
 mod restart;
 mod schedules;
+mod storage;
 mod support;
 mod web;

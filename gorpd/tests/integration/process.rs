@@ -129,3 +129,37 @@ fn a_malformed_admin_token_file_stops_the_start_with_a_reason() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("does not hold a gorp token"), "{stderr}");
 }
+
+#[tokio::test]
+async fn restore_puts_a_backup_in_place_once_and_refuses_anything_else() {
+    let home = tempfile::tempdir().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    let server = gorpd::testing::TestServer::start_in(source.path()).await;
+    server.control().create_session(crate::support::create("kept")).await.unwrap();
+    let backup = home.path().join("backup.db");
+    server.store.backup_into(&backup).await.unwrap();
+    server.stop().await.unwrap();
+
+    let target = home.path().join("restored");
+    let data_dir = target.to_str().unwrap();
+    let backup_path = backup.to_str().unwrap();
+    let run = |args: &[&str]| gorpd(home.path(), args).stdout(Stdio::piped()).output().unwrap();
+    let restored = run(&["--data-dir", data_dir, "--restore", backup_path]);
+    assert!(restored.status.success(), "{}", String::from_utf8_lossy(&restored.stderr));
+    let said = String::from_utf8_lossy(&restored.stdout);
+    assert!(said.contains("1 sessions") && said.contains("start gorpd to serve it"), "{said}");
+    let store = gorpd::store::Store::open(&target).await.unwrap();
+    assert!(store.session("kept").await.is_ok());
+    store.close().await;
+
+    let again = run(&["--data-dir", data_dir, "--restore", backup_path]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("restore into an empty data directory"));
+    let junk = home.path().join("junk.db");
+    std::fs::write(&junk, vec![b'j'; 4096]).unwrap();
+    let empty = home.path().join("empty");
+    let refused = run(&["--data-dir", empty.to_str().unwrap(), "--restore", junk.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a gorp database"));
+    assert!(!empty.join("gorp.db").exists(), "nothing was written");
+}
