@@ -207,3 +207,37 @@ mod tests {
         assert!(refused.to_string().contains("newer gorp"), "{refused}");
     }
 }
+
+/// How big the database is, for `/metrics` and the admin panel.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DatabaseSize {
+    /// The database file's size (pages × page size), not counting the WAL.
+    pub bytes: u64,
+    /// Of that, free pages waiting for reuse.
+    pub free_bytes: u64,
+    /// Rows per table, for the tables that grow with traffic.
+    pub rows: Vec<(&'static str, u64)>,
+}
+
+/// Tables that grow with traffic.
+const GROWING_TABLES: [&str; 6] =
+    ["inbound", "messages", "responses", "response_targets", "schedule_runs", "hook_calls"];
+
+impl Store {
+    /// The database's size and the rows of its growing tables.
+    pub async fn database_size(&self) -> StoreResult<DatabaseSize> {
+        let mut connection = self.pool.acquire().await?;
+        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut *connection).await?;
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&mut *connection).await?;
+        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&mut *connection).await?;
+        let mut rows = Vec::with_capacity(GROWING_TABLES.len());
+        for table in GROWING_TABLES {
+            // A fixed table name, not input.
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&mut *connection)
+                .await?;
+            rows.push((table, count as u64));
+        }
+        Ok(DatabaseSize { bytes: (pages * page_size) as u64, free_bytes: (free * page_size) as u64, rows })
+    }
+}

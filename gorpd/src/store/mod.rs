@@ -24,7 +24,7 @@ mod writer;
 use writer::Isolation;
 pub use writer::WriterStats;
 
-pub use backup::{DATABASE_FILE, Restored, Snapshot, check_database_file, restore};
+pub use backup::{DATABASE_FILE, DatabaseSize, Restored, Snapshot, check_database_file, restore};
 pub use gateways::GatewayRow;
 pub use history::{HistoryRow, NewHistory, Role};
 pub use hooks::{HOOK_PLATFORM, HookCall, HookRow};

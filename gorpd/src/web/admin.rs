@@ -278,11 +278,17 @@ async fn health(State(state): State<WebState>, PageSession(session): PageSession
     let sessions = orchestrator.list_sessions().await?;
     let counters = orchestrator.bus().counters();
     let inbound = orchestrator.store().inbound_count().await.map_err(WebError::internal)?;
+    let size = orchestrator.store().database_size().await.map_err(WebError::internal)?;
+    let rows: Vec<String> = size.rows.iter().map(|(table, rows)| format!("{table} {rows}")).collect();
     let body = format!(
         "<ul id=\"health\"><li>status: ok</li><li>sessions: {}</li><li>messages stored: {inbound}</li>\
+         <li>database: {} bytes ({} free); rows: {}</li>\
          <li>messages in since start: {}</li><li>responses out since start: {}</li><li>errors since start: {}</li></ul>\
          <p>Machine-readable: <a href=\"/healthz\">/healthz</a>, <a href=\"/metrics\">/metrics</a>.</p>",
         sessions.len(),
+        size.bytes,
+        size.free_bytes,
+        rows.join(", "),
         counters.messages_in(),
         counters.responses_out(),
         counters.errors(),

@@ -63,6 +63,9 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
             (labels, u64::from(info.row.failures))
         })
         .collect();
+    let size = orchestrator.store().database_size().await.map_err(WebError::internal)?;
+    let table_rows: Vec<(String, u64)> =
+        size.rows.iter().map(|(table, rows)| (format!("{{table=\"{table}\"}}"), *rows)).collect();
     let mut out = String::new();
     let one = |value: u64| vec![(String::new(), value)];
     metric(
@@ -84,6 +87,15 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
     metric(&mut out, "gorp_turns_in_flight", "gauge", "Sessions running a turn now.", &one(busy));
     metric(&mut out, "gorp_agent_processes_running", "gauge", "Agent processes alive now.", &one(running));
     metric(&mut out, "gorp_sessions", "gauge", "Sessions.", &one(sessions.len() as u64));
+    metric(&mut out, "gorp_database_bytes", "gauge", "Size of gorp.db (without its WAL).", &one(size.bytes));
+    metric(
+        &mut out,
+        "gorp_database_free_bytes",
+        "gauge",
+        "Free pages in gorp.db waiting for reuse.",
+        &one(size.free_bytes),
+    );
+    metric(&mut out, "gorp_table_rows", "gauge", "Rows of the tables that grow with traffic.", &table_rows);
     metric(&mut out, "gorp_schedule_failures", "gauge", "Failed runs in a row of each schedule.", &failures);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
 }
