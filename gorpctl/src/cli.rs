@@ -137,6 +137,18 @@ pub(crate) enum SessionCommand {
         /// Session name.
         name: String,
     },
+    /// Remove old entries of a session's history (entries matching either rule go).
+    #[command(group(ArgGroup::new("rule").required(true).multiple(true).args(["keep", "older_than"])))]
+    Prune {
+        /// Session name.
+        name: String,
+        /// Keep only the newest N entries.
+        #[arg(long, value_name = "N")]
+        keep: Option<u32>,
+        /// Remove entries older than this: 30d, 12h or 90m.
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+    },
     /// Print a session's schedules and webhook settings as YAML (no secrets).
     Export {
         /// Session name.

@@ -27,6 +27,19 @@ pub(crate) async fn run(cli: &Cli) -> CommandResult {
     }
 }
 
+/// `30d`, `12h` or `90m` in seconds.
+fn parse_age_secs(text: &str) -> Option<u64> {
+    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+    let number: u64 = number.parse().ok().filter(|n| *n >= 1)?;
+    let unit = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        _ => return None,
+    };
+    number.checked_mul(unit)
+}
+
 /// A command failed in gorpd or before reaching it.
 pub(crate) enum Failure {
     Status(tonic::Status),
@@ -140,6 +153,25 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
 async fn session(cli: &Cli, command: &SessionCommand, control: &mut Control) -> Result<(), Failure> {
     match command {
         SessionCommand::Export { name } => return crate::automation::export(cli.json, name, control).await,
+        SessionCommand::Prune { name, keep, older_than } => {
+            let older_than_secs = match older_than.as_deref().map(parse_age_secs) {
+                None => 0,
+                Some(Some(secs)) => secs,
+                Some(None) => {
+                    return Err(Failure::Cli(CliError::Usage(format!(
+                        "--older-than takes an age such as 30d, 12h or 90m, not \"{}\"",
+                        older_than.as_deref().unwrap_or_default()
+                    ))));
+                }
+            };
+            let request = pb::PruneHistoryRequest { session: name.clone(), keep_last: *keep, older_than_secs };
+            let removed = control.prune_history(request).await?.into_inner().removed;
+            if cli.json {
+                print_json(&json!({ "session": name, "removed": removed }));
+            } else {
+                println!("removed {removed} history entries of {name}");
+            }
+        }
         SessionCommand::Import { name, file } => return crate::automation::import(cli.json, name, file, control).await,
         SessionCommand::Create { name, workspace, agent } => {
             let request = pb::CreateSessionRequest {

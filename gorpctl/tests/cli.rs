@@ -434,3 +434,20 @@ async fn backup_downloads_a_verified_consistent_copy() {
     assert!(String::from_utf8_lossy(&nowhere.stderr).contains("cannot write"));
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn session_prune_keeps_the_newest_entries() {
+    let server = TestServer::start().await;
+    ok(&server, &["session", "create", "s"]).await;
+    for i in 0..3 {
+        ok(&server, &["tell", "s", &format!("note {i}")]).await;
+    }
+    wait_for_history(&server, "s", 6).await;
+    let pruned = json(&server, &["session", "prune", "s", "--keep", "2"]).await;
+    assert_eq!(pruned, serde_json::json!({"session": "s", "removed": 4}));
+    assert!(ok(&server, &["session", "prune", "s", "--older-than", "30d"]).await.contains("removed 0 history entries"));
+    let bad = run(&server, &["session", "prune", "s", "--older-than", "soon"]).await;
+    assert_eq!(code(&bad), 2);
+    assert_eq!(code(&run(&server, &["session", "prune", "s"]).await), 2, "a rule is required");
+    server.stop().await.unwrap();
+}

@@ -96,6 +96,7 @@ struct FileConfig {
     web_password_hash: Option<String>,
     timezone: Option<String>,
     max_database_bytes: Option<u64>,
+    history_keep_days: Option<u32>,
     hook_wait_max_secs: Option<u64>,
     hook_per_minute: Option<u32>,
     prompt_template: Option<String>,
@@ -258,6 +259,8 @@ pub struct Config {
     pub timezone: chrono_tz::Tz,
     /// Largest database size; beyond it gorpd refuses new writes (`None`: the disk is the limit).
     pub max_database_bytes: Option<u64>,
+    /// History entries older than this many days are removed hourly (`None`: kept for ever).
+    pub history_keep_days: Option<u32>,
     /// Longest a webhook caller may wait for the answer, in seconds.
     pub hook_wait_max_secs: u64,
     /// Webhook calls each session's hook accepts per minute, unless the hook sets its own.
@@ -293,6 +296,7 @@ impl Config {
             web_password_hash: None,
             timezone: chrono_tz::Tz::UTC,
             max_database_bytes: None,
+            history_keep_days: None,
             hook_wait_max_secs: 300,
             hook_per_minute: 60,
             prompt_template: crate::agent::DEFAULT_PROMPT_TEMPLATE.to_owned(),
@@ -329,6 +333,7 @@ impl Config {
             config.timezone = crate::scheduling::parse_zone(&zone).map_err(ConfigError)?;
         }
         config.max_database_bytes = file.max_database_bytes;
+        config.history_keep_days = file.history_keep_days;
         config.hook_wait_max_secs = file.hook_wait_max_secs.unwrap_or(config.hook_wait_max_secs);
         config.hook_per_minute = file.hook_per_minute.unwrap_or(config.hook_per_minute);
         config.prompt_template = file.prompt_template.unwrap_or(config.prompt_template);
@@ -370,6 +375,9 @@ impl Config {
         }
         if self.max_database_bytes.is_some_and(|bytes| bytes < MIN_DATABASE_BYTES) {
             return fail(format!("max_database_bytes must be at least {MIN_DATABASE_BYTES} (1 MiB)"));
+        }
+        if self.history_keep_days.is_some_and(|days| !(1..=36_500).contains(&days)) {
+            return fail("history_keep_days must be from 1 to 36500".to_owned());
         }
         if !(1..=3600).contains(&self.hook_wait_max_secs) {
             return fail(format!("hook_wait_max_secs must be from 1 to 3600, not {}", self.hook_wait_max_secs));

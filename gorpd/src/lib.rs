@@ -208,6 +208,7 @@ impl Gorpd {
             timezone: config.timezone,
             hook_per_minute: config.hook_per_minute,
             hook_wait_max_secs: config.hook_wait_max_secs,
+            history_keep: config.history_keep_days.map(|days| chrono::Duration::days(i64::from(days))),
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator = Orchestrator::start(

@@ -327,6 +327,27 @@ impl Control for ControlService {
         }))
     }
 
+    async fn prune_history(
+        &self,
+        request: Request<pb::PruneHistoryRequest>,
+    ) -> Result<Response<pb::PruneHistoryResponse>, Status> {
+        let request = admin(request)?;
+        let orchestrator = &self.state.orchestrator;
+        let older_than = i64::try_from(request.older_than_secs)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .ok_or_else(|| Status::invalid_argument("older_than_secs is too large"))?;
+        let rule = crate::store::PruneRule {
+            keep_last: request.keep_last,
+            before: (request.older_than_secs > 0).then(|| orchestrator.now() - older_than),
+        };
+        if rule == crate::store::PruneRule::default() {
+            return Err(Status::invalid_argument("say what to keep: keep_last, older_than_secs, or both"));
+        }
+        let removed = orchestrator.prune_history(&request.session, rule).await?;
+        Ok(Response::new(pb::PruneHistoryResponse { removed }))
+    }
+
     async fn backup(&self, request: Request<pb::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
         let revoked = revocation(&request);
         admin(request)?;

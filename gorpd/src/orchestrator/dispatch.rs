@@ -8,10 +8,12 @@ use crate::bus::{ChannelRef, Inbound};
 use crate::store::HistoryRow;
 use std::fmt::Write;
 
+mod prune;
+pub use prune::parse_age;
 mod schedule;
 
 /// Every DISPATCH command word; in a bound channel only these reach DISPATCH.
-pub const COMMANDS: [&str; 17] = [
+pub const COMMANDS: [&str; 18] = [
     "create",
     "delete",
     "list",
@@ -28,6 +30,7 @@ pub const COMMANDS: [&str; 17] = [
     "model",
     "login",
     "schedule",
+    "prune",
     "help",
 ];
 
@@ -48,6 +51,7 @@ const HELP: &str = "DISPATCH commands:
 !model [session] [model]    show or set the agent's model
 !login [session] [method]   list the agent's ways to log in, or start one
 !schedule add|list|pause|resume|delete|run|runs   scheduled prompts (!schedule help explains)
+!prune [session] keep <N> | older-than <N>d|h|m   remove old history entries
 !help                       this help (in a bound channel also the agent's /commands)
 Session names: 1-64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit.";
 
@@ -130,6 +134,7 @@ pub(crate) async fn handle(orchestrator: &Orchestrator, inbound: &Inbound, bound
         "approve" | "deny" => answer(orchestrator, &word, args.next(), args.next(), inbound).await,
         "cancel" => cancel(orchestrator, args.next(), bound, inbound).await,
         "schedule" => schedule::handle(orchestrator, rest, inbound, bound).await,
+        "prune" => prune::handle(orchestrator, rest, bound).await,
         "mode" => setting(orchestrator, Setting::Mode, args.collect(), bound).await,
         "model" => setting(orchestrator, Setting::Model, args.collect(), bound).await,
         "login" => login(orchestrator, args.collect(), bound).await,

@@ -231,6 +231,19 @@ impl Orchestrator {
         Ok(self.inner.store.last_messages(session, count).await?)
     }
 
+    /// Removes the history entries of `session` that `rule` does not keep; returns how many.
+    pub async fn prune_history(&self, session: &str, rule: crate::store::PruneRule) -> OrchestratorResult<u64> {
+        self.inner.store.session(session).await.map_err(not_found_as_unknown(session))?;
+        let removed = self.inner.store.prune_history(session, rule).await?;
+        tracing::info!(session, removed, "history pruned");
+        Ok(removed)
+    }
+
+    /// The time by the orchestrator's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
     /// Largest `!read` count.
     pub fn read_max(&self) -> u32 {
         self.inner.config.read_max

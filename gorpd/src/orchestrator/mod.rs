@@ -18,12 +18,13 @@ mod fleet;
 mod hooks;
 mod intake;
 mod permissions;
+mod retention;
 mod router;
 mod scheduler;
 mod session_config;
 mod workspace;
 
-pub use dispatch::COMMANDS;
+pub use dispatch::{COMMANDS, parse_age};
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use fleet::{SessionInfo, SessionState};
 pub use hooks::{MAX_PER_MINUTE, MAX_TEMPLATE_BYTES, check_template, render_template};
@@ -72,6 +73,8 @@ pub struct OrchestratorConfig {
     pub hook_per_minute: u32,
     /// Longest a webhook caller may wait for its answer, in seconds.
     pub hook_wait_max_secs: u64,
+    /// History entries older than this are removed (`None`: kept for ever).
+    pub history_keep: Option<chrono::Duration>,
 }
 
 /// The result of accepting a published message.
@@ -168,6 +171,10 @@ impl Orchestrator {
         orchestrator.inner.tasks.spawn(async move { intake.run_intake(intake_rx).await });
         let scheduler = orchestrator.clone();
         orchestrator.inner.tasks.spawn(async move { scheduler.run_scheduler().await });
+        if let Some(keep) = orchestrator.inner.config.history_keep {
+            let retention = orchestrator.clone();
+            orchestrator.inner.tasks.spawn(async move { retention.run_retention(keep).await });
+        }
         Ok(orchestrator)
     }
 

@@ -1,4 +1,4 @@
-//! A session's conversation history (`!read`, the web history).
+//! A session's conversation history (`!read`, the web history), and pruning it.
 
 use super::{SqliteQuery, Store, StoreResult, parse_time};
 use crate::domain::ChannelRef;
@@ -130,5 +130,68 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(count as u64)
+    }
+}
+
+/// What pruning a session's history keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PruneRule {
+    /// Keep at most the newest this many entries.
+    pub keep_last: Option<u32>,
+    /// Remove entries older than this.
+    pub before: Option<DateTime<Utc>>,
+}
+
+/// Entries removed per write, so pruning a long history never holds the writer for long.
+const PRUNE_BATCH: u32 = 1000;
+
+impl Store {
+    /// Removes the history entries of `session` that `rule` does not keep, in
+    /// batches; returns how many were removed.
+    pub async fn prune_history(&self, session: &str, rule: PruneRule) -> StoreResult<u64> {
+        // Entries up to this id go: the newest `keep_last` are above it.
+        let cutoff: Option<i64> = match rule.keep_last {
+            Some(keep) => {
+                sqlx::query_scalar("SELECT id FROM messages WHERE session_name = ? ORDER BY id DESC LIMIT 1 OFFSET ?")
+                    .bind(session)
+                    .bind(keep)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            None => None,
+        };
+        let before = rule.before.map(super::schedules::time_text);
+        if cutoff.is_none() && before.is_none() {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        loop {
+            let (session, before) = (session.to_owned(), before.clone());
+            let batch = self
+                .write(move |connection| {
+                    Box::pin(async move {
+                        let deleted = sqlx::query(
+                            "DELETE FROM messages WHERE id IN (
+                                 SELECT id FROM messages WHERE session_name = ?
+                                 AND ((? IS NOT NULL AND id <= ?) OR (? IS NOT NULL AND created_at < ?))
+                                 ORDER BY id LIMIT ?)",
+                        )
+                        .bind(&session)
+                        .bind(cutoff)
+                        .bind(cutoff)
+                        .bind(&before)
+                        .bind(&before)
+                        .bind(PRUNE_BATCH)
+                        .execute(&mut *connection)
+                        .await?;
+                        Ok(deleted.rows_affected())
+                    })
+                })
+                .await?;
+            removed += batch;
+            if batch < u64::from(PRUNE_BATCH) {
+                return Ok(removed);
+            }
+        }
     }
 }

@@ -26,7 +26,7 @@ pub use writer::WriterStats;
 
 pub use backup::{DATABASE_FILE, DatabaseSize, Restored, Snapshot, check_database_file, restore};
 pub use gateways::GatewayRow;
-pub use history::{HistoryRow, NewHistory, Role};
+pub use history::{HistoryRow, NewHistory, PruneRule, Role};
 pub use hooks::{HOOK_PLATFORM, HookCall, HookRow};
 pub use inbound::{InboundState, NewInbound};
 pub use responses::Commit;

@@ -265,3 +265,36 @@ async fn messages_waiting_for_a_deleted_session_are_told_so() {
     assert_eq!(told.into_iter().collect::<Vec<_>>(), ["m0", "m1", "m2"]);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn prune_removes_old_history_entries_and_explains_misuse() {
+    let server = TestServer::start().await;
+    let mut chat = Chat::open(&mut server.admin_bus(), "web").await;
+    assert!(chat.ask("tab", "!create s").await.contains("Created"));
+    assert!(chat.ask("tab", "!join s").await.contains("bound"));
+    for i in 0..10 {
+        chat.say("tab", &format!("message {i}")).await;
+    }
+    let cases: &[(&str, &str)] = &[
+        ("!prune s older-than 1d", "Removed 0 history entries of s."),
+        ("!prune keep 4", "Removed 16 history entries of s."),
+        ("!prune s keep 4", "Removed 0 history entries of s."),
+        ("!prune s keep four", "\"four\" is not a count"),
+        ("!prune s older-than 3w", "\"3w\" is not an age"),
+        ("!prune s", "Usage: !prune [session] keep <N>"),
+        ("!prune nope keep 1", "Unknown session \"nope\""),
+    ];
+    for (command, expected) in cases {
+        let reply = chat.ask("tab", command).await;
+        assert!(reply.contains(expected), "{command}: {reply}");
+    }
+    let history = server.store.last_messages("s", 100).await.unwrap();
+    let texts: Vec<&str> = history.iter().map(|h| h.text.as_str()).collect();
+    assert_eq!(texts, ["message 8", "echo: message 8", "message 9", "echo: message 9"]);
+    let mut control = server.control();
+    let all = pb::PruneHistoryRequest { session: "s".into(), keep_last: Some(0), older_than_secs: 0 };
+    assert_eq!(control.prune_history(all).await.unwrap().into_inner().removed, 4);
+    let nothing = pb::PruneHistoryRequest { session: "s".into(), keep_last: None, older_than_secs: 0 };
+    assert_eq!(control.prune_history(nothing).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+    server.stop().await.unwrap();
+}

@@ -241,3 +241,28 @@ async fn the_schedule_and_webhook_platforms_are_reserved_for_gorpd() {
     }
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn history_retention_removes_entries_older_than_the_configured_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc::now());
+    let server = start(dir.path(), &clock).await;
+    let mut chat = bound_chat(&server, "s", "").await;
+    chat.say("tab", "remember this").await;
+    server.stop().await.unwrap();
+
+    // Two days later, with a one-day retention: the old entries go at start.
+    clock.advance(Duration::days(2));
+    let mut config = gorpd::testing::test_config(dir.path());
+    config.history_keep_days = Some(1);
+    let backends = backends_for(&config);
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = TestServer::start_with_clock(config, backends, Arc::new(clock.clone()), any, any).await;
+    eventually(|| {
+        let store = server.store.clone();
+        async move { store.last_messages("s", 10).await.unwrap().is_empty().then_some(()) }
+    })
+    .await;
+    assert!(server.store.session("s").await.is_ok(), "the session itself stays");
+    server.stop().await.unwrap();
+}

@@ -1,0 +1,43 @@
+//! `!prune [session] keep <N>` / `!prune [session] older-than <N>d|h|m`:
+//! removes old entries of a session's history (the session defaults to the
+//! channel's own when it is bound).
+
+use super::{CommandResult, Reply, usage};
+use crate::orchestrator::Orchestrator;
+use crate::store::PruneRule;
+
+const USAGE: &str = "!prune [session] keep <N> | older-than <N>d|h|m";
+
+/// Parses `30d`, `12h` or `90m`.
+pub fn parse_age(text: &str) -> Option<chrono::Duration> {
+    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+    let number: i64 = number.parse().ok().filter(|n| *n >= 1 && *n <= 100_000)?;
+    match unit {
+        "d" => Some(chrono::Duration::days(number)),
+        "h" => Some(chrono::Duration::hours(number)),
+        "m" => Some(chrono::Duration::minutes(number)),
+        _ => None,
+    }
+}
+
+pub(super) async fn handle(o: &Orchestrator, rest: &str, bound: Option<&str>) -> CommandResult {
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let (session, rule_words) = match words.as_slice() {
+        [first, rule @ ..] if !matches!(*first, "keep" | "older-than") => (Some(*first), rule),
+        rule => (bound, rule),
+    };
+    let Some(session) = session else { return usage(USAGE) };
+    let rule = match rule_words {
+        ["keep", count] => match count.parse::<u32>() {
+            Ok(count) => PruneRule { keep_last: Some(count), before: None },
+            Err(_) => return Ok(Reply::error(format!("\"{count}\" is not a count. Usage: {USAGE}"))),
+        },
+        ["older-than", age] => match parse_age(age) {
+            Some(age) => PruneRule { keep_last: None, before: Some(o.now() - age) },
+            None => return Ok(Reply::error(format!("\"{age}\" is not an age such as 30d, 12h or 90m"))),
+        },
+        _ => return usage(USAGE),
+    };
+    let removed = o.prune_history(session, rule).await?;
+    Ok(Reply::ok(format!("Removed {removed} history entr{} of {session}.", if removed == 1 { "y" } else { "ies" })))
+}
