@@ -93,6 +93,8 @@ pub(crate) enum Command {
     Watch,
     /// Check that gorpd is up and serving.
     Health,
+    /// gorpd's version, its limits (message size, counts, zone, retention) and the database's size.
+    Info,
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.

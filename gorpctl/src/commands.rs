@@ -27,6 +27,22 @@ pub(crate) async fn run(cli: &Cli) -> CommandResult {
     }
 }
 
+fn server_info_json(info: &pb::ServerInfo) -> serde_json::Value {
+    json!({
+        "version": info.version,
+        "max_body_bytes": info.max_body_bytes,
+        "read_default": info.read_default,
+        "read_max": info.read_max,
+        "max_queued_messages": info.max_queued_messages,
+        "timezone": info.timezone,
+        "history_keep_days": (info.history_keep_days > 0).then_some(info.history_keep_days),
+        "database_bytes": info.database_bytes,
+        "database_free_bytes": info.database_free_bytes,
+        "max_database_bytes": (info.max_database_bytes > 0).then_some(info.max_database_bytes),
+        "table_rows": info.table_rows,
+    })
+}
+
 /// `30d`, `12h` or `90m` in seconds.
 fn parse_age_secs(text: &str) -> Option<u64> {
     let (number, unit) = text.split_at(text.len().checked_sub(1)?);
@@ -146,6 +162,45 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
         Command::Schedule(command) => crate::automation::schedule(cli.json, command, &mut control).await,
         Command::Hook(command) => crate::automation::hook(cli.json, command, &mut control).await,
         Command::Backup { file } => crate::backup::backup(cli.json, file, &mut control).await,
+        Command::Info => {
+            let info = control.get_server_info(pb::GetServerInfoRequest {}).await?.into_inner();
+            if cli.json {
+                print_json(&server_info_json(&info));
+            } else {
+                let mut rows: Vec<Vec<String>> = [
+                    ("version", info.version.clone()),
+                    ("max message bytes", info.max_body_bytes.to_string()),
+                    ("read default / max", format!("{} / {}", info.read_default, info.read_max)),
+                    ("max queued messages", info.max_queued_messages.to_string()),
+                    ("time zone", info.timezone.clone()),
+                    (
+                        "history kept",
+                        if info.history_keep_days == 0 {
+                            "for ever".into()
+                        } else {
+                            format!("{} days", info.history_keep_days)
+                        },
+                    ),
+                    ("database bytes", format!("{} ({} free)", info.database_bytes, info.database_free_bytes)),
+                    (
+                        "database limit",
+                        if info.max_database_bytes == 0 {
+                            "the disk".into()
+                        } else {
+                            info.max_database_bytes.to_string()
+                        },
+                    ),
+                ]
+                .into_iter()
+                .map(|(k, v)| vec![k.to_owned(), v])
+                .collect();
+                let mut tables: Vec<_> = info.table_rows.iter().collect();
+                tables.sort();
+                rows.extend(tables.into_iter().map(|(table, n)| vec![format!("rows: {table}"), n.to_string()]));
+                println!("{}", table(&["FIELD", "VALUE"], &rows));
+            }
+            Ok(())
+        }
         Command::Watch | Command::Health | Command::Completions { .. } => unreachable!("handled in run"),
     }
 }

@@ -451,3 +451,18 @@ async fn session_prune_keeps_the_newest_entries() {
     assert_eq!(code(&run(&server, &["session", "prune", "s"]).await), 2, "a rule is required");
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn info_shows_limits_and_the_database_size() {
+    let server = TestServer::start().await;
+    let info = json(&server, &["info"]).await;
+    assert_eq!(info["max_body_bytes"], 65536);
+    assert_eq!((info["read_default"].as_u64(), info["read_max"].as_u64()), (Some(10), Some(100)));
+    assert_eq!(info["timezone"], "UTC");
+    assert!(info["database_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(info["table_rows"]["inbound"], 0);
+    assert!(info["history_keep_days"].is_null() && info["max_database_bytes"].is_null());
+    let text = ok(&server, &["info"]).await;
+    assert!(text.contains("max message bytes") && text.contains("rows: messages"), "{text}");
+    server.stop().await.unwrap();
+}

@@ -209,6 +209,7 @@ impl Gorpd {
             hook_per_minute: config.hook_per_minute,
             hook_wait_max_secs: config.hook_wait_max_secs,
             history_keep: config.history_keep_days.map(|days| chrono::Duration::days(i64::from(days))),
+            max_database_bytes: config.max_database_bytes,
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator = Orchestrator::start(

@@ -327,6 +327,29 @@ impl Control for ControlService {
         }))
     }
 
+    async fn get_server_info(
+        &self,
+        request: Request<pb::GetServerInfoRequest>,
+    ) -> Result<Response<pb::ServerInfo>, Status> {
+        admin(request)?;
+        let orchestrator = &self.state.orchestrator;
+        let config = orchestrator.config();
+        let size = orchestrator.store().database_size().await?;
+        Ok(Response::new(pb::ServerInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            max_body_bytes: config.max_text_bytes as u64,
+            read_default: config.read_default,
+            read_max: config.read_max,
+            max_queued_messages: config.max_queued_messages as u64,
+            timezone: config.timezone.name().to_owned(),
+            history_keep_days: config.history_keep.map_or(0, |keep| keep.num_days() as u32),
+            database_bytes: size.bytes,
+            database_free_bytes: size.free_bytes,
+            max_database_bytes: config.max_database_bytes.unwrap_or(0),
+            table_rows: size.rows.iter().map(|(table, rows)| ((*table).to_owned(), *rows)).collect(),
+        }))
+    }
+
     async fn prune_history(
         &self,
         request: Request<pb::PruneHistoryRequest>,

@@ -75,6 +75,8 @@ pub struct OrchestratorConfig {
     pub hook_wait_max_secs: u64,
     /// History entries older than this are removed (`None`: kept for ever).
     pub history_keep: Option<chrono::Duration>,
+    /// The database size limit (`None`: the disk).
+    pub max_database_bytes: Option<u64>,
 }
 
 /// The result of accepting a published message.
@@ -224,6 +226,11 @@ impl Orchestrator {
     /// The store this orchestrator uses.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The settings clients must know (sizes, counts, zone, retention).
+    pub fn config(&self) -> &OrchestratorConfig {
+        &self.inner.config
     }
 
     /// Largest accepted message text, in bytes.
