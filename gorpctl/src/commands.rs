@@ -274,23 +274,43 @@ async fn session(cli: &Cli, command: &SessionCommand, control: &mut Control) -> 
             if cli.json {
                 print_json(&session_json(&session));
             } else {
-                let channels: Vec<_> = session.channels.iter().map(channel_text).collect();
-                let rows = [
-                    ["name", session.name.as_str()],
-                    ["state", session.state.as_str()],
-                    ["queued", &session.queued.to_string()],
-                    ["agent", session.backend.as_str()],
-                    ["workspace", session.workspace_dir.as_str()],
-                    ["channels", &channels.join(", ")],
-                    ["messages", &session.message_count.to_string()],
-                    ["created", session.created_at.as_str()],
-                ]
-                .map(|[k, v]| vec![k.to_owned(), v.to_owned()]);
-                println!("{}", table(&["FIELD", "VALUE"], &rows));
+                println!("{}", table(&["FIELD", "VALUE"], &session_fields(&session)));
             }
         }
     }
     Ok(())
+}
+
+/// The rows of `gorpctl session status`: always the basics, then usage and the agent's settings where known.
+fn session_fields(session: &pb::Session) -> Vec<Vec<String>> {
+    let channels: Vec<_> = session.channels.iter().map(channel_text).collect();
+    let mut rows = vec![
+        ("name", session.name.clone()),
+        ("state", session.state.clone()),
+        ("queued", session.queued.to_string()),
+        ("agent", session.backend.clone()),
+        ("workspace", session.workspace_dir.clone()),
+        ("channels", channels.join(", ")),
+        ("messages", session.message_count.to_string()),
+        ("tokens", format!("{} in, {} out", session.input_tokens, session.output_tokens)),
+    ];
+    if session.last_turn_input_tokens + session.last_turn_output_tokens > 0 {
+        let last = format!("{} in, {} out", session.last_turn_input_tokens, session.last_turn_output_tokens);
+        rows.push(("last turn", last));
+    }
+    if !session.cost_currency.is_empty() {
+        rows.push(("cost", format!("{:.4} {}", session.cost, session.cost_currency)));
+    }
+    if session.context_size > 0 {
+        rows.push(("context", format!("{} of {} tokens", session.context_used, session.context_size)));
+    }
+    for (field, value) in [("mode", &session.agent_mode), ("model", &session.agent_model)] {
+        if !value.is_empty() {
+            rows.push((field, value.clone()));
+        }
+    }
+    rows.push(("created", session.created_at.clone()));
+    rows.into_iter().map(|(k, v)| vec![k.to_owned(), v]).collect()
 }
 
 fn session_row(s: &pb::Session) -> Vec<String> {

@@ -71,8 +71,10 @@ async fn session_commands_in_table_and_json_form() {
     );
     let status = ok(&server, &["session", "status", "beta"]).await;
     assert!(status.contains("channels   web:tab-1"), "{status}");
+    assert!(status.contains("tokens     0 in, 0 out"), "{status}");
     let status = json(&server, &["session", "status", "beta"]).await;
     assert_eq!(status["channels"][0]["channel_id"], "tab-1");
+    assert!(status["cost"].is_null() && status["agent_mode"].is_null(), "echo reports no usage: {status}");
     let unbound = json(&server, &["unbind", "web", "tab-1"]).await;
     assert_eq!(unbound["session"], "beta");
     assert!(ok(&server, &["bind", "telegram", "42", "alpha"]).await.contains("bound telegram:42"));

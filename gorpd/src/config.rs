@@ -133,7 +133,44 @@ pub enum AgentProfile {
         temperature: Option<f32>,
         /// How a user's message is framed [default: prompt_template].
         prompt_template: Option<String>,
+        /// Prices per million tokens, for the cost shown in `!status` [default: none].
+        prices: Option<PriceTable>,
     },
+}
+
+/// What an agent's tokens cost, per million.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceTable {
+    /// Price of a million prompt tokens.
+    pub input_per_million: f64,
+    /// Price of a million completion tokens.
+    pub output_per_million: f64,
+    /// Currency code shown with the cost [default: "USD"].
+    #[serde(default = "default_currency")]
+    pub currency: String,
+}
+
+fn default_currency() -> String {
+    "USD".to_owned()
+}
+
+impl PriceTable {
+    /// The cost of these tokens.
+    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        (input_tokens as f64 * self.input_per_million + output_tokens as f64 * self.output_per_million) / 1e6
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let valid = |price: f64| price.is_finite() && price >= 0.0;
+        if !valid(self.input_per_million) || !valid(self.output_per_million) {
+            return Err("prices must be numbers of at least 0".to_owned());
+        }
+        if self.currency.trim().is_empty() || self.currency.len() > 16 {
+            return Err("prices.currency must be 1 to 16 characters".to_owned());
+        }
+        Ok(())
+    }
 }
 
 /// An Agent Client Protocol agent profile (`kind = "acp"`).
@@ -165,6 +202,8 @@ pub struct AcpProfile {
     pub terminal_commands: Vec<String>,
     /// A terminal command still running after this many seconds is killed [default: 600].
     pub terminal_timeout_secs: Option<u64>,
+    /// Prices per million tokens, for the cost shown in `!status` [default: none].
+    pub prices: Option<PriceTable>,
 }
 
 /// One MCP server of an ACP profile: a program (`command`) or an HTTP endpoint (`url`).
@@ -394,6 +433,9 @@ impl Config {
             if let AgentProfile::Acp(acp) = profile {
                 check_acp_profile(acp).map_err(|e| ConfigError(format!("agent profile \"{name}\": {e}")))?;
             }
+            if let Some(prices) = profile.prices() {
+                prices.check().map_err(|e| ConfigError(format!("agent profile \"{name}\": {e}")))?;
+            }
             if let Some(template) = profile.prompt_template() {
                 PromptTemplate::parse(template)
                     .map_err(|e| ConfigError(format!("agent profile \"{name}\": prompt_template: {e}")))?;
@@ -443,6 +485,15 @@ impl Config {
 }
 
 impl AgentProfile {
+    /// The profile's price table, if it sets one.
+    pub fn prices(&self) -> Option<&PriceTable> {
+        match self {
+            AgentProfile::Echo { .. } => None,
+            AgentProfile::Acp(acp) => acp.prices.as_ref(),
+            AgentProfile::Openai { prices, .. } => prices.as_ref(),
+        }
+    }
+
     /// The profile's own prompt template, if it sets one.
     pub fn prompt_template(&self) -> Option<&str> {
         match self {
@@ -664,6 +715,11 @@ mod tests {
             ("base_url = \"http://h/v1\"\ncontext_tokens = 0\n", "context_tokens must be at least 1"),
             ("base_url = \"http://h/v1\"\ntimeout = 5\n", "unknown field"),
             ("base_url = \"http://h/v1\"\nmax_tokens = 0\n", "max_tokens must be at least 1"),
+            (
+                "base_url = \"http://h/v1\"\nprices = { input_per_million = -1.0, output_per_million = 1.0 }\n",
+                "at least 0",
+            ),
+            ("base_url = \"http://h/v1\"\nprices = { input_per_million = 1.0 }\n", "missing field"),
             ("base_url = \"http://h/v1\"\ntemperature = 2.5\n", "temperature must be from 0 to 2"),
             ("base_url = \"http://h/v1\"\nprompt_template = \"{who}\"\n", "unknown placeholder {who}"),
         ] {

@@ -112,6 +112,7 @@ pub fn agent_backends(config: &Config) -> Backends {
                 max_tokens,
                 temperature,
                 prompt_template: _,
+                prices,
             } => {
                 let openai = OpenAiConfig {
                     base_url: base_url.clone(),
@@ -123,6 +124,7 @@ pub fn agent_backends(config: &Config) -> Backends {
                     max_tokens: *max_tokens,
                     temperature: *temperature,
                     prompt_template: template,
+                    prices: prices.clone(),
                 };
                 backends.with(name, OpenAiBackend::new(openai))
             }
@@ -135,6 +137,7 @@ pub fn agent_backends(config: &Config) -> Backends {
                     idle_timeout: Duration::from_secs(config.agent_idle_secs),
                     prompt_template: template,
                     mcp_servers: profile.mcp_servers.clone(),
+                    prices: profile.prices.clone(),
                     mode: profile.mode.clone(),
                     model: profile.model.clone(),
                     terminal: TerminalPolicy {

@@ -176,6 +176,11 @@ pub trait AgentBackend: Send + Sync + 'static {
         None
     }
 
+    /// What this backend's tokens cost, when its profile says.
+    fn prices(&self) -> Option<&crate::config::PriceTable> {
+        None
+    }
+
     /// Modes, models, commands and login state of `session`'s agent, for backends that have them.
     fn view(&self, _session: &str) -> Option<AgentView> {
         None

@@ -45,6 +45,8 @@ pub struct OpenAiConfig {
     pub temperature: Option<f32>,
     /// How user messages (the new one and those in the history) are framed.
     pub prompt_template: PromptTemplate,
+    /// What its tokens cost.
+    pub prices: Option<crate::config::PriceTable>,
 }
 
 impl OpenAiConfig {
@@ -212,6 +214,10 @@ impl AgentBackend for OpenAiBackend {
         true
     }
 
+    fn prices(&self) -> Option<&crate::config::PriceTable> {
+        self.config.prices.as_ref()
+    }
+
     fn prompt(&self, request: PromptRequest) -> BoxStream<'static, AgentEvent> {
         let turn = Turn {
             backend: self.clone(),
@@ -364,6 +370,7 @@ mod tests {
             max_tokens: None,
             temperature: None,
             prompt_template: PromptTemplate::default_template(),
+            prices: None,
         });
         Turn {
             backend,

@@ -94,6 +94,14 @@ pub(super) fn session_to_pb(info: &SessionInfo) -> pb::Session {
         agent_running: info.agent_running.unwrap_or(false),
         input_tokens: info.row.input_tokens,
         output_tokens: info.row.output_tokens,
+        last_turn_input_tokens: info.last_turn.map_or(0, |(input, _)| input),
+        last_turn_output_tokens: info.last_turn.map_or(0, |(_, output)| output),
+        cost: info.cost.as_ref().map_or(0.0, |(amount, _)| *amount),
+        cost_currency: info.cost.as_ref().map(|(_, currency)| currency.clone()).unwrap_or_default(),
+        agent_mode: info.agent.as_ref().and_then(|a| a.mode.clone()).unwrap_or_default(),
+        agent_model: info.agent.as_ref().and_then(|a| a.model.clone()).unwrap_or_default(),
+        context_used: info.agent.as_ref().and_then(|a| a.context).map_or(0, |(used, _)| used),
+        context_size: info.agent.as_ref().and_then(|a| a.context).map_or(0, |(_, size)| size),
     }
 }
 

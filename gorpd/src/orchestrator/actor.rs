@@ -284,6 +284,7 @@ impl Orchestrator {
         handle: &SessionHandle,
     ) -> TurnEnd {
         let mut text = String::new();
+        self.inner.last_turns.lock().expect("usage lock").remove(session);
         let timeout = self.inner.config.turn_timeout;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
@@ -303,6 +304,7 @@ impl Orchestrator {
                 }
                 Some(AgentEvent::Progress(line)) => self.send_chunk(turn, session, response_id, line, true),
                 Some(AgentEvent::Usage { input_tokens, output_tokens }) => {
+                    self.count_turn_usage(session, input_tokens, output_tokens);
                     if let Err(error) = self.inner.store.add_usage(session, input_tokens, output_tokens).await {
                         tracing::warn!(%error, "could not record token usage");
                     }
@@ -325,6 +327,13 @@ impl Orchestrator {
                 None => return TurnEnd::Failed("the agent stopped without finishing its answer".to_owned()),
             }
         }
+    }
+
+    /// Adds to the tokens of `session`'s turn in progress (shown as its last turn).
+    fn count_turn_usage(&self, session: &str, input_tokens: u64, output_tokens: u64) {
+        let mut last_turns = self.inner.last_turns.lock().expect("usage lock");
+        let turn = last_turns.entry(session.to_owned()).or_default();
+        *turn = (turn.0 + input_tokens, turn.1 + output_tokens);
     }
 
     fn send_chunk(&self, turn: &Inbound, session: &str, response_id: &str, text: String, progress: bool) {

@@ -208,10 +208,16 @@ async fn status(o: &Orchestrator, name: Option<&str>) -> CommandResult {
         Some(true) => "running",
         Some(false) => "not running",
     };
-    let tokens = match (info.row.input_tokens, info.row.output_tokens) {
+    let mut tokens = match (info.row.input_tokens, info.row.output_tokens) {
         (0, 0) => "none reported".to_owned(),
         (input, output) => format!("{input} in, {output} out"),
     };
+    if let Some((input, output)) = info.last_turn {
+        let _ = write!(tokens, " (last turn: {input} in, {output} out)");
+    }
+    if let Some((amount, currency)) = &info.cost {
+        let _ = write!(tokens, "\ncost: {amount:.4} {currency}");
+    }
     let agent = info.agent.as_ref().map(agent_lines).unwrap_or_default();
     Ok(Reply::ok(format!(
         "Session {name}\nstate: {}\nagent: {} ({process}){agent}\nworkspace: {}\nchannels: {channels}\nmessages: {}\ntokens: {tokens}\ncreated: {}",
@@ -385,9 +391,6 @@ fn agent_lines(view: &AgentView) -> String {
     }
     if let Some((used, size)) = view.context {
         let _ = write!(text, "\ncontext: {used} of {size} tokens");
-    }
-    if let Some((amount, currency)) = &view.cost {
-        let _ = write!(text, "\ncost: {amount:.4} {currency}");
     }
     if view.needs_login {
         text.push_str("\nlogin: required (!login lists the ways)");

@@ -44,6 +44,10 @@ pub struct SessionInfo {
     pub agent_running: Option<bool>,
     /// Modes, models, commands, usage and login of the agent (`None`: the backend has none).
     pub agent: Option<crate::agent::AgentView>,
+    /// Tokens of the last turn (input, output), when it reported any since gorpd started.
+    pub last_turn: Option<(u64, u64)>,
+    /// What the session cost so far: from the profile's price table, else as the agent reported it.
+    pub cost: Option<(f64, String)>,
 }
 
 fn invalid(reason: String) -> OrchestratorError {
@@ -139,13 +143,21 @@ impl Orchestrator {
             Some(actor) => (actor.busy.load(Ordering::SeqCst), actor.queued.load(Ordering::SeqCst)),
             None => (false, 0),
         };
+        let backend = self.inner.backends.get(&row.backend);
+        let agent = backend.as_ref().and_then(|b| b.view(&row.name));
+        let priced = backend
+            .as_ref()
+            .and_then(|b| b.prices().map(|p| (p.cost(row.input_tokens, row.output_tokens), p.currency.clone())));
+        let cost = priced.or_else(|| agent.as_ref().and_then(|view| view.cost.clone()));
         Ok(SessionInfo {
             channels: self.channels_of(&row.name),
             state: if busy { SessionState::Busy } else { SessionState::Idle },
             queued,
             message_count: self.inner.store.message_count(&row.name).await?,
             agent_running: self.inner.backends.get(&row.backend).and_then(|b| b.process_running(&row.name)),
-            agent: self.inner.backends.get(&row.backend).and_then(|b| b.view(&row.name)),
+            agent,
+            last_turn: self.inner.last_turns.lock().expect("usage lock").get(&row.name).copied(),
+            cost,
             row,
         })
     }

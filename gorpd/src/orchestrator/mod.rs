@@ -116,6 +116,8 @@ struct Inner {
     clock: SharedClock,
     /// Wakes the scheduler when a schedule was added, changed or deleted.
     schedules_changed: Notify,
+    /// Tokens of each session's last turn (input, output), while gorpd runs.
+    last_turns: std::sync::Mutex<HashMap<String, (u64, u64)>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -161,6 +163,7 @@ impl Orchestrator {
                 intake: intake_tx,
                 clock,
                 schedules_changed: Notify::new(),
+                last_turns: std::sync::Mutex::default(),
                 shutdown,
                 tasks,
             }),

@@ -99,6 +99,28 @@ async fn dashboard(State(state): State<WebState>, PageSession(session): PageSess
     Ok(page(&state, &session, "Dashboard", &body))
 }
 
+/// Tokens, cost, context and the agent's mode and model, as far as they are known.
+fn usage_line(info: &crate::orchestrator::SessionInfo) -> String {
+    let mut parts = vec![format!("tokens {} in, {} out", info.row.input_tokens, info.row.output_tokens)];
+    if let Some((input, output)) = info.last_turn {
+        parts.push(format!("last turn {input} in, {output} out"));
+    }
+    if let Some((amount, currency)) = &info.cost {
+        parts.push(format!("cost {amount:.4} {currency}"));
+    }
+    let agent = info.agent.clone().unwrap_or_default();
+    if let Some((used, size)) = agent.context {
+        parts.push(format!("context {used} of {size} tokens"));
+    }
+    if let Some(mode) = &agent.mode {
+        parts.push(format!("mode {mode}"));
+    }
+    if let Some(model) = &agent.model {
+        parts.push(format!("model {model}"));
+    }
+    parts.join(" · ")
+}
+
 async fn session_page(
     State(state): State<WebState>,
     PageSession(session): PageSession,
@@ -107,10 +129,11 @@ async fn session_page(
     let info = state.orchestrator.session_info(&name).await?;
     let url = session_url(&name);
     let mut body = format!(
-        "<p>agent {} · {} · workspace <code>{}</code></p><h2>Bindings</h2><ul id=\"bindings\">",
+        "<p>agent {} · {} · workspace <code>{}</code></p><p id=\"usage\">{}</p><h2>Bindings</h2><ul id=\"bindings\">",
         escape(&info.row.backend),
         info.state.as_str(),
-        escape(&info.row.workspace_dir)
+        escape(&info.row.workspace_dir),
+        escape(&usage_line(&info))
     );
     for channel in &info.channels {
         let button = html::post_button(

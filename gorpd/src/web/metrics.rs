@@ -25,7 +25,7 @@ fn label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
+fn metric<V: std::fmt::Display>(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, V)]) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for (labels, value) in samples {
         let _ = writeln!(out, "{name}{labels} {value}");
@@ -66,6 +66,23 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
     let size = orchestrator.store().database_size().await.map_err(WebError::internal)?;
     let table_rows: Vec<(String, u64)> =
         size.rows.iter().map(|(table, rows)| (format!("{{table=\"{table}\"}}"), *rows)).collect();
+    let tokens: Vec<(String, u64)> = sessions
+        .iter()
+        .flat_map(|info| {
+            let session = label(&info.row.name);
+            [
+                (format!("{{session=\"{session}\",direction=\"input\"}}"), info.row.input_tokens),
+                (format!("{{session=\"{session}\",direction=\"output\"}}"), info.row.output_tokens),
+            ]
+        })
+        .collect();
+    let costs: Vec<(String, f64)> = sessions
+        .iter()
+        .filter_map(|info| {
+            let (amount, currency) = info.cost.as_ref()?;
+            Some((format!("{{session=\"{}\",currency=\"{}\"}}", label(&info.row.name), label(currency)), *amount))
+        })
+        .collect();
     let mut out = String::new();
     let one = |value: u64| vec![(String::new(), value)];
     metric(
@@ -97,5 +114,13 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
     );
     metric(&mut out, "gorp_table_rows", "gauge", "Rows of the tables that grow with traffic.", &table_rows);
     metric(&mut out, "gorp_schedule_failures", "gauge", "Failed runs in a row of each schedule.", &failures);
+    metric(&mut out, "gorp_session_tokens_total", "counter", "Tokens each session's agent reported.", &tokens);
+    metric(
+        &mut out,
+        "gorp_session_cost",
+        "gauge",
+        "What each session cost so far, by its price table or agent.",
+        &costs,
+    );
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
 }

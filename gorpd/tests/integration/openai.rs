@@ -22,6 +22,7 @@ fn profile(base_url: &str) -> AgentProfile {
         max_tokens: None,
         temperature: None,
         prompt_template: Some("{text}".to_owned()),
+        prices: None,
     }
 }
 
@@ -293,5 +294,43 @@ async fn the_api_key_is_sent_as_a_bearer_token_and_a_missing_one_is_named() {
     let response = chat.say("nokey", "hi").await;
     assert_error(&response, "environment variable GORP_TEST_NO_SUCH_API_KEY");
     assert_eq!(fake.requests().len(), 1, "nothing is sent without the key");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn usage_and_the_price_table_show_in_status_get_session_the_admin_panel_and_metrics() {
+    let fake = FakeOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut llm = profile(&fake.base_url);
+    if let AgentProfile::Openai { prices, .. } = &mut llm {
+        let table =
+            gorpd::config::PriceTable { input_per_million: 3.0, output_per_million: 15.0, currency: "EUR".into() };
+        *prices = Some(table);
+    }
+    let server = start(&config_with(dir.path(), llm)).await;
+    session(&server, "priced", "").await;
+    let mut chat = Chat::open(&mut server.admin_bus(), "web").await;
+    chat.ask("priced", "one").await;
+    chat.ask("priced", "two").await;
+    // Two turns of 11 in and 3 out: 22 × 3 / 1e6 + 6 × 15 / 1e6 = 0.000156 EUR.
+    let status = chat.ask("tab", "!status priced").await;
+    assert!(status.contains("tokens: 22 in, 6 out (last turn: 11 in, 3 out)\ncost: 0.0002 EUR"), "{status}");
+    let session =
+        server.control().get_session(pb::GetSessionRequest { name: "priced".into() }).await.unwrap().into_inner();
+    assert_eq!((session.last_turn_input_tokens, session.last_turn_output_tokens), USAGE);
+    assert_eq!(session.cost_currency, "EUR");
+    assert!((session.cost - 0.000156).abs() < 1e-9, "{}", session.cost);
+
+    let browser = crate::web::Browser::login(&server).await;
+    let page = browser.page("/admin/sessions/priced").await;
+    assert!(page.contains("tokens 22 in, 6 out · last turn 11 in, 3 out · cost 0.0002 EUR"), "{page}");
+    let metrics = browser.page("/metrics").await;
+    for line in [
+        "gorp_session_tokens_total{session=\"priced\",direction=\"input\"} 22",
+        "gorp_session_tokens_total{session=\"priced\",direction=\"output\"} 6",
+        "gorp_session_cost{session=\"priced\",currency=\"EUR\"} 0.000156",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
     server.stop().await.unwrap();
 }

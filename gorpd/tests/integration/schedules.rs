@@ -33,6 +33,7 @@ async fn start(dir: &Path, clock: &ManualClock) -> TestServer {
             max_tokens: None,
             temperature: None,
             prompt_template: None,
+            prices: None,
         },
     );
     let backends = backends_for(&config);

@@ -16,14 +16,14 @@ fn http() -> reqwest::Client {
 }
 
 /// A logged-in browser: its session cookie and CSRF token.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     cookie: String,
     csrf: String,
 }
 
 impl Browser {
-    async fn login(server: &TestServer) -> Self {
+    pub(crate) async fn login(server: &TestServer) -> Self {
         Self::login_with(server, &server.login_url).await
     }
 
@@ -48,7 +48,7 @@ impl Browser {
         http().get(format!("{}{path}", self.base)).header("cookie", &self.cookie).send().await.unwrap()
     }
 
-    async fn page(&self, path: &str) -> String {
+    pub(crate) async fn page(&self, path: &str) -> String {
         let reply = self.get(path).await;
         assert_eq!(reply.status(), StatusCode::OK, "{path}");
         reply.text().await.unwrap()

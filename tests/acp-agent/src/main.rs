@@ -46,8 +46,9 @@
 //!   - `term <command> [args…]`: `terminal/create` in the session's cwd, then
 //!     `wait_for_exit`, `output` and `release`; answers `exit <code>: <output trimmed>`
 //!     (or `signal <name>: …`), or `terminal refused: <message>[: <data json>]`.
-//!   - `usage`: a `usage_update` (used 1200 of 200000, cost 0.0421 USD), then one chunk
-//!     "usage reported".
+//!   - `usage`: a `usage_update` (used 1200 of 200000, cost 0.0421 USD), one chunk
+//!     "usage reported", and the prompt's answer reports usage (1200 input and 300 output
+//!     tokens, 1500 in total). No other turn reports usage.
 //!   - `hang`: one chunk "working", then no answer until `session/cancel` names the
 //!     session; then stop reason `cancelled`.
 //!   - `ask`: requests `session/request_permission` for tool call `ask1` titled
@@ -70,7 +71,8 @@
 //!   `cancelled` instead of `end_turn`; a cancel with no turn running is ignored. Turns
 //!   of different sessions run concurrently; updates always precede their prompt's answer.
 //!
-//! No usage is reported: stable v1 `PromptResponse` has no usage field.
+//! Usage is reported only by the `usage` script (`PromptResponse.usage` is unstable in v1;
+//! gorp enables the SDK's `unstable_end_turn_token_usage` to read it).
 
 mod sessions;
 mod settings;
@@ -302,11 +304,12 @@ fn prompt(
         return exit_tx.send(exit).map_err(|_| Error::internal_error().data("already exiting"));
     }
     let dies = script == Script::Die;
+    let usage = (script == Script::Usage).then(|| schema::Usage::new(1500, 1200, 300));
     let task_cx = cx.clone();
     let exit_tx = exit_tx.clone();
     cx.spawn(async move {
         let stop = turns::run(&task_cx, &session, turn, Script::parse(&text)).await;
-        responder.respond_with_result(stop.map(PromptResponse::new))?;
+        responder.respond_with_result(stop.map(|stop| PromptResponse::new(stop).usage(usage)))?;
         if dies {
             // After the answer, so the foreground's drain writes the answer first.
             let _ = exit_tx.send(Exit { status: DIE_STATUS, _unanswered: None });

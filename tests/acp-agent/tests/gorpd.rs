@@ -2,7 +2,7 @@
 //! crate's scripted agent, and `elizacp`, an ACP agent nobody here wrote.
 
 use gorp_proto::v1 as pb;
-use gorpd::config::{AcpProfile, AgentProfile, Config, McpServerConfig};
+use gorpd::config::{AcpProfile, AgentProfile, Config, McpServerConfig, PriceTable};
 use gorpd::testing::clients::*;
 use gorpd::testing::{TestServer, test_config};
 use std::collections::BTreeMap;
@@ -454,12 +454,31 @@ async fn an_agent_that_needs_a_login_gets_login_instructions_and_login_works() {
 }
 
 #[tokio::test]
-async fn context_usage_and_cost_appear_in_status() {
+async fn token_usage_context_and_cost_appear_in_status() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), |_| {}).await;
+    let server = start(dir.path(), |config| {
+        let prices = PriceTable { input_per_million: 3.0, output_per_million: 15.0, currency: "USD".into() };
+        config.agents.insert("priced".into(), AgentProfile::Acp(AcpProfile { prices: Some(prices), ..acp(AGENT) }));
+    })
+    .await;
     let mut chat = session_with_channel(&server, "metered").await;
     assert_eq!(chat.ask("metered", "usage").await, "usage reported");
-    let status = chat.ask("metered", "!status metered").await;
-    assert!(status.contains("\ncontext: 1200 of 200000 tokens\ncost: 0.0421 USD"), "{status}");
+    let text = chat.ask("metered", "!status metered").await;
+    assert!(text.contains("\ncontext: 1200 of 200000 tokens\n"), "{text}");
+    assert!(text.contains("tokens: 1200 in, 300 out (last turn: 1200 in, 300 out)\ncost: 0.0421 USD"), "{text}");
+    let reported = status(&server, "metered").await;
+    let usage = (reported.input_tokens, reported.output_tokens, reported.context_used, reported.context_size);
+    assert_eq!(usage, (1200, 300, 1200, 200_000));
+    assert_eq!((reported.agent_mode.as_str(), reported.agent_model.as_str()), ("ask", "small"));
+    assert_eq!(chat.ask("metered", "no usage this time").await, "acp[2]: no usage this time");
+    let text = chat.ask("metered", "!status metered").await;
+    assert!(text.contains("tokens: 1200 in, 300 out\n"), "a turn without usage is no last turn: {text}");
+
+    // With a price table the cost is gorp's own estimate: 1200 × 3 / 1e6 + 300 × 15 / 1e6.
+    let mut control = server.control();
+    control.create_session(pb::CreateSessionRequest { agent: "priced".into(), ..create("priced") }).await.unwrap();
+    control.bind_session(bind("web", "priced", "priced")).await.unwrap();
+    assert_eq!(chat.ask("priced", "usage").await, "usage reported");
+    assert!(chat.ask("priced", "!status priced").await.contains("\ncost: 0.0081 USD"));
     server.stop().await.unwrap();
 }

@@ -358,6 +358,16 @@ async fn open_session(
     Ok(id)
 }
 
+/// The stop reason, after passing on the turn's token usage when the agent reported it.
+fn report_usage(response: agent_client_protocol::v1::schema::PromptResponse, turn: &Turn) -> StopReason {
+    if let Some(usage) = response.usage {
+        let _ = turn
+            .events
+            .send(AgentEvent::Usage { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens });
+    }
+    response.stop_reason
+}
+
 /// Sends the prompt; if gorp stops listening (the turn was cancelled), sends
 /// `session/cancel` and waits a little for the agent to stop.
 async fn prompt(
@@ -374,7 +384,7 @@ async fn prompt(
     let response = cx.send_request(AcpPrompt::new(id.clone(), vec![text])).block_task();
     tokio::pin!(response);
     tokio::select! {
-        result = &mut response => return result.map(|r| r.stop_reason),
+        result = &mut response => return result.map(|r| report_usage(r, turn)),
         _ = turn.events.closed() => {}
     }
     cx.send_notification(CancelNotification::new(id.clone()))?;

@@ -55,6 +55,8 @@ pub struct AcpConfig {
     pub model: Option<String>,
     /// What the agent may run in terminals.
     pub terminal: TerminalPolicy,
+    /// What its tokens cost.
+    pub prices: Option<crate::config::PriceTable>,
 }
 
 /// Live agent processes of all ACP profiles, by gorp session.
@@ -190,6 +192,10 @@ impl AgentBackend for AcpBackend {
 
     fn process_running(&self, session: &str) -> Option<bool> {
         Some(self.pool.is_running(session))
+    }
+
+    fn prices(&self) -> Option<&crate::config::PriceTable> {
+        self.config.prices.as_ref()
     }
 
     fn view(&self, session: &str) -> Option<AgentView> {
