@@ -3,11 +3,12 @@
 //! channel (the router does that); this module only decides what they say.
 
 use super::{Answer, Orchestrator, OrchestratorError, SessionInfo};
-use crate::agent::{AgentView, Setting};
+use crate::agent::Setting;
 use crate::bus::{ChannelRef, Inbound};
 use crate::store::HistoryRow;
 use std::fmt::Write;
 
+mod agent;
 mod prune;
 pub use prune::parse_age;
 mod schedule;
@@ -121,7 +122,7 @@ pub(crate) async fn handle(orchestrator: &Orchestrator, inbound: &Inbound, bound
     };
     let mut args = rest.split_whitespace();
     let result = match word.as_str() {
-        "help" => help(orchestrator, bound).await,
+        "help" => agent::help(orchestrator, bound).await,
         "create" => create(orchestrator, rest).await,
         "delete" => delete(orchestrator, args.next(), &inbound.channel).await,
         "list" => list(orchestrator).await,
@@ -135,9 +136,9 @@ pub(crate) async fn handle(orchestrator: &Orchestrator, inbound: &Inbound, bound
         "cancel" => cancel(orchestrator, args.next(), bound, inbound).await,
         "schedule" => schedule::handle(orchestrator, rest, inbound, bound).await,
         "prune" => prune::handle(orchestrator, rest, bound).await,
-        "mode" => setting(orchestrator, Setting::Mode, args.collect(), bound).await,
-        "model" => setting(orchestrator, Setting::Model, args.collect(), bound).await,
-        "login" => login(orchestrator, args.collect(), bound).await,
+        "mode" => agent::setting(orchestrator, Setting::Mode, args.collect(), bound).await,
+        "model" => agent::setting(orchestrator, Setting::Model, args.collect(), bound).await,
+        "login" => agent::login(orchestrator, args.collect(), bound).await,
         other => Ok(Reply::error(format!("Unknown command !{other}. !help lists the commands."))),
     };
     result.unwrap_or_else(Reply::from)
@@ -218,7 +219,7 @@ async fn status(o: &Orchestrator, name: Option<&str>) -> CommandResult {
     if let Some((amount, currency)) = &info.cost {
         let _ = write!(tokens, "\ncost: {amount:.4} {currency}");
     }
-    let agent = info.agent.as_ref().map(agent_lines).unwrap_or_default();
+    let agent = info.agent.as_ref().map(agent::status_lines).unwrap_or_default();
     Ok(Reply::ok(format!(
         "Session {name}\nstate: {}\nagent: {} ({process}){agent}\nworkspace: {}\nchannels: {channels}\nmessages: {}\ntokens: {tokens}\ncreated: {}",
         state_text(&info),
@@ -315,89 +316,6 @@ async fn cancel(o: &Orchestrator, session: Option<&str>, bound: Option<&str>, in
     })
 }
 
-/// The session and the value of `!mode`, `!model` and `!login`: in a bound
-/// channel the session is implied, so one word is the value.
-fn session_and_value<'a>(args: &[&'a str], bound: Option<&'a str>) -> Option<(&'a str, Option<&'a str>)> {
-    match (args, bound) {
-        ([session, value], _) => Some((session, Some(value))),
-        ([value], Some(bound)) => Some((bound, Some(value))),
-        ([session], None) => Some((session, None)),
-        ([], Some(bound)) => Some((bound, None)),
-        _ => None,
-    }
-}
-
-async fn setting(o: &Orchestrator, setting: Setting, args: Vec<&str>, bound: Option<&str>) -> CommandResult {
-    let word = setting.name();
-    let Some((session, value)) = session_and_value(&args, bound) else {
-        return usage(&format!("!{word} [session] [{word}] (the session is implied in a bound channel)"));
-    };
-    if let Some(value) = value {
-        return Ok(Reply::ok(o.change_agent(session, setting, value).await?));
-    }
-    let view = o.session_info(session).await?.agent.unwrap_or_default();
-    let (current, choices) = match setting {
-        Setting::Mode => (view.mode, view.modes),
-        Setting::Model => (view.model, view.models),
-    };
-    let mut text = match current {
-        Some(current) => format!("{session}'s agent {word}: {current}"),
-        None => format!("{session}'s agent has reported no {word} yet (it does once it runs)."),
-    };
-    for choice in &choices {
-        let _ = write!(text, "\n• {} — {}", choice.id, choice.name);
-        if let Some(description) = &choice.description {
-            let _ = write!(text, ": {description}");
-        }
-    }
-    if !choices.is_empty() {
-        let _ = write!(text, "\nChange it with !{word} <id>.");
-    }
-    Ok(Reply::ok(text))
-}
-
-async fn login(o: &Orchestrator, args: Vec<&str>, bound: Option<&str>) -> CommandResult {
-    let Some((session, method)) = session_and_value(&args, bound) else {
-        return usage("!login [session] [method] (the session is implied in a bound channel)");
-    };
-    Ok(Reply::ok(o.login_agent(session, method).await?))
-}
-
-async fn help(o: &Orchestrator, bound: Option<&str>) -> CommandResult {
-    let Some(session) = bound else { return Ok(Reply::ok(HELP)) };
-    let commands = o.session_info(session).await?.agent.map(|view| view.commands).unwrap_or_default();
-    if commands.is_empty() {
-        return Ok(Reply::ok(HELP));
-    }
-    let mut text = format!("{HELP}\n\nCommands of {session}'s agent (send them as a message):");
-    for command in &commands {
-        let _ = write!(text, "\n/{}", command.name);
-        if let Some(hint) = &command.hint {
-            let _ = write!(text, " <{hint}>");
-        }
-        let _ = write!(text, " — {}", command.description);
-    }
-    Ok(Reply::ok(text))
-}
-
-/// The agent lines of `!status`: mode, model, context, cost and login, where the agent reported them.
-fn agent_lines(view: &AgentView) -> String {
-    let mut text = String::new();
-    if let Some(mode) = &view.mode {
-        let _ = write!(text, "\nmode: {mode}");
-    }
-    if let Some(model) = &view.model {
-        let _ = write!(text, "\nmodel: {model}");
-    }
-    if let Some((used, size)) = view.context {
-        let _ = write!(text, "\ncontext: {used} of {size} tokens");
-    }
-    if view.needs_login {
-        text.push_str("\nlogin: required (!login lists the ways)");
-    }
-    text
-}
-
 fn history_line(row: &HistoryRow) -> String {
     let time = row.created_at.format("%H:%M");
     match row.role.as_str() {
@@ -444,16 +362,6 @@ mod tests {
         assert!(!is_command("!deploy now"));
         assert!(!is_command("hello !help"));
         assert!(!is_command("help"));
-    }
-
-    #[test]
-    fn a_bound_channel_implies_the_session_of_agent_settings() {
-        assert_eq!(session_and_value(&["plan"], Some("coder")), Some(("coder", Some("plan"))));
-        assert_eq!(session_and_value(&["other", "plan"], Some("coder")), Some(("other", Some("plan"))));
-        assert_eq!(session_and_value(&["coder"], None), Some(("coder", None)));
-        assert_eq!(session_and_value(&[], Some("coder")), Some(("coder", None)));
-        assert_eq!(session_and_value(&[], None), None);
-        assert_eq!(session_and_value(&["a", "b", "c"], Some("coder")), None);
     }
 
     #[test]
