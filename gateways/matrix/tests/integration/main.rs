@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 mod gateway;
+mod measure;
 mod resilience;
 mod synapse;
 mod user;
