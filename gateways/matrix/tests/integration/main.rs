@@ -4,6 +4,7 @@
 #![allow(missing_docs)]
 #![recursion_limit = "256"]
 
+mod fanout;
 mod gateway;
 mod measure;
 mod resilience;
@@ -65,8 +66,7 @@ impl World {
             .env("GORP_MATRIX_STORE_PASSPHRASE", STORE_PASSPHRASE)
             .env(
                 "RUST_LOG",
-                std::env::var("GORP_TEST_LOG")
-                    .unwrap_or_else(|_| "info,matrix_sdk=error,matrix_sdk_crypto=error".into()),
+                std::env::var("GORP_TEST_LOG").unwrap_or_else(|_| "info,matrix_sdk=off,matrix_sdk_crypto=off".into()),
             )
             .args(extra)
             .kill_on_drop(true);
