@@ -17,7 +17,7 @@
 use crate::api;
 use crate::convert::{self, BusIds};
 use crate::error::classify;
-use crate::platform::{Asked, Matrix, count_undecryptable};
+use crate::platform::{Asked, Matrix};
 use crate::state::Undecrypted;
 use gorp_gateway::{Ack, Backoff, BackoffConfig, Inbound, ListenContext, PlatformError};
 use matrix_sdk::config::SyncSettings;
@@ -248,7 +248,7 @@ impl<'a> Syncer<'a> {
             tracing::error!(%error, "cannot save undecryptable messages");
         }
         for (room, event) in new {
-            let total = count_undecryptable(self.matrix);
+            let total = self.matrix.count_undecryptable();
             tracing::warn!(room = %event.room_id, event = %event.event_id, undecryptable_total = total, "a message could not be decrypted; waiting for its keys");
             let key = format!("undecryptable/{}", event.event_id);
             let reply_to = OwnedEventId::try_from(event.event_id.as_str()).ok();
