@@ -193,3 +193,27 @@ async fn send_raw_event(homeserver: &str, user: &User, room: &str, kind: &str, c
     let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     body["event_id"].as_str().expect("an event id").to_owned()
 }
+
+#[tokio::test]
+async fn a_long_answer_is_split_without_breaking_its_code_fence() {
+    let world = World::start().await;
+    let gateway = world.gateway(&[]);
+    let alice = world.alice().await;
+    let dm = alice.dm(&world.bot).await;
+    world.server.control().create_session(create("long")).await.unwrap();
+    world.server.control().bind_session(bind("matrix", dm.room_id().as_str(), "long")).await.unwrap();
+    let code: String = (0..200).map(|i| format!("let value_{i} = {i};\n")).collect();
+    let text = format!("{}\n\n```rust\n{code}```\n{}", "intro words ".repeat(700), "closing words ".repeat(100));
+    alice.say(&dm, &text).await;
+    let expected = gorp_gateway::split_message(&format!("echo: {text}"), 12_000);
+    assert!(expected.len() >= 2, "the answer is over the limit");
+    let deadline = tokio::time::Instant::now() + user::MATRIX_WAIT;
+    while alice.texts(&dm) != expected {
+        assert!(tokio::time::Instant::now() < deadline, "pieces: {:?}", alice.texts(&dm).len());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fences = |t: &str| t.matches("```").count();
+    assert!(alice.texts(&dm).iter().all(|t| fences(t) % 2 == 0), "every piece closes its fences");
+    gateway.stop().await;
+    world.stop().await;
+}
