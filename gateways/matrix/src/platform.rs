@@ -126,6 +126,11 @@ impl Matrix {
         self.undecryptable.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Messages that could not be decrypted since start.
+    pub(crate) fn undecryptable_total(&self) -> u64 {
+        self.undecryptable.load(Ordering::Relaxed)
+    }
+
     /// The channel id of a room, remembering hashed ones.
     pub(crate) fn channel(&self, room_id: &OwnedRoomId) -> String {
         let channel = BusIds::channel(room_id.as_str());

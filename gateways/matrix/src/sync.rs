@@ -18,7 +18,7 @@ use crate::api;
 use crate::convert::{self, BusIds};
 use crate::error::classify;
 use crate::platform::{Asked, Matrix};
-use crate::state::Undecrypted;
+use crate::state::{Health, Undecrypted};
 use gorp_gateway::{Ack, Backoff, BackoffConfig, Inbound, ListenContext, PlatformError};
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::{TimelineEvent, TimelineEventKind};
@@ -106,6 +106,7 @@ impl<'a> Syncer<'a> {
             tracing::debug!(next = %response.next_batch, joined = response.rooms.joined.len(), invited = response.rooms.invited.len(), "synced");
             if !recovered {
                 recovered = true;
+                self.report_health(self.matrix.state.undecrypted().len());
                 if let Some(key) = &self.matrix.settings().recovery_key {
                     api::recover(self.client, key.expose()).await;
                 }
@@ -247,6 +248,7 @@ impl<'a> Syncer<'a> {
         if let Err(error) = self.matrix.state.save_undecrypted(&pending) {
             tracing::error!(%error, "cannot save undecryptable messages");
         }
+        let waiting = pending.len();
         for (room, event) in new {
             let total = self.matrix.count_undecryptable();
             tracing::warn!(room = %event.room_id, event = %event.event_id, undecryptable_total = total, "a message could not be decrypted; waiting for its keys");
@@ -256,6 +258,7 @@ impl<'a> Syncer<'a> {
                 tracing::warn!(room = %event.room_id, %error, "could not send the undecryptable notice");
             }
         }
+        self.report_health(waiting);
     }
 
     /// Tries the kept undecryptable messages again; returns those that
@@ -297,7 +300,17 @@ impl<'a> Syncer<'a> {
         if let Err(error) = self.matrix.state.save_undecrypted(&still) {
             tracing::error!(%error, "cannot save undecryptable messages");
         }
+        self.report_health(still.len());
         messages
+    }
+
+    /// Writes `health.json` (best effort: a failure is only logged).
+    fn report_health(&self, waiting_for_keys: usize) {
+        let undecryptable_since_start = self.matrix.undecryptable_total();
+        let health = Health { undecryptable_since_start, waiting_for_keys };
+        if let Err(error) = self.matrix.state.save_health(&health) {
+            tracing::warn!(%error, "cannot write health.json");
+        }
     }
 
     async fn parsed_timeline(&self, room: &Room, event: &TimelineEvent) -> Option<Message> {

@@ -140,6 +140,15 @@ async fn a_message_the_bot_cannot_decrypt_gets_a_notice_and_is_kept_not_dropped(
     let pending = world.state.path().join("pending.json");
     let kept = std::fs::read_to_string(&pending).unwrap();
     assert!(kept.contains(&sent), "kept for when its keys arrive: {kept}");
+    let health = world.state.path().join("health.json");
+    let expected = serde_json::json!({"undecryptable_since_start": 1, "waiting_for_keys": 1});
+    let read =
+        || std::fs::read_to_string(&health).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let deadline = tokio::time::Instant::now() + user::MATRIX_WAIT;
+    while read().as_ref() != Some(&expected) {
+        assert!(tokio::time::Instant::now() < deadline, "health.json: {:?}", read());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(world.server.store.inbound_count().await.unwrap(), 0, "nothing undecrypted reached gorpd");
 
     // Restarted, the gateway still keeps it and does not repeat the notice.
