@@ -1,5 +1,6 @@
 //! The gateway binary end to end in encrypted rooms: DISPATCH, binding,
-//! formatted threaded answers, streaming edits and the allow-list.
+//! formatted threaded answers, streaming edits, the allow-list, permission
+//! reactions, undecryptable messages, settings and logins.
 
 use super::*;
 use gorpd::testing::clients::{bind, create};
@@ -223,6 +224,36 @@ async fn a_long_answer_is_split_without_breaking_its_code_fence() {
     }
     let fences = |t: &str| t.matches("```").count();
     assert!(alice.texts(&dm).iter().all(|t| fences(t) % 2 == 0), "every piece closes its fences");
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn an_access_token_login_uses_that_tokens_device() {
+    let world = World::start().await;
+    let login = serde_json::json!({
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": "gorp"},
+        "password": BOT_PASSWORD,
+        "device_id": "GORPTOKEN",
+    });
+    let response = matrix_sdk::reqwest::Client::new()
+        .post(format!("{}/_matrix/client/v3/login", world.synapse.url))
+        .header("content-type", "application/json")
+        .body(login.to_string())
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let token = body["access_token"].as_str().expect("an access token").to_owned();
+    let mut command = world.command(&[]);
+    command.env_remove("GORP_MATRIX_PASSWORD").env("GORP_MATRIX_ACCESS_TOKEN", &token);
+    let gateway = GatewayProcess::spawn(command);
+    let alice = world.alice().await;
+    let dm = alice.dm(&world.bot).await;
+    alice.say(&dm, "!help").await;
+    alice.answer(&dm, "!join").await;
+    assert_eq!(saved_device(world.state.path()), "GORPTOKEN", "the token's own device");
     gateway.stop().await;
     world.stop().await;
 }
