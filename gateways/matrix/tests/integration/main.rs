@@ -54,7 +54,9 @@ impl World {
 
     /// The gateway binary configured by env vars (alice allowed), plus `extra` flags.
     pub fn command(&self, extra: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gorp-matrix"));
+        // GORP_MATRIX_BIN runs the tests (or the measurement) against another build, e.g. release.
+        let binary = std::env::var("GORP_MATRIX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gorp-matrix").to_owned());
+        let mut command = Command::new(binary);
         command
             .env("GORP_GORPD", format!("http://{}", self.server.grpc_addr))
             .env("GORP_TOKEN", &self.token)
