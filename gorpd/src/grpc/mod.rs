@@ -158,10 +158,6 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)));
     if let Some(tls) = tls {
-        // tonic builds the server's TLS config with rustls' process default.
-        // When a workspace build also enables rustls' aws-lc-rs backend
-        // (matrix-sdk does), rustls cannot pick one itself: choose ring.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         builder =
             builder.tls_config(ServerTlsConfig::new().identity(read_identity(tls)?)).map_err(GrpcError::Transport)?;
     }
