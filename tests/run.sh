@@ -50,6 +50,16 @@ if ! "$venv/bin/python" -c 'import grpc, grpc_tools' >/dev/null 2>&1; then
 fi
 export GORP_PYTHON="$venv/bin/python"
 
+# The Matrix gateway's tests run a real Synapse homeserver (SQLite, 127.0.0.1):
+# installed once into a venv outside the clone, started and stopped by the tests.
+synapse_venv="${GORP_SYNAPSE_VENV:-$HOME/.cache/gorp-synapse-venv}"
+if ! "$synapse_venv/bin/python" -c 'import synapse' >/dev/null 2>&1; then
+    log "installing Synapse into $synapse_venv (once)"
+    python3 -m venv "$synapse_venv" || { apt_install python3-venv && python3 -m venv "$synapse_venv"; }
+    "$synapse_venv/bin/pip" install -q "matrix-synapse==1.163.2"
+fi
+export GORP_SYNAPSE_VENV="$synapse_venv"
+
 # elizacp, an ACP agent from crates.io that the ACP tests drive; it builds for
 # several minutes, so it is installed once into a cache folder outside the clone.
 tools="${GORP_TOOLS:-$HOME/.cache/gorp-tools}"

@@ -15,7 +15,7 @@ use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::encryption::{BackupDownloadStrategy, EncryptionSettings};
 use matrix_sdk::ruma::{OwnedDeviceId, OwnedUserId};
 use matrix_sdk::store::RoomLoadSettings;
-use matrix_sdk::{Client, SessionMeta, SessionTokens};
+use matrix_sdk::{Client, SessionMeta, SessionTokens, SqliteStoreConfig};
 
 /// The device name users see in their device lists.
 const DEVICE_NAME: &str = "gorp";
@@ -24,7 +24,7 @@ const DEVICE_NAME: &str = "gorp";
 pub(crate) async fn connect(settings: &MatrixSettings, state: &StateDir) -> Result<Client, StartError> {
     let client = Client::builder()
         .homeserver_url(settings.homeserver.as_str())
-        .sqlite_store(state.store_path(), Some(settings.store_passphrase.expose()))
+        .sqlite_store_with_config_and_cache_path(store_config(state, settings), None::<&std::path::Path>)
         .with_encryption_settings(EncryptionSettings {
             auto_enable_cross_signing: matches!(settings.login, Login::Password(_)),
             backup_download_strategy: BackupDownloadStrategy::AfterDecryptionFailure,
@@ -60,6 +60,13 @@ async fn restore(client: &Client, session: MatrixSession) -> Result<OwnedDeviceI
     let restored = client.matrix_auth().restore_session(session, RoomLoadSettings::default()).await;
     restored.map_err(|e| StartError::Matrix(classify(e)))?;
     Ok(device)
+}
+
+/// matrix-sdk's SQLite stores, encrypted with the passphrase, sized for a
+/// bot: one connection per core and small page caches (the defaults are
+/// four connections per core with 2 MB of cache each).
+fn store_config(state: &StateDir, settings: &MatrixSettings) -> SqliteStoreConfig {
+    SqliteStoreConfig::with_low_memory_config(state.store_path()).passphrase(Some(settings.store_passphrase.expose()))
 }
 
 /// Logs in for the first time (the client then has the session) and

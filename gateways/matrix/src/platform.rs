@@ -69,7 +69,7 @@ pub(crate) struct Matrix {
     memory: Mutex<Memory>,
     pub(crate) typing: Typing,
     /// Messages that could not be decrypted when they arrived (since start).
-    pub(crate) undecryptable: AtomicU64,
+    undecryptable: AtomicU64,
 }
 
 impl Matrix {
@@ -118,6 +118,17 @@ impl Matrix {
                 return Ok(None);
             }
         }
+    }
+
+    /// Counts one more message that could not be decrypted; returns the
+    /// total since start (logged with each).
+    pub(crate) fn count_undecryptable(&self) -> u64 {
+        self.undecryptable.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Messages that could not be decrypted since start.
+    pub(crate) fn undecryptable_total(&self) -> u64 {
+        self.undecryptable.load(Ordering::Relaxed)
     }
 
     /// The channel id of a room, remembering hashed ones.
@@ -311,11 +322,6 @@ fn rejected(what: &str, value: &str) -> PlatformError {
 
 fn transient(why: &str) -> PlatformError {
     PlatformError::Transient(why.to_owned())
-}
-
-/// How many messages could not be decrypted since start (for logs).
-pub(crate) fn count_undecryptable(matrix: &Matrix) -> u64 {
-    matrix.undecryptable.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 #[cfg(test)]

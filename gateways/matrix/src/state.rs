@@ -6,7 +6,8 @@
 //! gorpd has acknowledged every message; `sent.json` maps outbound ids to
 //! the events sent for them (so a replay after a restart edits or skips
 //! instead of repeating); `pending.json` holds messages that could not be
-//! decrypted yet. Files are written to a temporary name and renamed, so a
+//! decrypted yet, and `health.json` how many could not be decrypted since
+//! start and how many wait for their keys now. Files are written to a temporary name and renamed, so a
 //! crash leaves the old or the new version, never half of one; the
 //! directory is private to the user (0700).
 
@@ -30,6 +31,15 @@ pub(crate) struct Undecrypted {
     pub(crate) event: serde_json::Value,
     /// When it was first seen (seconds since the epoch).
     pub(crate) first_seen: u64,
+}
+
+/// What an operator checks about decryption (`health.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Health {
+    /// Messages that could not be decrypted when they arrived, since the gateway started.
+    pub(crate) undecryptable_since_start: u64,
+    /// Messages kept now, waiting for their keys.
+    pub(crate) waiting_for_keys: usize,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -110,6 +120,11 @@ impl StateDir {
     /// Replaces the list of messages waiting for their keys.
     pub(crate) fn save_undecrypted(&self, pending: &[Undecrypted]) -> Result<(), StartError> {
         self.write_json("pending.json", &pending)
+    }
+
+    /// Records the decryption health for operators.
+    pub(crate) fn save_health(&self, health: &Health) -> Result<(), StartError> {
+        self.write_json("health.json", health)
     }
 
     fn read_json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>, StartError> {

@@ -17,8 +17,8 @@
 use crate::api;
 use crate::convert::{self, BusIds};
 use crate::error::classify;
-use crate::platform::{Asked, Matrix, count_undecryptable};
-use crate::state::Undecrypted;
+use crate::platform::{Asked, Matrix};
+use crate::state::{Health, Undecrypted};
 use gorp_gateway::{Ack, Backoff, BackoffConfig, Inbound, ListenContext, PlatformError};
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::{TimelineEvent, TimelineEventKind};
@@ -84,7 +84,7 @@ impl<'a> Syncer<'a> {
     pub(crate) async fn run(self) -> Result<(), PlatformError> {
         let mut token = self.matrix.state.sync_token();
         let mut backoff = Backoff::new(BackoffConfig::default());
-        let mut recovered = false;
+        let mut started = false;
         loop {
             let settings = sync_settings(token.clone());
             let synced = tokio::select! {
@@ -104,25 +104,43 @@ impl<'a> Syncer<'a> {
             };
             backoff.reset();
             tracing::debug!(next = %response.next_batch, joined = response.rooms.joined.len(), invited = response.rooms.invited.len(), "synced");
-            if !recovered {
-                recovered = true;
-                if let Some(key) = &self.matrix.settings().recovery_key {
-                    api::recover(self.client, key.expose()).await;
-                }
+            if !started {
+                started = true;
+                self.after_first_sync().await;
             }
-            self.invites(&response).await;
-            let mut messages = self.retry_undecrypted().await;
-            if token.is_some() {
-                messages.extend(self.messages(&response).await);
-            } else {
-                skip_history(&response);
-            }
-            if !self.settle(messages).await {
+            if !self.handle(&response, token.is_none()).await {
                 return Ok(());
             }
             self.matrix.state.save_sync_token(&response.next_batch).map_err(|e| PlatformError::Fatal(e.to_string()))?;
             token = Some(response.next_batch);
         }
+    }
+
+    /// Once per run: health for operators, then the recovery key if given.
+    async fn after_first_sync(&self) {
+        self.report_health(self.matrix.state.undecrypted().len());
+        if let Some(key) = &self.matrix.settings().recovery_key {
+            api::recover(self.client, key.expose()).await;
+        }
+    }
+
+    /// Everything one sync brought: invites, messages kept from earlier
+    /// that decrypt now, and the new messages (not on the first sync of a
+    /// new state directory, `history`), all settled by gorpd. False when
+    /// the gateway stops first (the sync position must then stay).
+    async fn handle(&self, response: &SyncResponse, history: bool) -> bool {
+        self.invites(response).await;
+        let (mut messages, decrypted_late) = self.retry_undecrypted().await;
+        if history {
+            skip_history(response);
+        } else {
+            messages.extend(self.messages(response).await);
+        }
+        if !self.settle(messages).await {
+            return false;
+        }
+        self.forget_undecrypted(&decrypted_late);
+        true
     }
 
     /// Accepts invites from allowed users, refuses the rest.
@@ -247,8 +265,9 @@ impl<'a> Syncer<'a> {
         if let Err(error) = self.matrix.state.save_undecrypted(&pending) {
             tracing::error!(%error, "cannot save undecryptable messages");
         }
+        let waiting = pending.len();
         for (room, event) in new {
-            let total = count_undecryptable(self.matrix);
+            let total = self.matrix.count_undecryptable();
             tracing::warn!(room = %event.room_id, event = %event.event_id, undecryptable_total = total, "a message could not be decrypted; waiting for its keys");
             let key = format!("undecryptable/{}", event.event_id);
             let reply_to = OwnedEventId::try_from(event.event_id.as_str()).ok();
@@ -256,20 +275,26 @@ impl<'a> Syncer<'a> {
                 tracing::warn!(room = %event.room_id, %error, "could not send the undecryptable notice");
             }
         }
+        self.report_health(waiting);
     }
 
     /// Tries the kept undecryptable messages again; returns those that
-    /// decrypt now (removed from the list) and tells rooms about those given up.
-    async fn retry_undecrypted(&self) -> Vec<Message> {
+    /// decrypt now with their event ids (they stay kept until gorpd has
+    /// them, see [`Self::forget_undecrypted`]) and tells rooms about those
+    /// given up.
+    async fn retry_undecrypted(&self) -> (Vec<Message>, Vec<String>) {
         let pending = self.matrix.state.undecrypted();
         if pending.is_empty() {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        let (mut messages, mut still) = (Vec::new(), Vec::new());
+        let (mut messages, mut decrypted_ids, mut still) = (Vec::new(), Vec::new(), Vec::new());
         for event in pending {
             let room = OwnedRoomId::try_from(event.room_id.as_str()).ok().and_then(|id| self.client.get_room(&id));
-            let Some(room) = room else { continue };
+            let Some(room) = room else {
+                tracing::info!(room = %event.room_id, event = %event.event_id, "the bot left the room of an undecryptable message; forgetting it");
+                continue;
+            };
             let raw = Raw::<OriginalSyncRoomEncryptedEvent>::from_json_string(event.event.to_string());
             let decrypted = match raw {
                 Ok(raw) => room.decrypt_event(&raw, None).await.ok(),
@@ -281,6 +306,8 @@ impl<'a> Syncer<'a> {
                     if let Some(message) = self.parsed_timeline(&room, &timeline).await {
                         messages.push(message);
                     }
+                    decrypted_ids.push(event.event_id.clone());
+                    still.push(event);
                 }
                 _ if now.saturating_sub(event.first_seen) > GIVE_UP_AFTER.as_secs() => {
                     tracing::warn!(room = %event.room_id, event = %event.event_id, "gave up waiting for a message's keys");
@@ -297,7 +324,30 @@ impl<'a> Syncer<'a> {
         if let Err(error) = self.matrix.state.save_undecrypted(&still) {
             tracing::error!(%error, "cannot save undecryptable messages");
         }
-        messages
+        self.report_health(still.len() - decrypted_ids.len());
+        (messages, decrypted_ids)
+    }
+
+    /// Drops messages that decrypted late from the kept list, once gorpd has them.
+    fn forget_undecrypted(&self, event_ids: &[String]) {
+        if event_ids.is_empty() {
+            return;
+        }
+        let mut pending = self.matrix.state.undecrypted();
+        pending.retain(|p| !event_ids.contains(&p.event_id));
+        if let Err(error) = self.matrix.state.save_undecrypted(&pending) {
+            tracing::error!(%error, "cannot save undecryptable messages");
+        }
+        self.report_health(pending.len());
+    }
+
+    /// Writes `health.json` (best effort: a failure is only logged).
+    fn report_health(&self, waiting_for_keys: usize) {
+        let undecryptable_since_start = self.matrix.undecryptable_total();
+        let health = Health { undecryptable_since_start, waiting_for_keys };
+        if let Err(error) = self.matrix.state.save_health(&health) {
+            tracing::warn!(%error, "cannot write health.json");
+        }
     }
 
     async fn parsed_timeline(&self, room: &Room, event: &TimelineEvent) -> Option<Message> {

@@ -1,8 +1,11 @@
 //! The gateway binary end to end in encrypted rooms: DISPATCH, binding,
-//! formatted threaded answers, streaming edits and the allow-list.
+//! formatted threaded answers, streaming edits, the allow-list, permission
+//! reactions, undecryptable messages, settings and logins.
 
 use super::*;
 use gorpd::testing::clients::{bind, create};
+use matrix_sdk::ruma::events::reaction::ReactionEventContent;
+use matrix_sdk::ruma::events::relation::Annotation;
 use matrix_sdk::ruma::events::relation::Thread;
 use matrix_sdk::ruma::events::room::message::{Relation, RoomMessageEventContent};
 
@@ -90,6 +93,167 @@ async fn an_invite_from_a_user_not_on_the_allow_list_is_refused() {
     alice.say(&dm, "!help").await;
     alice.answer(&dm, "!join").await;
     assert_eq!(world.server.store.inbound_count().await.unwrap(), 1, "nothing from mallory reached gorpd");
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_permission_request_is_approved_with_a_reaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = gorpd::testing::test_config(dir.path());
+    let backends = gorpd::agent_backends(&config).with("scripted", gorpd::testing::HangOrEcho);
+    let world = World::start_with(TestServer::start_with(config, backends).await).await;
+    let gateway = world.gateway(&[]);
+    let alice = world.alice().await;
+    let dm = alice.dm(&world.bot).await;
+    alice.say(&dm, "!create careful --agent scripted").await;
+    alice.answer(&dm, "careful").await;
+    alice.say(&dm, "!join careful").await;
+    alice.answer(&dm, "now bound to careful").await;
+    alice.say(&dm, "ask to write").await;
+    let prompt = alice.answer(&dm, "write notes.txt").await;
+    assert!(prompt.body().contains("React with ✅"), "{prompt:?}");
+    let reaction = ReactionEventContent::new(Annotation::new(prompt.event_id.clone(), "✅".to_owned()));
+    dm.send(reaction).await.unwrap();
+    alice.answer(&dm, "decision: yes").await;
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_the_bot_cannot_decrypt_gets_a_notice_and_is_kept_not_dropped() {
+    let world = World::start().await;
+    let gateway = world.gateway(&[]);
+    let alice = world.alice().await;
+    let dm = alice.dm(&world.bot).await;
+    // Encrypted with a megolm session the bot never received.
+    let content = serde_json::json!({
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg2yyOwAtHaZTwyNg37afzg8f3r9IsN9rH4RNFg",
+        "device_id": alice.client.device_id().unwrap().as_str(),
+        "sender_key": "Z0nTLxYSrafT8ji8zq8ExI9aHFfxm06lr4Q5FLhvUUY",
+        "session_id": "hrEBHN1LphP0ZLX1XmFz+Tm0UFsAJq9sxnb6wVP6zXQ",
+    });
+    let sent = send_raw_event(&world.synapse.url, &alice, dm.room_id().as_str(), "m.room.encrypted", content).await;
+    let notice = alice.answer(&dm, "could not decrypt this message").await;
+    assert_eq!(notice.content["msgtype"], "m.notice");
+    assert_eq!(notice.content["m.relates_to"]["m.in_reply_to"]["event_id"], sent.as_str());
+    let pending = world.state.path().join("pending.json");
+    let kept = std::fs::read_to_string(&pending).unwrap();
+    assert!(kept.contains(&sent), "kept for when its keys arrive: {kept}");
+    let health = world.state.path().join("health.json");
+    let expected = serde_json::json!({"undecryptable_since_start": 1, "waiting_for_keys": 1});
+    let read =
+        || std::fs::read_to_string(&health).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let deadline = tokio::time::Instant::now() + user::MATRIX_WAIT;
+    while read().as_ref() != Some(&expected) {
+        assert!(tokio::time::Instant::now() < deadline, "health.json: {:?}", read());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(world.server.store.inbound_count().await.unwrap(), 0, "nothing undecrypted reached gorpd");
+
+    // Restarted, the gateway still keeps it and does not repeat the notice.
+    gateway.stop().await;
+    let gateway = world.gateway(&[]);
+    alice.say(&dm, "!help").await;
+    alice.answer(&dm, "!join").await;
+    assert!(std::fs::read_to_string(&pending).unwrap().contains(&sent));
+    let notices = alice.texts(&dm).iter().filter(|t| t.contains("could not decrypt")).count();
+    assert_eq!(notices, 1, "one notice: {:?}", alice.texts(&dm));
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[test]
+fn bad_settings_exit_64_with_one_line() {
+    let run = |envs: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gorp-matrix"));
+        command.env_clear().envs(envs.iter().copied());
+        command.output().unwrap()
+    };
+    let base = [("GORP_TOKEN", "t"), ("GORP_MATRIX_HOMESERVER", "http://127.0.0.1:1"), ("GORP_MATRIX_USER", "@gorp:x")];
+    let no_login = run(&[base.as_slice(), &[("GORP_MATRIX_STORE_PASSPHRASE", "p")]].concat());
+    assert_eq!(no_login.status.code(), Some(64));
+    let stderr = String::from_utf8(no_login.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("password or access token"), "{stderr}");
+    let bad_user = run(&[
+        ("GORP_TOKEN", "t"),
+        ("GORP_MATRIX_HOMESERVER", "http://127.0.0.1:1"),
+        ("GORP_MATRIX_USER", "gorp"),
+        ("GORP_MATRIX_PASSWORD", "pw"),
+        ("GORP_MATRIX_STORE_PASSPHRASE", "p"),
+    ]);
+    assert_eq!(bad_user.status.code(), Some(64));
+    assert!(String::from_utf8(bad_user.stderr).unwrap().contains("not a Matrix user id"));
+}
+
+/// Sends an event as it is (no client-side encryption) with the user's token.
+async fn send_raw_event(homeserver: &str, user: &User, room: &str, kind: &str, content: serde_json::Value) -> String {
+    let token = user.client.access_token().unwrap();
+    let url = format!("{homeserver}/_matrix/client/v3/rooms/{room}/send/{kind}/raw-{}", std::process::id());
+    let response = matrix_sdk::reqwest::Client::new()
+        .put(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(content.to_string())
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    body["event_id"].as_str().expect("an event id").to_owned()
+}
+
+#[tokio::test]
+async fn a_long_answer_is_split_without_breaking_its_code_fence() {
+    let world = World::start().await;
+    let gateway = world.gateway(&[]);
+    let alice = world.alice().await;
+    let dm = alice.dm(&world.bot).await;
+    world.server.control().create_session(create("long")).await.unwrap();
+    world.server.control().bind_session(bind("matrix", dm.room_id().as_str(), "long")).await.unwrap();
+    let code: String = (0..200).map(|i| format!("let value_{i} = {i};\n")).collect();
+    let text = format!("{}\n\n```rust\n{code}```\n{}", "intro words ".repeat(700), "closing words ".repeat(100));
+    alice.say(&dm, &text).await;
+    let expected = gorp_gateway::split_message(&format!("echo: {text}"), 12_000);
+    assert!(expected.len() >= 2, "the answer is over the limit");
+    let deadline = tokio::time::Instant::now() + user::MATRIX_WAIT;
+    while alice.texts(&dm) != expected {
+        assert!(tokio::time::Instant::now() < deadline, "pieces: {:?}", alice.texts(&dm).len());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fences = |t: &str| t.matches("```").count();
+    assert!(alice.texts(&dm).iter().all(|t| fences(t) % 2 == 0), "every piece closes its fences");
+    gateway.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn an_access_token_login_uses_that_tokens_device() {
+    let world = World::start().await;
+    let login = serde_json::json!({
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": "gorp"},
+        "password": BOT_PASSWORD,
+        "device_id": "GORPTOKEN",
+    });
+    let response = matrix_sdk::reqwest::Client::new()
+        .post(format!("{}/_matrix/client/v3/login", world.synapse.url))
+        .header("content-type", "application/json")
+        .body(login.to_string())
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let token = body["access_token"].as_str().expect("an access token").to_owned();
+    let mut command = world.command(&[]);
+    command.env_remove("GORP_MATRIX_PASSWORD").env("GORP_MATRIX_ACCESS_TOKEN", &token);
+    let gateway = GatewayProcess::spawn(command);
+    let alice = world.alice().await;
+    let dm = alice.dm(&world.bot).await;
+    alice.say(&dm, "!help").await;
+    alice.answer(&dm, "!join").await;
+    assert_eq!(saved_device(world.state.path()), "GORPTOKEN", "the token's own device");
     gateway.stop().await;
     world.stop().await;
 }

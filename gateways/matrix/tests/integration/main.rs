@@ -4,7 +4,9 @@
 #![allow(missing_docs)]
 #![recursion_limit = "256"]
 
+mod fanout;
 mod gateway;
+mod measure;
 mod resilience;
 mod synapse;
 mod user;
@@ -52,7 +54,9 @@ impl World {
 
     /// The gateway binary configured by env vars (alice allowed), plus `extra` flags.
     pub fn command(&self, extra: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gorp-matrix"));
+        // GORP_MATRIX_BIN runs the tests (or the measurement) against another build, e.g. release.
+        let binary = std::env::var("GORP_MATRIX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gorp-matrix").to_owned());
+        let mut command = Command::new(binary);
         command
             .env("GORP_GORPD", format!("http://{}", self.server.grpc_addr))
             .env("GORP_TOKEN", &self.token)
@@ -64,8 +68,7 @@ impl World {
             .env("GORP_MATRIX_STORE_PASSPHRASE", STORE_PASSPHRASE)
             .env(
                 "RUST_LOG",
-                std::env::var("GORP_TEST_LOG")
-                    .unwrap_or_else(|_| "info,matrix_sdk=error,matrix_sdk_crypto=error".into()),
+                std::env::var("GORP_TEST_LOG").unwrap_or_else(|_| "info,matrix_sdk=off,matrix_sdk_crypto=off".into()),
             )
             .args(extra)
             .kill_on_drop(true);

@@ -22,6 +22,8 @@ pub struct Seen {
     /// The decrypted content as JSON.
     pub content: serde_json::Value,
     pub encrypted: bool,
+    /// The homeserver's timestamp of the event, in milliseconds.
+    pub server_ts: u64,
 }
 
 impl Seen {
@@ -67,6 +69,7 @@ impl User {
                         sender: event.sender.clone(),
                         content,
                         encrypted: info.is_some(),
+                        server_ts: event.origin_server_ts.0.into(),
                     };
                     record.lock().unwrap().push(seen);
                 }
@@ -108,6 +111,18 @@ impl User {
     /// Sends a plain text message; returns its event id.
     pub async fn say(&self, room: &Room, text: &str) -> OwnedEventId {
         room.send(RoomMessageEventContent::text_plain(text)).await.expect("send").response.event_id
+    }
+
+    /// The homeserver's timestamp of one's own event, once it came back in a sync.
+    pub async fn own_server_ts(&self, event_id: &OwnedEventId) -> u64 {
+        let deadline = tokio::time::Instant::now() + MATRIX_WAIT;
+        loop {
+            if let Some(own) = self.seen.lock().unwrap().iter().find(|s| s.event_id == *event_id) {
+                return own.server_ts;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{event_id} never came back");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Everything seen so far from others in `room`.
