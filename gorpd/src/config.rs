@@ -97,6 +97,7 @@ struct FileConfig {
     timezone: Option<String>,
     max_database_bytes: Option<u64>,
     history_keep_days: Option<u32>,
+    dedup_window_days: Option<u32>,
     hook_wait_max_secs: Option<u64>,
     hook_per_minute: Option<u32>,
     prompt_template: Option<String>,
@@ -300,6 +301,8 @@ pub struct Config {
     pub max_database_bytes: Option<u64>,
     /// History entries older than this many days are removed hourly (`None`: kept for ever).
     pub history_keep_days: Option<u32>,
+    /// Days a finished message (and so its platform message id, the de-duplication key) is kept.
+    pub dedup_window_days: u32,
     /// Longest a webhook caller may wait for the answer, in seconds.
     pub hook_wait_max_secs: u64,
     /// Webhook calls each session's hook accepts per minute, unless the hook sets its own.
@@ -336,6 +339,7 @@ impl Config {
             timezone: chrono_tz::Tz::UTC,
             max_database_bytes: None,
             history_keep_days: None,
+            dedup_window_days: 7,
             hook_wait_max_secs: 300,
             hook_per_minute: 60,
             prompt_template: crate::agent::DEFAULT_PROMPT_TEMPLATE.to_owned(),
@@ -373,6 +377,7 @@ impl Config {
         }
         config.max_database_bytes = file.max_database_bytes;
         config.history_keep_days = file.history_keep_days;
+        config.dedup_window_days = file.dedup_window_days.unwrap_or(config.dedup_window_days);
         config.hook_wait_max_secs = file.hook_wait_max_secs.unwrap_or(config.hook_wait_max_secs);
         config.hook_per_minute = file.hook_per_minute.unwrap_or(config.hook_per_minute);
         config.prompt_template = file.prompt_template.unwrap_or(config.prompt_template);
@@ -414,6 +419,9 @@ impl Config {
         }
         if self.max_database_bytes.is_some_and(|bytes| bytes < MIN_DATABASE_BYTES) {
             return fail(format!("max_database_bytes must be at least {MIN_DATABASE_BYTES} (1 MiB)"));
+        }
+        if !(1..=3650).contains(&self.dedup_window_days) {
+            return fail(format!("dedup_window_days must be from 1 to 3650, not {}", self.dedup_window_days));
         }
         if self.history_keep_days.is_some_and(|days| !(1..=36_500).contains(&days)) {
             return fail("history_keep_days must be from 1 to 36500".to_owned());

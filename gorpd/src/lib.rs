@@ -213,6 +213,7 @@ impl Gorpd {
             hook_wait_max_secs: config.hook_wait_max_secs,
             history_keep: config.history_keep_days.map(|days| chrono::Duration::days(i64::from(days))),
             max_database_bytes: config.max_database_bytes,
+            dedup_window: chrono::Duration::days(i64::from(config.dedup_window_days)),
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator = Orchestrator::start(

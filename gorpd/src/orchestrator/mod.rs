@@ -75,6 +75,8 @@ pub struct OrchestratorConfig {
     pub hook_wait_max_secs: u64,
     /// History entries older than this are removed (`None`: kept for ever).
     pub history_keep: Option<chrono::Duration>,
+    /// Finished messages older than this are forgotten (their de-duplication keys with them).
+    pub dedup_window: chrono::Duration,
     /// The database size limit (`None`: the disk).
     pub max_database_bytes: Option<u64>,
 }
@@ -176,10 +178,8 @@ impl Orchestrator {
         orchestrator.inner.tasks.spawn(async move { intake.run_intake(intake_rx).await });
         let scheduler = orchestrator.clone();
         orchestrator.inner.tasks.spawn(async move { scheduler.run_scheduler().await });
-        if let Some(keep) = orchestrator.inner.config.history_keep {
-            let retention = orchestrator.clone();
-            orchestrator.inner.tasks.spawn(async move { retention.run_retention(keep).await });
-        }
+        let retention = orchestrator.clone();
+        orchestrator.inner.tasks.spawn(async move { retention.run_retention().await });
         Ok(orchestrator)
     }
 

@@ -188,7 +188,43 @@ impl Store {
         Ok(rows.iter().map(|r| (inbound_from_row(r), r.get("session_name"))).collect())
     }
 
-    /// How many inbound messages were ever accepted (for tests and metrics).
+    /// Forgets finished messages (done, dropped, interrupted) received before
+    /// `before`, with their webhook-call records, in batches; returns how many.
+    /// Their platform message ids stop counting as duplicates.
+    pub async fn forget_finished_inbound(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64> {
+        const BATCH: u32 = 1000;
+        let before = super::schedules::time_text(before);
+        let mut forgotten = 0;
+        loop {
+            let before = before.clone();
+            let batch = self
+                .write(move |connection| {
+                    Box::pin(async move {
+                        let ids = "SELECT id FROM inbound WHERE received_at < ?
+                                   AND state IN ('done', 'dropped', 'interrupted') ORDER BY id LIMIT ?";
+                        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM hook_calls WHERE inbound_id IN ({ids})")))
+                            .bind(&before)
+                            .bind(BATCH)
+                            .execute(&mut *connection)
+                            .await?;
+                        let deleted =
+                            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM inbound WHERE id IN ({ids})")))
+                                .bind(&before)
+                                .bind(BATCH)
+                                .execute(&mut *connection)
+                                .await?;
+                        Ok(deleted.rows_affected())
+                    })
+                })
+                .await?;
+            forgotten += batch;
+            if batch < u64::from(BATCH) {
+                return Ok(forgotten);
+            }
+        }
+    }
+
+    /// How many accepted messages are stored (retention forgets old finished ones).
     pub async fn inbound_count(&self) -> StoreResult<u64> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound").fetch_one(&self.pool).await?;
         Ok(count as u64)

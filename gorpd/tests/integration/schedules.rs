@@ -267,3 +267,35 @@ async fn history_retention_removes_entries_older_than_the_configured_days() {
     assert!(server.store.session("s").await.is_ok(), "the session itself stays");
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn finished_messages_are_forgotten_after_the_dedup_window_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc::now());
+    let server = start(dir.path(), &clock).await;
+    let mut chat = bound_chat(&server, "s", "").await;
+    let mut publisher = Publisher::open(&mut server.admin_bus()).await.unwrap();
+    let ack = publisher.publish(message("web", "tab", "m-1", "once")).await;
+    assert_eq!(ack.status, gorp_proto::v1::PublishStatus::Accepted as i32);
+    assert_eq!(session_response(&mut chat).await.text, "echo: once");
+    server.stop().await.unwrap();
+
+    // Six days later (inside the 7-day window) a resend is still a duplicate.
+    clock.advance(Duration::days(6));
+    let server = start(dir.path(), &clock).await;
+    let mut publisher = Publisher::open(&mut server.admin_bus()).await.unwrap();
+    let ack = publisher.publish(message("web", "tab", "m-1", "once")).await;
+    assert_eq!(ack.status, gorp_proto::v1::PublishStatus::Duplicate as i32);
+    server.stop().await.unwrap();
+
+    // Eight days after it was accepted it is forgotten at start; the history keeps it.
+    clock.advance(Duration::days(2));
+    let server = start(dir.path(), &clock).await;
+    eventually(|| {
+        let store = server.store.clone();
+        async move { (store.inbound_count().await.unwrap() == 0).then_some(()) }
+    })
+    .await;
+    assert_eq!(server.store.last_messages("s", 10).await.unwrap().len(), 2, "the history keeps the conversation");
+    server.stop().await.unwrap();
+}
