@@ -160,7 +160,7 @@ impl Store {
             }
             None => None,
         };
-        let before = rule.before.map(super::schedules::time_text);
+        let before = rule.before.map(super::time_text);
         if cutoff.is_none() && before.is_none() {
             return Ok(0);
         }

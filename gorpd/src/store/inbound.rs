@@ -193,7 +193,7 @@ impl Store {
     /// Their platform message ids stop counting as duplicates.
     pub async fn forget_finished_inbound(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64> {
         const BATCH: u32 = 1000;
-        let before = super::schedules::time_text(before);
+        let before = super::time_text(before);
         let mut forgotten = 0;
         loop {
             let before = before.clone();

@@ -242,9 +242,14 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Timestamps are stored as RFC 3339 text with microseconds, which sorts correctly.
+/// Timestamps are stored as RFC 3339 UTC text with microseconds, which sorts correctly.
+pub(crate) fn time_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The current time as stored.
 pub(crate) fn now_text() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+    time_text(Utc::now())
 }
 
 pub(crate) fn parse_time(text: &str) -> DateTime<Utc> {

@@ -6,8 +6,8 @@
 //! transactions as the turn's own writes.
 
 use super::inbound::insert_pending;
-use super::{NewInbound, Store, StoreError, StoreResult, now_text, parse_time};
-use chrono::{DateTime, SecondsFormat, Utc};
+use super::{NewInbound, Store, StoreError, StoreResult, now_text, parse_time, time_text};
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 /// The platform id of messages a schedule publishes (its channel id is the schedule's id).
@@ -139,11 +139,6 @@ pub struct Firing {
     pub publish: bool,
     /// The clock's time.
     pub now: DateTime<Utc>,
-}
-
-/// Time as stored: RFC 3339 UTC with microseconds, which sorts as text.
-pub(crate) fn time_text(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 fn optional_time(row: &sqlx::sqlite::SqliteRow, column: &str) -> Option<DateTime<Utc>> {

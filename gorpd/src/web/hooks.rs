@@ -133,8 +133,8 @@ async fn call(
         None | Some(0) => None,
         Some(secs) => Some(Duration::from_secs(secs).min(orchestrator.hook_wait_max())),
     };
-    // Subscribed before the message is accepted, so its answer cannot be missed.
-    let mut activity = orchestrator.bus().watch();
+    // Subscribed (when the caller waits) before the message is accepted, so its answer cannot be missed.
+    let waiting = wait.map(|wait| (wait, orchestrator.bus().watch()));
     let sender = headers.get("x-github-event").and_then(|v| v.to_str().ok()).map_or_else(
         || "webhook".to_owned(),
         |event| format!("webhook (GitHub {})", event.chars().take(64).collect::<String>()),
@@ -145,7 +145,7 @@ async fn call(
         return Ok((StatusCode::CONFLICT, axum::Json(json!({ "error": message, "id": id }))).into_response());
     };
     let mine = MessageRef { channel: ChannelRef::new(HOOK_PLATFORM, &session), message_id: delivery };
-    if let Some(wait) = wait {
+    if let Some((wait, mut activity)) = waiting {
         let answered = tokio::time::timeout(wait, async {
             loop {
                 match activity.recv().await {
@@ -291,12 +291,8 @@ fn verify_hmac(secret: &str, message: &[u8], signature: &[u8]) -> Result<(), hma
 
 /// Whether the `Authorization: Bearer` header carries `secret` (compared in constant time).
 fn bearer_matches(headers: &HeaderMap, secret: &str) -> bool {
-    let Some(given) =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    let (given, expected) = (Sha256::digest(given.trim().as_bytes()), Sha256::digest(secret.as_bytes()));
+    let Some(given) = super::bearer_token(headers) else { return false };
+    let (given, expected) = (Sha256::digest(given.as_bytes()), Sha256::digest(secret.as_bytes()));
     given.iter().zip(expected.iter()).fold(0u8, |difference, (a, b)| difference | (a ^ b)) == 0
 }
 

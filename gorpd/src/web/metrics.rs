@@ -13,11 +13,7 @@ use std::fmt::Write;
 
 /// Whether the request carries an admin bearer token.
 fn has_admin_token(state: &WebState, headers: &HeaderMap) -> bool {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| state.auth.check(token.trim()) == Some(Principal::Admin))
+    super::bearer_token(headers).is_some_and(|token| state.auth.check(token) == Some(Principal::Admin))
 }
 
 /// Escapes a label value.
@@ -55,12 +51,14 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
         ));
     }
     let failures: Vec<(String, u64)> = orchestrator
+        .store()
         .schedules(None)
-        .await?
+        .await
+        .map_err(WebError::internal)?
         .iter()
-        .map(|info| {
-            let labels = format!("{{schedule=\"{}\",session=\"{}\"}}", info.row.id, label(&info.row.session));
-            (labels, u64::from(info.row.failures))
+        .map(|row| {
+            let labels = format!("{{schedule=\"{}\",session=\"{}\"}}", row.id, label(&row.session));
+            (labels, u64::from(row.failures))
         })
         .collect();
     let size = orchestrator.store().database_size().await.map_err(WebError::internal)?;

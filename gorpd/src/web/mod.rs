@@ -114,6 +114,12 @@ impl IntoResponse for WebError {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::trim)
+}
+
 /// The web adapter's routes.
 pub fn router(state: WebState) -> Router {
     Router::new()
