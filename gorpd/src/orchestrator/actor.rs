@@ -17,7 +17,7 @@
 use super::{Orchestrator, OrchestratorResult};
 use crate::agent::{AgentEvent, HistoryTurn, PromptRequest, Sender};
 use crate::bus::{ChannelRef, Chunk, Inbound, NewResponse, ResponseKind};
-use crate::store::{Commit, InboundState, NewHistory, Role, SCHEDULE_PLATFORM, SessionRow};
+use crate::store::{Commit, InboundState, SCHEDULE_PLATFORM, SessionRow};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -210,8 +210,7 @@ impl Orchestrator {
             Some(backend) if backend.needs_history() => self.conversation(session).await?,
             _ => Vec::new(),
         };
-        let entry = NewHistory::user(session, &turn.sender, &turn.text, Some(&turn.channel));
-        if !store.start_turn(turn.id, &entry).await? {
+        if !store.start_turn(turn.id).await? {
             // The session was deleted after this message was queued.
             return Ok(());
         }
@@ -238,20 +237,18 @@ impl Orchestrator {
                 end
             }
         };
-        let (kind, role, text) = match end {
-            TurnEnd::Complete(text) => (ResponseKind::Complete, Role::Assistant, text),
-            TurnEnd::Failed(error) if turn.channel.platform == SCHEDULE_PLATFORM => (
-                ResponseKind::Error,
-                Role::Error,
-                format!("⚠ {session} failed on the prompt of {}: {error}", turn.sender),
-            ),
-            TurnEnd::Failed(error) => (ResponseKind::Error, Role::Error, format!("⚠ {session} failed: {error}")),
+        let (kind, text) = match end {
+            TurnEnd::Complete(text) => (ResponseKind::Complete, text),
+            TurnEnd::Failed(error) if turn.channel.platform == SCHEDULE_PLATFORM => {
+                (ResponseKind::Error, format!("⚠ {session} failed on the prompt of {}: {error}", turn.sender))
+            }
+            TurnEnd::Failed(error) => (ResponseKind::Error, format!("⚠ {session} failed: {error}")),
             // Shutdown or deletion: nothing is committed (a restart reports the turn as interrupted).
             TurnEnd::Cancelled if session_gone.is_cancelled() => return Ok(()),
             TurnEnd::Cancelled => {
                 let by =
                     running.cancelled_by.lock().expect("turn lock").clone().unwrap_or_else(|| "someone".to_owned());
-                (ResponseKind::Notice, Role::Notice, format!("⏹ {session}'s turn was cancelled by {by}."))
+                (ResponseKind::Notice, format!("⏹ {session}'s turn was cancelled by {by}."))
             }
         };
         let response = NewResponse {
@@ -264,7 +261,7 @@ impl Orchestrator {
             permission: None,
         };
         let commit = Commit {
-            history: Some(NewHistory::from_session(session, role, &text)),
+            in_history: true,
             finish: Some((turn.id, InboundState::Done)),
             // A deletion that raced this turn already dropped the message and told its channel.
             only_if_running: true,
@@ -425,11 +422,8 @@ impl Orchestrator {
             reply_to: turn.reply_ref(),
             permission: None,
         };
-        let commit = Commit {
-            history: Some(NewHistory::from_session(session, Role::Notice, &text)),
-            finish: Some((turn.id, InboundState::Interrupted)),
-            only_if_running: false,
-        };
+        let commit =
+            Commit { in_history: true, finish: Some((turn.id, InboundState::Interrupted)), only_if_running: false };
         self.inner.bus.append(response, commit).await?;
         Ok(())
     }

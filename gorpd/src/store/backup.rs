@@ -220,8 +220,7 @@ pub struct DatabaseSize {
 }
 
 /// Tables that grow with traffic.
-const GROWING_TABLES: [&str; 6] =
-    ["inbound", "messages", "responses", "response_targets", "schedule_runs", "hook_calls"];
+const GROWING_TABLES: [&str; 5] = ["messages", "responses", "response_targets", "schedule_runs", "hook_calls"];
 
 impl Store {
     /// The database's size and the rows of its growing tables.

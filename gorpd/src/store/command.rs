@@ -39,7 +39,7 @@ where
         Box::pin(async move {
             let result = write(&mut *connection).await?;
             if let Some(inbound_id) = command {
-                sqlx::query("UPDATE inbound SET applied = 1 WHERE id = ? AND state = 'pending'")
+                sqlx::query("UPDATE messages SET applied = 1 WHERE id = ? AND state = 'pending'")
                     .bind(inbound_id)
                     .execute(&mut *connection)
                     .await?;

@@ -53,9 +53,13 @@ impl Store {
             .await?)
     }
 
-    /// The highest `seq` in the response log (0 when it is empty).
+    /// The highest `seq` ever given in the response log (0 when none was;
+    /// compaction removes old entries, never the sequence).
     pub async fn last_seq(&self) -> StoreResult<u64> {
-        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM responses").fetch_one(&self.pool).await?;
+        let last: i64 =
+            sqlx::query_scalar("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'responses'), 0)")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(last as u64)
     }
 

@@ -1,9 +1,9 @@
 //! A session's conversation history (`!read`, the web history), and pruning it.
 
-use super::{SqliteQuery, Store, StoreResult, parse_time};
-use crate::domain::ChannelRef;
+use super::{Store, StoreResult, parse_time};
+use crate::domain::{ChannelRef, ResponseKind};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 /// Who a history entry is from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,39 +30,6 @@ impl Role {
     }
 }
 
-/// A history entry to write.
-#[derive(Debug, Clone)]
-pub struct NewHistory {
-    /// Session it belongs to.
-    pub session: String,
-    /// Who it is from.
-    pub role: Role,
-    /// Author name.
-    pub author: String,
-    /// Text.
-    pub text: String,
-    /// Channel an inbound message came from.
-    pub channel: Option<ChannelRef>,
-}
-
-impl NewHistory {
-    /// An inbound message from a person.
-    pub fn user(session: &str, author: &str, text: &str, channel: Option<&ChannelRef>) -> Self {
-        Self {
-            session: session.to_owned(),
-            role: Role::User,
-            author: author.to_owned(),
-            text: text.to_owned(),
-            channel: channel.cloned(),
-        }
-    }
-
-    /// A final response of the session itself.
-    pub fn from_session(session: &str, role: Role, text: &str) -> Self {
-        Self { session: session.to_owned(), role, author: session.to_owned(), text: text.to_owned(), channel: None }
-    }
-}
-
 /// A stored history entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryRow {
@@ -80,27 +47,29 @@ pub struct HistoryRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// The columns of a history entry, bound in this order by [`bind_history`].
-pub(super) const HISTORY_COLUMNS: &str =
-    "messages (session_name, role, author, text, platform_id, channel_id, created_at)";
-
-/// Binds a history entry's seven values, in [`HISTORY_COLUMNS`] order.
-pub(super) fn bind_history<'q>(query: SqliteQuery<'q>, entry: &NewHistory, created_at: &str) -> SqliteQuery<'q> {
-    query
-        .bind(entry.session.clone())
-        .bind(entry.role.as_str())
-        .bind(entry.author.clone())
-        .bind(entry.text.clone())
-        .bind(entry.channel.as_ref().map(|c| c.platform.clone()))
-        .bind(entry.channel.as_ref().map(|c| c.channel_id.clone()))
-        .bind(created_at.to_owned())
+impl Role {
+    /// The history role of a response of this kind.
+    pub fn of(kind: ResponseKind) -> Self {
+        match kind {
+            ResponseKind::Complete => Self::Assistant,
+            ResponseKind::Error => Self::Error,
+            ResponseKind::Notice => Self::Notice,
+        }
+    }
 }
+
+/// Rows no longer needed by anything: outside every history, not (or no
+/// longer) tracked by the intake, and not in the delivery log.
+pub(super) const UNNEEDED: &str = "history_pos IS NULL
+    AND (state IS NULL OR (state IN ('done', 'dropped', 'interrupted') AND platform_message_id IS NULL))
+    AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.message_id = messages.id)";
 
 impl Store {
     /// The last `count` history entries of a session, oldest first.
     pub async fn last_messages(&self, session: &str, count: u32) -> StoreResult<Vec<HistoryRow>> {
         let rows = sqlx::query(
-            "SELECT * FROM (SELECT * FROM messages WHERE session_name = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+            "SELECT * FROM (SELECT * FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
+                            ORDER BY history_pos DESC LIMIT ?) ORDER BY history_pos",
         )
         .bind(session)
         .bind(count)
@@ -125,10 +94,11 @@ impl Store {
 
     /// Number of history entries of a session.
     pub async fn message_count(&self, session: &str) -> StoreResult<u64> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE session_name = ?")
-            .bind(session)
-            .fetch_one(&self.pool)
-            .await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE session_name = ? AND history_pos IS NOT NULL")
+                .bind(session)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(count as u64)
     }
 }
@@ -149,14 +119,17 @@ impl Store {
     /// Removes the history entries of `session` that `rule` does not keep, in
     /// batches; returns how many were removed.
     pub async fn prune_history(&self, session: &str, rule: PruneRule) -> StoreResult<u64> {
-        // Entries up to this id go: the newest `keep_last` are above it.
+        // Entries up to this position go: the newest `keep_last` are above it.
         let cutoff: Option<i64> = match rule.keep_last {
             Some(keep) => {
-                sqlx::query_scalar("SELECT id FROM messages WHERE session_name = ? ORDER BY id DESC LIMIT 1 OFFSET ?")
-                    .bind(session)
-                    .bind(keep)
-                    .fetch_optional(&self.pool)
-                    .await?
+                sqlx::query_scalar(
+                    "SELECT history_pos FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
+                     ORDER BY history_pos DESC LIMIT 1 OFFSET ?",
+                )
+                .bind(session)
+                .bind(keep)
+                .fetch_optional(&self.pool)
+                .await?
             }
             None => None,
         };
@@ -170,11 +143,12 @@ impl Store {
             let batch = self
                 .write(move |connection| {
                     Box::pin(async move {
-                        let deleted = sqlx::query(
-                            "DELETE FROM messages WHERE id IN (
-                                 SELECT id FROM messages WHERE session_name = ?
-                                 AND ((? IS NOT NULL AND id <= ?) OR (? IS NOT NULL AND created_at < ?))
-                                 ORDER BY id LIMIT ?)",
+                        // Out of the history first; then what nothing else needs goes.
+                        let removed = sqlx::query(
+                            "UPDATE messages SET history_pos = NULL WHERE id IN (
+                                 SELECT id FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
+                                 AND ((? IS NOT NULL AND history_pos <= ?) OR (? IS NOT NULL AND created_at < ?))
+                                 ORDER BY history_pos LIMIT ?)",
                         )
                         .bind(&session)
                         .bind(cutoff)
@@ -184,7 +158,8 @@ impl Store {
                         .bind(PRUNE_BATCH)
                         .execute(&mut *connection)
                         .await?;
-                        Ok(deleted.rows_affected())
+                        delete_unneeded_of(connection, &session).await?;
+                        Ok(removed.rows_affected())
                     })
                 })
                 .await?;
@@ -194,4 +169,11 @@ impl Store {
             }
         }
     }
+}
+
+/// Deletes the rows of `session` that nothing needs any more (see [`UNNEEDED`]).
+pub(super) async fn delete_unneeded_of(connection: &mut SqliteConnection, session: &str) -> StoreResult<u64> {
+    let sql = format!("DELETE FROM messages WHERE session_name = ? AND {UNNEEDED}");
+    let deleted = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(session).execute(&mut *connection).await?;
+    Ok(deleted.rows_affected())
 }

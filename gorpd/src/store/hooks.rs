@@ -161,7 +161,7 @@ impl Store {
     /// The id of the call that delivered `delivery` to `session`'s webhook.
     pub async fn hook_call_id(&self, session: &str, delivery: &str) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM inbound WHERE platform_id = ? AND channel_id = ? AND platform_message_id = ?",
+            "SELECT id FROM messages WHERE platform_id = ? AND channel_id = ? AND platform_message_id = ?",
         )
         .bind(HOOK_PLATFORM)
         .bind(session)
@@ -173,8 +173,9 @@ impl Store {
     /// A call to `session`'s webhook; `NotFound` when it has no call `id`.
     pub async fn hook_call(&self, session: &str, id: i64) -> StoreResult<HookCall> {
         let row = sqlx::query(
-            "SELECT i.state, r.kind, r.text FROM hook_calls c JOIN inbound i ON i.id = c.inbound_id
-             LEFT JOIN responses r ON r.seq = c.response_seq WHERE c.inbound_id = ? AND c.session_name = ?",
+            "SELECT i.state, r.kind, a.text FROM hook_calls c JOIN messages i ON i.id = c.inbound_id
+             LEFT JOIN responses r ON r.seq = c.response_seq LEFT JOIN messages a ON a.id = r.message_id
+             WHERE c.inbound_id = ? AND c.session_name = ?",
         )
         .bind(id)
         .bind(session)

@@ -1,7 +1,10 @@
 //! Accepted inbound messages and their handling state (the intake queue).
+//!
+//! A user's message is one row of the conversation table (`messages`, role
+//! `user`) from the moment it is accepted: its text, its de-duplication key
+//! and its state. Its turn's start puts it into the session's history.
 
-use super::history::{HISTORY_COLUMNS, bind_history};
-use super::{NewHistory, Store, StoreResult, now_text};
+use super::{Store, StoreResult, now_text};
 use crate::domain::{ChannelRef, Inbound};
 use sqlx::{Row, SqliteConnection};
 use std::collections::HashSet;
@@ -54,7 +57,7 @@ pub(super) fn inbound_from_row(row: &sqlx::sqlite::SqliteRow) -> Inbound {
         id: row.get("id"),
         channel: ChannelRef::new(row.get::<String, _>("platform_id"), row.get::<String, _>("channel_id")),
         message_id: row.get("platform_message_id"),
-        sender: row.get("sender"),
+        sender: row.get("author"),
         text: row.get("text"),
     }
 }
@@ -98,10 +101,10 @@ impl Store {
             Box::pin(async move {
                 for chunk in routes.chunks(ROWS_PER_INSERT) {
                     let mut sql = String::from(
-                        "UPDATE inbound SET state = 'queued', session_name = routes.column2 FROM (VALUES ",
+                        "UPDATE messages SET state = 'queued', session_name = routes.column2 FROM (VALUES ",
                     );
                     push_placeholders(&mut sql, chunk.len(), "(?, ?)");
-                    sql.push_str(") AS routes WHERE inbound.id = routes.column1");
+                    sql.push_str(") AS routes WHERE messages.id = routes.column1");
                     // Only placeholders are spliced in; every value is bound.
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for (inbound_id, session) in chunk {
@@ -137,7 +140,7 @@ impl Store {
 
     /// Commands whose effect was committed but whose reply was not (gorpd stopped in between).
     pub async fn applied_commands(&self) -> StoreResult<Vec<Inbound>> {
-        let rows = sqlx::query("SELECT * FROM inbound WHERE state = 'pending' AND applied = 1 ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM messages WHERE state = 'pending' AND applied = 1 ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(inbound_from_row).collect())
@@ -146,18 +149,18 @@ impl Store {
     /// Moves a queued message to `running` and enters it in the session's
     /// history, so the history is in the order the agent saw it; false when it
     /// is no longer queued (its session was deleted).
-    pub async fn start_turn(&self, inbound_id: i64, history: &NewHistory) -> StoreResult<bool> {
-        let history = history.clone();
+    pub async fn start_turn(&self, inbound_id: i64) -> StoreResult<bool> {
         self.write_unisolated(move |connection| {
             Box::pin(async move {
-                // One round trip: the entry is written only when the UPDATE changed the row.
-                let sql = format!(
-                    "UPDATE inbound SET state = 'running' WHERE id = ? AND state = 'queued';
-                     INSERT INTO {HISTORY_COLUMNS} SELECT ?, ?, ?, ?, ?, ?, ? WHERE changes() = 1 RETURNING id"
-                );
-                let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(inbound_id);
-                let entry = bind_history(query, &history, &now_text()).fetch_all(&mut *connection).await?;
-                Ok(!entry.is_empty())
+                let started = sqlx::query(
+                    "UPDATE messages SET state = 'running', history_pos = (
+                         SELECT IFNULL(MAX(h.history_pos), 0) + 1 FROM messages h WHERE h.session_name = messages.session_name)
+                     WHERE id = ? AND state = 'queued'",
+                )
+                .bind(inbound_id)
+                .execute(&mut *connection)
+                .await?;
+                Ok(started.rows_affected() == 1)
             })
         })
         .await
@@ -167,7 +170,7 @@ impl Store {
     pub async fn set_inbound_state(&self, inbound_id: i64, state: InboundState) -> StoreResult<()> {
         self.write(move |connection| {
             Box::pin(async move {
-                sqlx::query("UPDATE inbound SET state = ? WHERE id = ?")
+                sqlx::query("UPDATE messages SET state = ? WHERE id = ?")
                     .bind(state.as_str())
                     .bind(inbound_id)
                     .execute(&mut *connection)
@@ -181,7 +184,7 @@ impl Store {
     /// Messages in `state`, oldest first, with the session they were routed
     /// to (pending commands already applied are left out: see [`Store::applied_commands`]).
     pub async fn inbound_in_state(&self, state: InboundState) -> StoreResult<Vec<(Inbound, Option<String>)>> {
-        let rows = sqlx::query("SELECT * FROM inbound WHERE state = ? AND applied = 0 ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM messages WHERE state = ? AND applied = 0 ORDER BY id")
             .bind(state.as_str())
             .fetch_all(&self.pool)
             .await?;
@@ -190,7 +193,8 @@ impl Store {
 
     /// Forgets finished messages (done, dropped, interrupted) received before
     /// `before`, with their webhook-call records, in batches; returns how many.
-    /// Their platform message ids stop counting as duplicates.
+    /// Their platform message ids stop counting as duplicates; a message in its
+    /// session's history stays there as history.
     pub async fn forget_finished_inbound(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64> {
         const BATCH: u32 = 1000;
         let before = super::time_text(before);
@@ -200,20 +204,25 @@ impl Store {
             let batch = self
                 .write(move |connection| {
                     Box::pin(async move {
-                        let ids = "SELECT id FROM inbound WHERE received_at < ?
-                                   AND state IN ('done', 'dropped', 'interrupted') ORDER BY id LIMIT ?";
-                        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM hook_calls WHERE inbound_id IN ({ids})")))
-                            .bind(&before)
-                            .bind(BATCH)
-                            .execute(&mut *connection)
-                            .await?;
-                        let deleted =
-                            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM inbound WHERE id IN ({ids})")))
-                                .bind(&before)
-                                .bind(BATCH)
-                                .execute(&mut *connection)
-                                .await?;
-                        Ok(deleted.rows_affected())
+                        let ids: Vec<i64> = sqlx::query_scalar(
+                            "SELECT id FROM messages WHERE state IN ('done', 'dropped', 'interrupted')
+                             AND created_at < ? ORDER BY id LIMIT ?",
+                        )
+                        .bind(&before)
+                        .bind(BATCH)
+                        .fetch_all(&mut *connection)
+                        .await?;
+                        let ids_json = serde_json::to_string(&ids).expect("ids serialise");
+                        let in_batch = "IN (SELECT value FROM json_each(?))";
+                        for sql in [
+                            format!("DELETE FROM hook_calls WHERE inbound_id {in_batch}"),
+                            // Outside the history nothing is left to keep; in it, the entry stays.
+                            format!("DELETE FROM messages WHERE history_pos IS NULL AND id {in_batch}"),
+                            format!("UPDATE messages SET state = NULL, platform_message_id = NULL WHERE id {in_batch}"),
+                        ] {
+                            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&ids_json).execute(&mut *connection).await?;
+                        }
+                        Ok(ids.len() as u64)
                     })
                 })
                 .await?;
@@ -226,7 +235,8 @@ impl Store {
 
     /// How many accepted messages are stored (retention forgets old finished ones).
     pub async fn inbound_count(&self) -> StoreResult<u64> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound").fetch_one(&self.pool).await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE state IS NOT NULL").fetch_one(&self.pool).await?;
         Ok(count as u64)
     }
 }
@@ -240,9 +250,9 @@ pub(super) async fn insert_pending(
     received_at: &str,
 ) -> StoreResult<Vec<Option<Inbound>>> {
     let mut sql = String::from(
-        "INSERT INTO inbound (platform_id, channel_id, platform_message_id, sender, text, session_name, state, received_at) VALUES ",
+        "INSERT INTO messages (role, platform_id, channel_id, platform_message_id, author, text, session_name, state, created_at) VALUES ",
     );
-    push_placeholders(&mut sql, rows.len(), "(?, ?, ?, ?, ?, ?, ?, ?)");
+    push_placeholders(&mut sql, rows.len(), "('user', ?, ?, ?, ?, ?, ?, ?, ?)");
     sql.push_str(
         " ON CONFLICT (platform_id, platform_message_id) DO NOTHING RETURNING id, platform_id, platform_message_id",
     );

@@ -21,12 +21,15 @@ mod tokens;
 mod web_logins;
 mod writer;
 
+#[cfg(test)]
+mod upgrade_tests;
+
 use writer::Isolation;
 pub use writer::WriterStats;
 
 pub use backup::{DATABASE_FILE, DatabaseSize, Restored, Snapshot, check_database_file, restore};
 pub use gateways::GatewayRow;
-pub use history::{HistoryRow, NewHistory, PruneRule, Role};
+pub use history::{HistoryRow, PruneRule, Role};
 pub use hooks::{HOOK_PLATFORM, HookCall, HookRow};
 pub use inbound::{InboundState, NewInbound};
 pub use responses::Commit;

@@ -1,20 +1,23 @@
 //! The durable response log: every final response with its `seq` and targets.
 //!
+//! The log keeps the delivery facts (seq, targets, what it answers) and a
+//! reference to the response's text, which is a row of the conversation
+//! table (`messages`): in the session's history, or kept only for delivery.
+//!
 //! A `seq` is assigned by SQLite inside the writer's transaction, in the
 //! order writes were submitted, and the `published` hook of each append runs
 //! in the writer task in that same order, so live order equals `seq` order.
 
-use super::history::{HISTORY_COLUMNS, bind_history};
 use super::inbound::{push_placeholders, state_text};
-use super::{InboundState, NewHistory, SqliteQuery, Store, StoreError, StoreResult, now_text, parse_time};
+use super::{InboundState, Role, SqliteQuery, Store, StoreError, StoreResult, now_text, parse_time};
 use crate::domain::{ChannelRef, MessageRef, NewResponse, Response, ResponseKind};
 use sqlx::Row;
 
 /// What else commits atomically with a response.
 #[derive(Debug, Clone, Default)]
 pub struct Commit {
-    /// A history entry (the session's answer, error or notice).
-    pub history: Option<NewHistory>,
+    /// The response also enters its session's history (the session's answer, error or notice).
+    pub in_history: bool,
     /// The inbound message this response finishes, and its new state.
     pub finish: Option<(i64, InboundState)>,
     /// Commit only if the message in `finish` is still `running`: a turn's
@@ -67,7 +70,8 @@ impl Store {
     /// in `seq` order, each with only its targets on that platform.
     pub async fn responses_after(&self, platform: &str, after: u64, limit: u32) -> StoreResult<Vec<Response>> {
         let rows = sqlx::query(
-            "SELECT r.*, t.platform_id, t.channel_id FROM responses r JOIN response_targets t ON t.seq = r.seq
+            "SELECT r.*, m.text, t.platform_id, t.channel_id FROM responses r
+             JOIN messages m ON m.id = r.message_id JOIN response_targets t ON t.seq = r.seq
              WHERE t.platform_id = ?1 AND r.seq IN (
                  SELECT DISTINCT seq FROM response_targets WHERE platform_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
              ORDER BY r.seq, t.channel_id",
@@ -102,19 +106,23 @@ impl Store {
 
     /// The last `limit` error responses (any platform), newest first, without targets.
     pub async fn recent_errors(&self, limit: u32) -> StoreResult<Vec<Response>> {
-        let rows = sqlx::query("SELECT * FROM responses WHERE kind = 'error' ORDER BY seq DESC LIMIT ?")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT r.*, m.text FROM responses r JOIN messages m ON m.id = r.message_id
+             WHERE r.kind = 'error' ORDER BY r.seq DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(|row| response_from_row(row, Vec::new())).collect())
     }
 }
 
 /// One multi-statement query (one round trip to the connection thread) for
-/// a response, its history entry, its targets and its message's new state;
-/// its only result row is the new `seq`. The message's state moves first, so
-/// the tracking triggers (scheduled runs, webhook calls) see it; a guarded
-/// append (`only_if_running`) moves it only from `running`, and each
+/// a response's text (in the conversation table, in its session's history
+/// when `commit.in_history`), its log entry, its targets and its message's
+/// new state; its only result row is the new `seq`. The message's state moves
+/// first, so the tracking triggers (scheduled runs, webhook calls) see it; a
+/// guarded append (`only_if_running`) moves it only from `running`, and each
 /// statement after it runs only if the one before changed one row
 /// (`changes() = 1`), so it writes all of it or nothing.
 fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> SqliteQuery<'q> {
@@ -122,20 +130,24 @@ fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> Sql
     let mut sql = String::new();
     if commit.finish.is_some() {
         sql.push_str(if guarded {
-            "UPDATE inbound SET state = ? WHERE id = ? AND state = 'running';"
+            "UPDATE messages SET state = ? WHERE id = ? AND state = 'running';"
         } else {
-            "UPDATE inbound SET state = ? WHERE id = ?;"
+            "UPDATE messages SET state = ? WHERE id = ?;"
         });
     }
+    // The text, at the end of its session's history (or outside any history).
     sql.push_str(
-        "INSERT INTO responses (response_id, session_name, dispatch, kind, text, in_reply_to, reply_platform,
-                                reply_channel, permission, created_at, inbound_id)
-         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
+        "INSERT INTO messages (session_name, history_pos, role, author, text, created_at)
+         SELECT ?, CASE WHEN ? IS NOT NULL
+                   THEN (SELECT IFNULL(MAX(history_pos), 0) + 1 FROM messages WHERE session_name = ?) END,
+                ?, ?, ?, ?",
     );
-    sql.push_str(if guarded { " WHERE changes() = 1 RETURNING seq;" } else { " RETURNING seq;" });
-    if commit.history.is_some() {
-        sql.push_str(&format!("INSERT INTO {HISTORY_COLUMNS} SELECT ?, ?, ?, ?, ?, ?, ? WHERE changes() = 1;"));
-    }
+    sql.push_str(if guarded { " WHERE changes() = 1;" } else { ";" });
+    sql.push_str(
+        "INSERT INTO responses (response_id, session_name, dispatch, kind, message_id, in_reply_to, reply_platform,
+                                reply_channel, permission, created_at, inbound_id)
+         SELECT ?, ?, ?, ?, last_insert_rowid(), ?, ?, ?, ?, ?, ? WHERE changes() = 1 RETURNING seq;",
+    );
     if !new.targets.is_empty() {
         // The single writer makes the newest seq the one just inserted.
         sql.push_str(
@@ -151,21 +163,26 @@ fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> Sql
     if let Some((inbound_id, state)) = commit.finish {
         query = query.bind(state_text(state)).bind(inbound_id);
     }
+    let history_session = if commit.in_history { new.session.clone() } else { None };
+    // Numbered parameters would count from the first statement: bind each use.
     query = query
+        .bind(history_session.clone())
+        .bind(history_session.clone())
+        .bind(history_session)
+        .bind(Role::of(new.kind).as_str())
+        .bind(new.session.clone().unwrap_or_else(|| "gorp".to_owned()))
+        .bind(new.text.clone())
+        .bind(created_at.to_owned())
         .bind(new.response_id.clone())
         .bind(new.session.clone())
         .bind(new.session.is_none())
         .bind(new.kind.as_str())
-        .bind(new.text.clone())
         .bind(new.reply_to.as_ref().map(|r| r.message_id.clone()))
         .bind(new.reply_to.as_ref().map(|r| r.channel.platform.clone()))
         .bind(new.reply_to.as_ref().map(|r| r.channel.channel_id.clone()))
         .bind(new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")))
         .bind(created_at.to_owned())
         .bind(commit.finish.map(|(inbound_id, _)| inbound_id));
-    if let Some(history) = &commit.history {
-        query = bind_history(query, history, created_at);
-    }
     for target in &new.targets {
         query = query.bind(target.platform.clone()).bind(target.channel_id.clone());
     }
@@ -200,7 +217,7 @@ fn reply_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<MessageRef> {
 mod tests {
     use super::*;
     use crate::domain::Inbound;
-    use crate::store::{NewInbound, Role};
+    use crate::store::NewInbound;
 
     /// The one-round-trip append writes all four parts, and the turn start its history entry.
     #[tokio::test]
@@ -217,8 +234,8 @@ mod tests {
         };
         let inbound: Inbound = store.accept_inbound(&new).await.unwrap().unwrap();
         store.route_to_sessions(vec![(inbound.id, "s".into())]).await.unwrap();
-        assert!(store.start_turn(inbound.id, &NewHistory::user("s", "u", "hi", Some(&channel))).await.unwrap());
-        assert!(!store.start_turn(inbound.id, &NewHistory::user("s", "u", "hi", None)).await.unwrap(), "only once");
+        assert!(store.start_turn(inbound.id).await.unwrap());
+        assert!(!store.start_turn(inbound.id).await.unwrap(), "only once");
         let response = NewResponse {
             response_id: "r".into(),
             session: Some("s".into()),
@@ -228,11 +245,7 @@ mod tests {
             reply_to: Some(MessageRef { channel: channel.clone(), message_id: "m".into() }),
             permission: None,
         };
-        let commit = Commit {
-            history: Some(NewHistory::from_session("s", Role::Assistant, "echo: hi")),
-            finish: Some((inbound.id, InboundState::Done)),
-            only_if_running: true,
-        };
+        let commit = Commit { in_history: true, finish: Some((inbound.id, InboundState::Done)), only_if_running: true };
         let appended = store.append_response(response.clone(), commit.clone(), |r| r).await.unwrap().unwrap();
         // Again, now that the message is done: the guard writes nothing.
         assert!(store.append_response(response, commit, |r| r).await.unwrap().is_none());

@@ -481,7 +481,7 @@ async fn the_admin_panel_manages_schedules_and_webhooks() {
     assert!(metrics.contains("gorp_schedule_failures{schedule=\"1\",session=\"ops\"} 0"), "{metrics}");
     assert!(metrics.contains("gorp_table_rows{table=\"schedule_runs\"} 1"), "{metrics}");
     assert!(metrics.contains("\ngorp_database_bytes "), "{metrics}");
-    assert!(browser.page("/admin/health").await.contains("rows: inbound"));
+    assert!(browser.page("/admin/health").await.contains("rows: messages"));
     browser.post("/admin/hooks/ops/delete", &form(&[])).await;
     browser.post("/admin/schedules/1/delete", &form(&[])).await;
     let page = browser.page("/admin/automation").await;

@@ -88,6 +88,7 @@ pub(crate) async fn gorp(plan: &Plan) -> Result<Section> {
     let gorpd = Gorpd::start(&plan.gorpd).await?;
     let platforms: Vec<String> = (1..=plan.platforms.max(1)).map(|p| format!("bench{p}")).collect();
     let tokens = setup(&gorpd, plan, &platforms).await?;
+    let bytes_before = database_bytes(&gorpd).await?;
     let prefix = format!("{}-e2e", plan.run_id);
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let chunks = Arc::new(AtomicU64::new(0));
@@ -114,8 +115,19 @@ pub(crate) async fn gorp(plan: &Plan) -> Result<Section> {
     let mut section = tally.section(&schedule, plan, load_end);
     section.metric("chunks received", "count", chunks.load(Ordering::Relaxed) as f64);
     check_acks(&mut section, streams, sent).await;
+    // Lazily written cursors reach the database within half a second.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let grown = database_bytes(&gorpd).await?.saturating_sub(bytes_before);
+    section.metric("database growth", "MiB", grown as f64 / (1024.0 * 1024.0));
+    section.metric("stored per message", "bytes", (sent > 0).then(|| grown as f64 / sent as f64));
     gorpd.report_log(&mut section);
     Ok(section)
+}
+
+/// gorp.db's size as gorpd reports it (pages in use and free, WAL included).
+async fn database_bytes(gorpd: &Gorpd) -> Result<u64> {
+    let info = gorpd.control().await?.get_server_info(pb::GetServerInfoRequest {}).await?.into_inner();
+    Ok(info.database_bytes)
 }
 
 /// Sessions, one bound channel per session and platform, and one gateway token per platform.
