@@ -40,7 +40,35 @@ fn server_info_json(info: &pb::ServerInfo) -> serde_json::Value {
         "database_free_bytes": info.database_free_bytes,
         "max_database_bytes": (info.max_database_bytes > 0).then_some(info.max_database_bytes),
         "table_rows": info.table_rows,
+        "dedup_window_days": info.dedup_window_days,
+        "gateway_stale_days": info.gateway_stale_days,
+        "compacted_at": (!info.compacted_at.is_empty()).then_some(&info.compacted_at),
+        "compacted_through": info.compacted_through,
+        "compacted_through_others": info.compacted_through_others,
+        "stale_gateways": info.stale_gateways,
     })
+}
+
+/// The retention settings and where the last delivery-log compaction stood.
+fn compaction_rows(info: &pb::ServerInfo) -> Vec<Vec<String>> {
+    let mut rows = vec![
+        vec!["de-duplication window".to_owned(), format!("{} days", info.dedup_window_days)],
+        vec!["gateways stale after".to_owned(), format!("{} days", info.gateway_stale_days)],
+    ];
+    if info.compacted_at.is_empty() {
+        rows.push(vec!["compaction".to_owned(), "not run yet".to_owned()]);
+        return rows;
+    }
+    rows.push(vec!["compacted at".to_owned(), info.compacted_at.clone()]);
+    let mut platforms: Vec<_> = info.compacted_through.iter().collect();
+    platforms.sort();
+    rows.extend(
+        platforms.into_iter().map(|(platform, seq)| vec![format!("compacted: {platform}"), format!("seq {seq}")]),
+    );
+    rows.push(vec!["compacted: other platforms".to_owned(), format!("seq {}", info.compacted_through_others)]);
+    let stale = if info.stale_gateways.is_empty() { "none".to_owned() } else { info.stale_gateways.join(", ") };
+    rows.push(vec!["stale gateways".to_owned(), stale]);
+    rows
 }
 
 /// `30d`, `12h` or `90m` in seconds.
@@ -197,6 +225,7 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
                 let mut tables: Vec<_> = info.table_rows.iter().collect();
                 tables.sort();
                 rows.extend(tables.into_iter().map(|(table, n)| vec![format!("rows: {table}"), n.to_string()]));
+                rows.extend(compaction_rows(&info));
                 println!("{}", table(&["FIELD", "VALUE"], &rows));
             }
             Ok(())

@@ -98,6 +98,7 @@ struct FileConfig {
     max_database_bytes: Option<u64>,
     history_keep_days: Option<u32>,
     dedup_window_days: Option<u32>,
+    gateway_stale_days: Option<u32>,
     hook_wait_max_secs: Option<u64>,
     hook_per_minute: Option<u32>,
     prompt_template: Option<String>,
@@ -303,6 +304,10 @@ pub struct Config {
     pub history_keep_days: Option<u32>,
     /// Days a finished message (and so its platform message id, the de-duplication key) is kept.
     pub dedup_window_days: u32,
+    /// Days after which a gateway that has not connected or acknowledged stops
+    /// holding back delivery-log compaction (it is reported); also how long
+    /// deliveries to platforms without a gateway (the web chat) are kept.
+    pub gateway_stale_days: u32,
     /// Longest a webhook caller may wait for the answer, in seconds.
     pub hook_wait_max_secs: u64,
     /// Webhook calls each session's hook accepts per minute, unless the hook sets its own.
@@ -340,6 +345,7 @@ impl Config {
             max_database_bytes: None,
             history_keep_days: None,
             dedup_window_days: 7,
+            gateway_stale_days: 7,
             hook_wait_max_secs: 300,
             hook_per_minute: 60,
             prompt_template: crate::agent::DEFAULT_PROMPT_TEMPLATE.to_owned(),
@@ -378,6 +384,7 @@ impl Config {
         config.max_database_bytes = file.max_database_bytes;
         config.history_keep_days = file.history_keep_days;
         config.dedup_window_days = file.dedup_window_days.unwrap_or(config.dedup_window_days);
+        config.gateway_stale_days = file.gateway_stale_days.unwrap_or(config.gateway_stale_days);
         config.hook_wait_max_secs = file.hook_wait_max_secs.unwrap_or(config.hook_wait_max_secs);
         config.hook_per_minute = file.hook_per_minute.unwrap_or(config.hook_per_minute);
         config.prompt_template = file.prompt_template.unwrap_or(config.prompt_template);
@@ -422,6 +429,9 @@ impl Config {
         }
         if !(1..=3650).contains(&self.dedup_window_days) {
             return fail(format!("dedup_window_days must be from 1 to 3650, not {}", self.dedup_window_days));
+        }
+        if !(1..=3650).contains(&self.gateway_stale_days) {
+            return fail(format!("gateway_stale_days must be from 1 to 3650, not {}", self.gateway_stale_days));
         }
         if self.history_keep_days.is_some_and(|days| !(1..=36_500).contains(&days)) {
             return fail("history_keep_days must be from 1 to 36500".to_owned());

@@ -214,6 +214,7 @@ impl Gorpd {
             history_keep: config.history_keep_days.map(|days| chrono::Duration::days(i64::from(days))),
             max_database_bytes: config.max_database_bytes,
             dedup_window: chrono::Duration::days(i64::from(config.dedup_window_days)),
+            gateway_stale: chrono::Duration::days(i64::from(config.gateway_stale_days)),
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator = Orchestrator::start(

@@ -77,6 +77,8 @@ UPDATE responses SET message_id = seq + (SELECT answers FROM id_offsets) WHERE m
 DROP TABLE id_offsets;
 ALTER TABLE responses DROP COLUMN text;
 CREATE INDEX responses_by_message ON responses (message_id);
+-- Compaction keeps the answers webhook callers may still poll for.
+CREATE INDEX hook_calls_by_response ON hook_calls (response_seq);
 
 DROP TRIGGER schedule_run_started;
 DROP TABLE inbound;

@@ -335,6 +335,7 @@ impl Control for ControlService {
         let orchestrator = &self.state.orchestrator;
         let config = orchestrator.config();
         let size = orchestrator.store().database_size().await?;
+        let compaction = orchestrator.compaction_report();
         Ok(Response::new(pb::ServerInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             max_body_bytes: config.max_text_bytes as u64,
@@ -347,6 +348,12 @@ impl Control for ControlService {
             database_free_bytes: size.free_bytes,
             max_database_bytes: config.max_database_bytes.unwrap_or(0),
             table_rows: size.rows.iter().map(|(table, rows)| ((*table).to_owned(), *rows)).collect(),
+            dedup_window_days: config.dedup_window.num_days() as u32,
+            gateway_stale_days: config.gateway_stale.num_days() as u32,
+            compacted_through: compaction.platforms.into_iter().collect(),
+            compacted_through_others: compaction.others,
+            stale_gateways: compaction.stale_gateways.into_iter().map(|gateway| gateway.gateway_id).collect(),
+            compacted_at: compaction.at.map(|at| at.to_rfc3339()).unwrap_or_default(),
         }))
     }
 

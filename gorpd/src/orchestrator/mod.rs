@@ -30,6 +30,7 @@ pub use fleet::{SessionInfo, SessionState};
 pub use hooks::{MAX_PER_MINUTE, MAX_TEMPLATE_BYTES, check_template, render_template};
 pub use intake::Receipt;
 pub use permissions::Answer;
+pub use retention::CompactionReport;
 pub use scheduler::{MAX_SCHEDULES_PER_SESSION, MISSED_AFTER, ScheduleInfo, ScheduleRequest};
 pub use session_config::{ExportedHook, ExportedSchedule, MAX_DOCUMENT_BYTES, SessionConfig};
 
@@ -77,6 +78,9 @@ pub struct OrchestratorConfig {
     pub history_keep: Option<chrono::Duration>,
     /// Finished messages older than this are forgotten (their de-duplication keys with them).
     pub dedup_window: chrono::Duration,
+    /// Gateways silent longer than this stop holding back compaction; deliveries
+    /// to platforms without a gateway are kept this long.
+    pub gateway_stale: chrono::Duration,
     /// The database size limit (`None`: the disk).
     pub max_database_bytes: Option<u64>,
 }
@@ -118,6 +122,8 @@ struct Inner {
     clock: SharedClock,
     /// Wakes the scheduler when a schedule was added, changed or deleted.
     schedules_changed: Notify,
+    /// Where the last delivery-log compaction stood.
+    compaction: std::sync::Mutex<retention::CompactionReport>,
     /// Tokens of each session's last turn (input, output), while gorpd runs.
     last_turns: std::sync::Mutex<HashMap<String, (u64, u64)>>,
     shutdown: CancellationToken,
@@ -166,6 +172,7 @@ impl Orchestrator {
                 clock,
                 schedules_changed: Notify::new(),
                 last_turns: std::sync::Mutex::default(),
+                compaction: std::sync::Mutex::default(),
                 shutdown,
                 tasks,
             }),

@@ -1,16 +1,46 @@
 //! Retention, at start and then hourly, in small batches through the writer:
-//! accepted messages that are finished (done, dropped, interrupted) and older
-//! than the de-duplication window (`dedup_window_days`, default 7) are
-//! forgotten, with their webhook-call records; after that a resend of the
-//! same platform message id is accepted as new. With `history_keep_days`
-//! set, older history entries go too (see `Store::prune_history`).
+//!
+//! - accepted messages that are finished (done, dropped, interrupted) and
+//!   older than the de-duplication window (`dedup_window_days`, default 7)
+//!   are forgotten, with their webhook-call records; after that a resend of
+//!   the same platform message id is accepted as new (the history keeps them);
+//! - with `history_keep_days` set, older history entries go too (see
+//!   `Store::prune_history`);
+//! - the delivery log is compacted: a platform's deliveries go once every
+//!   gateway of that platform seen within `gateway_stale_days` has
+//!   acknowledged them; deliveries to platforms without such a gateway (the
+//!   web chat, or only silent gateways, which are reported) are kept that
+//!   many days. Freed pages go back to the file system.
 
 use super::Orchestrator;
-use crate::store::{PruneRule, StoreError};
+use crate::store::{Compacted, CompactionPoints, GatewayRow, PruneRule, StoreError};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// How often retention runs.
 const EVERY: Duration = Duration::from_secs(3600);
+
+/// Where the last compaction stood, for `/metrics`, `gorpctl info` and the admin panel.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompactionReport {
+    /// When it ran.
+    pub at: Option<DateTime<Utc>>,
+    /// Per platform with a gateway: deliveries up to this seq were removed.
+    pub platforms: Vec<(String, u64)>,
+    /// Other platforms (web chat, only silent gateways): up to this seq.
+    pub others: u64,
+    /// Gateways silent for longer than `gateway_stale_days`, which no longer hold compaction back.
+    pub stale_gateways: Vec<GatewayRow>,
+}
+
+/// What one retention pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Removed {
+    messages: u64,
+    history_entries: u64,
+    compacted: Compacted,
+}
 
 impl Orchestrator {
     pub(super) async fn run_retention(self) {
@@ -21,25 +51,68 @@ impl Orchestrator {
                 _ = ticks.tick() => {}
             }
             match self.retain_once().await {
-                Ok((0, 0)) => {}
-                Ok((messages, entries)) => {
-                    tracing::info!(messages, history_entries = entries, "retention removed old rows")
-                }
+                Ok(removed) if removed == Removed::default() => {}
+                Ok(Removed { messages, history_entries, compacted }) => tracing::info!(
+                    messages,
+                    history_entries,
+                    deliveries = compacted.deliveries,
+                    responses = compacted.responses,
+                    pages_freed = compacted.pages_freed,
+                    "retention removed old rows"
+                ),
                 Err(error) => tracing::error!(%error, "retention failed; trying again in an hour"),
             }
         }
     }
 
-    /// One retention pass: (finished messages forgotten, history entries removed).
-    async fn retain_once(&self) -> Result<(u64, u64), StoreError> {
+    /// The last compaction's points and the gateways it passed over.
+    pub fn compaction_report(&self) -> CompactionReport {
+        self.inner.compaction.lock().expect("compaction lock").clone()
+    }
+
+    /// One retention pass.
+    async fn retain_once(&self) -> Result<Removed, StoreError> {
         let store = &self.inner.store;
-        let forgotten = store.forget_finished_inbound(self.now() - self.inner.config.dedup_window).await?;
-        let Some(keep) = self.inner.config.history_keep else { return Ok((forgotten, 0)) };
-        let rule = PruneRule { keep_last: None, before: Some(self.now() - keep) };
-        let mut removed = 0;
-        for session in store.sessions().await? {
-            removed += store.prune_history(&session.name, rule).await?;
+        let messages = store.forget_finished_inbound(self.now() - self.inner.config.dedup_window).await?;
+        let mut history_entries = 0;
+        if let Some(keep) = self.inner.config.history_keep {
+            let rule = PruneRule { keep_last: None, before: Some(self.now() - keep) };
+            for session in store.sessions().await? {
+                history_entries += store.prune_history(&session.name, rule).await?;
+            }
         }
-        Ok((forgotten, removed))
+        let report = self.compaction_points().await?;
+        let points = CompactionPoints { platforms: report.platforms.clone(), others: report.others };
+        let compacted = store.compact_delivery_log(&points).await?;
+        *self.inner.compaction.lock().expect("compaction lock") = report;
+        Ok(Removed { messages, history_entries, compacted })
+    }
+
+    /// How far each platform's deliveries may go, from its gateways' cursors.
+    async fn compaction_points(&self) -> Result<CompactionReport, StoreError> {
+        let now = self.now();
+        let stale_before = now - self.inner.config.gateway_stale;
+        let (fresh, stale): (Vec<GatewayRow>, Vec<GatewayRow>) =
+            self.inner.store.gateways().await?.into_iter().partition(|gateway| gateway.last_seen >= stale_before);
+        let mut platforms: BTreeMap<String, u64> = BTreeMap::new();
+        for gateway in &fresh {
+            let point = platforms.entry(gateway.platform.clone()).or_insert(gateway.acked_seq);
+            *point = (*point).min(gateway.acked_seq);
+        }
+        for gateway in &stale {
+            tracing::warn!(
+                gateway_id = %gateway.gateway_id,
+                platform = %gateway.platform,
+                last_seen = %gateway.last_seen,
+                "gateway silent for longer than gateway_stale_days: it no longer holds back compaction"
+            );
+        }
+        let others = self.inner.store.last_seq_before(stale_before).await?;
+        Ok(CompactionReport {
+            at: Some(now),
+            platforms: platforms.into_iter().collect(),
+            others,
+            stale_gateways: stale,
+        })
     }
 }

@@ -63,6 +63,15 @@ impl Store {
         Ok(last as u64)
     }
 
+    /// The newest `seq` of the responses made before `before` (0 when none).
+    pub async fn last_seq_before(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let last: i64 = sqlx::query_scalar("SELECT IFNULL(MAX(seq), 0) FROM responses WHERE created_at < ?")
+            .bind(super::time_text(before))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(last as u64)
+    }
+
     /// Records that a gateway connected, creating it at `cursor` if new (a
     /// gateway id keeps the platform it was first seen with).
     pub async fn touch_gateway(&self, gateway_id: &str, platform: &str, cursor: u64) -> StoreResult<()> {

@@ -10,6 +10,7 @@
 
 mod backup;
 mod command;
+mod compaction;
 mod gateways;
 mod history;
 mod hooks;
@@ -28,6 +29,7 @@ use writer::Isolation;
 pub use writer::WriterStats;
 
 pub use backup::{DATABASE_FILE, DatabaseSize, Restored, Snapshot, check_database_file, restore};
+pub use compaction::{Compacted, CompactionPoints};
 pub use gateways::GatewayRow;
 pub use history::{HistoryRow, PruneRule, Role};
 pub use hooks::{HOOK_PLATFORM, HookCall, HookRow};
@@ -40,7 +42,9 @@ pub use web_logins::WebLoginRow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::future::BoxFuture;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{ConnectOptions, SqliteConnection};
 use std::path::Path;
 use std::str::FromStr;
@@ -152,9 +156,11 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let mut write_connection = options.clone().create_if_missing(true).connect().await?;
+        let mut write_connection =
+            options.clone().create_if_missing(true).auto_vacuum(SqliteAutoVacuum::Incremental).connect().await?;
         backup::check_schema_version(&mut write_connection).await?;
         sqlx::migrate!("../migrations/sqlite").run(&mut write_connection).await?;
+        enable_incremental_vacuum(&mut write_connection).await?;
         set_max_page_count(&mut write_connection, max_bytes).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(READERS)
@@ -226,6 +232,21 @@ impl Store {
 const UNLIMITED_PAGES: u64 = 0xffff_fffe;
 
 /// Sets the write connection's `max_page_count` from a size in bytes.
+/// Switches a database made before gorp reclaimed space to incremental
+/// auto-vacuum (new databases are created with it). That takes one full
+/// `VACUUM`, once, before gorpd serves: the file is rewritten, so it needs
+/// free disk space about its size and time in proportion to it.
+async fn enable_incremental_vacuum(connection: &mut SqliteConnection) -> StoreResult<()> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum").fetch_one(&mut *connection).await?;
+    if mode != INCREMENTAL {
+        tracing::info!("switching gorp.db to incremental vacuum (once; rewrites the file)");
+        sqlx::query("PRAGMA auto_vacuum = INCREMENTAL").execute(&mut *connection).await?;
+        sqlx::query("VACUUM").execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
 async fn set_max_page_count(connection: &mut SqliteConnection, max_bytes: Option<u64>) -> StoreResult<()> {
     let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut *connection).await?;
     let pages = max_bytes.map_or(UNLIMITED_PAGES, |bytes| (bytes / page_size.max(1) as u64).clamp(1, UNLIMITED_PAGES));

@@ -296,6 +296,24 @@ async fn revoke_token(
     Ok(done(&state, &session, outcome, "/admin/tokens"))
 }
 
+/// Where the last compaction stood, escaped for the health page.
+fn compaction_summary(report: &crate::orchestrator::CompactionReport) -> String {
+    let Some(at) = report.at else { return "not compacted yet".to_owned() };
+    let mut points: Vec<String> = report
+        .platforms
+        .iter()
+        .map(|(platform, seq)| format!("{} through seq {seq}", html::escape(platform)))
+        .collect();
+    points.push(format!("other platforms through seq {}", report.others));
+    let stale: Vec<String> = report
+        .stale_gateways
+        .iter()
+        .map(|gateway| format!("{} (last seen {})", html::escape(&gateway.gateway_id), gateway.last_seen.to_rfc3339()))
+        .collect();
+    let stale = if stale.is_empty() { "none".to_owned() } else { stale.join(", ") };
+    format!("compacted at {}: {}; stale gateways: {stale}", at.to_rfc3339(), points.join(", "))
+}
+
 async fn health(State(state): State<WebState>, PageSession(session): PageSession) -> Result<Html<String>, WebError> {
     let orchestrator = &state.orchestrator;
     let sessions = orchestrator.list_sessions().await?;
@@ -306,7 +324,8 @@ async fn health(State(state): State<WebState>, PageSession(session): PageSession
     let body = format!(
         "<ul id=\"health\"><li>status: ok</li><li>sessions: {}</li><li>messages stored: {inbound}</li>\
          <li>database: {} bytes ({} free); rows: {}</li>\
-         <li>messages in since start: {}</li><li>responses out since start: {}</li><li>errors since start: {}</li></ul>\
+         <li>messages in since start: {}</li><li>responses out since start: {}</li><li>errors since start: {}</li>\
+         <li>delivery log: {}</li></ul>\
          <p>Machine-readable: <a href=\"/healthz\">/healthz</a>, <a href=\"/metrics\">/metrics</a>.</p>",
         sessions.len(),
         size.bytes,
@@ -315,6 +334,7 @@ async fn health(State(state): State<WebState>, PageSession(session): PageSession
         counters.messages_in(),
         counters.responses_out(),
         counters.errors(),
+        compaction_summary(&orchestrator.compaction_report()),
     );
     Ok(page(&state, &session, "Health", &body))
 }

@@ -81,6 +81,22 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
             Some((format!("{{session=\"{}\",currency=\"{}\"}}", label(&info.row.name), label(currency)), *amount))
         })
         .collect();
+    let compaction = orchestrator.compaction_report();
+    let mut compacted: Vec<(String, u64)> = compaction
+        .platforms
+        .iter()
+        .map(|(platform, seq)| (format!("{{platform=\"{}\"}}", label(platform)), *seq))
+        .collect();
+    compacted.push(("{platform=\"*\"}".to_owned(), compaction.others));
+    let stale: Vec<(String, u64)> = compaction
+        .stale_gateways
+        .iter()
+        .map(|gateway| {
+            let labels =
+                format!("{{gateway=\"{}\",platform=\"{}\"}}", label(&gateway.gateway_id), label(&gateway.platform));
+            (labels, gateway.last_seen.timestamp().max(0) as u64)
+        })
+        .collect();
     let mut out = String::new();
     let one = |value: u64| vec![(String::new(), value)];
     metric(
@@ -111,6 +127,20 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
         &one(size.free_bytes),
     );
     metric(&mut out, "gorp_table_rows", "gauge", "Rows of the tables that grow with traffic.", &table_rows);
+    metric(
+        &mut out,
+        "gorp_delivery_compacted_seq",
+        "gauge",
+        "Deliveries up to this seq were compacted away (platform \"*\": platforms without a live gateway).",
+        &compacted,
+    );
+    metric(
+        &mut out,
+        "gorp_gateway_stale_last_seen_seconds",
+        "gauge",
+        "Gateways silent for longer than gateway_stale_days (no longer holding back compaction): last seen, Unix time.",
+        &stale,
+    );
     metric(&mut out, "gorp_schedule_failures", "gauge", "Failed runs in a row of each schedule.", &failures);
     metric(&mut out, "gorp_session_tokens_total", "counter", "Tokens each session's agent reported.", &tokens);
     metric(

@@ -3,6 +3,7 @@
 //! the generated gRPC clients.
 
 mod auth;
+mod compaction;
 mod control;
 mod crash;
 mod delivery;
