@@ -4,6 +4,7 @@
 
 use gorp_proto::v1 as pb;
 use gorpd::testing::TestServer;
+use gorpd::testing::clients::eventually;
 use serde_json::Value;
 use std::process::Output;
 use std::time::Duration;
@@ -462,9 +463,21 @@ async fn info_shows_limits_and_the_database_size() {
     assert_eq!((info["read_default"].as_u64(), info["read_max"].as_u64()), (Some(10), Some(100)));
     assert_eq!(info["timezone"], "UTC");
     assert!(info["database_bytes"].as_u64().unwrap() > 0);
-    assert_eq!(info["table_rows"]["inbound"], 0);
+    assert_eq!(info["table_rows"]["messages"], 0);
     assert!(info["history_keep_days"].is_null() && info["max_database_bytes"].is_null());
+    assert_eq!((info["dedup_window_days"].as_u64(), info["gateway_stale_days"].as_u64()), (Some(7), Some(7)));
+    // Compaction runs at start.
+    let compacted = eventually(|| {
+        let server = &server;
+        async move {
+            let info = json(server, &["info"]).await;
+            info["compacted_at"].is_string().then_some(info)
+        }
+    })
+    .await;
+    assert_eq!(compacted["stale_gateways"], serde_json::json!([]));
     let text = ok(&server, &["info"]).await;
     assert!(text.contains("max message bytes") && text.contains("rows: messages"), "{text}");
+    assert!(text.contains("compacted: other platforms") && text.contains("stale gateways"), "{text}");
     server.stop().await.unwrap();
 }
