@@ -99,6 +99,7 @@ struct FileConfig {
     history_keep_days: Option<u32>,
     dedup_window_days: Option<u32>,
     gateway_stale_days: Option<u32>,
+    retention_every_secs: Option<u64>,
     hook_wait_max_secs: Option<u64>,
     hook_per_minute: Option<u32>,
     prompt_template: Option<String>,
@@ -308,6 +309,8 @@ pub struct Config {
     /// holding back delivery-log compaction (it is reported); also how long
     /// deliveries to platforms without a gateway (the web chat) are kept.
     pub gateway_stale_days: u32,
+    /// Seconds between retention passes (forgetting, pruning, compaction).
+    pub retention_every_secs: u64,
     /// Longest a webhook caller may wait for the answer, in seconds.
     pub hook_wait_max_secs: u64,
     /// Webhook calls each session's hook accepts per minute, unless the hook sets its own.
@@ -346,6 +349,7 @@ impl Config {
             history_keep_days: None,
             dedup_window_days: 7,
             gateway_stale_days: 7,
+            retention_every_secs: 3600,
             hook_wait_max_secs: 300,
             hook_per_minute: 60,
             prompt_template: crate::agent::DEFAULT_PROMPT_TEMPLATE.to_owned(),
@@ -385,6 +389,7 @@ impl Config {
         config.history_keep_days = file.history_keep_days;
         config.dedup_window_days = file.dedup_window_days.unwrap_or(config.dedup_window_days);
         config.gateway_stale_days = file.gateway_stale_days.unwrap_or(config.gateway_stale_days);
+        config.retention_every_secs = file.retention_every_secs.unwrap_or(config.retention_every_secs);
         config.hook_wait_max_secs = file.hook_wait_max_secs.unwrap_or(config.hook_wait_max_secs);
         config.hook_per_minute = file.hook_per_minute.unwrap_or(config.hook_per_minute);
         config.prompt_template = file.prompt_template.unwrap_or(config.prompt_template);
@@ -429,6 +434,9 @@ impl Config {
         }
         if !(1..=3650).contains(&self.dedup_window_days) {
             return fail(format!("dedup_window_days must be from 1 to 3650, not {}", self.dedup_window_days));
+        }
+        if !(10..=86_400).contains(&self.retention_every_secs) {
+            return fail(format!("retention_every_secs must be from 10 to 86400, not {}", self.retention_every_secs));
         }
         if !(1..=3650).contains(&self.gateway_stale_days) {
             return fail(format!("gateway_stale_days must be from 1 to 3650, not {}", self.gateway_stale_days));

@@ -215,6 +215,7 @@ impl Gorpd {
             max_database_bytes: config.max_database_bytes,
             dedup_window: chrono::Duration::days(i64::from(config.dedup_window_days)),
             gateway_stale: chrono::Duration::days(i64::from(config.gateway_stale_days)),
+            retention_every: Duration::from_secs(config.retention_every_secs),
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator = Orchestrator::start(

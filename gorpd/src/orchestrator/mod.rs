@@ -81,6 +81,8 @@ pub struct OrchestratorConfig {
     /// Gateways silent longer than this stop holding back compaction; deliveries
     /// to platforms without a gateway are kept this long.
     pub gateway_stale: chrono::Duration,
+    /// Time between retention passes.
+    pub retention_every: std::time::Duration,
     /// The database size limit (`None`: the disk).
     pub max_database_bytes: Option<u64>,
 }

@@ -1,4 +1,5 @@
-//! Retention, at start and then hourly, in small batches through the writer:
+//! Retention, at start and then hourly (`retention_every_secs`), in small
+//! batches through the writer:
 //!
 //! - accepted messages that are finished (done, dropped, interrupted) and
 //!   older than the de-duplication window (`dedup_window_days`, default 7)
@@ -16,10 +17,6 @@ use super::Orchestrator;
 use crate::store::{Compacted, CompactionPoints, GatewayRow, PruneRule, StoreError};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-/// How often retention runs.
-const EVERY: Duration = Duration::from_secs(3600);
 
 /// Where the last compaction stood, for `/metrics`, `gorpctl info` and the admin panel.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -44,7 +41,7 @@ struct Removed {
 
 impl Orchestrator {
     pub(super) async fn run_retention(self) {
-        let mut ticks = tokio::time::interval(EVERY);
+        let mut ticks = tokio::time::interval(self.inner.config.retention_every);
         loop {
             tokio::select! {
                 _ = self.inner.shutdown.cancelled() => break,
@@ -60,7 +57,7 @@ impl Orchestrator {
                     pages_freed = compacted.pages_freed,
                     "retention removed old rows"
                 ),
-                Err(error) => tracing::error!(%error, "retention failed; trying again in an hour"),
+                Err(error) => tracing::error!(%error, "retention failed; trying again at the next pass"),
             }
         }
     }

@@ -46,10 +46,13 @@ pub(crate) struct Gorpd {
 }
 
 impl Gorpd {
-    /// Starts `binary` on a fresh data directory and waits until it serves.
-    pub(crate) async fn start(binary: &Path) -> Result<Self> {
+    /// Starts `binary` on a fresh data directory, with `settings` (TOML
+    /// lines) added to its config, and waits until it serves.
+    pub(crate) async fn start(binary: &Path, settings: &[String]) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("gorp-bench-").tempdir().context("cannot create a temp dir")?;
-        std::fs::write(dir.path().join("gorpd.toml"), CONFIG)?;
+        // Top-level keys must come before the first table.
+        let config = format!("{}\n{CONFIG}", settings.join("\n"));
+        std::fs::write(dir.path().join("gorpd.toml"), config)?;
         let mut gorpd = Self {
             binary: binary.to_owned(),
             dir,

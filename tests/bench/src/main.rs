@@ -117,6 +117,9 @@ struct Args {
     /// Start this nats-server binary (with JetStream on a temporary store) and compare with it.
     #[arg(long, value_name = "PATH")]
     start_nats: Option<PathBuf>,
+    /// A line added to the benchmarked gorpd's config file, e.g. `retention_every_secs = 30` (repeatable).
+    #[arg(long = "gorpd-setting", value_name = "TOML")]
+    gorpd_settings: Vec<String>,
     /// Small sizes for CI: every code path, well under a minute, no speed thresholds.
     #[arg(long)]
     short: bool,
@@ -137,6 +140,7 @@ impl Args {
         ensure!(self.restart_sessions > 0, "--restart-sessions must be positive");
         let mut plan = Plan {
             gorpd: self.gorpd.clone().unwrap_or_else(gorpd::default_binary),
+            gorpd_settings: self.gorpd_settings.clone(),
             run_id: run_id(),
             size: self.size,
             serial_messages: self.messages,

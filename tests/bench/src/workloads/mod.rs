@@ -68,6 +68,8 @@ impl Workload {
 pub(crate) struct Plan {
     /// The gorpd binary.
     pub(crate) gorpd: PathBuf,
+    /// Lines added to gorpd's config file.
+    pub(crate) gorpd_settings: Vec<String>,
     /// Unique per run; part of every message id.
     pub(crate) run_id: String,
     /// Message text size in bytes.
