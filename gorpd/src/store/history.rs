@@ -177,3 +177,39 @@ pub(super) async fn delete_unneeded_of(connection: &mut SqliteConnection, sessio
     let deleted = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(session).execute(&mut *connection).await?;
     Ok(deleted.rows_affected())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{NewResponse, ResponseKind};
+    use crate::store::Commit;
+
+    /// Pruning takes entries out of the history; an answer a gateway has not
+    /// received yet keeps its text for delivery.
+    #[tokio::test]
+    async fn pruned_answers_stay_deliverable_until_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        store.create_session("s", "/tmp", "echo").await.unwrap();
+        for text in ["first", "second"] {
+            let answer = NewResponse {
+                response_id: text.into(),
+                session: Some("s".into()),
+                kind: ResponseKind::Complete,
+                text: text.into(),
+                targets: vec![ChannelRef::new("slack", "c")],
+                reply_to: None,
+                permission: None,
+            };
+            store.append_response(answer, Commit { in_history: true, ..Commit::default() }, |_| ()).await.unwrap();
+        }
+        let removed = store.prune_history("s", PruneRule { keep_last: Some(1), before: None }).await.unwrap();
+        assert_eq!(removed, 1);
+        let history: Vec<String> = store.last_messages("s", 10).await.unwrap().into_iter().map(|h| h.text).collect();
+        assert_eq!(history, ["second"]);
+        let pending: Vec<String> =
+            store.responses_after("slack", 0, 10).await.unwrap().into_iter().map(|r| r.text).collect();
+        assert_eq!(pending, ["first", "second"], "the delivery log still has both texts");
+        store.close().await;
+    }
+}
