@@ -57,75 +57,63 @@ impl Store {
     /// Deliveries up to `through` on `platform`, or (None) on every platform but `except`.
     async fn remove_deliveries(&self, platform: Option<String>, through: u64, except: Vec<String>) -> StoreResult<u64> {
         let except = serde_json::to_string(&except).expect("platform names serialise");
-        let mut removed = 0;
-        loop {
-            let (platform, except) = (platform.clone(), except.clone());
-            let batch = self
-                .write(move |connection| {
-                    Box::pin(async move {
-                        let deleted = sqlx::query(
-                            "DELETE FROM response_targets WHERE rowid IN (
-                                 SELECT rowid FROM response_targets WHERE seq <= ?
-                                 AND (platform_id = ? OR (? IS NULL AND platform_id NOT IN (SELECT value FROM json_each(?))))
-                                 LIMIT ?)",
-                        )
-                        .bind(through as i64)
-                        .bind(&platform)
-                        .bind(&platform)
-                        .bind(&except)
-                        .bind(BATCH)
-                        .execute(&mut *connection)
-                        .await?;
-                        Ok(deleted.rows_affected())
-                    })
+        super::in_batches(BATCH, || {
+        let (platform, except) = (platform.clone(), except.clone());
+            self.write(move |connection| {
+                Box::pin(async move {
+                    let deleted = sqlx::query(
+                        "DELETE FROM response_targets WHERE rowid IN (
+                             SELECT rowid FROM response_targets WHERE seq <= ?
+                             AND (platform_id = ? OR (? IS NULL AND platform_id NOT IN (SELECT value FROM json_each(?))))
+                             LIMIT ?)",
+                    )
+                    .bind(through as i64)
+                    .bind(&platform)
+                    .bind(&platform)
+                    .bind(&except)
+                    .bind(BATCH)
+                    .execute(&mut *connection)
+                    .await?;
+                    Ok(deleted.rows_affected())
                 })
-                .await?;
-            removed += batch;
-            if batch < u64::from(BATCH) {
-                return Ok(removed);
-            }
-        }
+            })
+        })
+        .await
     }
 
     /// Responses up to `through` with no delivery left, with their text when
     /// it is not in a history.
     async fn remove_undeliverable_responses(&self, through: u64) -> StoreResult<u64> {
-        let mut removed = 0;
-        loop {
-            let batch = self
-                .write(move |connection| {
-                    Box::pin(async move {
-                        let seqs: Vec<i64> = sqlx::query_scalar(
-                            "SELECT seq FROM responses r WHERE seq <= ?
-                             AND NOT EXISTS (SELECT 1 FROM response_targets t WHERE t.seq = r.seq)
-                             AND NOT EXISTS (SELECT 1 FROM hook_calls h WHERE h.response_seq = r.seq)
-                             ORDER BY seq LIMIT ?",
-                        )
-                        .bind(through as i64)
-                        .bind(BATCH)
-                        .fetch_all(&mut *connection)
-                        .await?;
-                        let seqs_json = serde_json::to_string(&seqs).expect("seqs serialise");
-                        sqlx::query(
-                            "DELETE FROM messages WHERE history_pos IS NULL AND state IS NULL AND id IN (
-                                 SELECT message_id FROM responses WHERE seq IN (SELECT value FROM json_each(?)))",
-                        )
+        super::in_batches(BATCH, || {
+            self.write(move |connection| {
+                Box::pin(async move {
+                    let seqs: Vec<i64> = sqlx::query_scalar(
+                        "SELECT seq FROM responses r WHERE seq <= ?
+                         AND NOT EXISTS (SELECT 1 FROM response_targets t WHERE t.seq = r.seq)
+                         AND NOT EXISTS (SELECT 1 FROM hook_calls h WHERE h.response_seq = r.seq)
+                         ORDER BY seq LIMIT ?",
+                    )
+                    .bind(through as i64)
+                    .bind(BATCH)
+                    .fetch_all(&mut *connection)
+                    .await?;
+                    let seqs_json = serde_json::to_string(&seqs).expect("seqs serialise");
+                    sqlx::query(
+                        "DELETE FROM messages WHERE history_pos IS NULL AND state IS NULL AND id IN (
+                             SELECT message_id FROM responses WHERE seq IN (SELECT value FROM json_each(?)))",
+                    )
+                    .bind(&seqs_json)
+                    .execute(&mut *connection)
+                    .await?;
+                    sqlx::query("DELETE FROM responses WHERE seq IN (SELECT value FROM json_each(?))")
                         .bind(&seqs_json)
                         .execute(&mut *connection)
                         .await?;
-                        sqlx::query("DELETE FROM responses WHERE seq IN (SELECT value FROM json_each(?))")
-                            .bind(&seqs_json)
-                            .execute(&mut *connection)
-                            .await?;
-                        Ok(seqs.len() as u64)
-                    })
+                    Ok(seqs.len() as u64)
                 })
-                .await?;
-            removed += batch;
-            if batch < u64::from(BATCH) {
-                return Ok(removed);
-            }
-        }
+            })
+        })
+        .await
     }
 
     /// Gives the database's free pages back to the file system, a few at a

@@ -137,37 +137,31 @@ impl Store {
         if cutoff.is_none() && before.is_none() {
             return Ok(0);
         }
-        let mut removed = 0;
-        loop {
+        super::in_batches(PRUNE_BATCH, || {
             let (session, before) = (session.to_owned(), before.clone());
-            let batch = self
-                .write(move |connection| {
-                    Box::pin(async move {
-                        // Out of the history first; then what nothing else needs goes.
-                        let removed = sqlx::query(
-                            "UPDATE messages SET history_pos = NULL WHERE id IN (
-                                 SELECT id FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
-                                 AND ((? IS NOT NULL AND history_pos <= ?) OR (? IS NOT NULL AND created_at < ?))
-                                 ORDER BY history_pos LIMIT ?)",
-                        )
-                        .bind(&session)
-                        .bind(cutoff)
-                        .bind(cutoff)
-                        .bind(&before)
-                        .bind(&before)
-                        .bind(PRUNE_BATCH)
-                        .execute(&mut *connection)
-                        .await?;
-                        delete_unneeded_of(connection, &session).await?;
-                        Ok(removed.rows_affected())
-                    })
+            self.write(move |connection| {
+                Box::pin(async move {
+                    // Out of the history first; then what nothing else needs goes.
+                    let removed = sqlx::query(
+                        "UPDATE messages SET history_pos = NULL WHERE id IN (
+                             SELECT id FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
+                             AND ((? IS NOT NULL AND history_pos <= ?) OR (? IS NOT NULL AND created_at < ?))
+                             ORDER BY history_pos LIMIT ?)",
+                    )
+                    .bind(&session)
+                    .bind(cutoff)
+                    .bind(cutoff)
+                    .bind(&before)
+                    .bind(&before)
+                    .bind(PRUNE_BATCH)
+                    .execute(&mut *connection)
+                    .await?;
+                    delete_unneeded_of(connection, &session).await?;
+                    Ok(removed.rows_affected())
                 })
-                .await?;
-            removed += batch;
-            if batch < u64::from(PRUNE_BATCH) {
-                return Ok(removed);
-            }
-        }
+            })
+        })
+        .await
     }
 }
 

@@ -198,39 +198,33 @@ impl Store {
     pub async fn forget_finished_inbound(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64> {
         const BATCH: u32 = 1000;
         let before = super::time_text(before);
-        let mut forgotten = 0;
-        loop {
+        super::in_batches(BATCH, || {
             let before = before.clone();
-            let batch = self
-                .write(move |connection| {
-                    Box::pin(async move {
-                        let ids: Vec<i64> = sqlx::query_scalar(
-                            "SELECT id FROM messages WHERE state IN ('done', 'dropped', 'interrupted')
-                             AND created_at < ? ORDER BY id LIMIT ?",
-                        )
-                        .bind(&before)
-                        .bind(BATCH)
-                        .fetch_all(&mut *connection)
-                        .await?;
-                        let ids_json = serde_json::to_string(&ids).expect("ids serialise");
-                        let in_batch = "IN (SELECT value FROM json_each(?))";
-                        for sql in [
-                            format!("DELETE FROM hook_calls WHERE inbound_id {in_batch}"),
-                            // Outside the history nothing is left to keep; in it, the entry stays.
-                            format!("DELETE FROM messages WHERE history_pos IS NULL AND id {in_batch}"),
-                            format!("UPDATE messages SET state = NULL, platform_message_id = NULL WHERE id {in_batch}"),
-                        ] {
-                            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&ids_json).execute(&mut *connection).await?;
-                        }
-                        Ok(ids.len() as u64)
-                    })
+            self.write(move |connection| {
+                Box::pin(async move {
+                    let ids: Vec<i64> = sqlx::query_scalar(
+                        "SELECT id FROM messages WHERE state IN ('done', 'dropped', 'interrupted')
+                         AND created_at < ? ORDER BY id LIMIT ?",
+                    )
+                    .bind(&before)
+                    .bind(BATCH)
+                    .fetch_all(&mut *connection)
+                    .await?;
+                    let ids_json = serde_json::to_string(&ids).expect("ids serialise");
+                    let in_batch = "IN (SELECT value FROM json_each(?))";
+                    for sql in [
+                        format!("DELETE FROM hook_calls WHERE inbound_id {in_batch}"),
+                        // Outside the history nothing is left to keep; in it, the entry stays.
+                        format!("DELETE FROM messages WHERE history_pos IS NULL AND id {in_batch}"),
+                        format!("UPDATE messages SET state = NULL, platform_message_id = NULL WHERE id {in_batch}"),
+                    ] {
+                        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&ids_json).execute(&mut *connection).await?;
+                    }
+                    Ok(ids.len() as u64)
                 })
-                .await?;
-            forgotten += batch;
-            if batch < u64::from(BATCH) {
-                return Ok(forgotten);
-            }
-        }
+            })
+        })
+        .await
     }
 
     /// How many accepted messages are stored (retention forgets old finished ones).

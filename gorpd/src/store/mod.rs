@@ -232,6 +232,23 @@ impl Store {
 const UNLIMITED_PAGES: u64 = 0xffff_fffe;
 
 /// Sets the write connection's `max_page_count` from a size in bytes.
+/// Runs `batch` (a write removing at most `limit` rows, returning how many)
+/// until one removes fewer: long removals never hold the writer for long.
+async fn in_batches<F, Fut>(limit: u32, mut batch: F) -> StoreResult<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<u64>>,
+{
+    let mut removed = 0;
+    loop {
+        let count = batch().await?;
+        removed += count;
+        if count < u64::from(limit) {
+            return Ok(removed);
+        }
+    }
+}
+
 /// Switches a database made before gorp reclaimed space to incremental
 /// auto-vacuum (new databases are created with it). That takes one full
 /// `VACUUM`, once, before gorpd serves: the file is rewritten, so it needs
