@@ -33,8 +33,7 @@ CREATE TABLE conversation (
     state               TEXT
         CHECK (state IN ('pending', 'queued', 'running', 'done', 'interrupted', 'dropped')),
     applied             INTEGER NOT NULL DEFAULT 0,
-    created_at          TEXT NOT NULL,
-    UNIQUE (platform_id, platform_message_id)
+    created_at          TEXT NOT NULL
 );
 
 -- Where the copied ids start: history entries after the accepted messages,
@@ -76,7 +75,6 @@ FROM responses r WHERE r.message_id IS NULL;
 UPDATE responses SET message_id = seq + (SELECT answers FROM id_offsets) WHERE message_id IS NULL;
 DROP TABLE id_offsets;
 ALTER TABLE responses DROP COLUMN text;
-CREATE INDEX responses_by_message ON responses (message_id);
 -- Compaction keeps the answers webhook callers may still poll for.
 CREATE INDEX hook_calls_by_response ON hook_calls (response_seq);
 
@@ -85,8 +83,11 @@ DROP TABLE inbound;
 DROP TABLE messages;
 ALTER TABLE conversation RENAME TO messages;
 
+-- The de-duplication key (answers and tell/broadcast messages have none).
+CREATE UNIQUE INDEX messages_by_platform_id ON messages (platform_id, platform_message_id)
+WHERE platform_message_id IS NOT NULL;
 -- A session's history in order, and its rows for deleting the session.
-CREATE INDEX messages_by_session ON messages (session_name, history_pos);
+CREATE INDEX messages_by_session ON messages (session_name, history_pos) WHERE session_name IS NOT NULL;
 -- The intake's queue.
 CREATE INDEX messages_by_state ON messages (state, id) WHERE state IS NOT NULL;
 

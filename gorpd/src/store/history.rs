@@ -62,7 +62,7 @@ impl Role {
 /// longer) tracked by the intake, and not in the delivery log.
 pub(super) const UNNEEDED: &str = "history_pos IS NULL
     AND (state IS NULL OR (state IN ('done', 'dropped', 'interrupted') AND platform_message_id IS NULL))
-    AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.message_id = messages.id)";
+    AND id NOT IN (SELECT message_id FROM responses)";
 
 impl Store {
     /// The last `count` history entries of a session, oldest first.

@@ -248,7 +248,8 @@ pub(super) async fn insert_pending(
     );
     push_placeholders(&mut sql, rows.len(), "('user', ?, ?, ?, ?, ?, ?, ?, ?)");
     sql.push_str(
-        " ON CONFLICT (platform_id, platform_message_id) DO NOTHING RETURNING id, platform_id, platform_message_id",
+        " ON CONFLICT (platform_id, platform_message_id) WHERE platform_message_id IS NOT NULL DO NOTHING
+         RETURNING id, platform_id, platform_message_id",
     );
     // Only placeholders are spliced in; every value is bound.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
