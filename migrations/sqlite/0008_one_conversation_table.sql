@@ -16,8 +16,9 @@
 
 CREATE TABLE conversation (
     id                  INTEGER PRIMARY KEY AUTOINCREMENT,
-    -- The session it belongs to; NULL for DISPATCH, messages not yet routed,
-    -- and rows kept only for delivery or de-duplication.
+    -- The session whose history holds it, or whose turn it waits for; NULL for
+    -- DISPATCH, messages not yet routed, and rows kept only for delivery or
+    -- de-duplication.
     session_name        TEXT,
     -- Position in the session's history; NULL when not (or not yet) in it.
     history_pos         INTEGER,
@@ -45,7 +46,7 @@ SELECT (SELECT IFNULL(MAX(id), 0) FROM inbound) AS history,
 -- Accepted messages keep their ids; a finished one's text lives on in its history entry.
 INSERT INTO conversation (id, session_name, history_pos, role, author, text, platform_id, channel_id,
                           platform_message_id, state, applied, created_at)
-SELECT id, session_name, NULL, 'user', sender,
+SELECT id, CASE WHEN state IN ('done', 'dropped', 'interrupted') THEN NULL ELSE session_name END, NULL, 'user', sender,
        CASE WHEN state IN ('done', 'dropped', 'interrupted') THEN '' ELSE text END,
        platform_id, channel_id, platform_message_id, state, applied, received_at
 FROM inbound;
@@ -86,8 +87,9 @@ ALTER TABLE conversation RENAME TO messages;
 -- The de-duplication key (answers and tell/broadcast messages have none).
 CREATE UNIQUE INDEX messages_by_platform_id ON messages (platform_id, platform_message_id)
 WHERE platform_message_id IS NOT NULL;
--- A session's history in order, and its rows for deleting the session.
-CREATE INDEX messages_by_session ON messages (session_name, history_pos) WHERE session_name IS NOT NULL;
+-- A session's history in order. Only history rows and messages waiting for
+-- their turn (found through their state) have a session.
+CREATE INDEX messages_by_session ON messages (session_name, history_pos) WHERE history_pos IS NOT NULL;
 -- The intake's queue.
 CREATE INDEX messages_by_state ON messages (state, id) WHERE state IS NOT NULL;
 

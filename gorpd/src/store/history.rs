@@ -58,11 +58,36 @@ impl Role {
     }
 }
 
-/// Rows no longer needed by anything: outside every history, not (or no
-/// longer) tracked by the intake, and not in the delivery log.
-pub(super) const UNNEEDED: &str = "history_pos IS NULL
-    AND (state IS NULL OR (state IN ('done', 'dropped', 'interrupted') AND platform_message_id IS NULL))
-    AND id NOT IN (SELECT message_id FROM responses)";
+/// Rows nothing but the history needs: not (or no longer) tracked by the
+/// intake, and not in the delivery log.
+const ONLY_HISTORY_NEEDS: &str =
+    "(state IS NULL OR (state IN ('done', 'dropped', 'interrupted') AND platform_message_id IS NULL))
+     AND id NOT IN (SELECT message_id FROM responses)";
+
+/// Takes the history rows that `selection` (an SQL condition with one
+/// parameter, bound to `value`) picks out of the history: deletes those
+/// nothing else needs and keeps the others outside any session (a row with a
+/// session and no history position is always a message waiting for its
+/// turn). Returns how many left the history.
+pub(super) async fn remove_from_history(
+    connection: &mut SqliteConnection,
+    selection: &str,
+    value: &str,
+) -> StoreResult<u64> {
+    let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM messages WHERE history_pos IS NOT NULL AND {selection} AND {ONLY_HISTORY_NEEDS}"
+    )))
+    .bind(value)
+    .execute(&mut *connection)
+    .await?;
+    let detached = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE messages SET history_pos = NULL, session_name = NULL WHERE history_pos IS NOT NULL AND {selection}"
+    )))
+    .bind(value)
+    .execute(&mut *connection)
+    .await?;
+    Ok(deleted.rows_affected() + detached.rows_affected())
+}
 
 impl Store {
     /// The last `count` history entries of a session, oldest first.
@@ -141,12 +166,10 @@ impl Store {
             let (session, before) = (session.to_owned(), before.clone());
             self.write(move |connection| {
                 Box::pin(async move {
-                    // Out of the history first; then what nothing else needs goes.
-                    let removed = sqlx::query(
-                        "UPDATE messages SET history_pos = NULL WHERE id IN (
-                             SELECT id FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
-                             AND ((? IS NOT NULL AND history_pos <= ?) OR (? IS NOT NULL AND created_at < ?))
-                             ORDER BY history_pos LIMIT ?)",
+                    let ids: Vec<i64> = sqlx::query_scalar(
+                        "SELECT id FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
+                         AND ((? IS NOT NULL AND history_pos <= ?) OR (? IS NOT NULL AND created_at < ?))
+                         ORDER BY history_pos LIMIT ?",
                     )
                     .bind(&session)
                     .bind(cutoff)
@@ -154,22 +177,15 @@ impl Store {
                     .bind(&before)
                     .bind(&before)
                     .bind(PRUNE_BATCH)
-                    .execute(&mut *connection)
+                    .fetch_all(&mut *connection)
                     .await?;
-                    delete_unneeded_of(connection, &session).await?;
-                    Ok(removed.rows_affected())
+                    let ids = serde_json::to_string(&ids).expect("ids serialise");
+                    remove_from_history(connection, "id IN (SELECT value FROM json_each(?))", &ids).await
                 })
             })
         })
         .await
     }
-}
-
-/// Deletes the rows of `session` that nothing needs any more (see [`UNNEEDED`]).
-pub(super) async fn delete_unneeded_of(connection: &mut SqliteConnection, session: &str) -> StoreResult<u64> {
-    let sql = format!("DELETE FROM messages WHERE session_name = ? AND {UNNEEDED}");
-    let deleted = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(session).execute(&mut *connection).await?;
-    Ok(deleted.rows_affected())
 }
 
 #[cfg(test)]

@@ -154,7 +154,8 @@ impl Store {
             Box::pin(async move {
                 let started = sqlx::query(
                     "UPDATE messages SET state = 'running', history_pos = (
-                         SELECT IFNULL(MAX(h.history_pos), 0) + 1 FROM messages h WHERE h.session_name = messages.session_name)
+                         SELECT IFNULL(MAX(h.history_pos), 0) + 1 FROM messages h
+                         WHERE h.session_name = messages.session_name AND h.history_pos IS NOT NULL)
                      WHERE id = ? AND state = 'queued'",
                 )
                 .bind(inbound_id)

@@ -139,7 +139,8 @@ fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> Sql
     sql.push_str(
         "INSERT INTO messages (session_name, history_pos, role, author, text, created_at)
          SELECT ?, CASE WHEN ? IS NOT NULL
-                   THEN (SELECT IFNULL(MAX(history_pos), 0) + 1 FROM messages WHERE session_name = ?) END,
+                   THEN (SELECT IFNULL(MAX(history_pos), 0) + 1 FROM messages
+                         WHERE session_name = ? AND history_pos IS NOT NULL) END,
                 ?, ?, ?, ?",
     );
     sql.push_str(if guarded { " WHERE changes() = 1;" } else { ";" });

@@ -82,22 +82,15 @@ impl Store {
                 .fetch_all(&mut *connection)
                 .await?;
                 let dropped = sqlx::query(
-                    "UPDATE messages SET state = 'dropped' WHERE session_name = ? AND state IN ('queued', 'running') RETURNING *",
+                    "UPDATE messages SET state = 'dropped', session_name = NULL
+                     WHERE session_name = ? AND state IN ('queued', 'running') RETURNING *",
                 )
                 .bind(&name)
                 .fetch_all(&mut *connection)
                 .await?;
                 // The history goes; what the intake (de-duplication keys) or the
                 // delivery log (undelivered answers) still needs stays, outside any session.
-                sqlx::query("UPDATE messages SET history_pos = NULL WHERE session_name = ?")
-                    .bind(&name)
-                    .execute(&mut *connection)
-                    .await?;
-                super::history::delete_unneeded_of(connection, &name).await?;
-                sqlx::query("UPDATE messages SET session_name = NULL WHERE session_name = ?")
-                    .bind(&name)
-                    .execute(&mut *connection)
-                    .await?;
+                super::history::remove_from_history(connection, "session_name = ?", &name).await?;
                 let deleted = sqlx::query("DELETE FROM sessions WHERE name = ?").bind(&name).execute(&mut *connection).await?;
                 if deleted.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
