@@ -5,6 +5,7 @@
 
 use crate::allow::AllowList;
 use crate::backoff::BackoffConfig;
+use crate::spool::SpoolConfig;
 use std::fmt;
 use std::time::Duration;
 
@@ -50,6 +51,9 @@ pub struct GatewayConfig {
     pub backoff: BackoffConfig,
     /// How long a stopping runner waits for outstanding acks (default 1 s).
     pub shutdown_grace: Duration,
+    /// A durable spool for inbound messages (default none): each is
+    /// acknowledged to the platform once on disk, not once gorpd has it.
+    pub spool: Option<SpoolConfig>,
 }
 
 impl GatewayConfig {
@@ -64,6 +68,7 @@ impl GatewayConfig {
             edit_interval: Duration::from_secs(1),
             backoff: BackoffConfig::default(),
             shutdown_grace: Duration::from_secs(1),
+            spool: None,
         }
     }
 

@@ -61,6 +61,11 @@ impl GatewayProcess {
         self.child.id()
     }
 
+    /// Ends the process with SIGKILL (a crash: nothing is flushed) and reaps it.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("SIGKILL the gateway");
+    }
+
     /// Sends SIGTERM and expects a clean exit (status 0) within 30 s.
     pub async fn stop(mut self) {
         let pid = self.child.id().expect("the gateway is running").to_string();

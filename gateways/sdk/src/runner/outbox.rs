@@ -5,9 +5,11 @@
 //! rate limits) before its seq is acked; steps already done and seqs already
 //! delivered are remembered, so a replay after a reconnect repeats nothing.
 //! Text chunks become one preview message per channel, edited in place at most
-//! once per `edit_interval`; the final text always replaces it.
+//! once per `edit_interval` and only when the channel's pacing has room now;
+//! the final text always replaces it. Every call goes through [`Paced`].
 
 use super::convert;
+use super::paced::Paced;
 use super::retry::{Outcome, retry, retry_at_most};
 use crate::backoff::BackoffConfig;
 use crate::chunking::split_message;
@@ -53,7 +55,7 @@ impl Preview {
 
 /// Outbound state of one runner.
 pub(crate) struct Outbox<P> {
-    platform: Arc<P>,
+    platform: Arc<Paced<P>>,
     limits: Limits,
     edit_interval: Duration,
     backoff: BackoffConfig,
@@ -65,8 +67,8 @@ pub(crate) struct Outbox<P> {
 }
 
 impl<P: Platform> Outbox<P> {
-    pub(crate) fn new(platform: Arc<P>, edit_interval: Duration, backoff: BackoffConfig) -> Self {
-        let limits = platform.limits();
+    pub(crate) fn new(platform: Arc<Paced<P>>, edit_interval: Duration, backoff: BackoffConfig) -> Self {
+        let limits = platform.platform().limits();
         Self {
             platform,
             limits,
@@ -216,7 +218,7 @@ impl<P: Platform> Outbox<P> {
             let result = match preview.messages.get(&channel) {
                 Some(message_id) => {
                     let edit = Edit { channel_id: channel.clone(), message_id: message_id.clone(), text: text.clone() };
-                    self.platform.edit(edit).await.map(|()| None)
+                    self.platform.edit_now(edit).await.map(|()| None)
                 }
                 None => {
                     let id = format!("{response_id}/{channel}/preview");
@@ -230,7 +232,7 @@ impl<P: Platform> Outbox<P> {
                         piece: (0, 1),
                         permission: None,
                     };
-                    self.platform.deliver(outbound).await.map(|d| Some(d.message_id))
+                    self.platform.deliver_now(outbound).await.map(|d| Some(d.message_id))
                 }
             };
             match result {
@@ -238,7 +240,7 @@ impl<P: Platform> Outbox<P> {
                 Ok(None) => {}
                 Err(PlatformError::RateLimited(after)) => {
                     preview.dirty = true;
-                    preview.not_before = now + after;
+                    preview.not_before = preview.not_before.max(now + after);
                 }
                 Err(error) => {
                     tracing::debug!(%channel, %error, "streaming preview failed; the final will be sent as a new message");
@@ -319,7 +321,8 @@ mod tests {
 
         fn outbox(max_chars: usize) -> (Arc<MemoryPlatform>, Outbox<MemoryPlatform>) {
             let platform = MemoryPlatform::new(Limits { max_chars, edits: true });
-            let outbox = Outbox::new(platform.clone(), Duration::from_secs(1), BackoffConfig::default());
+            let paced = Arc::new(Paced::new(platform.clone(), CancellationToken::new()));
+            let outbox = Outbox::new(paced, Duration::from_secs(1), BackoffConfig::default());
             (platform, outbox)
         }
 
