@@ -62,6 +62,11 @@ pub struct CommonArgs {
     /// Shortest time between two edits of a streaming answer, in milliseconds.
     #[arg(long, env = "GORP_EDIT_INTERVAL_MS", default_value_t = 1000, value_name = "MS")]
     pub edit_interval_ms: u64,
+
+    /// Serve the gateway's health (`/healthz`, JSON) and metrics
+    /// (`/metrics`, Prometheus) on this address, e.g. 127.0.0.1:9731.
+    #[arg(long, env = "GORP_HEALTH_ADDR", value_name = "ADDR")]
+    pub health_addr: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for CommonArgs {
@@ -74,6 +79,7 @@ impl std::fmt::Debug for CommonArgs {
             .field("gateway_id", &self.gateway_id)
             .field("allow", &self.allow)
             .field("edit_interval_ms", &self.edit_interval_ms)
+            .field("health_addr", &self.health_addr)
             .finish()
     }
 }
@@ -90,6 +96,7 @@ impl CommonArgs {
         let mut config = GatewayConfig::new(self.token.clone()).gorpd(self.gorpd.clone());
         config.gateway_id = self.gateway_id.clone();
         config.edit_interval = Duration::from_millis(self.edit_interval_ms);
+        config.health_addr = self.health_addr;
         if !allowed.is_empty() {
             config.allow = AllowList::only(allowed);
         }

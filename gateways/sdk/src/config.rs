@@ -7,6 +7,7 @@ use crate::allow::AllowList;
 use crate::backoff::BackoffConfig;
 use crate::spool::SpoolConfig;
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// A secret string whose `Debug` prints `<redacted>`.
@@ -54,6 +55,8 @@ pub struct GatewayConfig {
     /// A durable spool for inbound messages (default none): each is
     /// acknowledged to the platform once on disk, not once gorpd has it.
     pub spool: Option<SpoolConfig>,
+    /// Where to serve `/healthz` and `/metrics` (default: nowhere).
+    pub health_addr: Option<SocketAddr>,
 }
 
 impl GatewayConfig {
@@ -69,6 +72,7 @@ impl GatewayConfig {
             backoff: BackoffConfig::default(),
             shutdown_grace: Duration::from_secs(1),
             spool: None,
+            health_addr: None,
         }
     }
 

@@ -20,6 +20,7 @@ mod chunking;
 pub mod cli;
 mod config;
 mod error;
+mod health;
 mod listen;
 mod pacing;
 mod platform;

@@ -86,6 +86,11 @@ pub struct Log(Arc<Mutex<Vec<String>>>);
 impl Log {
     /// Whether a line containing `needle` was written.
     pub fn contains(&self, needle: &str) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|line| line.contains(needle))
+        self.find(needle).is_some()
+    }
+
+    /// The first line containing `needle`, if one was written.
+    pub fn find(&self, needle: &str) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|line| line.contains(needle)).cloned()
     }
 }

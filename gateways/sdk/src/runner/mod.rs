@@ -21,6 +21,7 @@ mod subscribe;
 use crate::backoff::Backoff;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
+use crate::health;
 use crate::listen::{ListenContext, Submitted};
 use crate::platform::{Outbound, Platform, PlatformError};
 use crate::spool::{Spool, Spooled};
@@ -126,6 +127,7 @@ impl<P: Platform> Runner<P> {
             None => (None, None),
         };
         let stop = shutdown.child_token();
+        let health = self.serve_health(spool.as_ref().map(|(_, spool)| spool.stats()), &stop).await?;
         let (intake_tx, intake) = mpsc::channel(INTAKE);
         let (notices, notices_rx) = mpsc::channel(64);
         let allow = Arc::new(self.config.allow.clone());
@@ -151,9 +153,29 @@ impl<P: Platform> Runner<P> {
         if let Some(task) = spool_task {
             let _ = tokio::time::timeout(SPOOL_CLOSE, task).await;
         }
+        if let Some(task) = health {
+            let _ = task.await;
+        }
         self.set_state(ConnectionState::Stopped);
         tracing::info!("gateway stopped");
         result.and(listened.map_err(GatewayError::from))
+    }
+
+    /// Starts `/healthz` and `/metrics` on `--health-addr`, if given.
+    async fn serve_health(
+        &self,
+        spool: Option<watch::Receiver<crate::SpoolStats>>,
+        stop: &CancellationToken,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, GatewayError> {
+        let Some(addr) = self.config.health_addr else { return Ok(None) };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| GatewayError::Config(format!("cannot listen on --health-addr {addr}: {e}")))?;
+        let addr = listener.local_addr().unwrap_or(addr);
+        tracing::info!("health at http://{addr}/healthz, metrics at http://{addr}/metrics");
+        let spool = spool.zip(self.config.spool.clone());
+        let sources = health::Sources { platform: P::NAME, connection: self.state.subscribe(), spool };
+        Ok(Some(tokio::spawn(health::serve(listener, sources, stop.clone()))))
     }
 
     /// Keeps a session with gorpd until `stop` fires or an error is fatal.

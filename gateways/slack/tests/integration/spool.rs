@@ -65,6 +65,17 @@ async fn answered_once(world: &World, texts: &[String]) {
     }
 }
 
+/// A plain HTTP/1.0 GET: the status line and the body.
+async fn get(addr: SocketAddr, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("health endpoint");
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+}
+
 fn texts(prefix: &str, n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("{prefix} {i}")).collect()
 }
@@ -126,8 +137,16 @@ async fn a_full_spool_stops_acks_to_slack_and_recovers_when_gorpd_returns() {
     let retries = [0, 2, 4, 8, 16].map(Duration::from_secs).to_vec();
     let schedule = RetrySchedule { ack_timeout: Duration::from_millis(300), retries };
     let world = world(dir.path(), schedule).await;
-    let (gateway, log) = GatewayProcess::spawn_logged(world.command(&world.token, &["--spool-max-messages=2"]));
+    let flags = ["--spool-max-messages=2", "--health-addr=127.0.0.1:0"];
+    let (gateway, log) = GatewayProcess::spawn_logged(world.command(&world.token, &flags));
     world.connected().await;
+    let health = eventually(|| {
+        let line = log.find("health at http://");
+        async move { line?.split("http://").nth(1)?.split('/').next()?.parse::<SocketAddr>().ok() }
+    })
+    .await;
+    let (status, body) = get(health, "/healthz").await;
+    assert!(status.contains("200") && body.contains(r#""status":"ok""#), "{status} {body}");
     let away = Away::stop_gorpd(world).await;
     let written = texts("full", 4);
     for text in &written {
@@ -137,12 +156,20 @@ async fn a_full_spool_stops_acks_to_slack_and_recovers_when_gorpd_returns() {
     until(|| log.contains("spool full")).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(away.slack.acked().len(), 2, "nothing beyond the bound is acknowledged");
+    let (status, body) = get(health, "/healthz").await;
+    assert!(status.contains("503") && body.contains(r#""status":"spool full""#), "{status} {body}");
+    assert!(body.contains(r#""messages":2"#) && body.contains(r#""gorpd":"disconnected""#), "{body}");
+    let (_, metrics) = get(health, "/metrics").await;
+    assert!(metrics.contains(r#"gorp_gateway_spool_messages{platform="slack"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"gorp_gateway_spool_full{platform="slack"} 1"#), "{metrics}");
 
     let world = away.start_gorpd(dir.path()).await;
     answered_once(&world, &written).await;
     until(|| world.slack.unacked() == 0).await;
     assert_eq!(world.slack.lost(), Vec::<String>::new());
     assert!(log.contains("spool drained"));
+    let (status, body) = get(health, "/healthz").await;
+    assert!(status.contains("200") && body.contains(r#""messages":0"#), "{status} {body}");
     gateway.stop().await;
     world.stop().await;
 }
