@@ -78,7 +78,11 @@ async fn metrics(State(sources): State<Sources>) -> impl IntoResponse {
     if let Some((stats, config)) = &sources.spool {
         let stats = stats.borrow().clone();
         let age = stats.oldest_age().map_or(0.0, |age| age.as_secs_f64());
-        gauge("gorp_gateway_spool_messages", "Messages in the spool that gorpd has not acknowledged.", stats.entries as f64);
+        gauge(
+            "gorp_gateway_spool_messages",
+            "Messages in the spool that gorpd has not acknowledged.",
+            stats.entries as f64,
+        );
         gauge("gorp_gateway_spool_bytes", "Bytes of those messages.", stats.bytes as f64);
         gauge("gorp_gateway_spool_oldest_age_seconds", "How long the oldest spooled message has waited.", age);
         gauge("gorp_gateway_spool_full", "1 while the spool refuses new messages.", f64::from(u8::from(stats.full)));

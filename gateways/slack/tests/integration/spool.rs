@@ -173,3 +173,57 @@ async fn a_full_spool_stops_acks_to_slack_and_recovers_when_gorpd_returns() {
     gateway.stop().await;
     world.stop().await;
 }
+
+/// The `p`th percentile of `sorted`.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// Measures, printing and asserting no speed: how soon Slack sees an
+/// envelope acknowledged while gorpd is away (the spool's commit, as Slack
+/// sees it), and how fast the spool drains into gorpd once it is back. Run:
+/// `cargo test -p gorp-slack --test integration -- --ignored measure --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a test"]
+async fn measure_spool_ack_latency_and_drain() {
+    const MESSAGES: usize = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), RetrySchedule::slack()).await;
+    let gateway = world.gateway(&[]);
+    world.connected().await;
+    let away = Away::stop_gorpd(world).await;
+    for i in 0..MESSAGES {
+        away.slack.channel_message(CHANNEL, ALICE, &format!("measured {i}"), None);
+        // About 200 messages a second, so each latency is one message's, not a queue's.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    until(|| away.slack.acked().len() == MESSAGES).await;
+    let mut latencies = away.slack.ack_latencies();
+    latencies.sort();
+    println!(
+        "envelope ack while gorpd is away ({} acks): p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        latencies.len(),
+        percentile(&latencies, 50),
+        percentile(&latencies, 90),
+        percentile(&latencies, 99),
+        latencies.last().unwrap()
+    );
+    let world = away.start_gorpd(dir.path()).await;
+    let store = world.server.store.clone();
+    let stored = |at_least: usize| {
+        let store = store.clone();
+        eventually(move || {
+            let store = store.clone();
+            async move { (store.inbound_count().await.ok()? as usize >= at_least).then_some(std::time::Instant::now()) }
+        })
+    };
+    // From gorpd's first stored message, so the gateway's reconnect backoff does not count.
+    let first = stored(1).await;
+    let drained = stored(MESSAGES).await - first;
+    println!(
+        "spool drained into gorpd: {MESSAGES} messages in {drained:?}, {:.0} msg/s",
+        MESSAGES as f64 / drained.as_secs_f64()
+    );
+    gateway.stop().await;
+    world.stop().await;
+}

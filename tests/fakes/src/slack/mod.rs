@@ -145,6 +145,8 @@ struct Inner {
     /// Per channel: when each post or update came (since `started`).
     call_times: HashMap<String, Vec<Duration>>,
     started: Option<Instant>,
+    /// From the last attempt at an envelope to its ack, per ack.
+    ack_latencies: Vec<Duration>,
 }
 
 /// A running fake Slack workspace with one app.
@@ -312,6 +314,11 @@ impl FakeSlack {
     /// Envelopes Slack gave up after its last retry (with a schedule).
     pub fn lost(&self) -> Vec<String> {
         self.inner().lost.clone()
+    }
+
+    /// For each acknowledged envelope, the time from its last delivery to its ack.
+    pub fn ack_latencies(&self) -> Vec<Duration> {
+        self.inner().ack_latencies.clone()
     }
 
     /// How many calls to `channel` drew a 429.

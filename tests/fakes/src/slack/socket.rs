@@ -106,6 +106,10 @@ impl FakeSlack {
         let Some(id) = ack["envelope_id"].as_str() else { return };
         let mut inner = self.inner();
         inner.acked.push(id.to_owned());
+        let sent = inner.pending.iter().find(|p| p.id == id).and_then(|p| p.last_attempt);
+        if let Some(sent) = sent {
+            inner.ack_latencies.push(sent.elapsed());
+        }
         inner.pending.retain(|p| p.id != id);
     }
 }
