@@ -95,8 +95,11 @@ pub(crate) struct Spooled {
     pub(crate) inbound: Inbound,
 }
 
+/// How an append ended: on disk, or refused.
+type Committed = Result<(), SpoolError>;
+
 enum Request {
-    Append { inbound: Inbound, done: oneshot::Sender<Result<(), SpoolError>> },
+    Append { inbound: Inbound, done: oneshot::Sender<Committed> },
     Remove(i64),
 }
 
@@ -154,10 +157,7 @@ impl Spool {
 
     /// Queues `inbound` for the next commit (appends commit in the order
     /// they are queued); the answer comes once it is durable or refused.
-    pub(crate) async fn request_append(
-        &self,
-        inbound: Inbound,
-    ) -> Result<oneshot::Receiver<Result<(), SpoolError>>, SpoolError> {
+    pub(crate) async fn request_append(&self, inbound: Inbound) -> Result<oneshot::Receiver<Committed>, SpoolError> {
         let (done, committed) = oneshot::channel();
         self.requests.send(Request::Append { inbound, done }).await.map_err(|_| SpoolError::Closed)?;
         Ok(committed)
@@ -199,7 +199,7 @@ struct Changes {
     added: Vec<(Spooled, Meta)>,
     removed: Vec<i64>,
     /// Appenders and their answers, in request order.
-    answers: Vec<(oneshot::Sender<Result<(), SpoolError>>, Result<(), SpoolError>)>,
+    answers: Vec<(oneshot::Sender<Committed>, Committed)>,
     refused: bool,
 }
 
