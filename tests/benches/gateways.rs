@@ -120,6 +120,7 @@ fn main() {
             .env("GORP_TOKEN", server.gateway_token("telegram").await)
             .env("GORP_TELEGRAM_TOKEN", TELEGRAM_BOT)
             .env("GORP_TELEGRAM_API_URL", telegram.url())
+            .env("GORP_TELEGRAM_STATE_DIR", dir.path().join("telegram-state"))
             .env("RUST_LOG", "warn");
         let telegram_gateway = GatewayProcess::spawn(command);
 

@@ -8,6 +8,7 @@ use crate::backoff::BackoffConfig;
 use crate::spool::SpoolConfig;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A secret string whose `Debug` prints `<redacted>`.
@@ -55,6 +56,9 @@ pub struct GatewayConfig {
     /// A durable spool for inbound messages (default none): each is
     /// acknowledged to the platform once on disk, not once gorpd has it.
     pub spool: Option<SpoolConfig>,
+    /// The gateway's state directory (default none): streaming previews are
+    /// recorded there (`previews.db`), so a restart replaces them.
+    pub state_dir: Option<PathBuf>,
     /// Where to serve `/healthz` and `/metrics` (default: nowhere).
     pub health_addr: Option<SocketAddr>,
 }
@@ -72,6 +76,7 @@ impl GatewayConfig {
             backoff: BackoffConfig::default(),
             shutdown_grace: Duration::from_secs(1),
             spool: None,
+            state_dir: None,
             health_addr: None,
         }
     }

@@ -43,7 +43,8 @@ pub(crate) struct Args {
     pub(crate) slack_ping_interval_secs: u64,
 
     /// The gateway's state directory: the spool of messages acknowledged to
-    /// Slack but not yet to gorpd (`spool.db`). Keep it across restarts.
+    /// Slack but not yet to gorpd (`spool.db`) and the streaming previews
+    /// shown (`previews.db`). Keep it across restarts.
     #[arg(long, env = "GORP_SLACK_STATE_DIR", default_value = "gorp-slack-state", value_name = "DIR")]
     pub(crate) slack_state_dir: PathBuf,
 
@@ -78,6 +79,7 @@ impl Args {
     pub(crate) fn gateway(&self) -> Result<GatewayConfig, String> {
         let mut config = self.common.gateway_config(self.common.allowed())?;
         config.spool = Some(self.spool.config(self.slack_state_dir.clone()));
+        config.state_dir = Some(self.slack_state_dir.clone());
         Ok(config)
     }
 }

@@ -16,6 +16,7 @@ mod outbox;
 mod paced;
 mod publish;
 mod retry;
+mod saved;
 mod subscribe;
 
 use crate::backoff::Backoff;
@@ -136,7 +137,16 @@ impl<P: Platform> Runner<P> {
         let listen = tokio::spawn(listen(self.platform.clone(), cx, stop.clone()));
         let paced = Arc::new(Paced::new(self.platform.clone(), stop.clone()));
         let notifier = tokio::spawn(notify(paced.clone(), notices_rx, self.config.clone(), stop.clone()));
-        let outbox = Outbox::new(paced, self.config.edit_interval, self.config.backoff);
+        let mut outbox = Outbox::new(paced, self.config.edit_interval, self.config.backoff);
+        if let Some(dir) = &self.config.state_dir {
+            let saved = saved::SavedPreviews::open(dir).await.map_err(|e| {
+                GatewayError::Config(format!(
+                    "cannot open the previews in {}: {e} (is another gateway using it?)",
+                    dir.display()
+                ))
+            })?;
+            outbox = outbox.with_saved(saved);
+        }
         let mut kept = Kept { queue: PublishQueue::default(), intake, notices, outbox, spool };
         let result = self.connect_loop(&connector, &mut kept, &stop).await;
         stop.cancel();

@@ -4,6 +4,7 @@
 
 mod gateway;
 mod pacing;
+mod previews;
 mod resilience;
 mod spool;
 
