@@ -1,7 +1,7 @@
 //! Restarts end with one message per answer (issue 11, finding 7): the
 //! streaming preview a restart left behind is replaced by the final text
 //! after the gateway was killed, and by the interruption notice after gorpd
-//! was restarted mid-answer.
+//! was restarted mid-answer; `!retry` then runs the interrupted turn again.
 
 use super::*;
 use gorpd::testing::clients::{bind, create};
@@ -39,7 +39,7 @@ async fn a_gateway_killed_mid_answer_finishes_it_in_its_preview_after_a_restart(
 }
 
 #[tokio::test]
-async fn gorpd_restarted_mid_answer_leaves_one_message_the_interruption_notice() {
+async fn gorpd_restarted_mid_answer_leaves_one_message_the_interruption_notice_and_retry_reruns_it() {
     let dir = tempfile::tempdir().unwrap();
     let world = slow_world(dir.path(), 500).await;
     let gateway = world.gateway(&["--edit-interval-ms=100"]);
@@ -58,6 +58,12 @@ async fn gorpd_restarted_mid_answer_leaves_one_message_the_interruption_notice()
     let posted = world.slack.posted();
     assert_eq!(posted.len(), 1, "the notice replaced the half-streamed preview: {posted:?}");
     assert!(posted[0].edits >= 1, "{posted:?}");
+
+    world.slack.channel_message(CHANNEL, ALICE, "!retry", None);
+    world.answer(CHANNEL, "Retrying").await;
+    world.answer(CHANNEL, &format!("echo: {QUESTION}")).await;
+    world.slack.channel_message(CHANNEL, ALICE, "!retry", None);
+    world.answer(CHANNEL, "slow has no interrupted turn to retry").await;
     gateway.stop().await;
     world.stop().await;
 }
