@@ -27,7 +27,9 @@ async fn a_gateway_killed_mid_answer_finishes_it_in_its_preview_after_a_restart(
     let world = slow_world(dir.path(), 250).await;
     let first = world.gateway(&["--edit-interval-ms=100"]);
     world.slack.channel_message(CHANNEL, ALICE, QUESTION, None);
-    until(|| !world.slack.texts(CHANNEL).is_empty()).await;
+    // Killed mid-answer once the preview is established (edited once: it
+    // was recorded before the flush that edits it).
+    until(|| world.slack.posted().first().is_some_and(|p| p.edits >= 1)).await;
     first.kill().await;
     let second = world.gateway(&["--edit-interval-ms=100"]);
     world.answer(CHANNEL, &format!("echo: {QUESTION}")).await;

@@ -277,7 +277,9 @@ async fn a_gateway_killed_mid_answer_finishes_it_in_its_preview_after_a_restart(
     let first = world.gateway(&["--edit-interval-ms", "100"]);
     let question = "alpha beta gamma delta epsilon zeta eta theta iota kappa";
     world.telegram.dm(42, "alice", question);
-    until(|| !world.telegram.texts(42).is_empty()).await;
+    // Killed mid-answer once the preview is established (edited once: it
+    // was recorded before the flush that edits it).
+    until(|| world.telegram.sent().first().is_some_and(|m| m.edits >= 1)).await;
     first.kill().await;
     let second = world.gateway(&["--edit-interval-ms", "100"]);
     let answer = format!("echo: {question}");
