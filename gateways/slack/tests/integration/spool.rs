@@ -145,8 +145,11 @@ async fn a_full_spool_stops_acks_to_slack_and_recovers_when_gorpd_returns() {
         async move { line?.split("http://").nth(1)?.split('/').next()?.parse::<SocketAddr>().ok() }
     })
     .await;
-    let (status, body) = get(health, "/healthz").await;
-    assert!(status.contains("200") && body.contains(r#""status":"ok""#), "{status} {body}");
+    eventually(|| async move {
+        let (status, body) = get(health, "/healthz").await;
+        (status.contains("200") && body.contains(r#""status":"ok""#)).then_some(())
+    })
+    .await;
     let away = Away::stop_gorpd(world).await;
     let written = texts("full", 4);
     for text in &written {
