@@ -9,6 +9,9 @@
 //! posted. It prints end-to-end messages per second (platform -> gateway ->
 //! gorpd -> agent -> gorpd -> gateway -> platform, with streaming previews
 //! edited in place) and each gateway's resident memory, idle and at its peak.
+//! The gateways pace each channel at the platform's documented rate (about
+//! one call per second per chat), so with 20 users the answers flow at about
+//! 20 per second whatever the machine: the figure is bounded by pacing.
 
 use gorp_fakes::{FakeSlack, FakeTelegram, GatewayProcess, profile_binary};
 use gorpd::testing::clients::{bind, create};
@@ -117,6 +120,7 @@ fn main() {
             .env("GORP_TOKEN", server.gateway_token("telegram").await)
             .env("GORP_TELEGRAM_TOKEN", TELEGRAM_BOT)
             .env("GORP_TELEGRAM_API_URL", telegram.url())
+            .env("GORP_TELEGRAM_STATE_DIR", dir.path().join("telegram-state"))
             .env("RUST_LOG", "warn");
         let telegram_gateway = GatewayProcess::spawn(command);
 
@@ -128,6 +132,7 @@ fn main() {
             .env("GORP_SLACK_BOT_TOKEN", SLACK_BOT)
             .env("GORP_SLACK_APP_TOKEN", SLACK_APP)
             .env("GORP_SLACK_API_URL", slack.url())
+            .env("GORP_SLACK_STATE_DIR", dir.path().join("slack-state"))
             .env("RUST_LOG", "warn");
         let slack_gateway = GatewayProcess::spawn(command);
 

@@ -42,6 +42,7 @@ async fn one_session_bound_on_telegram_slack_and_the_web_answers_on_all_three() 
             ("GORP_TOKEN", server.gateway_token("telegram").await),
             ("GORP_TELEGRAM_TOKEN", TELEGRAM_BOT.into()),
             ("GORP_TELEGRAM_API_URL", telegram.url()),
+            ("GORP_TELEGRAM_STATE_DIR", dir.path().join("telegram-state").display().to_string()),
         ],
     );
     let slack_gateway = spawn(
@@ -52,6 +53,7 @@ async fn one_session_bound_on_telegram_slack_and_the_web_answers_on_all_three() 
             ("GORP_SLACK_BOT_TOKEN", SLACK_BOT.into()),
             ("GORP_SLACK_APP_TOKEN", SLACK_APP.into()),
             ("GORP_SLACK_API_URL", slack.url()),
+            ("GORP_SLACK_STATE_DIR", dir.path().join("slack-state").display().to_string()),
         ],
     );
     let browser = Browser::start().await;

@@ -13,6 +13,7 @@ use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::platform::Platform;
 use crate::runner::Runner;
+use crate::spool::SpoolConfig;
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, Parser};
 use std::ffi::OsString;
@@ -61,6 +62,11 @@ pub struct CommonArgs {
     /// Shortest time between two edits of a streaming answer, in milliseconds.
     #[arg(long, env = "GORP_EDIT_INTERVAL_MS", default_value_t = 1000, value_name = "MS")]
     pub edit_interval_ms: u64,
+
+    /// Serve the gateway's health (`/healthz`, JSON) and metrics
+    /// (`/metrics`, Prometheus) on this address, e.g. 127.0.0.1:9731.
+    #[arg(long, env = "GORP_HEALTH_ADDR", value_name = "ADDR")]
+    pub health_addr: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for CommonArgs {
@@ -73,6 +79,7 @@ impl std::fmt::Debug for CommonArgs {
             .field("gateway_id", &self.gateway_id)
             .field("allow", &self.allow)
             .field("edit_interval_ms", &self.edit_interval_ms)
+            .field("health_addr", &self.health_addr)
             .finish()
     }
 }
@@ -89,6 +96,7 @@ impl CommonArgs {
         let mut config = GatewayConfig::new(self.token.clone()).gorpd(self.gorpd.clone());
         config.gateway_id = self.gateway_id.clone();
         config.edit_interval = Duration::from_millis(self.edit_interval_ms);
+        config.health_addr = self.health_addr;
         if !allowed.is_empty() {
             config.allow = AllowList::only(allowed);
         }
@@ -97,6 +105,41 @@ impl CommonArgs {
             config.ca_cert = Some(pem);
         }
         Ok(config)
+    }
+}
+
+/// The spool's bounds, for a gateway that spools inbound messages;
+/// `#[command(flatten)]` it next to [`CommonArgs`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct SpoolArgs {
+    /// Most messages the spool holds while gorpd is away; beyond it new
+    /// messages are not acknowledged to the platform (which keeps them and
+    /// retries) until gorpd has taken some.
+    #[arg(long, env = "GORP_SPOOL_MAX_MESSAGES", default_value_t = 10_000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub spool_max_messages: u64,
+
+    /// Most bytes (message text, ids and names) the spool holds.
+    #[arg(long, env = "GORP_SPOOL_MAX_BYTES", default_value_t = 64 << 20, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub spool_max_bytes: u64,
+
+    /// Once the oldest spooled message has waited this long for gorpd, no
+    /// new message is taken.
+    #[arg(long, env = "GORP_SPOOL_MAX_AGE_SECS", default_value_t = 24 * 3600, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub spool_max_age_secs: u64,
+}
+
+impl SpoolArgs {
+    /// A spool in `state_dir` with these bounds.
+    pub fn config(&self, state_dir: PathBuf) -> SpoolConfig {
+        SpoolConfig {
+            dir: state_dir,
+            max_entries: usize::try_from(self.spool_max_messages).unwrap_or(usize::MAX),
+            max_bytes: self.spool_max_bytes,
+            max_age: Duration::from_secs(self.spool_max_age_secs),
+        }
     }
 }
 

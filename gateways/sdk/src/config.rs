@@ -5,7 +5,10 @@
 
 use crate::allow::AllowList;
 use crate::backoff::BackoffConfig;
+use crate::spool::SpoolConfig;
 use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A secret string whose `Debug` prints `<redacted>`.
@@ -50,6 +53,14 @@ pub struct GatewayConfig {
     pub backoff: BackoffConfig,
     /// How long a stopping runner waits for outstanding acks (default 1 s).
     pub shutdown_grace: Duration,
+    /// A durable spool for inbound messages (default none): each is
+    /// acknowledged to the platform once on disk, not once gorpd has it.
+    pub spool: Option<SpoolConfig>,
+    /// The gateway's state directory (default none): streaming previews are
+    /// recorded there (`previews.db`), so a restart replaces them.
+    pub state_dir: Option<PathBuf>,
+    /// Where to serve `/healthz` and `/metrics` (default: nowhere).
+    pub health_addr: Option<SocketAddr>,
 }
 
 impl GatewayConfig {
@@ -64,6 +75,9 @@ impl GatewayConfig {
             edit_interval: Duration::from_secs(1),
             backoff: BackoffConfig::default(),
             shutdown_grace: Duration::from_secs(1),
+            spool: None,
+            state_dir: None,
+            health_addr: None,
         }
     }
 

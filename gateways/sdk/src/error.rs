@@ -1,6 +1,7 @@
 //! Why a runner stopped.
 
 use crate::platform::PlatformError;
+use crate::spool::SpoolError;
 
 /// A reason the runner gave up (everything else it retries).
 #[derive(Debug, thiserror::Error)]
@@ -17,4 +18,7 @@ pub enum GatewayError {
     /// The platform reported a failure it cannot recover from.
     #[error(transparent)]
     Platform(#[from] PlatformError),
+    /// The spool cannot be opened (another process holds it, or the disk refuses).
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
 }

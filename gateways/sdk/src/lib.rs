@@ -4,12 +4,15 @@
 //! its own I/O and hands it to a [`Runner`], which connects to gorpd with the
 //! gateway token, publishes inbound messages with retry until acknowledged,
 //! subscribes to final responses (acking each once the platform took it),
-//! shows streamed chunks as a message edited in place, honours rate limits,
+//! shows streamed chunks as a message edited in place, paces calls at the
+//! platform's documented rates per channel and honours its rate limits,
 //! enforces the allow-list, and reconnects with backoff until shut down.
 //! [`split_message`] splits long answers without breaking code fences;
 //! [`SentMessages`] makes a platform's sends idempotent on the outbound id;
 //! [`cli`] is the command line and process life every gateway binary
-//! shares. The `testkit` feature adds an in-memory platform for tests.
+//! shares. An optional spool ([`SpoolConfig`]) keeps inbound messages on
+//! disk while gorpd is away. The `testkit` feature adds an in-memory
+//! platform for tests.
 
 mod allow;
 mod backoff;
@@ -17,10 +20,13 @@ mod chunking;
 pub mod cli;
 mod config;
 mod error;
+mod health;
 mod listen;
+mod pacing;
 mod platform;
 mod runner;
 mod sent;
+mod spool;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -30,9 +36,11 @@ pub use chunking::split_message;
 pub use config::{GatewayConfig, Secret};
 pub use error::GatewayError;
 pub use listen::{Ack, AckHandle, ListenContext, SubmitError};
+pub use pacing::Rate;
 pub use platform::{
     Delivered, Edit, Inbound, Limits, Outbound, OutboundKind, PermissionChoice, PermissionPrompt, Platform,
     PlatformError,
 };
 pub use runner::{ConnectionState, Runner};
 pub use sent::SentMessages;
+pub use spool::{SpoolConfig, SpoolError, SpoolStats};

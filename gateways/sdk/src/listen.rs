@@ -4,10 +4,14 @@
 //! message. The runner checks the allow-list, queues the message for gorpd and
 //! resolves the returned [`AckHandle`] once gorpd has acknowledged it, so a
 //! platform with an update offset (Telegram) advances it only then: a restart
-//! of either side neither loses nor repeats a message.
+//! of either side neither loses nor repeats a message. With a spool
+//! ([`crate::GatewayConfig::spool`]) the handle resolves as soon as the
+//! message is on disk ([`Ack::Spooled`]), or with [`SubmitError::Spool`] when
+//! the spool cannot take it (then the platform must not be acknowledged).
 
 use crate::allow::{AllowList, NOT_ALLOWED_TEXT};
 use crate::platform::{Inbound, Outbound, OutboundKind};
+use crate::spool::{Spool, SpoolError};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,6 +31,9 @@ pub enum Ack {
     /// The sender is not on the allow-list; it never reached gorpd and the
     /// user was told so.
     NotAllowed,
+    /// The message is on disk in the gateway's spool, which delivers it to
+    /// gorpd (across restarts of either side) and never drops it.
+    Spooled,
 }
 
 /// A submitted message could not be settled.
@@ -36,24 +43,32 @@ pub enum SubmitError {
     /// never received (read it again after a restart).
     #[error("the gateway stopped before gorpd acknowledged the message")]
     Closed,
+    /// The spool did not take the message (full, or the disk failed); do
+    /// not acknowledge it to the platform, which keeps it and retries.
+    #[error("the gateway cannot take the message now: {0}")]
+    Spool(SpoolError),
 }
+
+/// How a submitted message ended, as its [`AckHandle`] reports it.
+pub(crate) type Settled = Result<Ack, SubmitError>;
 
 /// A message on its way to gorpd, with whom to tell when it is settled.
 #[derive(Debug)]
 pub(crate) struct Submitted {
     pub(crate) inbound: Inbound,
-    pub(crate) done: oneshot::Sender<Ack>,
+    /// Who waits for gorpd's ack; none for a message from the spool.
+    pub(crate) done: Option<oneshot::Sender<Settled>>,
 }
 
 /// Resolves when the submitted message is settled (see [`Ack`]).
 #[derive(Debug)]
-pub struct AckHandle(oneshot::Receiver<Ack>);
+pub struct AckHandle(oneshot::Receiver<Settled>);
 
 impl Future for AckHandle {
     type Output = Result<Ack, SubmitError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx).map(|r| r.map_err(|_| SubmitError::Closed))
+        Pin::new(&mut self.0).poll(cx).map(|r| r.unwrap_or(Err(SubmitError::Closed)))
     }
 }
 
@@ -64,6 +79,8 @@ pub struct ListenContext {
     intake: mpsc::Sender<Submitted>,
     notices: mpsc::Sender<Outbound>,
     allow: Arc<AllowList>,
+    /// With a spool, messages go to it instead of straight to `intake`.
+    spool: Option<Spool>,
 }
 
 impl ListenContext {
@@ -72,8 +89,9 @@ impl ListenContext {
         intake: mpsc::Sender<Submitted>,
         notices: mpsc::Sender<Outbound>,
         allow: Arc<AllowList>,
+        spool: Option<Spool>,
     ) -> Self {
-        Self { shutdown, intake, notices, allow }
+        Self { shutdown, intake, notices, allow, spool }
     }
 
     /// Fires when the gateway is stopping; `listen` should return soon after.
@@ -91,10 +109,24 @@ impl ListenContext {
                 .send(notice(&inbound, "not-allowed", NOT_ALLOWED_TEXT))
                 .await
                 .map_err(|_| SubmitError::Closed)?;
-            let _ = done.send(Ack::NotAllowed);
+            let _ = done.send(Ok(Ack::NotAllowed));
             return Ok(AckHandle(handle));
         }
-        self.intake.send(Submitted { inbound, done }).await.map_err(|_| SubmitError::Closed)?;
+        if let Some(spool) = &self.spool {
+            // Queued here, in submit order; only the wait for the commit runs apart.
+            let committed = spool.request_append(inbound).await.map_err(|_| SubmitError::Closed)?;
+            tokio::spawn(async move {
+                let settled = match committed.await {
+                    Ok(Ok(())) => Ok(Ack::Spooled),
+                    Ok(Err(error)) => Err(SubmitError::Spool(error)),
+                    Err(_) => Err(SubmitError::Closed),
+                };
+                let _ = done.send(settled);
+            });
+            return Ok(AckHandle(handle));
+        }
+        let submitted = Submitted { inbound, done: Some(done) };
+        self.intake.send(submitted).await.map_err(|_| SubmitError::Closed)?;
         Ok(AckHandle(handle))
     }
 }

@@ -8,6 +8,7 @@
 //! throttling and allow-lists. Types here never mention protobuf.
 
 use crate::listen::ListenContext;
+use crate::pacing::Rate;
 use std::future::Future;
 use std::time::Duration;
 
@@ -155,4 +156,16 @@ pub trait Platform: Send + Sync + 'static {
     /// Replaces the text of a message sent earlier. Only called when
     /// [`Limits::edits`] is true.
     fn edit(&self, edit: Edit) -> impl Future<Output = Result<(), PlatformError>> + Send;
+
+    /// The platform's documented rates for calls to `channel_id` (every one
+    /// applies; sends and edits share them). Default: none.
+    fn channel_rates(&self, channel_id: &str) -> Vec<Rate> {
+        let _ = channel_id;
+        Vec::new()
+    }
+
+    /// The platform's documented rate for all calls of the bot. Default: none.
+    fn global_rate(&self) -> Option<Rate> {
+        None
+    }
 }

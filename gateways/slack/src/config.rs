@@ -6,9 +6,10 @@
 
 use crate::platform::Settings;
 use clap::Parser;
-use gorp_gateway::cli::CommonArgs;
+use gorp_gateway::cli::{CommonArgs, SpoolArgs};
 use gorp_gateway::{GatewayConfig, Secret};
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
@@ -40,6 +41,15 @@ pub(crate) struct Args {
     #[arg(long, env = "GORP_SLACK_PING_INTERVAL_SECS", default_value_t = 10, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) slack_ping_interval_secs: u64,
+
+    /// The gateway's state directory: the spool of messages acknowledged to
+    /// Slack but not yet to gorpd (`spool.db`) and the streaming previews
+    /// shown (`previews.db`). Keep it across restarts.
+    #[arg(long, env = "GORP_SLACK_STATE_DIR", default_value = "gorp-slack-state", value_name = "DIR")]
+    pub(crate) slack_state_dir: PathBuf,
+
+    #[command(flatten)]
+    pub(crate) spool: SpoolArgs,
 }
 
 impl fmt::Debug for Args {
@@ -50,6 +60,8 @@ impl fmt::Debug for Args {
             .field("slack_app_token", &Secret::new(""))
             .field("slack_api_url", &self.slack_api_url.as_str())
             .field("slack_ping_interval_secs", &self.slack_ping_interval_secs)
+            .field("slack_state_dir", &self.slack_state_dir)
+            .field("spool", &self.spool)
             .finish()
     }
 }
@@ -63,9 +75,12 @@ impl Args {
         }
     }
 
-    /// The shared runner's settings.
+    /// The shared runner's settings, with the spool in the state directory.
     pub(crate) fn gateway(&self) -> Result<GatewayConfig, String> {
-        self.common.gateway_config(self.common.allowed())
+        let mut config = self.common.gateway_config(self.common.allowed())?;
+        config.spool = Some(self.spool.config(self.slack_state_dir.clone()));
+        config.state_dir = Some(self.slack_state_dir.clone());
+        Ok(config)
     }
 }
 
@@ -96,6 +111,18 @@ mod tests {
         let config = args.gateway().unwrap();
         assert!(config.allow.allows("U1") && config.allow.allows("U2") && !config.allow.allows("U3"));
         assert!(parse(&[]).gateway().unwrap().allow.allows("U3"));
+        let spool = config.spool.expect("slack spools");
+        assert_eq!((spool.dir.to_str(), spool.max_entries), (Some("gorp-slack-state"), 10_000));
+    }
+
+    #[test]
+    fn spool_bounds_are_settings_and_zero_is_refused() {
+        let spool =
+            parse(&["--slack-state-dir", "/var/lib/gorp-slack", "--spool-max-messages", "5"]).gateway().unwrap().spool;
+        let spool = spool.unwrap();
+        assert_eq!((spool.dir.to_str(), spool.max_entries), (Some("/var/lib/gorp-slack"), 5));
+        let base = ["gorp-slack", "--token", "t", "--slack-bot-token", "b", "--slack-app-token", "a"];
+        assert!(Args::try_parse_from(base.iter().chain(&["--spool-max-messages", "0"])).is_err());
     }
 
     #[test]

@@ -7,14 +7,18 @@
 //! thread named by `in_reply_to` (see [`convert::reply_thread`]), with Approve
 //! / Deny buttons on a pending permission request; `edit` uses `chat.update`.
 //! Text is escaped for Slack (`&`, `<`, `>`). Messages are capped at 4000 characters: Slack truncates `text` past 40 000
-//! but recommends at most 4000, and longer messages render poorly.
+//! but recommends at most 4000, and longer messages render poorly. Calls to
+//! one channel are paced at Slack's documented rate for `chat.postMessage`
+//! (about one per second per channel, short bursts allowed), which the
+//! runner applies to posts and updates alike.
 
 use crate::api::{Api, Identity, NewMessage};
 use crate::convert;
 use crate::error::{Token, classify};
 use crate::socket::SocketMode;
 use gorp_gateway::{
-    Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError, SentMessages,
+    Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError, Rate,
+    SentMessages,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +26,9 @@ use tokio_util::sync::CancellationToken;
 
 /// The longest message the gateway sends, in characters (Slack's recommendation).
 pub(crate) const MAX_CHARS: usize = 4000;
+
+/// Calls per channel: a burst of 3, then one per second.
+const CHANNEL_RATE: Rate = Rate::new(3, Duration::from_secs(1));
 
 /// What `Slack` needs besides the tokens.
 #[derive(Debug, Clone)]
@@ -126,6 +133,10 @@ impl Platform for Slack {
     async fn edit(&self, edit: Edit) -> Result<(), PlatformError> {
         let text = convert::escape(&edit.text);
         self.api.update(&edit.channel_id, &edit.message_id, &text).await.map_err(|e| classify(e, Token::Bot))
+    }
+
+    fn channel_rates(&self, _channel_id: &str) -> Vec<Rate> {
+        vec![CHANNEL_RATE]
     }
 }
 

@@ -5,9 +5,11 @@
 //! `disconnect` (refresh_requested, warning, link_disabled: reconnect at
 //! once) or the socket goes silent, then starts over with a fresh URL (with
 //! [`Backoff`] after failures). A message envelope is acknowledged
-//! (`{"envelope_id":…}`) only once gorpd acknowledged the message: a task per
+//! (`{"envelope_id":…}`) only once the message is safe: on disk in the
+//! gateway's spool (or, without one, acknowledged by gorpd); a task per
 //! envelope awaits the [`gorp_gateway::AckHandle`] so the reader never
-//! blocks on gorpd; the ack goes out on the envelope's own connection if it
+//! blocks on the disk or gorpd, and a message the spool refuses (full) is not
+//! acknowledged, so Slack keeps it and retries; the ack goes out on the envelope's own connection if it
 //! is still open (otherwise Slack redelivers it, and gorpd drops the
 //! duplicate). A WebSocket ping goes out every `ping_interval`; when no frame
 //! at all (pong, event, hello) arrived for three intervals the connection is
@@ -23,7 +25,7 @@ use crate::api::Api;
 use crate::convert::{self, Envelope};
 use crate::error::{Token, classify};
 use futures::{SinkExt, StreamExt};
-use gorp_gateway::{AckHandle, Backoff, BackoffConfig, ListenContext, PlatformError};
+use gorp_gateway::{AckHandle, Backoff, BackoffConfig, ListenContext, PlatformError, SubmitError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -215,6 +217,9 @@ async fn ack_when_settled(handle: AckHandle, envelope_id: String, acks: mpsc::Un
             tracing::debug!(%envelope_id, ?ack, "gorpd settled a slack message");
             // The connection may be gone; Slack then redelivers and gorpd de-duplicates.
             let _ = acks.send(envelope_id);
+        }
+        Err(error @ SubmitError::Spool(_)) => {
+            tracing::warn!(%envelope_id, %error, "not acknowledging a slack message; slack will send it again")
         }
         Err(error) => tracing::debug!(%envelope_id, %error, "slack message not settled"),
     }

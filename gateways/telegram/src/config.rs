@@ -8,6 +8,7 @@ use clap::Parser;
 use gorp_gateway::cli::CommonArgs;
 use gorp_gateway::{GatewayConfig, Secret};
 use std::fmt;
+use std::path::PathBuf;
 use url::Url;
 
 /// The Telegram gateway for gorp: relays a Telegram bot's chats to gorpd and
@@ -27,6 +28,12 @@ pub(crate) struct Args {
     /// The Bot API base URL; change it only for a local Bot API server or tests.
     #[arg(long, env = "GORP_TELEGRAM_API_URL", default_value = "https://api.telegram.org", value_name = "URL")]
     pub(crate) telegram_api_url: Url,
+
+    /// The gateway's state directory: the streaming previews shown
+    /// (`previews.db`), so that after a restart the answer replaces its
+    /// preview. Keep it across restarts.
+    #[arg(long, env = "GORP_TELEGRAM_STATE_DIR", default_value = "gorp-telegram-state", value_name = "DIR")]
+    pub(crate) telegram_state_dir: PathBuf,
 }
 
 impl fmt::Debug for Args {
@@ -35,6 +42,7 @@ impl fmt::Debug for Args {
             .field("common", &self.common)
             .field("telegram_token", &Secret::new(""))
             .field("telegram_api_url", &self.telegram_api_url.as_str())
+            .field("telegram_state_dir", &self.telegram_state_dir)
             .finish()
     }
 }
@@ -49,7 +57,9 @@ impl Args {
 
     /// The shared runner's settings.
     pub(crate) fn gateway(&self) -> Result<GatewayConfig, String> {
-        self.common.gateway_config(self.allowed())
+        let mut config = self.common.gateway_config(self.allowed())?;
+        config.state_dir = Some(self.telegram_state_dir.clone());
+        Ok(config)
     }
 }
 

@@ -8,20 +8,33 @@
 //! neither loses nor repeats a message. Each chat (private or group) is the
 //! channel `<chat id>`. `deliver` sends with `sendMessage` (replying to the
 //! original when there is one, with Approve / Deny buttons on a pending
-//! permission request); `edit` uses `editMessageText`.
+//! permission request); `edit` uses `editMessageText`. Calls are paced at
+//! Telegram's documented per-chat, per-group and per-bot rates. No spool:
+//! the update offset already keeps an unacknowledged message at Telegram
+//! (for 24 hours) while gorpd is away.
 
 use crate::api::{Api, NewMessage};
 use crate::convert::{self, Event, Senders};
 use crate::error::{classify, not_modified};
 use gorp_gateway::{
-    AckHandle, Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError,
+    AckHandle, Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError, Rate,
     SentMessages, SubmitError,
 };
+use std::time::Duration;
 use teloxide::types::{ChatId, MessageId, Update};
 use tokio_util::sync::CancellationToken;
 
 /// Telegram's limit on a message's text, in characters.
 pub(crate) const MAX_CHARS: usize = 4096;
+
+/// Telegram's documented pacing: about one message per second in a chat
+/// (short bursts allowed), at most 20 per minute in a group, about 30 per
+/// second for the whole bot. As token buckets whose worst case stays within
+/// each: 3 then 1/s; 5 then one per 4 s (≤ 20 in any minute); 5 then one per
+/// 40 ms (≤ 30 in any second).
+const CHAT_RATE: Rate = Rate::new(3, Duration::from_secs(1));
+const GROUP_RATE: Rate = Rate::new(5, Duration::from_secs(4));
+const BOT_RATE: Rate = Rate::new(5, Duration::from_millis(40));
 
 /// The Telegram platform.
 #[derive(Debug)]
@@ -159,6 +172,18 @@ impl Platform for Telegram {
             Err(error) if not_modified(&error) => Ok(()),
             result => result.map_err(classify),
         }
+    }
+
+    fn channel_rates(&self, channel_id: &str) -> Vec<Rate> {
+        // Group and channel chat ids are negative; private chats are users' ids.
+        match channel_id.starts_with('-') {
+            true => vec![CHAT_RATE, GROUP_RATE],
+            false => vec![CHAT_RATE],
+        }
+    }
+
+    fn global_rate(&self) -> Option<Rate> {
+        Some(BOT_RATE)
     }
 }
 

@@ -11,10 +11,11 @@ use std::fmt::Write;
 mod agent;
 mod prune;
 pub use prune::parse_age;
+mod retry;
 mod schedule;
 
 /// Every DISPATCH command word; in a bound channel only these reach DISPATCH.
-pub const COMMANDS: [&str; 18] = [
+pub const COMMANDS: [&str; 19] = [
     "create",
     "delete",
     "list",
@@ -27,6 +28,7 @@ pub const COMMANDS: [&str; 18] = [
     "approve",
     "deny",
     "cancel",
+    "retry",
     "mode",
     "model",
     "login",
@@ -48,6 +50,7 @@ const HELP: &str = "DISPATCH commands:
 !approve <id> [always]      allow what an agent asked for (from a channel bound to its session)
 !deny <id>                  refuse what an agent asked for
 !cancel [session]           stop the turn a session is working on (default: this channel's session)
+!retry                      run again the turn a restart of gorpd interrupted (in a bound channel)
 !mode [session] [mode]      show or set the agent's mode (in a bound channel the session is implied)
 !model [session] [model]    show or set the agent's model
 !login [session] [method]   list the agent's ways to log in, or start one
@@ -134,6 +137,7 @@ pub(crate) async fn handle(orchestrator: &Orchestrator, inbound: &Inbound, bound
         "broadcast" => broadcast(orchestrator, rest, inbound).await,
         "approve" | "deny" => answer(orchestrator, &word, args.next(), args.next(), inbound).await,
         "cancel" => cancel(orchestrator, args.next(), bound, inbound).await,
+        "retry" => retry::handle(orchestrator, bound, inbound).await,
         "schedule" => schedule::handle(orchestrator, rest, inbound, bound).await,
         "prune" => prune::handle(orchestrator, rest, bound).await,
         "mode" => agent::setting(orchestrator, Setting::Mode, args.collect(), bound).await,

@@ -61,6 +61,11 @@ impl GatewayProcess {
         self.child.id()
     }
 
+    /// Ends the process with SIGKILL (a crash: nothing is flushed) and reaps it.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("SIGKILL the gateway");
+    }
+
     /// Sends SIGTERM and expects a clean exit (status 0) within 30 s.
     pub async fn stop(mut self) {
         let pid = self.child.id().expect("the gateway is running").to_string();
@@ -81,6 +86,11 @@ pub struct Log(Arc<Mutex<Vec<String>>>);
 impl Log {
     /// Whether a line containing `needle` was written.
     pub fn contains(&self, needle: &str) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|line| line.contains(needle))
+        self.find(needle).is_some()
+    }
+
+    /// The first line containing `needle`, if one was written.
+    pub fn find(&self, needle: &str) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|line| line.contains(needle)).cloned()
     }
 }

@@ -20,7 +20,8 @@ async fn one_session_on_matrix_telegram_and_a_bus_client_answers_on_all_three() 
         .env("GORP_GORPD", format!("http://{}", world.server.grpc_addr))
         .env("GORP_TOKEN", world.server.gateway_token("telegram").await)
         .env("GORP_TELEGRAM_TOKEN", TELEGRAM_BOT)
-        .env("GORP_TELEGRAM_API_URL", telegram.url());
+        .env("GORP_TELEGRAM_API_URL", telegram.url())
+        .env("GORP_TELEGRAM_STATE_DIR", world.server.data_dir.join("telegram-state"));
     let telegram_gateway = GatewayProcess::spawn(command);
     let mut bus = Chat::open(&mut world.server.admin_bus(), "cli").await;
     world.server.control().bind_session(bind("cli", "c1", "research")).await.unwrap();

@@ -6,28 +6,40 @@
 //! error ends the session; the runner reconnects with capped, jittered
 //! backoff, logging each state change once. The publish queue and the outbox
 //! outlive sessions, so nothing unacknowledged is lost and nothing handled is
-//! repeated. UNAUTHENTICATED / PERMISSION_DENIED end the runner.
+//! repeated. UNAUTHENTICATED / PERMISSION_DENIED end the runner. With a
+//! spool configured, it is opened first (a second process on the same state
+//! directory fails here) and what it holds is sent before anything new.
 
 mod connect;
 mod convert;
 mod outbox;
+mod paced;
 mod publish;
 mod retry;
+mod saved;
 mod subscribe;
 
 use crate::backoff::Backoff;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
+use crate::health;
 use crate::listen::{ListenContext, Submitted};
 use crate::platform::{Outbound, Platform, PlatformError};
+use crate::spool::{Spool, Spooled};
 use connect::{Connector, describe, fatal};
 use outbox::Outbox;
+use paced::Paced;
 use publish::{PublishHalf, PublishQueue, PublishStream};
 use std::sync::Arc;
 use std::time::Duration;
 use subscribe::Subscription;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+
+pub(crate) use convert::scoped_message_id;
+
+/// How long a stopping runner waits for the spool to close its file.
+const SPOOL_CLOSE: Duration = Duration::from_secs(5);
 
 /// Messages handed over by `listen` before they enter the publish queue.
 const INTAKE: usize = 64;
@@ -77,6 +89,8 @@ struct Kept<P> {
     intake: mpsc::Receiver<Submitted>,
     notices: mpsc::Sender<Outbound>,
     outbox: Outbox<P>,
+    /// Messages from the spool, and the spool, when there is one.
+    spool: Option<(mpsc::UnboundedReceiver<Spooled>, Spool)>,
 }
 
 /// Runs one platform against gorpd.
@@ -105,25 +119,73 @@ impl<P: Platform> Runner<P> {
     /// platform fails fatally.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), GatewayError> {
         let connector = Connector::new(&self.config)?;
+        let (spool, spool_task) = match &self.config.spool {
+            Some(config) => {
+                let (forward, spooled) = mpsc::unbounded_channel();
+                let (spool, task) = Spool::open(config.clone(), forward).await?;
+                (Some((spooled, spool)), Some(task))
+            }
+            None => (None, None),
+        };
         let stop = shutdown.child_token();
+        let health = self.serve_health(spool.as_ref().map(|(_, spool)| spool.stats()), &stop).await?;
         let (intake_tx, intake) = mpsc::channel(INTAKE);
         let (notices, notices_rx) = mpsc::channel(64);
         let allow = Arc::new(self.config.allow.clone());
-        let cx = ListenContext::new(stop.clone(), intake_tx, notices.clone(), allow);
+        let spool_handle = spool.as_ref().map(|(_, spool)| spool.clone());
+        let cx = ListenContext::new(stop.clone(), intake_tx, notices.clone(), allow, spool_handle);
         let listen = tokio::spawn(listen(self.platform.clone(), cx, stop.clone()));
-        let notifier = tokio::spawn(notify(self.platform.clone(), notices_rx, self.config.clone(), stop.clone()));
-        let outbox = Outbox::new(self.platform.clone(), self.config.edit_interval, self.config.backoff);
-        let mut kept = Kept { queue: PublishQueue::default(), intake, notices, outbox };
+        let paced = Arc::new(Paced::new(self.platform.clone(), stop.clone()));
+        let notifier = tokio::spawn(notify(paced.clone(), notices_rx, self.config.clone(), stop.clone()));
+        let mut outbox = Outbox::new(paced, self.config.edit_interval, self.config.backoff);
+        if let Some(dir) = &self.config.state_dir {
+            let saved = saved::SavedPreviews::open(dir).await.map_err(|e| {
+                GatewayError::Config(format!(
+                    "cannot open the previews in {}: {e} (is another gateway using it?)",
+                    dir.display()
+                ))
+            })?;
+            outbox = outbox.with_saved(saved);
+        }
+        let mut kept = Kept { queue: PublishQueue::default(), intake, notices, outbox, spool };
         let result = self.connect_loop(&connector, &mut kept, &stop).await;
         stop.cancel();
         let listened = listen.await.unwrap_or(Ok(()));
         let _ = notifier.await;
-        if kept.queue.len() > 0 {
-            tracing::info!(unacknowledged = kept.queue.len(), "stopping with messages gorpd has not acknowledged");
+        match (kept.queue.len(), &kept.spool) {
+            (0, _) => {}
+            (waiting, Some(_)) => tracing::info!(waiting, "stopping; the spool keeps what gorpd has not acknowledged"),
+            (unacknowledged, None) => {
+                tracing::info!(unacknowledged, "stopping with messages gorpd has not acknowledged")
+            }
+        }
+        drop(kept);
+        if let Some(task) = spool_task {
+            let _ = tokio::time::timeout(SPOOL_CLOSE, task).await;
+        }
+        if let Some(task) = health {
+            let _ = task.await;
         }
         self.set_state(ConnectionState::Stopped);
         tracing::info!("gateway stopped");
         result.and(listened.map_err(GatewayError::from))
+    }
+
+    /// Starts `/healthz` and `/metrics` on `--health-addr`, if given.
+    async fn serve_health(
+        &self,
+        spool: Option<watch::Receiver<crate::SpoolStats>>,
+        stop: &CancellationToken,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, GatewayError> {
+        let Some(addr) = self.config.health_addr else { return Ok(None) };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| GatewayError::Config(format!("cannot listen on --health-addr {addr}: {e}")))?;
+        let addr = listener.local_addr().unwrap_or(addr);
+        tracing::info!("health at http://{addr}/healthz, metrics at http://{addr}/metrics");
+        let spool = spool.zip(self.config.spool.clone());
+        let sources = health::Sources { platform: P::NAME, connection: self.state.subscribe(), spool };
+        Ok(Some(tokio::spawn(health::serve(listener, sources, stop.clone()))))
     }
 
     /// Keeps a session with gorpd until `stop` fires or an error is fatal.
@@ -175,6 +237,7 @@ impl<P: Platform> Runner<P> {
         let half = PublishHalf {
             queue: &mut kept.queue,
             intake: &mut kept.intake,
+            spool: kept.spool.as_mut().map(|(spooled, spool)| (spooled, &*spool)),
             notices: &kept.notices,
             platform: P::NAME,
             grace,
@@ -256,7 +319,7 @@ async fn listen<P: Platform>(
 
 /// Delivers the gateway's own notices (not allowed, refused) until `stop`.
 async fn notify<P: Platform>(
-    platform: Arc<P>,
+    platform: Arc<Paced<P>>,
     mut notices: mpsc::Receiver<Outbound>,
     config: GatewayConfig,
     stop: CancellationToken,

@@ -5,10 +5,17 @@
 //! rate limits) before its seq is acked; steps already done and seqs already
 //! delivered are remembered, so a replay after a reconnect repeats nothing.
 //! Text chunks become one preview message per channel, edited in place at most
-//! once per `edit_interval`; the final text always replaces it.
+//! once per `edit_interval` and only when the channel's pacing has room now;
+//! the final text always replaces it. Every call goes through [`Paced`].
+//! With a state directory, previews are also recorded in [`SavedPreviews`],
+//! so after a restart of the gateway the replayed final (or, after a restart
+//! of gorpd, the interruption notice for the same question) replaces the
+//! preview left behind instead of adding a second message.
 
 use super::convert;
+use super::paced::Paced;
 use super::retry::{Outcome, retry, retry_at_most};
+use super::saved::{SavedPreviews, question_key};
 use crate::backoff::BackoffConfig;
 use crate::chunking::split_message;
 use crate::platform::{Edit, Limits, Outbound, OutboundKind, Platform, PlatformError};
@@ -53,7 +60,7 @@ impl Preview {
 
 /// Outbound state of one runner.
 pub(crate) struct Outbox<P> {
-    platform: Arc<P>,
+    platform: Arc<Paced<P>>,
     limits: Limits,
     edit_interval: Duration,
     backoff: BackoffConfig,
@@ -62,11 +69,13 @@ pub(crate) struct Outbox<P> {
     delivered_through: u64,
     /// Steps (response/channel/piece) of an unfinished final that are done.
     done_steps: HashSet<String>,
+    /// Previews on disk, when the gateway has a state directory.
+    saved: Option<SavedPreviews>,
 }
 
 impl<P: Platform> Outbox<P> {
-    pub(crate) fn new(platform: Arc<P>, edit_interval: Duration, backoff: BackoffConfig) -> Self {
-        let limits = platform.limits();
+    pub(crate) fn new(platform: Arc<Paced<P>>, edit_interval: Duration, backoff: BackoffConfig) -> Self {
+        let limits = platform.platform().limits();
         Self {
             platform,
             limits,
@@ -75,7 +84,14 @@ impl<P: Platform> Outbox<P> {
             previews: HashMap::new(),
             delivered_through: 0,
             done_steps: HashSet::new(),
+            saved: None,
         }
+    }
+
+    /// Keeps previews in `saved` too, so they survive restarts.
+    pub(crate) fn with_saved(mut self, saved: SavedPreviews) -> Self {
+        self.saved = Some(saved);
+        self
     }
 
     /// Highest seq this process delivered.
@@ -94,11 +110,14 @@ impl<P: Platform> Outbox<P> {
             tracing::debug!(seq = response.seq, "replayed response already delivered; acking only");
             return Ok(true);
         }
-        let preview = self.previews.remove(&response.response_id);
+        let question = ends_its_question(response).then(|| question_key(response.reply_to.as_ref())).flatten();
+        let preview = self.take_preview(&response.response_id, question.as_deref());
         let text = if response.text.trim().is_empty() { "(empty response)" } else { response.text.as_str() };
         let pieces = split_message(text, self.limits.max_chars);
         for channel in convert::channel_ids(P::NAME, &response.targets) {
-            let preview_id = preview.as_ref().and_then(|p| p.messages.get(&channel)).cloned();
+            let shown = preview.as_ref().and_then(|p| p.messages.get(&channel)).cloned();
+            let saved = self.saved.as_ref().and_then(|s| s.find(&response.response_id, question.as_deref(), &channel));
+            let preview_id = shown.or(saved);
             for (i, piece) in pieces.iter().enumerate() {
                 let step = format!("{}/{channel}/{i}", response.response_id);
                 if self.done_steps.contains(&step) {
@@ -111,11 +130,44 @@ impl<P: Platform> Outbox<P> {
                 }
                 self.done_steps.insert(step);
             }
+            self.forget_saved(&response.response_id, question.as_deref(), &channel).await;
         }
         self.done_steps.clear();
         self.delivered_through = response.seq;
         tracing::debug!(seq = response.seq, pieces = pieces.len(), "response delivered");
         Ok(true)
+    }
+
+    /// The live preview of `response_id`, or of the turn that asked `question`.
+    fn take_preview(&mut self, response_id: &str, question: Option<&str>) -> Option<Preview> {
+        if let Some(preview) = self.previews.remove(response_id) {
+            return Some(preview);
+        }
+        let question = question?;
+        let earlier =
+            self.previews.iter().find(|(_, p)| question_key(p.reply_to.as_ref()).as_deref() == Some(question));
+        let earlier = earlier.map(|(id, _)| id.clone())?;
+        self.previews.remove(&earlier)
+    }
+
+    async fn forget_saved(&mut self, response_id: &str, question: Option<&str>, channel: &str) {
+        let Some(saved) = &mut self.saved else { return };
+        if let Err(error) = saved.forget(response_id, question, channel).await {
+            tracing::warn!(%error, %channel, "cannot forget a streaming preview on disk");
+        }
+    }
+
+    async fn save_preview(
+        &mut self,
+        response_id: &str,
+        channel: &str,
+        message_id: &str,
+        reply_to: Option<&pb::MessageRef>,
+    ) {
+        let Some(saved) = &mut self.saved else { return };
+        if let Err(error) = saved.record(response_id, channel, message_id, question_key(reply_to)).await {
+            tracing::warn!(%error, %channel, "cannot record a streaming preview on disk; a restart would leave it behind");
+        }
     }
 
     fn outbound(&self, r: &pb::Response, channel: &str, text: &str, piece: (usize, usize), id: String) -> Outbound {
@@ -166,12 +218,19 @@ impl<P: Platform> Outbox<P> {
         let now = Instant::now();
         self.previews.retain(|_, p| now.duration_since(p.touched) < PREVIEW_IDLE);
         let targets = convert::channel_ids(P::NAME, &chunk.targets);
+        // A preview this gateway showed before a restart goes on being edited.
+        let shown: HashMap<String, String> = match &self.saved {
+            Some(saved) => {
+                targets.iter().filter_map(|c| Some((c.clone(), saved.find(&chunk.response_id, None, c)?))).collect()
+            }
+            None => HashMap::new(),
+        };
         let preview = self.previews.entry(chunk.response_id).or_insert_with(|| Preview {
             text: String::new(),
             session: chunk.session,
             targets,
             reply_to: chunk.reply_to,
-            messages: HashMap::new(),
+            messages: shown,
             failed: HashSet::new(),
             dirty: false,
             last_flush: None,
@@ -216,7 +275,7 @@ impl<P: Platform> Outbox<P> {
             let result = match preview.messages.get(&channel) {
                 Some(message_id) => {
                     let edit = Edit { channel_id: channel.clone(), message_id: message_id.clone(), text: text.clone() };
-                    self.platform.edit(edit).await.map(|()| None)
+                    self.platform.edit_now(edit).await.map(|()| None)
                 }
                 None => {
                     let id = format!("{response_id}/{channel}/preview");
@@ -230,15 +289,18 @@ impl<P: Platform> Outbox<P> {
                         piece: (0, 1),
                         permission: None,
                     };
-                    self.platform.deliver(outbound).await.map(|d| Some(d.message_id))
+                    self.platform.deliver_now(outbound).await.map(|d| Some(d.message_id))
                 }
             };
             match result {
-                Ok(Some(message_id)) => _ = preview.messages.insert(channel, message_id),
+                Ok(Some(message_id)) => {
+                    self.save_preview(response_id, &channel, &message_id, preview.reply_to.as_ref()).await;
+                    preview.messages.insert(channel, message_id);
+                }
                 Ok(None) => {}
                 Err(PlatformError::RateLimited(after)) => {
                     preview.dirty = true;
-                    preview.not_before = now + after;
+                    preview.not_before = preview.not_before.max(now + after);
                 }
                 Err(error) => {
                     tracing::debug!(%channel, %error, "streaming preview failed; the final will be sent as a new message");
@@ -248,6 +310,13 @@ impl<P: Platform> Outbox<P> {
         }
         self.previews.insert(response_id.to_owned(), preview);
     }
+}
+
+/// Whether `response` ends the turn of its question even under another
+/// response id: a notice (the turn was interrupted by a restart of gorpd, or
+/// its session deleted), but not a permission request made during the turn.
+fn ends_its_question(response: &pb::Response) -> bool {
+    response.kind == pb::ResponseKind::Notice as i32 && response.permission.is_none()
 }
 
 /// A preview's text, cut to the limit with an ellipsis when longer.
@@ -319,7 +388,8 @@ mod tests {
 
         fn outbox(max_chars: usize) -> (Arc<MemoryPlatform>, Outbox<MemoryPlatform>) {
             let platform = MemoryPlatform::new(Limits { max_chars, edits: true });
-            let outbox = Outbox::new(platform.clone(), Duration::from_secs(1), BackoffConfig::default());
+            let paced = Arc::new(Paced::new(platform.clone(), CancellationToken::new()));
+            let outbox = Outbox::new(paced, Duration::from_secs(1), BackoffConfig::default());
             (platform, outbox)
         }
 
@@ -371,6 +441,38 @@ mod tests {
             assert!(outbox.deliver_final(&response(1, "abc"), &CancellationToken::new()).await.unwrap());
             assert_eq!(platform.texts("c1"), vec!["a", "abc"], "the preview stays, the answer follows it");
             assert_eq!(platform.failed_calls(), EDIT_ATTEMPTS as usize);
+        }
+
+        fn asked(response_id: &str, kind: pb::ResponseKind) -> (pb::Chunk, pb::Response) {
+            let question = pb::MessageRef {
+                channel: Some(pb::Channel { platform: "memory".into(), channel_id: "c1".into() }),
+                message_id: "c1/m1".into(),
+            };
+            let mut first = chunk("half an answer");
+            first.reply_to = Some(question.clone());
+            let mut last = response(2, "interrupted");
+            (last.response_id, last.kind, last.reply_to) = (response_id.into(), kind as i32, Some(question));
+            (first, last)
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_notice_ending_the_same_question_replaces_its_preview_and_a_permission_request_does_not() {
+            let (platform, mut outbox) = outbox(100);
+            let (first, notice) = asked("other-response", pb::ResponseKind::Notice);
+            outbox.chunk(first);
+            outbox.flush_due().await;
+            let mut permission = notice.clone();
+            permission.permission = Some(pb::Permission::default());
+            permission.seq = 1;
+            assert!(outbox.deliver_final(&permission, &CancellationToken::new()).await.unwrap());
+            assert_eq!(
+                platform.texts("c1"),
+                vec!["half an answer", "interrupted"],
+                "a permission request is its own message"
+            );
+            assert!(outbox.deliver_final(&notice, &CancellationToken::new()).await.unwrap());
+            assert_eq!(platform.texts("c1"), vec!["interrupted", "interrupted"], "the notice replaced the preview");
+            assert_eq!(outbox.next_due(), None, "the old preview is not shown again");
         }
 
         #[tokio::test(start_paused = true)]

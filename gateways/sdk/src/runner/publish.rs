@@ -4,12 +4,16 @@
 //! The queue outlives connections: after every reconnect everything still in
 //! it is sent again, in order (gorpd answers DUPLICATE for what it had already
 //! stored). Acks arrive in order, so the sent entries are always at its front.
+//! With a spool, messages come from it instead (already on disk, nobody
+//! waiting) and each is removed from it once gorpd acknowledged it; the
+//! spool's own bounds then limit the queue.
 
 use super::SessionError;
 use super::connect::Bus;
 use super::convert::{publish_request, scoped_message_id};
-use crate::listen::{Ack, Submitted, notice};
+use crate::listen::{Ack, Settled, Submitted, notice};
 use crate::platform::{Inbound, Outbound};
+use crate::spool::{Spool, Spooled};
 use gorp_proto::v1 as pb;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -28,7 +32,18 @@ struct Entry {
     /// The id gorpd knows it by (scoped by channel) and names in its ack.
     bus_id: String,
     inbound: Inbound,
-    waiters: Vec<oneshot::Sender<Ack>>,
+    waiters: Vec<oneshot::Sender<Settled>>,
+    /// Its key in the spool, when it came from there.
+    spooled: Option<i64>,
+}
+
+/// What settling one ack did.
+#[derive(Debug, PartialEq, Eq)]
+struct SettledEntry {
+    /// The spool entry to remove.
+    spooled: Option<i64>,
+    /// The message and gorpd's reason, if gorpd refused it.
+    refused: Option<(Inbound, String)>,
 }
 
 /// Messages not yet acknowledged by gorpd, oldest first.
@@ -41,14 +56,26 @@ impl PublishQueue {
     /// Queues a message; a second submit of a queued id waits for the same ack.
     fn push(&mut self, submitted: Submitted) {
         let bus_id = scoped_message_id(&submitted.inbound.channel_id, &submitted.inbound.message_id);
+        let waiters = Vec::from_iter(submitted.done);
         match self.entries.iter_mut().find(|e| e.bus_id == bus_id) {
-            Some(entry) => entry.waiters.push(submitted.done),
-            None => self.entries.push_back(Entry { bus_id, inbound: submitted.inbound, waiters: vec![submitted.done] }),
+            Some(entry) => entry.waiters.extend(waiters),
+            None => self.entries.push_back(Entry { bus_id, inbound: submitted.inbound, waiters, spooled: None }),
         }
     }
 
-    /// Settles the message `ack` names; returns it with a reason if gorpd refused it.
-    fn settle(&mut self, ack: pb::PublishAck) -> Option<(Inbound, String)> {
+    /// Queues a message from the spool (the spool already de-duplicated it).
+    pub(crate) fn push_spooled(&mut self, spooled: Spooled) {
+        let bus_id = scoped_message_id(&spooled.inbound.channel_id, &spooled.inbound.message_id);
+        self.entries.push_back(Entry {
+            bus_id,
+            inbound: spooled.inbound,
+            waiters: Vec::new(),
+            spooled: Some(spooled.seq),
+        });
+    }
+
+    /// Settles the message `ack` names.
+    fn settle(&mut self, ack: pb::PublishAck) -> Option<SettledEntry> {
         let at = self.entries.iter().position(|e| e.bus_id == ack.message_id)?;
         if at != 0 {
             tracing::warn!(message_id = %ack.message_id, "ack out of order");
@@ -61,9 +88,9 @@ impl PublishQueue {
         };
         tracing::debug!(message_id = %ack.message_id, ?outcome, "message acknowledged by gorpd");
         for waiter in entry.waiters {
-            let _ = waiter.send(outcome.clone());
+            let _ = waiter.send(Ok(outcome.clone()));
         }
-        refused.map(|reason| (entry.inbound, reason))
+        Some(SettledEntry { spooled: entry.spooled, refused: refused.map(|reason| (entry.inbound, reason)) })
     }
 
     /// Messages not yet acknowledged.
@@ -90,6 +117,8 @@ impl PublishStream {
 pub(crate) struct PublishHalf<'a> {
     pub(crate) queue: &'a mut PublishQueue,
     pub(crate) intake: &'a mut mpsc::Receiver<Submitted>,
+    /// Messages from the spool, and the spool to remove them from.
+    pub(crate) spool: Option<(&'a mut mpsc::UnboundedReceiver<Spooled>, &'a Spool)>,
     pub(crate) notices: &'a mpsc::Sender<Outbound>,
     pub(crate) platform: &'static str,
     pub(crate) grace: Duration,
@@ -126,6 +155,7 @@ impl PublishHalf<'_> {
                     Some(submitted) => self.queue.push(submitted),
                     None => intake_open = false,
                 },
+                Some(spooled) = recv_spooled(&mut self.spool) => self.queue.push_spooled(spooled),
             }
         }
         if stop.is_cancelled() && sent > 0 {
@@ -147,7 +177,11 @@ impl PublishHalf<'_> {
     }
 
     async fn settle(&mut self, ack: pb::PublishAck) {
-        if let Some((inbound, reason)) = self.queue.settle(ack) {
+        let Some(settled) = self.queue.settle(ack) else { return };
+        if let (Some(seq), Some((_, spool))) = (settled.spooled, &self.spool) {
+            spool.remove(seq);
+        }
+        if let Some((inbound, reason)) = settled.refused {
             tracing::warn!(message_id = %inbound.message_id, %reason, "gorpd refused a message");
             let text = format!("gorpd refused this message: {reason}");
             let _ = self.notices.send(notice(&inbound, "refused", &text)).await;
@@ -155,15 +189,23 @@ impl PublishHalf<'_> {
     }
 }
 
+/// The next message from the spool; never, without a spool.
+async fn recv_spooled(spool: &mut Option<(&mut mpsc::UnboundedReceiver<Spooled>, &Spool)>) -> Option<Spooled> {
+    match spool {
+        Some((spooled, _)) => spooled.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn submitted(id: &str) -> (Submitted, oneshot::Receiver<Ack>) {
+    fn submitted(id: &str) -> (Submitted, oneshot::Receiver<Settled>) {
         let (done, rx) = oneshot::channel();
         let inbound =
             Inbound { channel_id: "c".into(), message_id: id.into(), text: "hi".into(), ..Default::default() };
-        (Submitted { inbound, done }, rx)
+        (Submitted { inbound, done: Some(done) }, rx)
     }
 
     /// gorpd's ack for message `id` of channel "c".
@@ -179,9 +221,9 @@ mod tests {
         queue.push(first);
         queue.push(again);
         assert_eq!(queue.len(), 1);
-        assert!(queue.settle(ack("m1", pb::PublishStatus::Duplicate, "")).is_none());
-        assert_eq!(first_rx.try_recv(), Ok(Ack::Duplicate));
-        assert_eq!(again_rx.try_recv(), Ok(Ack::Duplicate));
+        assert_eq!(queue.settle(ack("m1", pb::PublishStatus::Duplicate, "")).unwrap().refused, None);
+        assert_eq!(first_rx.try_recv(), Ok(Ok(Ack::Duplicate)));
+        assert_eq!(again_rx.try_recv(), Ok(Ok(Ack::Duplicate)));
         assert_eq!(queue.len(), 0);
     }
 
@@ -192,11 +234,12 @@ mod tests {
         let (two, mut two_rx) = submitted("m2");
         queue.push(one);
         queue.push(two);
-        assert!(queue.settle(ack("m1", pb::PublishStatus::Accepted, "")).is_none());
-        let (inbound, reason) = queue.settle(ack("m2", pb::PublishStatus::Rejected, "text is blank")).unwrap();
+        assert_eq!(queue.settle(ack("m1", pb::PublishStatus::Accepted, "")).unwrap().refused, None);
+        let refused = queue.settle(ack("m2", pb::PublishStatus::Rejected, "text is blank")).unwrap().refused;
+        let (inbound, reason) = refused.unwrap();
         assert_eq!((inbound.message_id.as_str(), reason.as_str()), ("m2", "text is blank"));
-        assert_eq!(one_rx.try_recv(), Ok(Ack::Accepted));
-        assert_eq!(two_rx.try_recv(), Ok(Ack::Rejected("text is blank".into())));
+        assert_eq!(one_rx.try_recv(), Ok(Ok(Ack::Accepted)));
+        assert_eq!(two_rx.try_recv(), Ok(Ok(Ack::Rejected("text is blank".into()))));
         assert!(queue.settle(ack("unknown", pb::PublishStatus::Accepted, "")).is_none());
     }
 
@@ -209,5 +252,14 @@ mod tests {
         queue.push(first);
         queue.push(other);
         assert_eq!(queue.len(), 2);
+    }
+
+    #[test]
+    fn a_spooled_message_names_its_spool_entry_when_settled() {
+        let mut queue = PublishQueue::default();
+        let inbound = Inbound { channel_id: "c".into(), message_id: "m1".into(), ..Default::default() };
+        queue.push_spooled(Spooled { seq: 7, inbound });
+        let settled = queue.settle(ack("m1", pb::PublishStatus::Duplicate, "")).unwrap();
+        assert_eq!(settled, SettledEntry { spooled: Some(7), refused: None });
     }
 }

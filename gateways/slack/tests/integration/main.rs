@@ -3,13 +3,17 @@
 #![allow(missing_docs)]
 
 mod gateway;
+mod pacing;
+mod previews;
 mod resilience;
+mod spool;
 
 use gorp_fakes::{FakeSlack, GatewayProcess};
 use gorp_proto::v1 as pb;
 use gorpd::testing::TestServer;
 use gorpd::testing::clients::{eventually, until, within};
 use std::process::Stdio;
+use std::sync::Arc;
 use tokio::process::Command;
 
 /// The tokens the fake accepts.
@@ -23,11 +27,12 @@ pub async fn gateway_token(server: &TestServer) -> String {
     server.gateway_token("slack").await
 }
 
-/// gorpd, the fake Slack and a gateway token.
+/// gorpd, the fake Slack, a gateway token and the gateway's state directory.
 pub struct World {
     pub server: TestServer,
     pub slack: FakeSlack,
     pub token: String,
+    pub state: Arc<tempfile::TempDir>,
 }
 
 impl World {
@@ -36,9 +41,13 @@ impl World {
     }
 
     pub async fn with_server(server: TestServer) -> Self {
-        let token = gateway_token(&server).await;
         let slack = FakeSlack::start(BOT_TOKEN, APP_TOKEN).await;
-        Self { server, slack, token }
+        Self::with(server, slack).await
+    }
+
+    pub async fn with(server: TestServer, slack: FakeSlack) -> Self {
+        let token = gateway_token(&server).await;
+        Self { server, slack, token, state: Arc::new(tempfile::tempdir().expect("state dir")) }
     }
 
     /// The gateway binary configured by env vars, plus `extra` flags.
@@ -50,6 +59,7 @@ impl World {
             .env("GORP_SLACK_BOT_TOKEN", BOT_TOKEN)
             .env("GORP_SLACK_APP_TOKEN", APP_TOKEN)
             .env("GORP_SLACK_API_URL", self.slack.url())
+            .env("GORP_SLACK_STATE_DIR", self.state.path())
             .env("RUST_LOG", "info")
             .args(extra)
             .kill_on_drop(true);

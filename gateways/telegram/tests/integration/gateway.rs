@@ -245,6 +245,7 @@ async fn settings_come_from_a_config_file_under_env_vars() {
     // The env var wins over the file's (wrong) gateway token.
     let mut command = Command::new(env!("CARGO_BIN_EXE_gorp-telegram"));
     command.env("GORP_TOKEN", &world.token).arg("--config").arg(&file);
+    command.env("GORP_TELEGRAM_STATE_DIR", world.server.data_dir.join("telegram-state"));
     let gateway = GatewayProcess::spawn(command);
     world.telegram.dm(42, "alice", "!help");
     world.answer(42, "!join").await;
@@ -259,5 +260,31 @@ async fn settings_come_from_a_config_file_under_env_vars() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("unknown setting `telegram_tokn`"), "{stderr}");
+    world.stop().await;
+}
+
+/// Issue 11, finding 7: a gateway killed mid-answer leaves no half-streamed
+/// preview behind; after the restart the answer is finished in that message.
+#[tokio::test]
+async fn a_gateway_killed_mid_answer_finishes_it_in_its_preview_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = gorpd::testing::test_config(dir.path());
+    config.echo_chunk_delay_ms = 250;
+    let server = TestServer::start_with(config.clone(), gorpd::agent_backends(&config)).await;
+    server.control().create_session(gorpd::testing::clients::create("slow")).await.unwrap();
+    server.control().bind_session(gorpd::testing::clients::bind("telegram", "42", "slow")).await.unwrap();
+    let world = World { token: gateway_token(&server).await, server, telegram: FakeTelegram::start(BOT_TOKEN).await };
+    let first = world.gateway(&["--edit-interval-ms", "100"]);
+    let question = "alpha beta gamma delta epsilon zeta eta theta iota kappa";
+    world.telegram.dm(42, "alice", question);
+    // Killed mid-answer once the preview is established (edited once: it
+    // was recorded before the flush that edits it).
+    until(|| world.telegram.sent().first().is_some_and(|m| m.edits >= 1)).await;
+    first.kill().await;
+    let second = world.gateway(&["--edit-interval-ms", "100"]);
+    let answer = format!("echo: {question}");
+    world.answer(42, &answer).await;
+    assert_eq!(world.telegram.texts(42), vec![answer], "one message per answer, the preview edited to the final");
+    second.stop().await;
     world.stop().await;
 }

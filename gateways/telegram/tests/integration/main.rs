@@ -42,6 +42,7 @@ impl World {
             .env("GORP_TOKEN", token)
             .env("GORP_TELEGRAM_TOKEN", BOT_TOKEN)
             .env("GORP_TELEGRAM_API_URL", self.telegram.url())
+            .env("GORP_TELEGRAM_STATE_DIR", self.server.data_dir.join("telegram-state"))
             .env("RUST_LOG", "info")
             .args(extra)
             .kill_on_drop(true);

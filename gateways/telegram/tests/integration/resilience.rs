@@ -60,7 +60,8 @@ async fn a_gateway_started_before_gorpd_says_so_and_keeps_retrying_until_it_conn
         .env("GORP_GORPD", format!("http://{grpc_addr}"))
         .env("GORP_TOKEN", &token)
         .env("GORP_TELEGRAM_TOKEN", BOT_TOKEN)
-        .env("GORP_TELEGRAM_API_URL", telegram.url());
+        .env("GORP_TELEGRAM_API_URL", telegram.url())
+        .env("GORP_TELEGRAM_STATE_DIR", dir.path().join("telegram-state"));
     let (gateway, log) = GatewayProcess::spawn_logged(command);
     until(|| log.contains("cannot reach gorpd; retrying")).await;
     telegram.dm(42, "alice", "!help");

@@ -12,14 +12,23 @@
 //! Socket Mode: `/link/?ticket=…` sends `hello`, then envelopes
 //! (`events_api` with `event_callback` payloads, `interactive` with
 //! `block_actions`) in Slack's documented shapes, and records
-//! `{"envelope_id":…}` acks. Envelopes not acked are redelivered to the next
-//! connection with `retry_attempt` + 1 and `retry_reason` "timeout". The
+//! `{"envelope_id":…}` acks. By default (a patient Slack) envelopes not acked
+//! are redelivered to the next connection with `retry_attempt` + 1 and
+//! `retry_reason` "timeout", for ever. [`FakeSlack::start_with_retries`]
+//! models Slack's documented schedule instead ([`RetrySchedule`]: an
+//! envelope not acked within the ack timeout, 3 s, is retried at once, after
+//! about a minute and after about five, then given up and counted as
+//! lost), in compressed time when a test sets shorter intervals. The
 //! newest connection gets new envelopes. Like Slack, the bot's own posts and
 //! edits come back as `message` events (with `bot_id`, `message_changed`).
 //! User text is escaped (`&amp;`, `&lt;`, `&gt;`) as Slack does; posted
 //! texts are kept as the bot sent them (escaped, if it did it right).
 //! Tests inject user messages, mentions and button clicks, make calls fail,
-//! silence or refresh the socket, and read what the bot posted.
+//! silence or refresh the socket, and read what the bot posted. A 429 holds
+//! its channel for the `Retry-After` it gave, as Slack does: every call to
+//! that channel inside the window draws another 429 (counted per channel).
+//! Every `chat.postMessage` / `chat.update` is timed per channel, so tests
+//! can measure the bot's pace.
 
 mod socket;
 mod web;
@@ -27,10 +36,13 @@ mod web;
 use axum::Router;
 use axum::routing::{any, get};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// The bot's user id (what `auth.test` answers).
 pub const BOT_USER: &str = "UBOT0001";
@@ -65,12 +77,42 @@ pub struct Posted {
     pub history: Vec<String>,
 }
 
+/// Slack's retries of an envelope that was not acknowledged in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule {
+    /// How long Slack waits for the ack of each attempt (3 s).
+    pub ack_timeout: Duration,
+    /// The wait before each retry, after the previous attempt timed out.
+    pub retries: Vec<Duration>,
+}
+
+impl RetrySchedule {
+    /// Slack's documented schedule: a 3 s ack timeout, then retries at once,
+    /// after about a minute and after about five minutes.
+    pub fn slack() -> Self {
+        let retries = vec![Duration::ZERO, Duration::from_secs(60), Duration::from_secs(300)];
+        Self { ack_timeout: Duration::from_secs(3), retries }
+    }
+
+    /// The time from the first attempt until an envelope is given up.
+    pub fn window(&self) -> Duration {
+        self.ack_timeout * (self.retries.len() as u32 + 1) + self.retries.iter().sum::<Duration>()
+    }
+}
+
 /// An envelope waiting for its ack.
 struct Pending {
     id: String,
     kind: &'static str,
     payload: Value,
+    /// Attempts sent on a socket.
     deliveries: u32,
+    /// Attempts made (with a schedule: also those with no socket to send on).
+    attempts: u32,
+    /// When the last attempt was made.
+    last_attempt: Option<Instant>,
+    /// When the next retry is due, once the last attempt timed out.
+    retry_at: Option<Instant>,
 }
 
 /// What a socket connection task is told to do.
@@ -94,6 +136,17 @@ struct Inner {
     pending: Vec<Pending>,
     acked: Vec<String>,
     next_envelope: u64,
+    schedule: Option<RetrySchedule>,
+    /// Envelopes given up after the last retry.
+    lost: Vec<String>,
+    /// Per channel: until when calls draw a 429, and how many did.
+    limited_until: HashMap<String, Instant>,
+    rate_limited: HashMap<String, usize>,
+    /// Per channel: when each post or update came (since `started`).
+    call_times: HashMap<String, Vec<Duration>>,
+    started: Option<Instant>,
+    /// From the last attempt at an envelope to its ack, per ack.
+    ack_latencies: Vec<Duration>,
 }
 
 /// A running fake Slack workspace with one app.
@@ -106,14 +159,28 @@ pub struct FakeSlack {
 }
 
 impl FakeSlack {
-    /// Binds 127.0.0.1:0 and serves until the test's runtime ends.
+    /// Binds 127.0.0.1:0 and serves until the test's runtime ends; a
+    /// patient Slack that redelivers unacknowledged envelopes for ever.
     pub async fn start(bot_token: &str, app_token: &str) -> Self {
+        Self::serve(bot_token, app_token, None).await
+    }
+
+    /// Like [`FakeSlack::start`], retrying unacknowledged envelopes on
+    /// `schedule` only, then giving them up ([`FakeSlack::lost`]).
+    pub async fn start_with_retries(bot_token: &str, app_token: &str, schedule: RetrySchedule) -> Self {
+        let fake = Self::serve(bot_token, app_token, Some(schedule)).await;
+        tokio::spawn(fake.clone().drive_retries());
+        fake
+    }
+
+    async fn serve(bot_token: &str, app_token: &str, schedule: Option<RetrySchedule>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let inner = Inner { schedule, started: Some(Instant::now()), ..Inner::default() };
         let fake = Self {
             addr: listener.local_addr().expect("addr"),
             bot_token: bot_token.to_owned(),
             app_token: app_token.to_owned(),
-            inner: Arc::new(Mutex::new(Inner::default())),
+            inner: Arc::new(Mutex::new(inner)),
         };
         let app = Router::new()
             .route("/api/{method}", any(web::call))
@@ -242,6 +309,26 @@ impl FakeSlack {
     /// Envelopes delivered or waiting but not acknowledged.
     pub fn unacked(&self) -> usize {
         self.inner().pending.len()
+    }
+
+    /// Envelopes Slack gave up after its last retry (with a schedule).
+    pub fn lost(&self) -> Vec<String> {
+        self.inner().lost.clone()
+    }
+
+    /// For each acknowledged envelope, the time from its last delivery to its ack.
+    pub fn ack_latencies(&self) -> Vec<Duration> {
+        self.inner().ack_latencies.clone()
+    }
+
+    /// How many calls to `channel` drew a 429.
+    pub fn rate_limited(&self, channel: &str) -> usize {
+        self.inner().rate_limited.get(channel).copied().unwrap_or(0)
+    }
+
+    /// When each `chat.postMessage` / `chat.update` to `channel` came, in order.
+    pub fn call_times(&self, channel: &str) -> Vec<Duration> {
+        self.inner().call_times.get(channel).cloned().unwrap_or_default()
     }
 
     /// Ids of envelopes sent on a socket at least once but not acknowledged.

@@ -1,18 +1,25 @@
 //! The fake's Socket Mode side: `/link/?ticket=…`, hello, envelopes,
-//! acks, redelivery to the next connection, silence and refresh.
+//! acks, redelivery (to the next connection, or on Slack's retry schedule),
+//! silence and refresh.
 
-use super::{APP, Command, FakeSlack, Pending};
+use super::{APP, Command, FakeSlack, Inner, Pending};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// How often the retry schedule is checked.
+const RETRY_TICK: Duration = Duration::from_millis(20);
 
 fn envelope_frame(pending: &mut Pending) -> String {
-    let retry = pending.deliveries;
+    let retry = pending.attempts;
     pending.deliveries += 1;
+    pending.attempts += 1;
     json!({
         "envelope_id": pending.id, "type": pending.kind, "accepts_response_payload": false,
         "retry_attempt": retry, "retry_reason": if retry > 0 { "timeout" } else { "" },
@@ -27,11 +34,40 @@ impl FakeSlack {
         let mut inner = self.inner();
         inner.next_envelope += 1;
         let id = format!("env-{:06}", inner.next_envelope);
-        inner.pending.push(Pending { id, kind, payload, deliveries: 0 });
-        if let Some((_, socket)) = inner.current.clone() {
-            let last = inner.pending.len() - 1;
-            let frame = envelope_frame(&mut inner.pending[last]);
-            let _ = socket.send(Command::Send(frame));
+        let pending = Pending { id, kind, payload, deliveries: 0, attempts: 0, last_attempt: None, retry_at: None };
+        inner.pending.push(pending);
+        let last = inner.pending.len() - 1;
+        attempt(&mut inner, last);
+    }
+
+    /// Slack's retry schedule: every tick, retries what is due and gives up
+    /// what timed out after its last retry.
+    pub(super) async fn drive_retries(self) {
+        loop {
+            tokio::time::sleep(RETRY_TICK).await;
+            let mut inner = self.inner();
+            let Some(schedule) = inner.schedule.clone() else { return };
+            let now = Instant::now();
+            let mut i = 0;
+            while i < inner.pending.len() {
+                let pending = &mut inner.pending[i];
+                if pending.retry_at.is_some_and(|at| at <= now) {
+                    pending.retry_at = None;
+                    attempt(&mut inner, i);
+                } else if pending.retry_at.is_none()
+                    && pending.last_attempt.is_some_and(|at| now >= at + schedule.ack_timeout)
+                {
+                    match schedule.retries.get(pending.attempts as usize - 1) {
+                        Some(wait) => pending.retry_at = Some(now + *wait),
+                        None => {
+                            let given_up = inner.pending.remove(i);
+                            inner.lost.push(given_up.id);
+                            continue;
+                        }
+                    }
+                }
+                i += 1;
+            }
         }
     }
 
@@ -47,8 +83,12 @@ impl FakeSlack {
             "connection_info": { "app_id": APP },
         });
         let _ = tx.send(Command::Send(hello.to_string()));
-        for pending in inner.pending.iter_mut() {
-            let _ = tx.send(Command::Send(envelope_frame(pending)));
+        // A patient Slack resends what is unacked to a new connection; with a
+        // schedule, only retries do.
+        if inner.schedule.is_none() {
+            for pending in inner.pending.iter_mut() {
+                let _ = tx.send(Command::Send(envelope_frame(pending)));
+            }
         }
         inner.current = Some((id, tx));
         (id, rx)
@@ -66,8 +106,27 @@ impl FakeSlack {
         let Some(id) = ack["envelope_id"].as_str() else { return };
         let mut inner = self.inner();
         inner.acked.push(id.to_owned());
+        let sent = inner.pending.iter().find(|p| p.id == id).and_then(|p| p.last_attempt);
+        if let Some(sent) = sent {
+            inner.ack_latencies.push(sent.elapsed());
+        }
         inner.pending.retain(|p| p.id != id);
     }
+}
+
+/// One attempt at delivering envelope `i`: on the current socket if there
+/// is one; with a schedule an attempt without a socket counts (and times out).
+fn attempt(inner: &mut Inner, i: usize) {
+    let socket = inner.current.as_ref().map(|(_, socket)| socket.clone());
+    let pending = &mut inner.pending[i];
+    match socket {
+        Some(socket) => {
+            let _ = socket.send(Command::Send(envelope_frame(pending)));
+        }
+        None if inner.schedule.is_some() => pending.attempts += 1,
+        None => return,
+    }
+    pending.last_attempt = Some(Instant::now());
 }
 
 pub(super) async fn link(

@@ -7,6 +7,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use std::time::Duration;
+use tokio::time::Instant;
 
 fn ok(fields: Value) -> Response {
     let mut body = json!({ "ok": true });
@@ -66,18 +68,17 @@ pub(super) async fn call(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let failure_now = {
-        let mut inner = fake.inner();
-        inner.calls.push(method.clone());
-        inner.failures.iter_mut().find(|(m, f)| *m == method && !f.is_empty()).and_then(|(_, f)| f.pop_front())
-    };
-    if let Some(kind) = failure_now {
-        return failure(kind);
-    }
     let params = match params(&headers, query.as_deref(), &body) {
         Ok(params) => params,
-        Err(code) => return error(code),
+        Err(code) => {
+            fake.inner().calls.push(method.clone());
+            return error(code);
+        }
     };
+    let channel = matches!(method.as_str(), "chat.postMessage" | "chat.update").then(|| string(&params, "channel"));
+    if let Some(kind) = fake.failure_now(&method, channel.flatten().as_deref()) {
+        return failure(kind);
+    }
     let Some(token) = token(&headers, &params) else { return error("not_authed") };
     let is_bot = token == fake.bot_token;
     let is_app = token == fake.app_token;
@@ -190,6 +191,29 @@ fn update(fake: &FakeSlack, params: &Map<String, Value>) -> Response {
 }
 
 impl FakeSlack {
+    /// Records the call and picks how it fails, if it does: inside its
+    /// channel's Retry-After window it is another 429; else an injected failure.
+    fn failure_now(&self, method: &str, channel: Option<&str>) -> Option<FailureKind> {
+        let mut inner = self.inner();
+        inner.calls.push(method.to_owned());
+        let now = Instant::now();
+        if let Some(channel) = channel {
+            let since = now - inner.started.unwrap_or(now);
+            inner.call_times.entry(channel.to_owned()).or_default().push(since);
+            if let Some(until) = inner.limited_until.get(channel).copied().filter(|until| *until > now) {
+                *inner.rate_limited.entry(channel.to_owned()).or_default() += 1;
+                return Some(FailureKind::RateLimited { retry_after: (until - now).as_secs_f64().ceil() as u64 });
+            }
+        }
+        let failure =
+            inner.failures.iter_mut().find(|(m, f)| *m == method && !f.is_empty()).and_then(|(_, f)| f.pop_front());
+        if let (Some(FailureKind::RateLimited { retry_after }), Some(channel)) = (&failure, channel) {
+            inner.limited_until.insert(channel.to_owned(), now + Duration::from_secs(*retry_after));
+            *inner.rate_limited.entry(channel.to_owned()).or_default() += 1;
+        }
+        failure
+    }
+
     fn has_message(&self, channel: &str, ts: &str) -> bool {
         let inner = self.inner();
         inner.user_messages.iter().any(|(c, t)| c == channel && t == ts)
