@@ -12,7 +12,8 @@
 -- Existing data is kept: accepted messages keep their ids (schedule runs,
 -- webhook calls and responses refer to them), history entries follow them,
 -- and each response's text is the history entry it was written with, or a
--- row of its own. A finished message's text stays in its history entry.
+-- row of its own. An answered message's text stays in its history entry
+-- (an interrupted one keeps its own, for `!retry`).
 
 CREATE TABLE conversation (
     id                  INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -46,8 +47,8 @@ SELECT (SELECT IFNULL(MAX(id), 0) FROM inbound) AS history,
 -- Accepted messages keep their ids; a finished one's text lives on in its history entry.
 INSERT INTO conversation (id, session_name, history_pos, role, author, text, platform_id, channel_id,
                           platform_message_id, state, applied, created_at)
-SELECT id, CASE WHEN state IN ('done', 'dropped', 'interrupted') THEN NULL ELSE session_name END, NULL, 'user', sender,
-       CASE WHEN state IN ('done', 'dropped', 'interrupted') THEN '' ELSE text END,
+SELECT id, CASE WHEN state IN ('done', 'dropped') THEN NULL ELSE session_name END, NULL, 'user', sender,
+       CASE WHEN state IN ('done', 'dropped') THEN '' ELSE text END,
        platform_id, channel_id, platform_message_id, state, applied, received_at
 FROM inbound;
 
