@@ -3,6 +3,7 @@
 //! and validated before anything is bound or opened.
 
 use crate::agent::PromptTemplate;
+use crate::orchestrator::{DispatchScope, DispatchScopes};
 use clap::Parser;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -103,6 +104,9 @@ struct FileConfig {
     hook_wait_max_secs: Option<u64>,
     hook_per_minute: Option<u32>,
     prompt_template: Option<String>,
+    dispatch_scope: Option<DispatchScope>,
+    #[serde(default)]
+    dispatch_scopes: BTreeMap<String, DispatchScope>,
 }
 
 /// How to run one kind of agent; sessions name a profile (`!create x --agent <profile>`).
@@ -317,6 +321,8 @@ pub struct Config {
     pub hook_per_minute: u32,
     /// How a user's message is framed for agents whose profile sets no template.
     pub prompt_template: String,
+    /// How far each platform's channels reach through DISPATCH [default: full for every platform].
+    pub dispatch_scopes: DispatchScopes,
 }
 
 impl Config {
@@ -353,6 +359,7 @@ impl Config {
             hook_wait_max_secs: 300,
             hook_per_minute: 60,
             prompt_template: crate::agent::DEFAULT_PROMPT_TEMPLATE.to_owned(),
+            dispatch_scopes: DispatchScopes::default(),
         }
     }
 
@@ -393,6 +400,10 @@ impl Config {
         config.hook_wait_max_secs = file.hook_wait_max_secs.unwrap_or(config.hook_wait_max_secs);
         config.hook_per_minute = file.hook_per_minute.unwrap_or(config.hook_per_minute);
         config.prompt_template = file.prompt_template.unwrap_or(config.prompt_template);
+        config.dispatch_scopes = DispatchScopes {
+            default: file.dispatch_scope.unwrap_or_default(),
+            platforms: file.dispatch_scopes,
+        };
         config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -449,6 +460,9 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.hook_per_minute) {
             return fail(format!("hook_per_minute must be from 1 to 10000, not {}", self.hook_per_minute));
+        }
+        for platform in self.dispatch_scopes.platforms.keys() {
+            crate::names::check_platform(platform).map_err(|e| ConfigError(format!("dispatch_scopes: {e}")))?;
         }
         for name in self.agents.keys() {
             crate::names::check_label("agent profile name", name).map_err(ConfigError)?;
@@ -753,6 +767,30 @@ mod tests {
             let message = Config::load(&flags(&["--config", p])).unwrap_err().to_string();
             assert!(message.contains(error), "{extra}: {message}");
         }
+    }
+
+    #[test]
+    fn dispatch_scopes_are_read_per_platform_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gorp.toml");
+        let p = path.to_str().unwrap();
+        assert_eq!(Config::load(&flags(&[])).unwrap().dispatch_scopes.of("telegram"), DispatchScope::Full);
+        std::fs::write(
+            &path,
+            "dispatch_scope = \"own-platform\"\n[dispatch_scopes]\nweb = \"full\"\nslack = \"off\"\n",
+        )
+        .unwrap();
+        let scopes = Config::load(&flags(&["--config", p])).unwrap().dispatch_scopes;
+        assert_eq!(
+            (scopes.of("web"), scopes.of("slack"), scopes.of("telegram")),
+            (DispatchScope::Full, DispatchScope::Off, DispatchScope::OwnPlatform)
+        );
+        std::fs::write(&path, "[dispatch_scopes]\ntelegram = \"some\"\n").unwrap();
+        let error = Config::load(&flags(&["--config", p])).unwrap_err().to_string();
+        assert!(error.contains("unknown variant `some`") && error.contains("own-platform"), "{error}");
+        std::fs::write(&path, "[dispatch_scopes]\n\"Tele gram\" = \"off\"\n").unwrap();
+        let error = Config::load(&flags(&["--config", p])).unwrap_err().to_string();
+        assert!(error.starts_with("dispatch_scopes: "), "{error}");
     }
 
     #[test]

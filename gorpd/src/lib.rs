@@ -216,6 +216,7 @@ impl Gorpd {
             dedup_window: chrono::Duration::days(i64::from(config.dedup_window_days)),
             gateway_stale: chrono::Duration::days(i64::from(config.gateway_stale_days)),
             retention_every: Duration::from_secs(config.retention_every_secs),
+            dispatch_scopes: config.dispatch_scopes.clone(),
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator = Orchestrator::start(

@@ -233,6 +233,10 @@ async fn bind_one(state: &GrpcState, caller: &Principal, request: pb::BindReques
             Some(pb::bind_request::Kind::Bind(bind)) => {
                 let channel = channel_from_pb(bind.channel)?;
                 require_platform(caller, &channel.platform)?;
+                if *caller != Principal::Admin {
+                    // A gateway token binds only within its platform's DISPATCH scope, as `!join` does.
+                    state.orchestrator.check_reach(&channel, &bind.session).await?;
+                }
                 state.orchestrator.bind(&channel, &bind.session).await?;
             }
             Some(pb::bind_request::Kind::Unbind(unbind)) => {

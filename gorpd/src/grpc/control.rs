@@ -52,7 +52,7 @@ impl Control for ControlService {
         let request = admin(request)?;
         let workspace = Some(request.workspace.as_str()).filter(|w| !w.is_empty());
         let agent = Some(request.agent.as_str()).filter(|a| !a.is_empty());
-        let info = self.state.orchestrator.create_session(&request.name, workspace, agent).await?;
+        let info = self.state.orchestrator.create_session(&request.name, workspace, agent, None).await?;
         Ok(Response::new(session_to_pb(&info)))
     }
 

@@ -21,6 +21,7 @@ impl From<OrchestratorError> for Status {
             | OrchestratorError::NotBound(_) => Status::not_found(message),
             OrchestratorError::SessionExists(_) => Status::already_exists(message),
             OrchestratorError::Invalid(_) => Status::invalid_argument(message),
+            OrchestratorError::NotPermitted(_) => Status::permission_denied(message),
             OrchestratorError::Workspace { .. } => Status::failed_precondition(message),
             OrchestratorError::ShuttingDown => Status::unavailable(message),
             OrchestratorError::Store(inner) => inner.into(),

@@ -1,8 +1,11 @@
 //! DISPATCH: the chat command handler. Parses `!command` messages, calls the
 //! fleet operations and words the reply. Replies go only to the asking
 //! channel (the router does that); this module only decides what they say.
+//! Every session a command names is checked against the asking platform's
+//! DISPATCH scope first (`access`), and `!list` / `!broadcast` see only the
+//! sessions it reaches.
 
-use super::{Answer, Orchestrator, OrchestratorError, SessionInfo};
+use super::{Answer, DispatchScope, Orchestrator, OrchestratorError, SessionInfo};
 use crate::agent::Setting;
 use crate::bus::{ChannelRef, Inbound};
 use crate::store::HistoryRow;
@@ -117,35 +120,49 @@ pub(crate) fn is_command(text: &str) -> bool {
 
 /// Handles one message addressed to DISPATCH from a channel bound to `bound` (if any).
 pub(crate) async fn handle(orchestrator: &Orchestrator, inbound: &Inbound, bound: Option<&str>) -> Reply {
+    let asker = &inbound.channel;
     let Some((word, rest)) = split_command(&inbound.text) else {
-        return Reply::error(
-            "This channel is not bound to a session, so DISPATCH is listening. \
-             !help lists the commands; !join <name> binds this channel to a session.",
-        );
+        return listening(orchestrator.dispatch_scope(&asker.platform), &asker.platform);
     };
+    if let Err(refusal) = orchestrator.check_command(asker, &word) {
+        return refusal.into();
+    }
     let mut args = rest.split_whitespace();
     let result = match word.as_str() {
-        "help" => agent::help(orchestrator, bound).await,
-        "create" => create(orchestrator, rest).await,
-        "delete" => delete(orchestrator, args.next(), &inbound.channel).await,
-        "list" => list(orchestrator).await,
-        "status" => status(orchestrator, args.next()).await,
-        "join" => join(orchestrator, args.next(), &inbound.channel).await,
-        "leave" => leave(orchestrator, &inbound.channel, bound).await,
+        "help" => agent::help(orchestrator, bound, asker).await,
+        "create" => create(orchestrator, rest, asker).await,
+        "delete" => delete(orchestrator, args.next(), asker).await,
+        "list" => list(orchestrator, asker).await,
+        "status" => status(orchestrator, args.next(), asker).await,
+        "join" => join(orchestrator, args.next(), asker).await,
+        "leave" => leave(orchestrator, asker, bound).await,
         "tell" => tell(orchestrator, rest, inbound).await,
-        "read" => read(orchestrator, args.next(), args.next()).await,
+        "read" => read(orchestrator, args.next(), args.next(), asker).await,
         "broadcast" => broadcast(orchestrator, rest, inbound).await,
         "approve" | "deny" => answer(orchestrator, &word, args.next(), args.next(), inbound).await,
         "cancel" => cancel(orchestrator, args.next(), bound, inbound).await,
         "retry" => retry::handle(orchestrator, bound, inbound).await,
         "schedule" => schedule::handle(orchestrator, rest, inbound, bound).await,
-        "prune" => prune::handle(orchestrator, rest, bound).await,
-        "mode" => agent::setting(orchestrator, Setting::Mode, args.collect(), bound).await,
-        "model" => agent::setting(orchestrator, Setting::Model, args.collect(), bound).await,
-        "login" => agent::login(orchestrator, args.collect(), bound).await,
+        "prune" => prune::handle(orchestrator, rest, bound, asker).await,
+        "mode" => agent::setting(orchestrator, Setting::Mode, args.collect(), bound, asker).await,
+        "model" => agent::setting(orchestrator, Setting::Model, args.collect(), bound, asker).await,
+        "login" => agent::login(orchestrator, args.collect(), bound, asker).await,
         other => Ok(Reply::error(format!("Unknown command !{other}. !help lists the commands."))),
     };
     result.unwrap_or_else(Reply::from)
+}
+
+/// The answer to plain text in a channel bound to no session.
+fn listening(scope: DispatchScope, platform: &str) -> Reply {
+    Reply::error(match scope {
+        DispatchScope::Off => format!(
+            "This channel is not bound to a session, and DISPATCH is off for {platform} channels, \
+             so nothing here reaches a session. An operator can bind this channel with gorpctl."
+        ),
+        _ => "This channel is not bound to a session, so DISPATCH is listening. \
+              !help lists the commands; !join <name> binds this channel to a session."
+            .to_owned(),
+    })
 }
 
 type CommandResult = Result<Reply, OrchestratorError>;
@@ -154,7 +171,7 @@ fn usage(syntax: &str) -> CommandResult {
     Ok(Reply::error(format!("Usage: {syntax}")))
 }
 
-async fn create(o: &Orchestrator, rest: &str) -> CommandResult {
+async fn create(o: &Orchestrator, rest: &str, asker: &ChannelRef) -> CommandResult {
     let mut agent = None;
     let mut positional = Vec::new();
     let mut words = rest.split_whitespace();
@@ -172,7 +189,7 @@ async fn create(o: &Orchestrator, rest: &str) -> CommandResult {
         [name, workspace] => (name, Some(workspace)),
         _ => return usage("!create <name> [workspace] [--agent <profile>]"),
     };
-    let info = o.create_session(name, workspace, agent).await?;
+    let info = o.create_session(name, workspace, agent, Some(&asker.platform)).await?;
     Ok(Reply::ok(format!(
         "Created session {name} (agent {}, workspace {}). Bind a channel to it with !join {name}.",
         info.row.backend, info.row.workspace_dir
@@ -181,6 +198,7 @@ async fn create(o: &Orchestrator, rest: &str) -> CommandResult {
 
 async fn delete(o: &Orchestrator, name: Option<&str>, origin: &ChannelRef) -> CommandResult {
     let Some(name) = name else { return usage("!delete <name>") };
+    o.check_reach(origin, name).await?;
     let workspace = o.session_info(name).await?.row.workspace_dir;
     let unbound = o.delete_session(name, Some(origin)).await?;
     let channels = if unbound.is_empty() {
@@ -191,8 +209,9 @@ async fn delete(o: &Orchestrator, name: Option<&str>, origin: &ChannelRef) -> Co
     Ok(Reply::ok(format!("Deleted session {name}; {channels}. Its workspace {workspace} was kept.")))
 }
 
-async fn list(o: &Orchestrator) -> CommandResult {
-    let sessions = o.list_sessions().await?;
+async fn list(o: &Orchestrator, asker: &ChannelRef) -> CommandResult {
+    let mut sessions = o.list_sessions().await?;
+    sessions.retain(|info| o.reaches(asker, &info.row));
     if sessions.is_empty() {
         return Ok(Reply::ok("No sessions yet. Create one with !create <name>."));
     }
@@ -204,8 +223,9 @@ async fn list(o: &Orchestrator) -> CommandResult {
     Ok(Reply::ok(text))
 }
 
-async fn status(o: &Orchestrator, name: Option<&str>) -> CommandResult {
+async fn status(o: &Orchestrator, name: Option<&str>, asker: &ChannelRef) -> CommandResult {
     let Some(name) = name else { return usage("!status <name>") };
+    o.check_reach(asker, name).await?;
     let info = o.session_info(name).await?;
     let channels = if info.channels.is_empty() { "none".to_owned() } else { join_channels(&info.channels) };
     let process = match info.agent_running {
@@ -236,6 +256,7 @@ async fn status(o: &Orchestrator, name: Option<&str>) -> CommandResult {
 
 async fn join(o: &Orchestrator, name: Option<&str>, origin: &ChannelRef) -> CommandResult {
     let Some(name) = name else { return usage("!join <name>") };
+    o.check_reach(origin, name).await?;
     let previous = o.bind(origin, name).await?;
     Ok(Reply::ok(match previous {
         Some(previous) if previous == name => format!("This channel is already bound to {name}."),
@@ -258,6 +279,7 @@ async fn tell(o: &Orchestrator, rest: &str, inbound: &Inbound) -> CommandResult 
     let Some((session, text)) = rest.split_once(char::is_whitespace) else {
         return usage("!tell <session> <message>");
     };
+    o.check_reach(&inbound.channel, session).await?;
     o.tell(session, text.trim(), &inbound.channel, &inbound.sender).await?;
     let channels = o.channels_of(session).len();
     Ok(Reply::ok(if channels == 0 {
@@ -267,8 +289,9 @@ async fn tell(o: &Orchestrator, rest: &str, inbound: &Inbound) -> CommandResult 
     }))
 }
 
-async fn read(o: &Orchestrator, session: Option<&str>, count: Option<&str>) -> CommandResult {
+async fn read(o: &Orchestrator, session: Option<&str>, count: Option<&str>, asker: &ChannelRef) -> CommandResult {
     let Some(session) = session else { return usage("!read <session> [count]") };
+    o.check_reach(asker, session).await?;
     let max = o.read_max();
     let count = match count.map(str::parse::<u32>) {
         None => None,
@@ -291,7 +314,8 @@ async fn broadcast(o: &Orchestrator, rest: &str, inbound: &Inbound) -> CommandRe
     if rest.is_empty() {
         return usage("!broadcast <message>");
     }
-    let told = o.broadcast(rest, &inbound.channel, &inbound.sender).await?;
+    let reachable = o.reachable_sessions(&inbound.channel).await?;
+    let told = o.broadcast_to(rest, &inbound.channel, &inbound.sender, reachable).await?;
     Ok(Reply::ok(if told.is_empty() {
         "There are no sessions to broadcast to.".to_owned()
     } else {
@@ -312,6 +336,7 @@ async fn answer(o: &Orchestrator, word: &str, id: Option<&str>, how: Option<&str
 
 async fn cancel(o: &Orchestrator, session: Option<&str>, bound: Option<&str>, inbound: &Inbound) -> CommandResult {
     let Some(session) = session.or(bound) else { return usage("!cancel <session> (or !cancel in a bound channel)") };
+    o.check_reach(&inbound.channel, session).await?;
     let by = format!("{} ({})", inbound.sender, inbound.channel);
     Ok(if o.cancel_turn(session, &by).await? {
         Reply::ok(format!("Cancelling {session}'s turn."))

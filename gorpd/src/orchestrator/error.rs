@@ -21,6 +21,9 @@ pub enum OrchestratorError {
     /// The channel is not bound to any session.
     #[error("channel {0} is not bound to a session")]
     NotBound(ChannelRef),
+    /// The asking channel's DISPATCH scope does not allow it; the text says why.
+    #[error("{0}")]
+    NotPermitted(String),
     /// Bad input; the text says what and how to fix it.
     #[error("{0}")]
     Invalid(String),

@@ -63,12 +63,14 @@ pub(super) fn not_found_as_unknown(session: &str) -> impl FnOnce(StoreError) -> 
 
 impl Orchestrator {
     /// Creates a session and its workspace (`workspace` is relative to the root; defaults to the name)
-    /// running agent profile `agent` (default: the configured default).
+    /// running agent profile `agent` (default: the configured default). `created_on` is the platform
+    /// of the channel that asked (`None`: an operator), which its `own-platform` DISPATCH scope reaches.
     pub async fn create_session(
         &self,
         name: &str,
         workspace: Option<&str>,
         agent: Option<&str>,
+        created_on: Option<&str>,
     ) -> OrchestratorResult<SessionInfo> {
         names::check_session_name(name).map_err(invalid)?;
         let config = &self.inner.config;
@@ -82,7 +84,8 @@ impl Orchestrator {
             return Err(OrchestratorError::SessionExists(name.to_owned()));
         }
         let dir = workspace::prepare(&config.workspace_root, &dir, config.workspace_template.as_deref())?;
-        self.inner.store.create_session(name, &dir.to_string_lossy(), backend).await.map_err(|e| match e {
+        let store = &self.inner.store;
+        store.create_session_on(name, &dir.to_string_lossy(), backend, created_on).await.map_err(|e| match e {
             StoreError::Conflict => OrchestratorError::SessionExists(name.to_owned()),
             other => other.into(),
         })?;
@@ -210,10 +213,21 @@ impl Orchestrator {
 
     /// Queues `text` for every session; returns their names.
     pub async fn broadcast(&self, text: &str, origin: &ChannelRef, sender: &str) -> OrchestratorResult<Vec<String>> {
+        let everyone: Vec<String> = self.inner.store.sessions().await?.into_iter().map(|row| row.name).collect();
+        self.broadcast_to(text, origin, sender, everyone).await
+    }
+
+    /// Queues `text` for each of `sessions`; returns their names.
+    pub(super) async fn broadcast_to(
+        &self,
+        text: &str,
+        origin: &ChannelRef,
+        sender: &str,
+        sessions: Vec<String>,
+    ) -> OrchestratorResult<Vec<String>> {
         names::check_text(text, self.inner.config.max_text_bytes).map_err(invalid)?;
-        let told: Vec<String> = self.inner.store.sessions().await?.into_iter().map(|row| row.name).collect();
-        self.queue_told(text, origin, sender, told.clone()).await?;
-        Ok(told)
+        self.queue_told(text, origin, sender, sessions.clone()).await?;
+        Ok(sessions)
     }
 
     /// Queues `text` for each of `sessions` in one write (after a crash, all

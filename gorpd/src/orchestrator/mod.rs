@@ -9,6 +9,7 @@
 //! Publish stream, exactly its order); the router hands each session's
 //! messages to its actor in that order (per-session FIFO).
 
+mod access;
 mod actor;
 mod agents;
 mod bindings;
@@ -24,6 +25,7 @@ mod scheduler;
 mod session_config;
 mod workspace;
 
+pub use access::{DispatchScope, DispatchScopes};
 pub use dispatch::{COMMANDS, parse_age};
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use fleet::{SessionInfo, SessionState};
@@ -85,6 +87,8 @@ pub struct OrchestratorConfig {
     pub retention_every: std::time::Duration,
     /// The database size limit (`None`: the disk).
     pub max_database_bytes: Option<u64>,
+    /// How far each platform's channels reach through DISPATCH.
+    pub dispatch_scopes: DispatchScopes,
 }
 
 /// The result of accepting a published message.

@@ -22,6 +22,8 @@ pub struct SessionRow {
     pub output_tokens: u64,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// The platform of the channel whose `!create` made it (`None`: an operator, or before this was kept).
+    pub created_on: Option<String>,
 }
 
 fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> SessionRow {
@@ -33,22 +35,36 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> SessionRow {
         input_tokens: row.get::<i64, _>("input_tokens") as u64,
         output_tokens: row.get::<i64, _>("output_tokens") as u64,
         created_at: parse_time(row.get::<&str, _>("created_at")),
+        created_on: row.get("created_on"),
     }
 }
 
 impl Store {
-    /// Inserts a session; `Conflict` when the name exists.
+    /// Inserts a session made by an operator; `Conflict` when the name exists.
     pub async fn create_session(&self, name: &str, workspace_dir: &str, backend: &str) -> StoreResult<SessionRow> {
+        self.create_session_on(name, workspace_dir, backend, None).await
+    }
+
+    /// Inserts a session made from a channel of `created_on` (if any); `Conflict` when the name exists.
+    pub async fn create_session_on(
+        &self,
+        name: &str,
+        workspace_dir: &str,
+        backend: &str,
+        created_on: Option<&str>,
+    ) -> StoreResult<SessionRow> {
         let (name, workspace_dir, backend) = (name.to_owned(), workspace_dir.to_owned(), backend.to_owned());
+        let created_on = created_on.map(str::to_owned);
         self.write(move |connection| {
             Box::pin(async move {
                 let row = sqlx::query(
-                    "INSERT INTO sessions (name, workspace_dir, backend, created_at) VALUES (?, ?, ?, ?) RETURNING *",
+                    "INSERT INTO sessions (name, workspace_dir, backend, created_at, created_on) VALUES (?, ?, ?, ?, ?) RETURNING *",
                 )
                 .bind(&name)
                 .bind(&workspace_dir)
                 .bind(&backend)
                 .bind(now_text())
+                .bind(&created_on)
                 .fetch_one(&mut *connection)
                 .await?;
                 Ok(session_from_row(&row))

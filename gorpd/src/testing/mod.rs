@@ -78,6 +78,17 @@ impl TestServer {
         server
     }
 
+    /// Starts on a fresh temporary data directory with `change` applied to the test config.
+    pub async fn start_configured(change: impl FnOnce(&mut Config)) -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(temp.path());
+        change(&mut config);
+        let backends = agent_backends(&config);
+        let mut server = Self::start_with(config, backends).await;
+        server._temp = Some(temp);
+        server
+    }
+
     /// Starts on `dir` (which may hold an earlier run's data).
     pub async fn start_in(dir: &Path) -> Self {
         let config = test_config(dir);

@@ -4,7 +4,9 @@
 //! panics, every request gets one ack, a stream never breaks on bad input,
 //! every accepted message gets exactly one answer, and what was rejected
 //! stored nothing. `GORP_FUZZ_CASES` sets the count (default 2000; the long
-//! mode of the hardening issue is 1000000).
+//! mode of the hardening issue is 1000000). Inputs are generated as they are
+//! sent, so a long run holds no list of them; the DISPATCH run keeps at most
+//! [`MAX_FUZZ_SESSIONS`] sessions, so a long run's `!broadcast`s stay cheap.
 
 use crate::support::*;
 use gorp_proto::v1 as pb;
@@ -19,10 +21,26 @@ fn cases() -> usize {
     std::env::var("GORP_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
 }
 
-/// `count` values of `strategy`, reproducible (proptest's deterministic runner).
-fn sample<S: Strategy>(strategy: S, count: usize) -> Vec<S::Value> {
+/// Values of `strategy`, endless and reproducible (proptest's deterministic runner).
+fn generated<S: Strategy>(strategy: S) -> impl Iterator<Item = S::Value> {
     let mut runner = TestRunner::deterministic();
-    (0..count).map(|_| strategy.new_tree(&mut runner).expect("a value").current()).collect()
+    std::iter::repeat_with(move || strategy.new_tree(&mut runner).expect("a value").current())
+}
+
+/// Most sessions the DISPATCH run keeps: every `!broadcast` starts a turn in each.
+const MAX_FUZZ_SESSIONS: usize = 32;
+/// Commands sent between two checks of the session count.
+const SESSION_CHECK_EVERY: usize = 500;
+
+/// Deletes sessions beyond [`MAX_FUZZ_SESSIONS`] (never `keep`), as an operator would with gorpctl.
+async fn cap_sessions(server: &TestServer, keep: &str) {
+    let mut control = server.control();
+    let sessions = control.list_sessions(pb::ListSessionsRequest {}).await.unwrap().into_inner().sessions;
+    let extra = sessions.iter().filter(|s| s.name != keep).skip(MAX_FUZZ_SESSIONS - 1);
+    for session in extra {
+        // A command in flight may have deleted it first.
+        let _ = control.delete_session(pb::DeleteSessionRequest { name: session.name.clone() }).await;
+    }
 }
 
 /// `!word args…`: real command words (any case) and junk words, with names,
@@ -73,9 +91,12 @@ async fn generated_dispatch_commands_each_get_exactly_one_answer() {
     let mut bus = server.admin_bus();
     let mut subscriber = Subscriber::open_live(&mut bus, "fuzz", "fuzz").await;
     let mut publisher = Publisher::open(&mut bus).await.unwrap();
-    let commands = sample(command(), cases());
+    let commands: Vec<String> = generated(command()).take(cases()).collect();
     let mut accepted = Vec::new();
     for (sent, text) in commands.iter().enumerate() {
+        if sent % SESSION_CHECK_EVERY == 0 {
+            cap_sessions(&server, "target").await;
+        }
         let id = format!("c{sent}");
         publisher.send(message("fuzz", &format!("ch{}", sent % 7), &id, text)).await;
         if sent >= 200 {
@@ -127,9 +148,13 @@ async fn generated_publish_requests_are_accepted_or_rejected_never_broken() {
             text,
         },
     );
-    let requests = sample(requests, cases() / 2);
+    let count = cases() / 2;
+    let started = std::time::Instant::now();
     let mut accepted = 0;
-    for request in requests {
+    for (sent, request) in generated(requests).take(count).enumerate() {
+        if sent > 0 && sent % 100_000 == 0 {
+            eprintln!("{sent} of {count} publish requests after {:?}", started.elapsed());
+        }
         let ack = publisher.publish(request.clone()).await;
         match pb::PublishStatus::try_from(ack.status).unwrap() {
             pb::PublishStatus::Accepted => accepted += 1,

@@ -8,6 +8,7 @@ mod control;
 mod crash;
 mod delivery;
 mod dispatch;
+mod dispatch_scopes;
 mod fake_openai;
 mod fuzz;
 mod hooks;

@@ -5,7 +5,8 @@
 
 use super::{CommandResult, HELP, Reply, usage};
 use crate::agent::{AgentView, Setting};
-use crate::orchestrator::Orchestrator;
+use crate::bus::ChannelRef;
+use crate::orchestrator::{DispatchScope, Orchestrator};
 use std::fmt::Write;
 
 /// The session and the value of `!mode`, `!model` and `!login`: in a bound
@@ -20,11 +21,18 @@ fn session_and_value<'a>(args: &[&'a str], bound: Option<&'a str>) -> Option<(&'
     }
 }
 
-pub(super) async fn setting(o: &Orchestrator, setting: Setting, args: Vec<&str>, bound: Option<&str>) -> CommandResult {
+pub(super) async fn setting(
+    o: &Orchestrator,
+    setting: Setting,
+    args: Vec<&str>,
+    bound: Option<&str>,
+    asker: &ChannelRef,
+) -> CommandResult {
     let word = setting.name();
     let Some((session, value)) = session_and_value(&args, bound) else {
         return usage(&format!("!{word} [session] [{word}] (the session is implied in a bound channel)"));
     };
+    o.check_reach(asker, session).await?;
     if let Some(value) = value {
         return Ok(Reply::ok(o.change_agent(session, setting, value).await?));
     }
@@ -49,20 +57,22 @@ pub(super) async fn setting(o: &Orchestrator, setting: Setting, args: Vec<&str>,
     Ok(Reply::ok(text))
 }
 
-pub(super) async fn login(o: &Orchestrator, args: Vec<&str>, bound: Option<&str>) -> CommandResult {
+pub(super) async fn login(o: &Orchestrator, args: Vec<&str>, bound: Option<&str>, asker: &ChannelRef) -> CommandResult {
     let Some((session, method)) = session_and_value(&args, bound) else {
         return usage("!login [session] [method] (the session is implied in a bound channel)");
     };
+    o.check_reach(asker, session).await?;
     Ok(Reply::ok(o.login_agent(session, method).await?))
 }
 
-pub(super) async fn help(o: &Orchestrator, bound: Option<&str>) -> CommandResult {
-    let Some(session) = bound else { return Ok(Reply::ok(HELP)) };
+pub(super) async fn help(o: &Orchestrator, bound: Option<&str>, asker: &ChannelRef) -> CommandResult {
+    let help = format!("{HELP}{}", scope_note(o.dispatch_scope(&asker.platform), &asker.platform));
+    let Some(session) = bound else { return Ok(Reply::ok(help)) };
     let commands = o.session_info(session).await?.agent.map(|view| view.commands).unwrap_or_default();
     if commands.is_empty() {
-        return Ok(Reply::ok(HELP));
+        return Ok(Reply::ok(help));
     }
-    let mut text = format!("{HELP}\n\nCommands of {session}'s agent (send them as a message):");
+    let mut text = format!("{help}\n\nCommands of {session}'s agent (send them as a message):");
     for command in &commands {
         let _ = write!(text, "\n/{}", command.name);
         if let Some(hint) = &command.hint {
@@ -71,6 +81,19 @@ pub(super) async fn help(o: &Orchestrator, bound: Option<&str>) -> CommandResult
         let _ = write!(text, " — {}", command.description);
     }
     Ok(Reply::ok(text))
+}
+
+/// The line `!help` adds when the asking platform's DISPATCH scope is not `full`.
+fn scope_note(scope: DispatchScope, platform: &str) -> String {
+    match scope {
+        DispatchScope::Full => String::new(),
+        DispatchScope::OwnPlatform => format!(
+            "\nIn {platform} channels DISPATCH reaches only sessions bound to a {platform} channel or created from one (dispatch scope own-platform)."
+        ),
+        DispatchScope::Off => format!(
+            "\nDISPATCH is off for {platform} channels (dispatch scope off): a channel controls only the session an operator bound it to."
+        ),
+    }
 }
 
 /// The agent lines of `!status`: mode, model, context, cost and login, where the agent reported them.

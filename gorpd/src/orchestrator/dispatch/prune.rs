@@ -3,6 +3,7 @@
 //! channel's own when it is bound).
 
 use super::{CommandResult, Reply, usage};
+use crate::bus::ChannelRef;
 use crate::orchestrator::Orchestrator;
 use crate::store::PruneRule;
 
@@ -20,13 +21,14 @@ pub fn parse_age(text: &str) -> Option<chrono::Duration> {
     }
 }
 
-pub(super) async fn handle(o: &Orchestrator, rest: &str, bound: Option<&str>) -> CommandResult {
+pub(super) async fn handle(o: &Orchestrator, rest: &str, bound: Option<&str>, asker: &ChannelRef) -> CommandResult {
     let words: Vec<&str> = rest.split_whitespace().collect();
     let (session, rule_words) = match words.as_slice() {
         [first, rule @ ..] if !matches!(*first, "keep" | "older-than") => (Some(*first), rule),
         rule => (bound, rule),
     };
     let Some(session) = session else { return usage(USAGE) };
+    o.check_reach(asker, session).await?;
     let rule = match rule_words {
         ["keep", count] => match count.parse::<u32>() {
             Ok(count) => PruneRule { keep_last: Some(count), before: None },

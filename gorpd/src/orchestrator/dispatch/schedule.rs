@@ -5,7 +5,7 @@
 //! [session]`, `pause|resume|delete|run <id>` and `runs <id>`.
 
 use super::{CommandResult, Reply, usage};
-use crate::bus::Inbound;
+use crate::bus::{ChannelRef, Inbound};
 use crate::orchestrator::{Orchestrator, ScheduleInfo, ScheduleRequest};
 use crate::store::{CatchUp, RunRow};
 use chrono::{DateTime, Utc};
@@ -35,9 +35,10 @@ pub(super) async fn handle(o: &Orchestrator, rest: &str, inbound: &Inbound, boun
     };
     match word.as_str() {
         "add" => add(o, args, inbound, bound).await,
-        "list" => list(o, args.split_whitespace().next().or(bound)).await,
+        "list" => list(o, args.split_whitespace().next().or(bound), &inbound.channel).await,
         "pause" | "resume" | "delete" | "run" | "runs" => {
             let Some(id) = parse_id(args) else { return usage(&format!("!schedule {word} <id>")) };
+            o.check_reach(&inbound.channel, &o.schedule(id).await?.row.session).await?;
             by_id(o, &word, id).await
         }
         "help" | "" => Ok(Reply::ok(HELP)),
@@ -136,6 +137,7 @@ async fn add(o: &Orchestrator, args: &str, inbound: &Inbound, bound: Option<&str
     let Some(session) = parsed.session.or(bound) else {
         return Ok(Reply::error(format!("Which session? This channel is not bound to one. Usage: {ADD_USAGE}")));
     };
+    o.check_reach(&inbound.channel, session).await?;
     let request = ScheduleRequest {
         session: session.to_owned(),
         when: parsed.when.to_owned(),
@@ -160,8 +162,13 @@ async fn add(o: &Orchestrator, args: &str, inbound: &Inbound, bound: Option<&str
     )))
 }
 
-async fn list(o: &Orchestrator, session: Option<&str>) -> CommandResult {
-    let schedules = o.schedules(session).await?;
+async fn list(o: &Orchestrator, session: Option<&str>, asker: &ChannelRef) -> CommandResult {
+    if let Some(session) = session {
+        o.check_reach(asker, session).await?;
+    }
+    let mut schedules = o.schedules(session).await?;
+    let reachable = o.reachable_sessions(asker).await?;
+    schedules.retain(|info| reachable.contains(&info.row.session));
     if schedules.is_empty() {
         return Ok(Reply::ok("No schedules. !schedule help shows how to add one."));
     }
