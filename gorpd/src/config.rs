@@ -104,6 +104,9 @@ struct FileConfig {
     hook_wait_max_secs: Option<u64>,
     hook_per_minute: Option<u32>,
     prompt_template: Option<String>,
+    http_max_connections: Option<usize>,
+    grpc_max_connections: Option<usize>,
+    header_read_timeout_secs: Option<u64>,
     dispatch_scope: Option<DispatchScope>,
     #[serde(default)]
     dispatch_scopes: BTreeMap<String, DispatchScope>,
@@ -323,6 +326,12 @@ pub struct Config {
     pub prompt_template: String,
     /// How far each platform's channels reach through DISPATCH [default: full for every platform].
     pub dispatch_scopes: DispatchScopes,
+    /// Most connections the HTTP listener serves at once; more wait to be accepted.
+    pub http_max_connections: usize,
+    /// Most connections the gRPC listener serves at once; more wait to be accepted.
+    pub grpc_max_connections: usize,
+    /// Seconds a client has to send a request's headers (HTTP), or its first bytes (gRPC).
+    pub header_read_timeout_secs: u64,
 }
 
 impl Config {
@@ -360,6 +369,9 @@ impl Config {
             hook_per_minute: 60,
             prompt_template: crate::agent::DEFAULT_PROMPT_TEMPLATE.to_owned(),
             dispatch_scopes: DispatchScopes::default(),
+            http_max_connections: 512,
+            grpc_max_connections: 512,
+            header_read_timeout_secs: 10,
         }
     }
 
@@ -400,10 +412,11 @@ impl Config {
         config.hook_wait_max_secs = file.hook_wait_max_secs.unwrap_or(config.hook_wait_max_secs);
         config.hook_per_minute = file.hook_per_minute.unwrap_or(config.hook_per_minute);
         config.prompt_template = file.prompt_template.unwrap_or(config.prompt_template);
-        config.dispatch_scopes = DispatchScopes {
-            default: file.dispatch_scope.unwrap_or_default(),
-            platforms: file.dispatch_scopes,
-        };
+        config.http_max_connections = file.http_max_connections.unwrap_or(config.http_max_connections);
+        config.grpc_max_connections = file.grpc_max_connections.unwrap_or(config.grpc_max_connections);
+        config.header_read_timeout_secs = file.header_read_timeout_secs.unwrap_or(config.header_read_timeout_secs);
+        config.dispatch_scopes =
+            DispatchScopes { default: file.dispatch_scope.unwrap_or_default(), platforms: file.dispatch_scopes };
         config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -460,6 +473,19 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.hook_per_minute) {
             return fail(format!("hook_per_minute must be from 1 to 10000, not {}", self.hook_per_minute));
+        }
+        for (key, connections) in
+            [("http_max_connections", self.http_max_connections), ("grpc_max_connections", self.grpc_max_connections)]
+        {
+            if !(1..=100_000).contains(&connections) {
+                return fail(format!("{key} must be from 1 to 100000, not {connections}"));
+            }
+        }
+        if !(1..=3600).contains(&self.header_read_timeout_secs) {
+            return fail(format!(
+                "header_read_timeout_secs must be from 1 to 3600, not {}",
+                self.header_read_timeout_secs
+            ));
         }
         for platform in self.dispatch_scopes.platforms.keys() {
             crate::names::check_platform(platform).map_err(|e| ConfigError(format!("dispatch_scopes: {e}")))?;
@@ -795,6 +821,12 @@ mod tests {
 
     #[test]
     fn limits_are_checked() {
+        let mut config = Config::with_data_dir("/tmp/x");
+        config.grpc_max_connections = 0;
+        assert!(config.validate().unwrap_err().to_string().contains("grpc_max_connections must be from 1"));
+        config.grpc_max_connections = 8;
+        config.header_read_timeout_secs = 0;
+        assert!(config.validate().unwrap_err().to_string().contains("header_read_timeout_secs must be from 1"));
         assert!(Config::load(&flags(&["--max-body-bytes", "0"])).is_err());
         assert!(Config::load(&flags(&["--max-body-bytes", "99999999"])).is_err());
         assert!(Config::load(&flags(&["--tls-cert", "/nonexistent"])).is_err());

@@ -279,8 +279,18 @@ impl Gorpd {
         // REJECTED ack; only a frame beyond this ends a stream.
         let max_message = config::MAX_MAX_BODY_BYTES + 64 * 1024;
         let tls = self.config.tls.clone();
-        let mut grpc = tokio::spawn(async move { grpc::serve(state, listeners.grpc, tls.as_ref(), max_message).await });
-        let mut http = tokio::spawn(web::serve(web_state, listeners.http));
+        let opening_timeout = Duration::from_secs(self.config.header_read_timeout_secs);
+        let grpc_limits = grpc::GrpcLimits {
+            max_message_bytes: max_message,
+            max_connections: self.config.grpc_max_connections,
+            opening_timeout,
+        };
+        let http_limits = web::ConnectionLimits {
+            max_connections: self.config.http_max_connections,
+            header_read_timeout: opening_timeout,
+        };
+        let mut grpc = tokio::spawn(async move { grpc::serve(state, listeners.grpc, tls.as_ref(), grpc_limits).await });
+        let mut http = tokio::spawn(web::serve(web_state, listeners.http, http_limits));
         tracing::info!(
             grpc = %grpc_addr, http = %http_addr, tls = self.config.tls.is_some(),
             admin_token = %self.admin_token_path.display(), data_dir = %self.config.data_dir.display(),

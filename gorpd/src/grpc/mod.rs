@@ -5,6 +5,7 @@
 mod bus;
 mod control;
 mod convert;
+mod incoming;
 mod status;
 
 use crate::auth::{Authenticator, Revocation};
@@ -23,7 +24,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 /// Errors starting the gRPC server.
@@ -132,13 +132,25 @@ where
     ReceiverStream::new(rx)
 }
 
+/// How many connections the gRPC listener serves at once, and how soon each must open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcLimits {
+    /// Largest message a client may send, in bytes.
+    pub max_message_bytes: usize,
+    /// Most connections open at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// Longest a new connection may take to send its first bytes (the HTTP/2 preface or a TLS hello).
+    pub opening_timeout: Duration,
+}
+
 /// Serves gRPC on `listener` until `shutdown` fires.
 pub async fn serve(
     state: GrpcState,
     listener: TcpListener,
     tls: Option<&TlsFiles>,
-    max_message_bytes: usize,
+    limits: GrpcLimits,
 ) -> Result<(), GrpcError> {
+    let max_message_bytes = limits.max_message_bytes;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<BusServer<bus::BusService>>().await;
     health.set_serving::<ControlServer<control::ControlService>>().await;
@@ -168,15 +180,12 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(bus, state.auth.clone()))
         .add_service(InterceptedService::new(control, state.auth.clone()))
-        .serve_with_incoming_shutdown(incoming(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(
+            incoming::accept_limited(listener, limits.max_connections, limits.opening_timeout),
+            shutdown.cancelled_owned(),
+        )
         .await?;
     Ok(())
-}
-
-/// Accepted connections with `TCP_NODELAY`: small gRPC frames (acks,
-/// deliveries) leave at once instead of waiting for Nagle's algorithm.
-fn incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 fn read_identity(tls: &TlsFiles) -> Result<Identity, GrpcError> {

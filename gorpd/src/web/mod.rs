@@ -13,13 +13,13 @@ mod chat;
 mod guard;
 mod hooks;
 mod html;
+mod listener;
 pub mod login;
 mod metrics;
 mod ws;
 
+pub use listener::ConnectionLimits;
 pub use login::Logins;
-
-use axum::serve::ListenerExt;
 
 use crate::auth::Authenticator;
 use crate::grpc::Presence;
@@ -28,7 +28,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -137,18 +136,11 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-/// Serves the web adapter on `listener` until `state.shutdown` fires.
-pub async fn serve(state: WebState, listener: TcpListener) -> std::io::Result<()> {
+/// Serves the web adapter on `listener` within `limits` until `state.shutdown` fires.
+pub async fn serve(state: WebState, listener: TcpListener, limits: ConnectionLimits) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let policy = guard::HostPolicy { loopback_only: listener.local_addr()?.ip().is_loopback() };
-    let app = router(state)
-        .layer(axum::middleware::from_fn_with_state(policy, guard::guard))
-        .into_make_service_with_connect_info::<SocketAddr>();
-    // TCP_NODELAY: chat frames are small and must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    let app = router(state).layer(axum::middleware::from_fn_with_state(policy, guard::guard));
+    listener::serve(listener, app, limits, shutdown).await;
+    Ok(())
 }

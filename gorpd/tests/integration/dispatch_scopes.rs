@@ -44,7 +44,8 @@ async fn own_platform_keeps_a_telegram_channel_away_from_a_slack_only_session() 
     assert_eq!(slack.ask("C1", "secret plans").await, "echo: secret plans");
     let before = history_len(&server, "slackonly").await;
 
-    let out_of_scope = "ession \"slackonly\" is out of reach of telegram channels: their dispatch scope is own-platform";
+    let out_of_scope =
+        "ession \"slackonly\" is out of reach of telegram channels: their dispatch scope is own-platform";
     for command in [
         "!read slackonly",
         "!delete slackonly",
@@ -82,14 +83,13 @@ async fn own_platform_keeps_a_telegram_channel_away_from_a_slack_only_session() 
     // A gateway token cannot bind around the scope either.
     let token = server.gateway_token("telegram").await;
     let (requests, rx) = tokio::sync::mpsc::channel(4);
-    let mut events = server
-        .bus(&token)
-        .bind_channel(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut events =
+        server.bus(&token).bind_channel(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
     let request = pb::Bind { channel: Some(channel("telegram", "T2")), session: "slackonly".into() };
-    requests.send(pb::BindRequest { request_id: "r1".into(), kind: Some(pb::bind_request::Kind::Bind(request)) }).await.unwrap();
+    requests
+        .send(pb::BindRequest { request_id: "r1".into(), kind: Some(pb::bind_request::Kind::Bind(request)) })
+        .await
+        .unwrap();
     let result = loop {
         match within(events.message()).await.unwrap().unwrap().kind.unwrap() {
             pb::bind_event::Kind::Result(result) => break result,
@@ -125,7 +125,8 @@ async fn scope_off_refuses_fleet_commands_but_a_bound_channel_controls_its_own_s
     assert_eq!(slack.ask("C1", "work please").await, "echo: work please");
     assert!(slack.ask("C1", "!status ops").await.starts_with("Session ops"));
     assert!(slack.ask("C1", "!read ops").await.contains("echo: work please"));
-    refused(&mut slack, "C1", "!read other", "Session \"other\" is out of reach of slack channels: DISPATCH is off").await;
+    refused(&mut slack, "C1", "!read other", "Session \"other\" is out of reach of slack channels: DISPATCH is off")
+        .await;
     refused(&mut slack, "C1", "!join other", "DISPATCH is off for slack").await;
     assert!(slack.ask("C1", "!leave").await.contains("Left ops"));
     refused(&mut slack, "C1", "!join ops", "DISPATCH is off for slack").await;

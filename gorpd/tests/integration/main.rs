@@ -4,6 +4,7 @@
 
 mod auth;
 mod compaction;
+mod connection_limits;
 mod control;
 mod crash;
 mod delivery;
