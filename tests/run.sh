@@ -69,6 +69,11 @@ if [ ! -x "$tools/bin/elizacp" ]; then
 fi
 export GORP_ELIZACP="$tools/bin/elizacp"
 
+# Every process the suite starts inherits this id; at the end (or on failure)
+# check_leaked_processes.py fails the run if one of them is still alive.
+export GORP_TEST_RUN="run-$$-$(date +%s%N)"
+trap 'code=$?; [ "$code" -eq 0 ] || python3 tests/check_leaked_processes.py || true' EXIT
+
 log "building the workspace ($CARGO_TARGET_DIR)"
 cargo build --workspace --all-targets --locked
 
@@ -83,5 +88,9 @@ log "benchmark, short mode (checks that every workload works; asserts no speed)"
 
 log "linting (clippy, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "checking that no process started by the suite outlived it"
+python3 tests/check_leaked_processes.py --self-test
+python3 tests/check_leaked_processes.py
 
 log "all tests passed"

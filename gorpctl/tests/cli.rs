@@ -16,6 +16,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_gorpctl");
 fn command(server: &str, token: Option<&str>, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args).env_clear().env("HOME", "/nonexistent").env("GORP_SERVER", server);
+    // tests/run.sh finds processes that outlive the suite by this variable.
+    command.envs(std::env::var_os("GORP_TEST_RUN").map(|run| ("GORP_TEST_RUN", run)));
     if let Some(token) = token {
         command.env("GORP_TOKEN", token);
     }

@@ -35,6 +35,8 @@ impl Process {
             .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
             .env_clear()
             .env("GORP_LOG", "info")
+            // tests/run.sh finds processes that outlive the suite by this variable.
+            .envs(std::env::var_os("GORP_TEST_RUN").map(|run| ("GORP_TEST_RUN", run)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 fn gorpd(home: &std::path::Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gorpd"));
     command.args(args).env_clear().env("HOME", home).env("GORP_LOG", "info");
+    // tests/run.sh finds processes that outlive the suite by this variable.
+    command.envs(std::env::var_os("GORP_TEST_RUN").map(|run| ("GORP_TEST_RUN", run)));
     command.stdout(Stdio::null()).stderr(Stdio::piped());
     command
 }
