@@ -46,6 +46,12 @@ fn server_info_json(info: &pb::ServerInfo) -> serde_json::Value {
         "compacted_through": info.compacted_through,
         "compacted_through_others": info.compacted_through_others,
         "stale_gateways": info.stale_gateways,
+        "max_sender_bytes": info.max_sender_bytes,
+        "max_id_bytes": info.max_id_bytes,
+        "max_frame_bytes": info.max_frame_bytes,
+        "grpc_max_connections": info.grpc_max_connections,
+        "http_max_connections": info.http_max_connections,
+        "header_read_timeout_secs": info.header_read_timeout_secs,
     })
 }
 
@@ -198,6 +204,13 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
                 let mut rows: Vec<Vec<String>> = [
                     ("version", info.version.clone()),
                     ("max message bytes", info.max_body_bytes.to_string()),
+                    ("max sender / id bytes", format!("{} / {}", info.max_sender_bytes, info.max_id_bytes)),
+                    ("max frame bytes", info.max_frame_bytes.to_string()),
+                    (
+                        "connections gRPC / HTTP",
+                        format!("{} / {}", info.grpc_max_connections, info.http_max_connections),
+                    ),
+                    ("header read timeout", format!("{} s", info.header_read_timeout_secs)),
                     ("read default / max", format!("{} / {}", info.read_default, info.read_max)),
                     ("max queued messages", info.max_queued_messages.to_string()),
                     ("time zone", info.timezone.clone()),

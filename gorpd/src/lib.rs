@@ -258,27 +258,10 @@ impl Gorpd {
         let address = |listener: &TcpListener| listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
         let (grpc_addr, http_addr) = (address(&listeners.grpc), address(&listeners.http));
         let presence = grpc::Presence::default();
-        let state = grpc::GrpcState {
-            orchestrator: self.orchestrator.clone(),
-            auth: self.auth.clone(),
-            shutdown: self.shutdown.clone(),
-            tasks: self.tasks.clone(),
-            presence: presence.clone(),
-        };
-        let web_state = web::WebState {
-            orchestrator: self.orchestrator.clone(),
-            auth: self.auth.clone(),
-            presence,
-            logins: self.logins.clone(),
-            shutdown: self.shutdown.clone(),
-            tasks: self.tasks.clone(),
-            hook_limits: web::RateLimits::default(),
-        };
         // Frames up to the largest text any configuration allows (plus the
         // envelope) are read, so a text over the configured limit gets its own
         // REJECTED ack; only a frame beyond this ends a stream.
         let max_message = config::MAX_MAX_BODY_BYTES + 64 * 1024;
-        let tls = self.config.tls.clone();
         let opening_timeout = Duration::from_secs(self.config.header_read_timeout_secs);
         let grpc_limits = grpc::GrpcLimits {
             max_message_bytes: max_message,
@@ -289,7 +272,26 @@ impl Gorpd {
             max_connections: self.config.http_max_connections,
             header_read_timeout: opening_timeout,
         };
-        let mut grpc = tokio::spawn(async move { grpc::serve(state, listeners.grpc, tls.as_ref(), grpc_limits).await });
+        let state = grpc::GrpcState {
+            orchestrator: self.orchestrator.clone(),
+            auth: self.auth.clone(),
+            shutdown: self.shutdown.clone(),
+            tasks: self.tasks.clone(),
+            presence: presence.clone(),
+            limits: grpc_limits,
+            http_limits,
+        };
+        let web_state = web::WebState {
+            orchestrator: self.orchestrator.clone(),
+            auth: self.auth.clone(),
+            presence,
+            logins: self.logins.clone(),
+            shutdown: self.shutdown.clone(),
+            tasks: self.tasks.clone(),
+            hook_limits: web::RateLimits::default(),
+        };
+        let tls = self.config.tls.clone();
+        let mut grpc = tokio::spawn(async move { grpc::serve(state, listeners.grpc, tls.as_ref()).await });
         let mut http = tokio::spawn(web::serve(web_state, listeners.http, http_limits));
         tracing::info!(
             grpc = %grpc_addr, http = %http_addr, tls = self.config.tls.is_some(),

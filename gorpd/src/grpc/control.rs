@@ -1,13 +1,15 @@
 //! The `Control` service: every DISPATCH operation as a typed RPC, plus
-//! gateways, tokens and `Watch`. Admin tokens only. Each RPC calls the same
+//! gateways, tokens and `Watch`. Admin tokens only, except `GetServerInfo`
+//! (the limits, for every client). Each RPC calls the same
 //! orchestrator function as the matching DISPATCH command.
 
 use super::convert::{
     activity_to_pb, channel_from_pb, history_to_pb, hook_secret_to_pb, hook_to_pb, run_to_pb, schedule_to_pb,
     session_to_pb, time, token_kind_from_pb, token_to_pb,
 };
-use super::status::{require_admin, revocation};
+use super::status::{principal, require_admin, revocation};
 use super::{GrpcState, spawn_stream};
+use crate::auth::Principal;
 use crate::bus::ChannelRef;
 use crate::orchestrator::ScheduleRequest;
 use crate::store::CatchUp;
@@ -331,11 +333,18 @@ impl Control for ControlService {
         &self,
         request: Request<pb::GetServerInfoRequest>,
     ) -> Result<Response<pb::ServerInfo>, Status> {
-        admin(request)?;
         let orchestrator = &self.state.orchestrator;
+        // Limits are for every client; the database and compaction figures only for operators.
+        let (size, compaction, dispatch_scope) = match principal(&request)? {
+            Principal::Admin => {
+                (orchestrator.store().database_size().await?, orchestrator.compaction_report(), String::new())
+            }
+            Principal::Gateway { platform } => {
+                (Default::default(), Default::default(), orchestrator.dispatch_scope(&platform).as_str().to_owned())
+            }
+        };
         let config = orchestrator.config();
-        let size = orchestrator.store().database_size().await?;
-        let compaction = orchestrator.compaction_report();
+        let (grpc, http) = (&self.state.limits, &self.state.http_limits);
         Ok(Response::new(pb::ServerInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             max_body_bytes: config.max_text_bytes as u64,
@@ -354,6 +363,13 @@ impl Control for ControlService {
             compacted_through_others: compaction.others,
             stale_gateways: compaction.stale_gateways.into_iter().map(|gateway| gateway.gateway_id).collect(),
             compacted_at: compaction.at.map(|at| at.to_rfc3339()).unwrap_or_default(),
+            max_sender_bytes: crate::names::MAX_SENDER as u32,
+            max_id_bytes: crate::names::MAX_EXTERNAL_ID as u32,
+            max_frame_bytes: grpc.max_message_bytes as u64,
+            grpc_max_connections: grpc.max_connections as u32,
+            http_max_connections: http.max_connections as u32,
+            header_read_timeout_secs: http.header_read_timeout.as_secs() as u32,
+            dispatch_scope,
         }))
     }
 

@@ -53,6 +53,10 @@ pub struct GrpcState {
     pub tasks: TaskTracker,
     /// Gateways with an open SubscribeResponses stream.
     pub presence: Presence,
+    /// The gRPC listener's limits.
+    pub limits: GrpcLimits,
+    /// The HTTP listener's limits (reported by `GetServerInfo`).
+    pub http_limits: crate::web::ConnectionLimits,
 }
 
 /// Open delivery streams per gateway id.
@@ -144,12 +148,8 @@ pub struct GrpcLimits {
 }
 
 /// Serves gRPC on `listener` until `shutdown` fires.
-pub async fn serve(
-    state: GrpcState,
-    listener: TcpListener,
-    tls: Option<&TlsFiles>,
-    limits: GrpcLimits,
-) -> Result<(), GrpcError> {
+pub async fn serve(state: GrpcState, listener: TcpListener, tls: Option<&TlsFiles>) -> Result<(), GrpcError> {
+    let limits = state.limits;
     let max_message_bytes = limits.max_message_bytes;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<BusServer<bus::BusService>>().await;

@@ -190,3 +190,30 @@ async fn a_burst_beyond_the_queue_limit_is_acknowledged_as_turns_start() {
     }
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn any_token_reads_the_limits_and_only_an_admin_the_database_figures() {
+    let server = TestServer::start_configured(|config| {
+        config.http_max_connections = 300;
+        config.dispatch_scopes.platforms.insert("slack".into(), gorpd::orchestrator::DispatchScope::OwnPlatform);
+    })
+    .await;
+    let secret = server.gateway_token("slack").await;
+    let mut gateway = pb::control_client::ControlClient::with_interceptor(
+        server.channel(),
+        gorpd::testing::BearerToken::new(&secret),
+    );
+    let info = gateway.get_server_info(pb::GetServerInfoRequest {}).await.unwrap().into_inner();
+    assert_eq!((info.max_body_bytes, info.max_sender_bytes, info.max_id_bytes), (65536, 256, 256));
+    assert_eq!(info.max_frame_bytes, 4 * 1024 * 1024 + 64 * 1024);
+    assert_eq!((info.grpc_max_connections, info.http_max_connections, info.header_read_timeout_secs), (512, 300, 10));
+    assert_eq!(info.dispatch_scope, "own-platform");
+    assert_eq!((info.database_bytes, info.table_rows.len()), (0, 0), "database figures are for operators");
+    let denied = gateway.list_sessions(pb::ListSessionsRequest {}).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "the rest of Control stays admin-only");
+
+    let admin = server.control().get_server_info(pb::GetServerInfoRequest {}).await.unwrap().into_inner();
+    assert!(admin.database_bytes > 0 && !admin.table_rows.is_empty());
+    assert_eq!(admin.dispatch_scope, "");
+    server.stop().await.unwrap();
+}
