@@ -79,7 +79,8 @@ fn compaction_rows(info: &pb::ServerInfo) -> Vec<Vec<String>> {
 
 /// `30d`, `12h` or `90m` in seconds.
 fn parse_age_secs(text: &str) -> Option<u64> {
-    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+    // The unit is the last character, which may be more than one byte.
+    let (number, unit) = text.split_at(text.char_indices().last()?.0);
     let number: u64 = number.parse().ok().filter(|n| *n >= 1)?;
     let unit = match unit {
         "d" => 86_400,

@@ -453,6 +453,7 @@ async fn session_prune_keeps_the_newest_entries() {
     assert!(ok(&server, &["session", "prune", "s", "--older-than", "30d"]).await.contains("removed 0 history entries"));
     let bad = run(&server, &["session", "prune", "s", "--older-than", "soon"]).await;
     assert_eq!(code(&bad), 2);
+    assert_eq!(code(&run(&server, &["session", "prune", "s", "--older-than", "3é"]).await), 2, "a multi-byte unit");
     assert_eq!(code(&run(&server, &["session", "prune", "s"]).await), 2, "a rule is required");
     server.stop().await.unwrap();
 }

@@ -17,6 +17,9 @@ pub use prune::parse_age;
 mod retry;
 mod schedule;
 
+#[cfg(test)]
+mod parser_fuzz;
+
 /// Every DISPATCH command word; in a bound channel only these reach DISPATCH.
 pub const COMMANDS: [&str; 19] = [
     "create",

@@ -11,7 +11,8 @@ const USAGE: &str = "!prune [session] keep <N> | older-than <N>d|h|m";
 
 /// Parses `30d`, `12h` or `90m`.
 pub fn parse_age(text: &str) -> Option<chrono::Duration> {
-    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+    // The unit is the last character, which may be more than one byte.
+    let (number, unit) = text.split_at(text.char_indices().last()?.0);
     let number: i64 = number.parse().ok().filter(|n| *n >= 1 && *n <= 100_000)?;
     match unit {
         "d" => Some(chrono::Duration::days(number)),
@@ -42,4 +43,19 @@ pub(super) async fn handle(o: &Orchestrator, rest: &str, bound: Option<&str>, as
     };
     let removed = o.prune_history(session, rule).await?;
     Ok(Reply::ok(format!("Removed {removed} history entr{} of {session}.", if removed == 1 { "y" } else { "ies" })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_age;
+
+    /// Found by the parser property test: a unit of more than one byte panicked.
+    #[test]
+    fn an_age_ends_in_d_h_or_m_and_anything_else_is_refused() {
+        assert_eq!(parse_age("30d"), Some(chrono::Duration::days(30)));
+        assert_eq!(parse_age("90m"), Some(chrono::Duration::minutes(90)));
+        for bad in ["3é", "é", "", "d", "0d", "30", "30dd", "100001d"] {
+            assert_eq!(parse_age(bad), None, "{bad}");
+        }
+    }
 }

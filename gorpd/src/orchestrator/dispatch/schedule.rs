@@ -75,7 +75,7 @@ async fn by_id(o: &Orchestrator, word: &str, id: i64) -> CommandResult {
 
 /// The parts of `!schedule add`.
 #[derive(Debug, PartialEq)]
-struct AddArgs<'a> {
+pub(super) struct AddArgs<'a> {
     session: Option<&'a str>,
     timezone: Option<&'a str>,
     catch_up: CatchUp,
@@ -85,7 +85,7 @@ struct AddArgs<'a> {
 
 const OPEN_QUOTES: [char; 3] = ['"', '“', '”'];
 
-fn parse_add(args: &str) -> Result<AddArgs<'_>, String> {
+pub(super) fn parse_add(args: &str) -> Result<AddArgs<'_>, String> {
     if !args.contains(OPEN_QUOTES) {
         return Err(format!("Put \"when\" in quotes. Usage: {ADD_USAGE}"));
     }
