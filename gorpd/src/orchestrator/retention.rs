@@ -23,10 +23,9 @@ use std::collections::BTreeMap;
 pub struct CompactionReport {
     /// When it ran.
     pub at: Option<DateTime<Utc>>,
-    /// Per platform with a gateway: deliveries up to this seq were removed.
-    pub platforms: Vec<(String, u64)>,
-    /// Other platforms (web chat, only silent gateways): up to this seq.
-    pub others: u64,
+    /// How far it compacted: per platform with a live gateway, and the others
+    /// (web chat, platforms with only silent gateways).
+    pub points: CompactionPoints,
     /// Gateways silent for longer than `gateway_stale_days`, which no longer hold compaction back.
     pub stale_gateways: Vec<GatewayRow>,
 }
@@ -79,8 +78,7 @@ impl Orchestrator {
             }
         }
         let report = self.compaction_points().await?;
-        let points = CompactionPoints { platforms: report.platforms.clone(), others: report.others };
-        let compacted = store.compact_delivery_log(&points).await?;
+        let compacted = store.compact_delivery_log(&report.points).await?;
         *self.inner.compaction.lock().expect("compaction lock") = report;
         Ok(Removed { messages, history_entries, compacted })
     }
@@ -105,11 +103,7 @@ impl Orchestrator {
             );
         }
         let others = self.inner.store.last_seq_before(stale_before).await?;
-        Ok(CompactionReport {
-            at: Some(now),
-            platforms: platforms.into_iter().collect(),
-            others,
-            stale_gateways: stale,
-        })
+        let points = CompactionPoints { platforms: platforms.into_iter().collect(), others };
+        Ok(CompactionReport { at: Some(now), points, stale_gateways: stale })
     }
 }

@@ -9,7 +9,7 @@
 //! for long, and freed pages are returned to the file system with
 //! `PRAGMA incremental_vacuum` in small steps.
 
-use super::{Store, StoreResult};
+use super::{IN_BOUND_LIST, Store, StoreResult, json_list};
 
 /// Rows removed per write.
 const BATCH: u32 = 1000;
@@ -56,17 +56,17 @@ impl Store {
 
     /// Deliveries up to `through` on `platform`, or (None) on every platform but `except`.
     async fn remove_deliveries(&self, platform: Option<String>, through: u64, except: Vec<String>) -> StoreResult<u64> {
-        let except = serde_json::to_string(&except).expect("platform names serialise");
+        let except = json_list(&except);
         super::in_batches(BATCH, || {
-        let (platform, except) = (platform.clone(), except.clone());
+            let (platform, except) = (platform.clone(), except.clone());
             self.write(move |connection| {
                 Box::pin(async move {
-                    let deleted = sqlx::query(
+                    let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "DELETE FROM response_targets WHERE rowid IN (
                              SELECT rowid FROM response_targets WHERE seq <= ?
-                             AND (platform_id = ? OR (? IS NULL AND platform_id NOT IN (SELECT value FROM json_each(?))))
-                             LIMIT ?)",
-                    )
+                             AND (platform_id = ? OR (? IS NULL AND platform_id NOT {IN_BOUND_LIST}))
+                             LIMIT ?)"
+                    )))
                     .bind(through as i64)
                     .bind(&platform)
                     .bind(&platform)
@@ -97,18 +97,16 @@ impl Store {
                     .bind(BATCH)
                     .fetch_all(&mut *connection)
                     .await?;
-                    let seqs_json = serde_json::to_string(&seqs).expect("seqs serialise");
-                    sqlx::query(
-                        "DELETE FROM messages WHERE history_pos IS NULL AND state IS NULL AND id IN (
-                             SELECT message_id FROM responses WHERE seq IN (SELECT value FROM json_each(?)))",
-                    )
-                    .bind(&seqs_json)
-                    .execute(&mut *connection)
-                    .await?;
-                    sqlx::query("DELETE FROM responses WHERE seq IN (SELECT value FROM json_each(?))")
-                        .bind(&seqs_json)
-                        .execute(&mut *connection)
-                        .await?;
+                    let seqs_json = json_list(&seqs);
+                    for sql in [
+                        format!(
+                            "DELETE FROM messages WHERE history_pos IS NULL AND state IS NULL
+                             AND id IN (SELECT message_id FROM responses WHERE seq {IN_BOUND_LIST})"
+                        ),
+                        format!("DELETE FROM responses WHERE seq {IN_BOUND_LIST}"),
+                    ] {
+                        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&seqs_json).execute(&mut *connection).await?;
+                    }
                     Ok(seqs.len() as u64)
                 })
             })
@@ -121,15 +119,14 @@ impl Store {
     pub async fn vacuum_free_pages(&self) -> StoreResult<u64> {
         let mut freed = 0;
         loop {
-            let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&self.pool).await?;
-            if free == 0 {
-                return Ok(freed);
-            }
             let step = self
                 .write(move |connection| {
                     Box::pin(async move {
                         let before: i64 =
                             sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&mut *connection).await?;
+                        if before == 0 {
+                            return Ok(0);
+                        }
                         sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA incremental_vacuum({VACUUM_PAGES})")))
                             .execute(&mut *connection)
                             .await?;
@@ -140,7 +137,7 @@ impl Store {
                 })
                 .await?;
             if step == 0 {
-                // Not in incremental mode (or nothing movable): leave the pages for reuse.
+                // Nothing free, or not in incremental mode: any pages left are reused.
                 return Ok(freed);
             }
             freed += step;

@@ -179,8 +179,8 @@ impl Store {
                     .bind(PRUNE_BATCH)
                     .fetch_all(&mut *connection)
                     .await?;
-                    let ids = serde_json::to_string(&ids).expect("ids serialise");
-                    remove_from_history(connection, "id IN (SELECT value FROM json_each(?))", &ids).await
+                    let selection = format!("id {}", super::IN_BOUND_LIST);
+                    remove_from_history(connection, &selection, &super::json_list(&ids)).await
                 })
             })
         })

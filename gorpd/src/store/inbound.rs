@@ -211,8 +211,8 @@ impl Store {
                     .bind(BATCH)
                     .fetch_all(&mut *connection)
                     .await?;
-                    let ids_json = serde_json::to_string(&ids).expect("ids serialise");
-                    let in_batch = "IN (SELECT value FROM json_each(?))";
+                    let ids_json = super::json_list(&ids);
+                    let in_batch = super::IN_BOUND_LIST;
                     for sql in [
                         format!("DELETE FROM hook_calls WHERE inbound_id {in_batch}"),
                         // Outside the history nothing is left to keep; in it, the entry stays.

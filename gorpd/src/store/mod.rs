@@ -232,6 +232,14 @@ impl Store {
 const UNLIMITED_PAGES: u64 = 0xffff_fffe;
 
 /// Sets the write connection's `max_page_count` from a size in bytes.
+/// SQL for "is in the list bound as one parameter" (bind [`json_list`] of the list).
+const IN_BOUND_LIST: &str = "IN (SELECT value FROM json_each(?))";
+
+/// The parameter for [`IN_BOUND_LIST`]: the values as a JSON array.
+fn json_list<T: serde::Serialize>(values: &[T]) -> String {
+    serde_json::to_string(values).expect("ids and names serialise")
+}
+
 /// Runs `batch` (a write removing at most `limit` rows, returning how many)
 /// until one removes fewer: long removals never hold the writer for long.
 async fn in_batches<F, Fut>(limit: u32, mut batch: F) -> StoreResult<u64>

@@ -300,11 +300,12 @@ async fn revoke_token(
 fn compaction_summary(report: &crate::orchestrator::CompactionReport) -> String {
     let Some(at) = report.at else { return "not compacted yet".to_owned() };
     let mut points: Vec<String> = report
+        .points
         .platforms
         .iter()
         .map(|(platform, seq)| format!("{} through seq {seq}", html::escape(platform)))
         .collect();
-    points.push(format!("other platforms through seq {}", report.others));
+    points.push(format!("other platforms through seq {}", report.points.others));
     let stale: Vec<String> = report
         .stale_gateways
         .iter()

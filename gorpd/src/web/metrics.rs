@@ -83,11 +83,12 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
         .collect();
     let compaction = orchestrator.compaction_report();
     let mut compacted: Vec<(String, u64)> = compaction
+        .points
         .platforms
         .iter()
         .map(|(platform, seq)| (format!("{{platform=\"{}\"}}", label(platform)), *seq))
         .collect();
-    compacted.push(("{platform=\"*\"}".to_owned(), compaction.others));
+    compacted.push(("{platform=\"*\"}".to_owned(), compaction.points.others));
     let stale: Vec<(String, u64)> = compaction
         .stale_gateways
         .iter()
