@@ -11,9 +11,7 @@
 //! command again. A command whose writes all failed stays unapplied and is
 //! simply run again.
 
-use super::StoreResult;
-use futures::future::BoxFuture;
-use sqlx::SqliteConnection;
+use super::{StoreResult, WriteConnection};
 
 tokio::task_local! {
     /// The inbound id of the DISPATCH command this task is running.
@@ -27,24 +25,19 @@ pub(super) async fn scope<F: std::future::Future>(inbound_id: i64, work: F) -> F
 
 /// `write`, followed (inside the same write) by marking the current command
 /// applied when the calling task runs one.
-pub(super) fn marking_applied<R, W>(
-    write: W,
-) -> impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static
+pub(super) fn marking_applied<R, W>(write: W) -> impl FnOnce(&WriteConnection) -> StoreResult<R> + Send + 'static
 where
     R: Send + 'static,
-    W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
+    W: FnOnce(&WriteConnection) -> StoreResult<R> + Send + 'static,
 {
     let command = COMMAND.try_with(|id| *id).ok();
-    move |connection: &mut SqliteConnection| -> BoxFuture<'_, StoreResult<R>> {
-        Box::pin(async move {
-            let result = write(&mut *connection).await?;
-            if let Some(inbound_id) = command {
-                sqlx::query("UPDATE messages SET applied = 1 WHERE id = ? AND state = 'pending'")
-                    .bind(inbound_id)
-                    .execute(&mut *connection)
-                    .await?;
-            }
-            Ok(result)
-        })
+    move |connection: &WriteConnection| {
+        let result = write(connection)?;
+        if let Some(inbound_id) = command {
+            connection
+                .prepare_cached("UPDATE messages SET applied = 1 WHERE id = ? AND state = 'pending'")?
+                .execute([inbound_id])?;
+        }
+        Ok(result)
     }
 }

@@ -60,22 +60,15 @@ impl Store {
         super::in_batches(BATCH, || {
             let (platform, except) = (platform.clone(), except.clone());
             self.write(move |connection| {
-                Box::pin(async move {
-                    let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
+                let deleted = connection
+                    .prepare_cached(&format!(
                         "DELETE FROM response_targets WHERE rowid IN (
-                             SELECT rowid FROM response_targets WHERE seq <= ?
-                             AND (platform_id = ? OR (? IS NULL AND platform_id NOT {IN_BOUND_LIST}))
-                             LIMIT ?)"
-                    )))
-                    .bind(through as i64)
-                    .bind(&platform)
-                    .bind(&platform)
-                    .bind(&except)
-                    .bind(BATCH)
-                    .execute(&mut *connection)
-                    .await?;
-                    Ok(deleted.rows_affected())
-                })
+                             SELECT rowid FROM response_targets WHERE seq <= ?1
+                             AND (platform_id = ?2 OR (?2 IS NULL AND platform_id NOT {IN_BOUND_LIST}))
+                             LIMIT ?4)"
+                    ))?
+                    .execute(rusqlite::params![through as i64, platform, except, BATCH])?;
+                Ok(deleted as u64)
             })
         })
         .await
@@ -86,29 +79,25 @@ impl Store {
     async fn remove_undeliverable_responses(&self, through: u64) -> StoreResult<u64> {
         super::in_batches(BATCH, || {
             self.write(move |connection| {
-                Box::pin(async move {
-                    let seqs: Vec<i64> = sqlx::query_scalar(
-                        "SELECT seq FROM responses r WHERE seq <= ?
-                         AND NOT EXISTS (SELECT 1 FROM response_targets t WHERE t.seq = r.seq)
-                         AND NOT EXISTS (SELECT 1 FROM hook_calls h WHERE h.response_seq = r.seq)
-                         ORDER BY seq LIMIT ?",
-                    )
-                    .bind(through as i64)
-                    .bind(BATCH)
-                    .fetch_all(&mut *connection)
-                    .await?;
-                    let seqs_json = json_list(&seqs);
-                    for sql in [
-                        format!(
-                            "DELETE FROM messages WHERE history_pos IS NULL AND state IS NULL
-                             AND id IN (SELECT message_id FROM responses WHERE seq {IN_BOUND_LIST})"
-                        ),
-                        format!("DELETE FROM responses WHERE seq {IN_BOUND_LIST}"),
-                    ] {
-                        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&seqs_json).execute(&mut *connection).await?;
-                    }
-                    Ok(seqs.len() as u64)
-                })
+                let seqs: Vec<i64> = super::query_column(
+                    connection,
+                    "SELECT seq FROM responses r WHERE seq <= ?
+                     AND NOT EXISTS (SELECT 1 FROM response_targets t WHERE t.seq = r.seq)
+                     AND NOT EXISTS (SELECT 1 FROM hook_calls h WHERE h.response_seq = r.seq)
+                     ORDER BY seq LIMIT ?",
+                    rusqlite::params![through as i64, BATCH],
+                )?;
+                let seqs_json = json_list(&seqs);
+                for sql in [
+                    format!(
+                        "DELETE FROM messages WHERE history_pos IS NULL AND state IS NULL
+                         AND id IN (SELECT message_id FROM responses WHERE seq {IN_BOUND_LIST})"
+                    ),
+                    format!("DELETE FROM responses WHERE seq {IN_BOUND_LIST}"),
+                ] {
+                    connection.prepare_cached(&sql)?.execute([&seqs_json])?;
+                }
+                Ok(seqs.len() as u64)
             })
         })
         .await
@@ -121,19 +110,13 @@ impl Store {
         loop {
             let step = self
                 .write(move |connection| {
-                    Box::pin(async move {
-                        let before: i64 =
-                            sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&mut *connection).await?;
-                        if before == 0 {
-                            return Ok(0);
-                        }
-                        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA incremental_vacuum({VACUUM_PAGES})")))
-                            .execute(&mut *connection)
-                            .await?;
-                        let after: i64 =
-                            sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&mut *connection).await?;
-                        Ok((before - after).max(0) as u64)
-                    })
+                    let free_pages = || connection.query_row("PRAGMA freelist_count", [], |row| row.get::<_, i64>(0));
+                    let before = free_pages()?;
+                    if before == 0 {
+                        return Ok(0);
+                    }
+                    connection.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
+                    Ok((before - free_pages()?).max(0) as u64)
                 })
                 .await?;
             if step == 0 {

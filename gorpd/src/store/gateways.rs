@@ -77,19 +77,13 @@ impl Store {
     pub async fn touch_gateway(&self, gateway_id: &str, platform: &str, cursor: u64) -> StoreResult<()> {
         let (gateway_id, platform) = (gateway_id.to_owned(), platform.to_owned());
         self.write(move |connection| {
-            Box::pin(async move {
-                sqlx::query(
+            connection
+                .prepare_cached(
                     "INSERT INTO gateways (gateway_id, platform_id, acked_seq, last_seen) VALUES (?, ?, ?, ?)
                      ON CONFLICT (gateway_id) DO UPDATE SET last_seen = excluded.last_seen",
-                )
-                .bind(&gateway_id)
-                .bind(&platform)
-                .bind(cursor as i64)
-                .bind(now_text())
-                .execute(&mut *connection)
-                .await?;
-                Ok(())
-            })
+                )?
+                .execute(rusqlite::params![gateway_id, platform, cursor as i64, now_text()])?;
+            Ok(())
         })
         .await
     }

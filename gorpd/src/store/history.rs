@@ -1,9 +1,9 @@
 //! A session's conversation history (`!read`, the web history), and pruning it.
 
-use super::{Store, StoreResult, parse_time};
+use super::{Store, StoreResult, WriteConnection, parse_time};
 use crate::domain::{ChannelRef, ResponseKind};
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
 /// Who a history entry is from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,24 +69,18 @@ const ONLY_HISTORY_NEEDS: &str =
 /// nothing else needs and keeps the others outside any session (a row with a
 /// session and no history position is always a message waiting for its
 /// turn). Returns how many left the history.
-pub(super) async fn remove_from_history(
-    connection: &mut SqliteConnection,
-    selection: &str,
-    value: &str,
-) -> StoreResult<u64> {
-    let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DELETE FROM messages WHERE history_pos IS NOT NULL AND {selection} AND {ONLY_HISTORY_NEEDS}"
-    )))
-    .bind(value)
-    .execute(&mut *connection)
-    .await?;
-    let detached = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE messages SET history_pos = NULL, session_name = NULL WHERE history_pos IS NOT NULL AND {selection}"
-    )))
-    .bind(value)
-    .execute(&mut *connection)
-    .await?;
-    Ok(deleted.rows_affected() + detached.rows_affected())
+pub(super) fn remove_from_history(connection: &WriteConnection, selection: &str, value: &str) -> StoreResult<u64> {
+    let deleted = connection
+        .prepare_cached(&format!(
+            "DELETE FROM messages WHERE history_pos IS NOT NULL AND {selection} AND {ONLY_HISTORY_NEEDS}"
+        ))?
+        .execute([value])?;
+    let detached = connection
+        .prepare_cached(&format!(
+            "UPDATE messages SET history_pos = NULL, session_name = NULL WHERE history_pos IS NOT NULL AND {selection}"
+        ))?
+        .execute([value])?;
+    Ok((deleted + detached) as u64)
 }
 
 impl Store {
@@ -165,23 +159,15 @@ impl Store {
         super::in_batches(PRUNE_BATCH, || {
             let (session, before) = (session.to_owned(), before.clone());
             self.write(move |connection| {
-                Box::pin(async move {
-                    let ids: Vec<i64> = sqlx::query_scalar(
-                        "SELECT id FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
-                         AND ((? IS NOT NULL AND history_pos <= ?) OR (? IS NOT NULL AND created_at < ?))
-                         ORDER BY history_pos LIMIT ?",
-                    )
-                    .bind(&session)
-                    .bind(cutoff)
-                    .bind(cutoff)
-                    .bind(&before)
-                    .bind(&before)
-                    .bind(PRUNE_BATCH)
-                    .fetch_all(&mut *connection)
-                    .await?;
-                    let selection = format!("id {}", super::IN_BOUND_LIST);
-                    remove_from_history(connection, &selection, &super::json_list(&ids)).await
-                })
+                let ids: Vec<i64> = super::query_column(
+                    connection,
+                    "SELECT id FROM messages WHERE session_name = ?1 AND history_pos IS NOT NULL
+                     AND ((?2 IS NOT NULL AND history_pos <= ?2) OR (?3 IS NOT NULL AND created_at < ?3))
+                     ORDER BY history_pos LIMIT ?4",
+                    rusqlite::params![session, cutoff, before, PRUNE_BATCH],
+                )?;
+                let selection = format!("id {}", super::IN_BOUND_LIST);
+                remove_from_history(connection, &selection, &super::json_list(&ids))
             })
         })
         .await

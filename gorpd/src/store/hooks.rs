@@ -4,7 +4,7 @@
 //! trigger (migration 0007) in the answer's own transaction.
 
 use super::inbound::insert_pending;
-use super::{NewInbound, Store, StoreError, StoreResult, now_text, parse_time};
+use super::{NewInbound, Store, StoreError, StoreResult, StoredRow, now_text, parse_time};
 use crate::domain::{Inbound, ResponseKind};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -38,13 +38,13 @@ pub struct HookCall {
     pub answer: Option<(ResponseKind, String)>,
 }
 
-fn hook_from_row(row: &sqlx::sqlite::SqliteRow) -> HookRow {
+fn hook_from_row(row: &dyn StoredRow) -> HookRow {
     HookRow {
-        session: row.get("session_name"),
-        template: row.get("template"),
-        per_minute: row.get::<i64, _>("per_minute") as u32,
-        created_at: parse_time(row.get::<&str, _>("created_at")),
-        rotated_at: row.get::<Option<&str>, _>("rotated_at").map(parse_time),
+        session: row.text("session_name"),
+        template: row.optional_text("template"),
+        per_minute: row.integer("per_minute") as u32,
+        created_at: parse_time(&row.text("created_at")),
+        rotated_at: row.optional_text("rotated_at").as_deref().map(parse_time),
     }
 }
 
@@ -59,21 +59,13 @@ impl Store {
     ) -> StoreResult<HookRow> {
         let (session, secret) = (session.to_owned(), secret.to_owned());
         self.write(move |connection| {
-            Box::pin(async move {
-                let row = sqlx::query(
-                    "INSERT INTO hooks (session_name, secret, template, per_minute, created_at)
-                     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?) RETURNING *",
-                )
-                .bind(&session)
-                .bind(&secret)
-                .bind(&template)
-                .bind(per_minute)
-                .bind(now_text())
-                .bind(&session)
-                .fetch_optional(&mut *connection)
-                .await?;
-                row.as_ref().map(hook_from_row).ok_or(StoreError::NotFound)
-            })
+            super::query_one(
+                connection,
+                "INSERT INTO hooks (session_name, secret, template, per_minute, created_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?1) RETURNING *",
+                rusqlite::params![session, secret, template, per_minute, now_text()],
+                hook_from_row,
+            )
         })
         .await
     }
@@ -87,22 +79,19 @@ impl Store {
     /// Every webhook, by session.
     pub async fn hooks(&self) -> StoreResult<Vec<HookRow>> {
         let rows = sqlx::query("SELECT * FROM hooks ORDER BY session_name").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(hook_from_row).collect())
+        Ok(rows.iter().map(|row| hook_from_row(row)).collect())
     }
 
     /// Replaces a webhook's secret; `NotFound` when the session has none.
     pub async fn rotate_hook(&self, session: &str, secret: &str) -> StoreResult<HookRow> {
         let (session, secret) = (session.to_owned(), secret.to_owned());
         self.write(move |connection| {
-            Box::pin(async move {
-                let row = sqlx::query("UPDATE hooks SET secret = ?, rotated_at = ? WHERE session_name = ? RETURNING *")
-                    .bind(&secret)
-                    .bind(now_text())
-                    .bind(&session)
-                    .fetch_one(&mut *connection)
-                    .await?;
-                Ok(hook_from_row(&row))
-            })
+            super::query_one(
+                connection,
+                "UPDATE hooks SET secret = ?, rotated_at = ? WHERE session_name = ? RETURNING *",
+                [&secret, &now_text(), &session],
+                hook_from_row,
+            )
         })
         .await
     }
@@ -111,16 +100,11 @@ impl Store {
     pub async fn delete_hook(&self, session: &str) -> StoreResult<()> {
         let session = session.to_owned();
         self.write(move |connection| {
-            Box::pin(async move {
-                let deleted = sqlx::query("DELETE FROM hooks WHERE session_name = ?")
-                    .bind(&session)
-                    .execute(&mut *connection)
-                    .await?;
-                if deleted.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
-            })
+            let deleted = connection.prepare_cached("DELETE FROM hooks WHERE session_name = ?")?.execute([&session])?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
         })
         .await
     }
@@ -142,18 +126,14 @@ impl Store {
         };
         let session = session.to_owned();
         self.write(move |connection| {
-            Box::pin(async move {
-                let rows = [(new, Some(session.clone()))];
-                let Some(inbound) = insert_pending(connection, &rows, &now_text()).await?.pop().flatten() else {
-                    return Ok(None);
-                };
-                sqlx::query("INSERT INTO hook_calls (inbound_id, session_name) VALUES (?, ?)")
-                    .bind(inbound.id)
-                    .bind(&session)
-                    .execute(&mut *connection)
-                    .await?;
-                Ok(Some(inbound))
-            })
+            let rows = [(new, Some(session.clone()))];
+            let Some(inbound) = insert_pending(connection, &rows, &now_text())?.pop().flatten() else {
+                return Ok(None);
+            };
+            connection
+                .prepare_cached("INSERT INTO hook_calls (inbound_id, session_name) VALUES (?, ?)")?
+                .execute(rusqlite::params![inbound.id, session])?;
+            Ok(Some(inbound))
         })
         .await
     }

@@ -4,10 +4,8 @@
 //! `user`) from the moment it is accepted: its text, its de-duplication key
 //! and its state. Its turn's start puts it into the session's history.
 
-use super::{Store, StoreResult, now_text};
+use super::{Store, StoreResult, StoredRow, WriteConnection, now_text};
 use crate::domain::{ChannelRef, Inbound};
-use sqlx::{Row, SqliteConnection};
-use std::collections::HashSet;
 
 /// Where an inbound message is in its handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,18 +50,15 @@ pub struct NewInbound {
     pub text: String,
 }
 
-pub(super) fn inbound_from_row(row: &sqlx::sqlite::SqliteRow) -> Inbound {
+pub(super) fn inbound_from_row(row: &dyn StoredRow) -> Inbound {
     Inbound {
-        id: row.get("id"),
-        channel: ChannelRef::new(row.get::<String, _>("platform_id"), row.get::<String, _>("channel_id")),
-        message_id: row.get("platform_message_id"),
-        sender: row.get("author"),
-        text: row.get("text"),
+        id: row.integer("id"),
+        channel: ChannelRef::new(row.text("platform_id"), row.text("channel_id")),
+        message_id: row.optional_text("platform_message_id"),
+        sender: row.text("author"),
+        text: row.text("text"),
     }
 }
-
-/// Rows per multi-row statement (8 parameters each, far below SQLite's limit).
-const ROWS_PER_INSERT: usize = 256;
 
 impl Store {
     /// Commits an inbound message; `None` when (platform, message id) was accepted before.
@@ -79,17 +74,7 @@ impl Store {
         &self,
         news: Vec<(NewInbound, Option<String>)>,
     ) -> StoreResult<Vec<Option<Inbound>>> {
-        self.write_unisolated(move |connection| {
-            Box::pin(async move {
-                let received_at = now_text();
-                let mut results = Vec::with_capacity(news.len());
-                for rows in news.chunks(ROWS_PER_INSERT) {
-                    results.extend(insert_pending(connection, rows, &received_at).await?);
-                }
-                Ok(results)
-            })
-        })
-        .await
+        self.write(move |connection| insert_pending(connection, &news, &now_text())).await
     }
 
     /// Routes accepted messages to sessions: each becomes queued for its session (one statement).
@@ -97,23 +82,13 @@ impl Store {
         if routes.is_empty() {
             return Ok(());
         }
-        self.write_unisolated(move |connection| {
-            Box::pin(async move {
-                for chunk in routes.chunks(ROWS_PER_INSERT) {
-                    let mut sql = String::from(
-                        "UPDATE messages SET state = 'queued', session_name = routes.column2 FROM (VALUES ",
-                    );
-                    push_placeholders(&mut sql, chunk.len(), "(?, ?)");
-                    sql.push_str(") AS routes WHERE messages.id = routes.column1");
-                    // Only placeholders are spliced in; every value is bound.
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (inbound_id, session) in chunk {
-                        query = query.bind(*inbound_id).bind(session.clone());
-                    }
-                    query.execute(&mut *connection).await?;
-                }
-                Ok(())
-            })
+        self.write(move |connection| {
+            let mut route =
+                connection.prepare_cached("UPDATE messages SET state = 'queued', session_name = ? WHERE id = ?")?;
+            for (inbound_id, session) in &routes {
+                route.execute(rusqlite::params![session, inbound_id])?;
+            }
+            Ok(())
         })
         .await
     }
@@ -122,18 +97,11 @@ impl Store {
     /// in one write: after a crash, all of them or none.
     pub async fn queue_for_sessions(&self, new: &NewInbound, sessions: Vec<String>) -> StoreResult<Vec<Inbound>> {
         let new = new.clone();
-        self.write_unisolated(move |connection| {
-            Box::pin(async move {
-                let received_at = now_text();
-                let rows: Vec<(NewInbound, Option<String>)> =
-                    sessions.into_iter().map(|session| (new.clone(), Some(session))).collect();
-                let mut queued = Vec::with_capacity(rows.len());
-                for chunk in rows.chunks(ROWS_PER_INSERT) {
-                    // Without a platform message id nothing is a duplicate: every row comes back.
-                    queued.extend(insert_pending(connection, chunk, &received_at).await?.into_iter().flatten());
-                }
-                Ok(queued)
-            })
+        self.write(move |connection| {
+            let rows: Vec<(NewInbound, Option<String>)> =
+                sessions.into_iter().map(|session| (new.clone(), Some(session))).collect();
+            // Without a platform message id nothing is a duplicate: every row comes back.
+            Ok(insert_pending(connection, &rows, &now_text())?.into_iter().flatten().collect())
         })
         .await
     }
@@ -143,26 +111,23 @@ impl Store {
         let rows = sqlx::query("SELECT * FROM messages WHERE state = 'pending' AND applied = 1 ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(inbound_from_row).collect())
+        Ok(rows.iter().map(|row| inbound_from_row(row)).collect())
     }
 
     /// Moves a queued message to `running` and enters it in the session's
     /// history, so the history is in the order the agent saw it; false when it
     /// is no longer queued (its session was deleted).
     pub async fn start_turn(&self, inbound_id: i64) -> StoreResult<bool> {
-        self.write_unisolated(move |connection| {
-            Box::pin(async move {
-                let started = sqlx::query(
+        self.write(move |connection| {
+            let started = connection
+                .prepare_cached(
                     "UPDATE messages SET state = 'running', history_pos = (
                          SELECT IFNULL(MAX(h.history_pos), 0) + 1 FROM messages h
                          WHERE h.session_name = messages.session_name AND h.history_pos IS NOT NULL)
                      WHERE id = ? AND state = 'queued'",
-                )
-                .bind(inbound_id)
-                .execute(&mut *connection)
-                .await?;
-                Ok(started.rows_affected() == 1)
-            })
+                )?
+                .execute([inbound_id])?;
+            Ok(started == 1)
         })
         .await
     }
@@ -170,14 +135,10 @@ impl Store {
     /// Sets a message's handling state.
     pub async fn set_inbound_state(&self, inbound_id: i64, state: InboundState) -> StoreResult<()> {
         self.write(move |connection| {
-            Box::pin(async move {
-                sqlx::query("UPDATE messages SET state = ? WHERE id = ?")
-                    .bind(state.as_str())
-                    .bind(inbound_id)
-                    .execute(&mut *connection)
-                    .await?;
-                Ok(())
-            })
+            connection
+                .prepare_cached("UPDATE messages SET state = ? WHERE id = ?")?
+                .execute(rusqlite::params![state.as_str(), inbound_id])?;
+            Ok(())
         })
         .await
     }
@@ -189,7 +150,7 @@ impl Store {
             .bind(state.as_str())
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(|r| (inbound_from_row(r), r.get("session_name"))).collect())
+        Ok(rows.iter().map(|r| (inbound_from_row(r), r.optional_text("session_name"))).collect())
     }
 
     /// Forgets finished messages (done, dropped, interrupted) received before
@@ -202,27 +163,23 @@ impl Store {
         super::in_batches(BATCH, || {
             let before = before.clone();
             self.write(move |connection| {
-                Box::pin(async move {
-                    let ids: Vec<i64> = sqlx::query_scalar(
-                        "SELECT id FROM messages WHERE state IN ('done', 'dropped', 'interrupted')
-                         AND created_at < ? ORDER BY id LIMIT ?",
-                    )
-                    .bind(&before)
-                    .bind(BATCH)
-                    .fetch_all(&mut *connection)
-                    .await?;
-                    let ids_json = super::json_list(&ids);
-                    let in_batch = super::IN_BOUND_LIST;
-                    for sql in [
-                        format!("DELETE FROM hook_calls WHERE inbound_id {in_batch}"),
-                        // Outside the history nothing is left to keep; in it, the entry stays.
-                        format!("DELETE FROM messages WHERE history_pos IS NULL AND id {in_batch}"),
-                        format!("UPDATE messages SET state = NULL, platform_message_id = NULL WHERE id {in_batch}"),
-                    ] {
-                        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&ids_json).execute(&mut *connection).await?;
-                    }
-                    Ok(ids.len() as u64)
-                })
+                let ids: Vec<i64> = super::query_column(
+                    connection,
+                    "SELECT id FROM messages WHERE state IN ('done', 'dropped', 'interrupted')
+                     AND created_at < ? ORDER BY id LIMIT ?",
+                    rusqlite::params![before, BATCH],
+                )?;
+                let ids_json = super::json_list(&ids);
+                let in_batch = super::IN_BOUND_LIST;
+                for sql in [
+                    format!("DELETE FROM hook_calls WHERE inbound_id {in_batch}"),
+                    // Outside the history nothing is left to keep; in it, the entry stays.
+                    format!("DELETE FROM messages WHERE history_pos IS NULL AND id {in_batch}"),
+                    format!("UPDATE messages SET state = NULL, platform_message_id = NULL WHERE id {in_batch}"),
+                ] {
+                    connection.prepare_cached(&sql)?.execute([&ids_json])?;
+                }
+                Ok(ids.len() as u64)
             })
         })
         .await
@@ -236,57 +193,36 @@ impl Store {
     }
 }
 
-/// Inserts `rows` (pending, or queued for the given session) with one
-/// multi-row statement; for each, `None` when its (platform, message id)
-/// exists already or earlier in `rows`.
-pub(super) async fn insert_pending(
-    connection: &mut SqliteConnection,
+/// Inserts `rows` (pending, or queued for the given session); for each,
+/// `None` when its (platform, message id) exists already or earlier in `rows`.
+pub(super) fn insert_pending(
+    connection: &WriteConnection,
     rows: &[(NewInbound, Option<String>)],
     received_at: &str,
 ) -> StoreResult<Vec<Option<Inbound>>> {
-    let mut sql = String::from(
-        "INSERT INTO messages (role, platform_id, channel_id, platform_message_id, author, text, session_name, state, created_at) VALUES ",
-    );
-    push_placeholders(&mut sql, rows.len(), "('user', ?, ?, ?, ?, ?, ?, ?, ?)");
-    sql.push_str(
-        " ON CONFLICT (platform_id, platform_message_id) WHERE platform_message_id IS NOT NULL DO NOTHING
-         RETURNING id, platform_id, platform_message_id",
-    );
-    // Only placeholders are spliced in; every value is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    // No RETURNING: it would collect each row in a temporary table; the
+    // change count and the last rowid say the same.
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO messages (role, platform_id, channel_id, platform_message_id, author, text, session_name, state, created_at)
+         VALUES ('user', ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (platform_id, platform_message_id) WHERE platform_message_id IS NOT NULL DO NOTHING",
+    )?;
+    let mut results = Vec::with_capacity(rows.len());
     for (new, session) in rows {
         let state = if session.is_some() { InboundState::Queued } else { InboundState::Pending };
-        query = query
-            .bind(&new.channel.platform)
-            .bind(&new.channel.channel_id)
-            .bind(&new.message_id)
-            .bind(&new.sender)
-            .bind(&new.text)
-            .bind(session)
-            .bind(state.as_str())
-            .bind(received_at);
+        let inserted = insert.execute(rusqlite::params![
+            new.channel.platform,
+            new.channel.channel_id,
+            new.message_id,
+            new.sender,
+            new.text,
+            session,
+            state.as_str(),
+            received_at,
+        ])?;
+        results.push((inserted == 1).then(|| new.stored_as(connection.last_insert_rowid())));
     }
-    let mut inserted: Vec<(i64, String, Option<String>)> =
-        query.fetch_all(&mut *connection).await?.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
-    // RETURNING order is unspecified; ids grow in the order rows were inserted.
-    inserted.sort_unstable_by_key(|(id, _, _)| *id);
-    let inserted_keys: HashSet<(&str, &str)> =
-        inserted.iter().filter_map(|(_, platform, id)| Some((platform.as_str(), id.as_deref()?))).collect();
-    let mut ids = inserted.iter().map(|(id, _, _)| *id);
-    let mut seen = HashSet::new();
-    Ok(rows
-        .iter()
-        .map(|(new, _)| {
-            let is_new = match &new.message_id {
-                None => true,
-                Some(message_id) => {
-                    let key = (new.channel.platform.as_str(), message_id.as_str());
-                    inserted_keys.contains(&key) && seen.insert(key)
-                }
-            };
-            is_new.then(|| new.stored_as(ids.next().expect("one returned id per inserted row")))
-        })
-        .collect())
+    Ok(results)
 }
 
 impl NewInbound {
@@ -299,16 +235,6 @@ impl NewInbound {
             sender: self.sender.clone(),
             text: self.text.clone(),
         }
-    }
-}
-
-/// Appends `count` copies of `row`, comma-separated.
-pub(super) fn push_placeholders(sql: &mut String, count: usize, row: &str) {
-    for index in 0..count {
-        if index > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(row);
     }
 }
 

@@ -1,12 +1,13 @@
 //! Persistence: sessions, bindings, inbound messages, history, the response
-//! log, gateway cursors, tokens, schedules and webhooks, in SQLite (WAL) through sqlx.
+//! log, gateway cursors, tokens, schedules and webhooks, in SQLite (WAL).
 //!
-//! The schema lives in `migrations/sqlite` and is applied at open. Every
-//! write goes through the one [`writer`] task, which owns the only write
-//! connection and group-commits whatever is waiting (one fsync per batch);
-//! reads use a pool of read-only connections, which WAL never blocks. Each
-//! write method is atomic (its own savepoint in the batch) and returns only
-//! once its batch is durable, so no write ever waits in SQLite's busy handler.
+//! The schema lives in `migrations/sqlite` and is applied at open (sqlx's
+//! migrator). Every write goes through the one [`writer`] thread, which owns
+//! the only write connection (rusqlite, synchronous, statements cached) and
+//! group-commits whatever is waiting (one fsync per batch); reads use sqlx's
+//! async pool of read-only connections, which WAL never blocks. Each write
+//! method is atomic (its own savepoint in the batch) and returns only once
+//! its batch is durable, so no write ever waits in SQLite's busy handler.
 
 mod backup;
 mod command;
@@ -16,6 +17,7 @@ mod history;
 mod hooks;
 mod inbound;
 mod responses;
+mod row;
 mod schedules;
 mod sessions;
 mod tokens;
@@ -25,7 +27,6 @@ mod writer;
 #[cfg(test)]
 mod upgrade_tests;
 
-use writer::Isolation;
 pub use writer::WriterStats;
 
 pub use backup::{DATABASE_FILE, DatabaseSize, Restored, Snapshot, check_database_file, restore};
@@ -40,12 +41,13 @@ pub use sessions::SessionRow;
 pub use tokens::{TokenKind, TokenRow};
 pub use web_logins::WebLoginRow;
 
+pub(crate) use row::StoredRow;
+
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::future::BoxFuture;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -59,9 +61,12 @@ pub enum StoreError {
     /// A unique key already exists.
     #[error("already exists")]
     Conflict,
-    /// The database failed.
+    /// The database failed (a read).
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// The database failed (a write on the writer's connection).
+    #[error("database error: {0}")]
+    Write(#[source] rusqlite::Error),
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -113,13 +118,48 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match &error {
+            rusqlite::Error::QueryReturnedNoRows => Self::NotFound,
+            rusqlite::Error::SqliteFailure(failure, message) => match failure.code {
+                ErrorCode::ConstraintViolation if is_unique_violation(failure.extended_code) => Self::Conflict,
+                ErrorCode::DiskFull => Self::Full,
+                ErrorCode::DatabaseCorrupt => Self::Damaged(message.clone().unwrap_or_default()),
+                ErrorCode::NotADatabase => Self::NotADatabase(message.clone().unwrap_or_default()),
+                _ => Self::Write(error),
+            },
+            _ => Self::Write(error),
+        }
+    }
+}
+
+/// SQLITE_CONSTRAINT_UNIQUE or SQLITE_CONSTRAINT_PRIMARYKEY.
+fn is_unique_violation(extended_code: std::ffi::c_int) -> bool {
+    const UNIQUE: std::ffi::c_int = 2067;
+    const PRIMARY_KEY: std::ffi::c_int = 1555;
+    matches!(extended_code, UNIQUE | PRIMARY_KEY)
+}
+
+/// SQLITE_CONSTRAINT_FOREIGNKEY.
+pub(crate) fn is_foreign_key_violation(error: &rusqlite::Error) -> bool {
+    const FOREIGN_KEY: std::ffi::c_int = 787;
+    matches!(error, rusqlite::Error::SqliteFailure(failure, _) if failure.extended_code == FOREIGN_KEY)
+}
+
 /// SQLITE_FULL: the disk, or the database's `max_page_count`, is full.
 pub(crate) fn is_disk_full(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("13"))
 }
 
-/// A query on SQLite with its bound values.
-pub(crate) type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+/// SQLITE_FULL on the writer's connection.
+pub(crate) fn is_write_disk_full(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
+/// The writer's connection, as write closures see it.
+pub(crate) type WriteConnection = rusqlite::Connection;
 
 /// Result alias for store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -156,19 +196,22 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let mut write_connection =
+        let mut setup =
             options.clone().create_if_missing(true).auto_vacuum(SqliteAutoVacuum::Incremental).connect().await?;
-        backup::check_schema_version(&mut write_connection).await?;
-        sqlx::migrate!("../migrations/sqlite").run(&mut write_connection).await?;
-        enable_incremental_vacuum(&mut write_connection).await?;
-        set_max_page_count(&mut write_connection, max_bytes).await?;
+        backup::check_schema_version(&mut setup).await?;
+        sqlx::migrate!("../migrations/sqlite").run(&mut setup).await?;
+        enable_incremental_vacuum(&mut setup).await?;
+        setup.close().await?;
+        let write_connection = open_write_connection(&path, max_bytes)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
             .connect_with(options.read_only(true))
             .await?;
         let directory = std::sync::Arc::new(data_dir.to_path_buf());
-        Ok(Self { pool, writer: writer::WriterHandle::spawn(write_connection), directory })
+        let writer = writer::WriterHandle::spawn(write_connection)
+            .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
+        Ok(Self { pool, writer, directory })
     }
 
     /// Commits `write` with the writer's next batch, in its own savepoint (a
@@ -176,9 +219,9 @@ impl Store {
     pub(crate) async fn write<R, W>(&self, write: W) -> StoreResult<R>
     where
         R: Send + 'static,
-        W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
+        W: FnOnce(&WriteConnection) -> StoreResult<R> + Send + 'static,
     {
-        self.writer.write(Isolation::Savepoint, command::marking_applied(write), |value| value).await
+        self.writer.write(command::marking_applied(write), |value| value).await
     }
 
     /// Runs `work` as DISPATCH command `inbound_id`: every write it makes also
@@ -187,33 +230,23 @@ impl Store {
         command::scope(inbound_id, work).await
     }
 
-    /// Like [`Store::write`] without a savepoint, for hot-path writes that
-    /// fail only when the database does: if it fails, its whole batch does.
-    pub(crate) async fn write_unisolated<R, W>(&self, write: W) -> StoreResult<R>
-    where
-        R: Send + 'static,
-        W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
-    {
-        self.writer.write(Isolation::Batch, command::marking_applied(write), |value| value).await
-    }
-
-    /// Like [`Store::write_unisolated`], and passes the result through `after_commit`
-    /// in the writer task, in commit order, before answering (the bus
+    /// Like [`Store::write`], and passes the result through `after_commit`
+    /// on the writer thread, in commit order, before answering (the bus
     /// publishes responses in `seq` order this way).
-    pub(crate) async fn write_unisolated_then<R, T, W, A>(&self, write: W, after_commit: A) -> StoreResult<T>
+    pub(crate) async fn write_then<R, T, W, A>(&self, write: W, after_commit: A) -> StoreResult<T>
     where
         R: Send + 'static,
         T: Send + 'static,
-        W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
+        W: FnOnce(&WriteConnection) -> StoreResult<R> + Send + 'static,
         A: FnOnce(R) -> T + Send + 'static,
     {
-        self.writer.write(Isolation::Batch, command::marking_applied(write), after_commit).await
+        self.writer.write(command::marking_applied(write), after_commit).await
     }
 
     /// Changes the largest size the database may grow to (`None`: only the
     /// disk limits it); a limit below the current size holds it where it is.
     pub async fn set_size_limit(&self, max_bytes: Option<u64>) -> StoreResult<()> {
-        self.write(move |connection| Box::pin(async move { set_max_page_count(connection, max_bytes).await })).await
+        self.write(move |connection| set_max_page_count(connection, max_bytes)).await
     }
 
     /// The writer's running totals (commits and the writes in them).
@@ -231,13 +264,46 @@ impl Store {
 /// SQLite's largest page count: no limit but the disk.
 const UNLIMITED_PAGES: u64 = 0xffff_fffe;
 
-/// Sets the write connection's `max_page_count` from a size in bytes.
 /// SQL for "is in the list bound as one parameter" (bind [`json_list`] of the list).
 const IN_BOUND_LIST: &str = "IN (SELECT value FROM json_each(?))";
 
 /// The parameter for [`IN_BOUND_LIST`]: the values as a JSON array.
 fn json_list<T: serde::Serialize>(values: &[T]) -> String {
     serde_json::to_string(values).expect("ids and names serialise")
+}
+
+/// The first column of every row `sql` returns, on the writer's connection.
+fn query_column<T: rusqlite::types::FromSql>(
+    connection: &WriteConnection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<T>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let values = statement.query_map(params, |row| row.get(0))?.collect::<rusqlite::Result<Vec<T>>>()?;
+    Ok(values)
+}
+
+/// Every row `sql` returns on the writer's connection, through `map`.
+fn query_rows<T>(
+    connection: &WriteConnection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl Fn(&dyn StoredRow) -> T,
+) -> StoreResult<Vec<T>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let values = statement.query_map(params, |row| Ok(map(row)))?.collect::<rusqlite::Result<Vec<T>>>()?;
+    Ok(values)
+}
+
+/// The row `sql` returns on the writer's connection, through `map`
+/// (`NotFound` when there is none).
+fn query_one<T>(
+    connection: &WriteConnection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&dyn StoredRow) -> T,
+) -> StoreResult<T> {
+    Ok(connection.prepare_cached(sql)?.query_row(params, |row| Ok(map(row)))?)
 }
 
 /// Runs `batch` (a write removing at most `limit` rows, returning how many)
@@ -272,11 +338,25 @@ async fn enable_incremental_vacuum(connection: &mut SqliteConnection) -> StoreRe
     Ok(())
 }
 
-async fn set_max_page_count(connection: &mut SqliteConnection, max_bytes: Option<u64>) -> StoreResult<()> {
-    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut *connection).await?;
+/// Opens the writer's connection: WAL (set on the file already),
+/// `synchronous = FULL`, foreign keys, and the size limit. Savepoint
+/// journals stay in memory (`temp_store`): each write's savepoint copies the
+/// pages it touches first, and in a temporary file that copying was a
+/// quarter of the writer's time.
+fn open_write_connection(path: &Path, max_bytes: Option<u64>) -> StoreResult<WriteConnection> {
+    let connection = rusqlite::Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(10))?;
+    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")?;
+    set_max_page_count(&connection, max_bytes)?;
+    Ok(connection)
+}
+
+/// Sets the write connection's `max_page_count` from a size in bytes.
+fn set_max_page_count(connection: &WriteConnection, max_bytes: Option<u64>) -> StoreResult<()> {
+    let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
     let pages = max_bytes.map_or(UNLIMITED_PAGES, |bytes| (bytes / page_size.max(1) as u64).clamp(1, UNLIMITED_PAGES));
-    // A number, not user text: nothing to escape.
-    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}"))).execute(&mut *connection).await?;
+    // A number, not user text: nothing to escape. The pragma answers with the new limit.
+    connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
     Ok(())
 }
 

@@ -8,8 +8,8 @@
 //! order writes were submitted, and the `published` hook of each append runs
 //! in the writer task in that same order, so live order equals `seq` order.
 
-use super::inbound::{push_placeholders, state_text};
-use super::{InboundState, Role, SqliteQuery, Store, StoreError, StoreResult, now_text, parse_time};
+use super::inbound::state_text;
+use super::{InboundState, Role, Store, StoreResult, WriteConnection, now_text, parse_time};
 use crate::domain::{ChannelRef, MessageRef, NewResponse, Response, ResponseKind};
 use sqlx::Row;
 
@@ -36,30 +36,24 @@ impl Store {
         commit: Commit,
         published: impl FnOnce(Response) -> T + Send + 'static,
     ) -> StoreResult<Option<T>> {
-        self.write_unisolated_then(
+        self.write_then(
             move |connection| {
-                Box::pin(async move {
-                    let created_at = now_text();
-                    // fetch_all: the statements after the first run only while the results are read.
-                    let rows = append_query(&new, &commit, &created_at).fetch_all(&mut *connection).await?;
-                    let Some(row) = rows.first() else {
-                        // Only a guarded append writes nothing; any other is a bug worth failing loudly.
-                        return if commit.only_if_running { Ok(None) } else { Err(StoreError::NotFound) };
-                    };
-                    let seq: i64 = row.get(0);
-                    let NewResponse { response_id, session, kind, text, targets, reply_to, permission } = new;
-                    Ok(Some(Response {
-                        seq: seq as u64,
-                        response_id,
-                        session,
-                        kind,
-                        text,
-                        targets,
-                        reply_to,
-                        permission,
-                        created_at: parse_time(&created_at),
-                    }))
-                })
+                let created_at = now_text();
+                let Some(seq) = append(connection, &new, &commit, &created_at)? else {
+                    return Ok(None);
+                };
+                let NewResponse { response_id, session, kind, text, targets, reply_to, permission } = new;
+                Ok(Some(Response {
+                    seq,
+                    response_id,
+                    session,
+                    kind,
+                    text,
+                    targets,
+                    reply_to,
+                    permission,
+                    created_at: parse_time(&created_at),
+                }))
             },
             |response| response.map(published),
         )
@@ -117,77 +111,74 @@ impl Store {
     }
 }
 
-/// One multi-statement query (one round trip to the connection thread) for
-/// a response's text (in the conversation table, in its session's history
-/// when `commit.in_history`), its log entry, its targets and its message's
-/// new state; its only result row is the new `seq`. The message's state moves
-/// first, so the tracking triggers (scheduled runs, webhook calls) see it; a
-/// guarded append (`only_if_running`) moves it only from `running`, and each
-/// statement after it runs only if the one before changed one row
-/// (`changes() = 1`), so it writes all of it or nothing.
-fn append_query<'q>(new: &NewResponse, commit: &Commit, created_at: &str) -> SqliteQuery<'q> {
-    let guarded = commit.finish.is_some() && commit.only_if_running;
-    let mut sql = String::new();
-    if commit.finish.is_some() {
-        sql.push_str(if guarded {
-            "UPDATE messages SET state = ? WHERE id = ? AND state = 'running';"
-        } else {
-            "UPDATE messages SET state = ? WHERE id = ?;"
-        });
-    }
-    // The text, at the end of its session's history (or outside any history).
-    sql.push_str(
-        "INSERT INTO messages (session_name, history_pos, role, author, text, created_at)
-         SELECT ?, CASE WHEN ? IS NOT NULL
-                   THEN (SELECT IFNULL(MAX(history_pos), 0) + 1 FROM messages
-                         WHERE session_name = ? AND history_pos IS NOT NULL) END,
-                ?, ?, ?, ?",
-    );
-    sql.push_str(if guarded { " WHERE changes() = 1;" } else { ";" });
-    sql.push_str(
-        "INSERT INTO responses (response_id, session_name, dispatch, kind, message_id, in_reply_to, reply_platform,
-                                reply_channel, permission, created_at, inbound_id)
-         SELECT ?, ?, ?, ?, last_insert_rowid(), ?, ?, ?, ?, ?, ? WHERE changes() = 1 RETURNING seq;",
-    );
-    if !new.targets.is_empty() {
-        // The single writer makes the newest seq the one just inserted.
-        sql.push_str(
-            "INSERT OR IGNORE INTO response_targets (seq, platform_id, channel_id)
-             SELECT latest.seq, targets.column1, targets.column2
-             FROM (SELECT MAX(seq) AS seq FROM responses) AS latest, (VALUES ",
-        );
-        push_placeholders(&mut sql, new.targets.len(), "(?, ?)");
-        sql.push_str(") AS targets WHERE changes() = 1;");
-    }
-    // Only placeholders are spliced in; every value is bound, in statement order.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+/// Writes a response: its message's new state first (so the tracking
+/// triggers of scheduled runs and webhook calls see it), its text (in the
+/// conversation table, at the end of its session's history when
+/// `commit.in_history`), its log entry and its targets; returns the new
+/// `seq`. A guarded append (`only_if_running`) whose message is no longer
+/// running writes nothing and returns `None`.
+fn append(
+    connection: &WriteConnection,
+    new: &NewResponse,
+    commit: &Commit,
+    created_at: &str,
+) -> StoreResult<Option<u64>> {
     if let Some((inbound_id, state)) = commit.finish {
-        query = query.bind(state_text(state)).bind(inbound_id);
+        let sql = if commit.only_if_running {
+            "UPDATE messages SET state = ? WHERE id = ? AND state = 'running'"
+        } else {
+            "UPDATE messages SET state = ? WHERE id = ?"
+        };
+        let moved = connection.prepare_cached(sql)?.execute(rusqlite::params![state_text(state), inbound_id])?;
+        if commit.only_if_running && moved == 0 {
+            return Ok(None);
+        }
     }
-    let history_session = if commit.in_history { new.session.clone() } else { None };
-    // Numbered parameters would count from the first statement: bind each use.
-    query = query
-        .bind(history_session.clone())
-        .bind(history_session.clone())
-        .bind(history_session)
-        .bind(Role::of(new.kind).as_str())
-        .bind(new.session.clone().unwrap_or_else(|| "gorp".to_owned()))
-        .bind(new.text.clone())
-        .bind(created_at.to_owned())
-        .bind(new.response_id.clone())
-        .bind(new.session.clone())
-        .bind(new.session.is_none())
-        .bind(new.kind.as_str())
-        .bind(new.reply_to.as_ref().map(|r| r.message_id.clone()))
-        .bind(new.reply_to.as_ref().map(|r| r.channel.platform.clone()))
-        .bind(new.reply_to.as_ref().map(|r| r.channel.channel_id.clone()))
-        .bind(new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")))
-        .bind(created_at.to_owned())
-        .bind(commit.finish.map(|(inbound_id, _)| inbound_id));
-    for target in &new.targets {
-        query = query.bind(target.platform.clone()).bind(target.channel_id.clone());
+    let history_session = if commit.in_history { new.session.as_deref() } else { None };
+    connection
+        .prepare_cached(
+            "INSERT INTO messages (session_name, history_pos, role, author, text, created_at)
+             VALUES (?1, CASE WHEN ?1 IS NOT NULL
+                         THEN (SELECT IFNULL(MAX(history_pos), 0) + 1 FROM messages
+                               WHERE session_name = ?1 AND history_pos IS NOT NULL) END,
+                     ?2, ?3, ?4, ?5)",
+        )?
+        .execute(rusqlite::params![
+            history_session,
+            Role::of(new.kind).as_str(),
+            new.session.as_deref().unwrap_or("gorp"),
+            new.text,
+            created_at,
+        ])?;
+    let text_id = connection.last_insert_rowid();
+    let reply_to = new.reply_to.as_ref();
+    connection
+        .prepare_cached(
+            "INSERT INTO responses (response_id, session_name, dispatch, kind, message_id, in_reply_to, reply_platform,
+                                    reply_channel, permission, created_at, inbound_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(rusqlite::params![
+            new.response_id,
+            new.session,
+            new.session.is_none(),
+            new.kind.as_str(),
+            text_id,
+            reply_to.map(|r| &r.message_id),
+            reply_to.map(|r| &r.channel.platform),
+            reply_to.map(|r| &r.channel.channel_id),
+            new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")),
+            created_at,
+            commit.finish.map(|(inbound_id, _)| inbound_id),
+        ])?;
+    // `seq` is the table's rowid.
+    let seq = connection.last_insert_rowid();
+    let mut target = connection
+        .prepare_cached("INSERT OR IGNORE INTO response_targets (seq, platform_id, channel_id) VALUES (?, ?, ?)")?;
+    for channel in &new.targets {
+        target.execute(rusqlite::params![seq, channel.platform, channel.channel_id])?;
     }
-    query
+    Ok(Some(seq as u64))
 }
 
 /// A `responses` row with the given targets.
@@ -220,7 +211,7 @@ mod tests {
     use crate::domain::Inbound;
     use crate::store::NewInbound;
 
-    /// The one-round-trip append writes all four parts, and the turn start its history entry.
+    /// The append writes all four parts, and the turn start its history entry.
     #[tokio::test]
     async fn an_append_commits_the_response_its_targets_history_and_finished_message() {
         let dir = tempfile::tempdir().unwrap();

@@ -6,9 +6,8 @@
 //! transactions as the turn's own writes.
 
 use super::inbound::insert_pending;
-use super::{NewInbound, Store, StoreError, StoreResult, now_text, parse_time, time_text};
+use super::{NewInbound, Store, StoreError, StoreResult, StoredRow, now_text, parse_time, time_text};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 /// The platform id of messages a schedule publishes (its channel id is the schedule's id).
 pub const SCHEDULE_PLATFORM: &str = "schedule";
@@ -141,41 +140,41 @@ pub struct Firing {
     pub now: DateTime<Utc>,
 }
 
-fn optional_time(row: &sqlx::sqlite::SqliteRow, column: &str) -> Option<DateTime<Utc>> {
-    row.get::<Option<&str>, _>(column).map(parse_time)
+fn optional_time(row: &dyn StoredRow, column: &str) -> Option<DateTime<Utc>> {
+    row.optional_text(column).as_deref().map(parse_time)
 }
 
-fn schedule_from_row(row: &sqlx::sqlite::SqliteRow) -> ScheduleRow {
+fn schedule_from_row(row: &dyn StoredRow) -> ScheduleRow {
     ScheduleRow {
-        id: row.get("id"),
-        session: row.get("session_name"),
-        spec: row.get("spec"),
-        cron: row.get("cron"),
+        id: row.integer("id"),
+        session: row.text("session_name"),
+        spec: row.text("spec"),
+        cron: row.optional_text("cron"),
         once_at: optional_time(row, "once_at"),
-        timezone: row.get("timezone"),
-        prompt: row.get("prompt"),
-        catch_up: CatchUp::parse(row.get::<&str, _>("catch_up")).unwrap_or(CatchUp::Once),
-        paused: row.get::<bool, _>("paused"),
+        timezone: row.text("timezone"),
+        prompt: row.text("prompt"),
+        catch_up: CatchUp::parse(&row.text("catch_up")).unwrap_or(CatchUp::Once),
+        paused: row.integer("paused") != 0,
         next_slot: optional_time(row, "next_slot"),
-        failures: row.get::<i64, _>("failures") as u32,
-        created_by: row.get("created_by"),
-        created_at: parse_time(row.get::<&str, _>("created_at")),
+        failures: row.integer("failures") as u32,
+        created_by: row.text("created_by"),
+        created_at: parse_time(&row.text("created_at")),
     }
 }
 
-fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> RunRow {
+fn run_from_row(row: &dyn StoredRow) -> RunRow {
     RunRow {
-        id: row.get("id"),
-        schedule_id: row.get("schedule_id"),
-        slot: parse_time(row.get::<&str, _>("slot")),
-        manual: row.get::<bool, _>("manual"),
-        fired_at: parse_time(row.get::<&str, _>("fired_at")),
-        inbound_id: row.get("inbound_id"),
+        id: row.integer("id"),
+        schedule_id: row.integer("schedule_id"),
+        slot: parse_time(&row.text("slot")),
+        manual: row.integer("manual") != 0,
+        fired_at: parse_time(&row.text("fired_at")),
+        inbound_id: row.optional_integer("inbound_id"),
         started_at: optional_time(row, "started_at"),
         ended_at: optional_time(row, "ended_at"),
-        outcome: row.get("outcome"),
-        answer_chars: row.get::<Option<i64>, _>("answer_chars").map(|n| n as u32),
-        error: row.get("error"),
+        outcome: row.text("outcome"),
+        answer_chars: row.optional_integer("answer_chars").map(|n| n as u32),
+        error: row.optional_text("error"),
     }
 }
 
@@ -183,28 +182,26 @@ impl Store {
     /// Stores a schedule; `NotFound` when its session does not exist.
     pub async fn add_schedule(&self, new: NewSchedule) -> StoreResult<ScheduleRow> {
         self.write(move |connection| {
-            Box::pin(async move {
-                let row = sqlx::query(
-                    "INSERT INTO schedules (session_name, spec, cron, once_at, timezone, prompt, catch_up, next_slot,
-                                            created_by, created_at)
-                     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?)
-                     RETURNING *",
-                )
-                .bind(&new.session)
-                .bind(&new.spec)
-                .bind(&new.cron)
-                .bind(new.once_at.map(time_text))
-                .bind(&new.timezone)
-                .bind(&new.prompt)
-                .bind(new.catch_up.as_str())
-                .bind(new.next_slot.map(time_text))
-                .bind(&new.created_by)
-                .bind(now_text())
-                .bind(&new.session)
-                .fetch_optional(&mut *connection)
-                .await?;
-                row.as_ref().map(schedule_from_row).ok_or(StoreError::NotFound)
-            })
+            super::query_one(
+                connection,
+                "INSERT INTO schedules (session_name, spec, cron, once_at, timezone, prompt, catch_up, next_slot,
+                                        created_by, created_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?1)
+                 RETURNING *",
+                rusqlite::params![
+                    new.session,
+                    new.spec,
+                    new.cron,
+                    new.once_at.map(time_text),
+                    new.timezone,
+                    new.prompt,
+                    new.catch_up.as_str(),
+                    new.next_slot.map(time_text),
+                    new.created_by,
+                    now_text(),
+                ],
+                schedule_from_row,
+            )
         })
         .await
     }
@@ -222,7 +219,7 @@ impl Store {
             .bind(session)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(schedule_from_row).collect())
+        Ok(rows.iter().map(|row| schedule_from_row(row)).collect())
     }
 
     /// Schedules due at `now` (not paused, next slot reached), oldest slot first.
@@ -233,7 +230,7 @@ impl Store {
         .bind(time_text(now))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(schedule_from_row).collect())
+        Ok(rows.iter().map(|row| schedule_from_row(row)).collect())
     }
 
     /// The earliest slot of any active schedule.
@@ -251,15 +248,12 @@ impl Store {
         next_slot: Option<DateTime<Utc>>,
     ) -> StoreResult<ScheduleRow> {
         self.write(move |connection| {
-            Box::pin(async move {
-                let row = sqlx::query("UPDATE schedules SET paused = ?, next_slot = ? WHERE id = ? RETURNING *")
-                    .bind(paused)
-                    .bind(next_slot.map(time_text))
-                    .bind(id)
-                    .fetch_one(&mut *connection)
-                    .await?;
-                Ok(schedule_from_row(&row))
-            })
+            super::query_one(
+                connection,
+                "UPDATE schedules SET paused = ?, next_slot = ? WHERE id = ? RETURNING *",
+                rusqlite::params![paused, next_slot.map(time_text), id],
+                schedule_from_row,
+            )
         })
         .await
     }
@@ -267,13 +261,7 @@ impl Store {
     /// Deletes a schedule and its run history; `NotFound` when unknown.
     pub async fn delete_schedule(&self, id: i64) -> StoreResult<ScheduleRow> {
         self.write(move |connection| {
-            Box::pin(async move {
-                let row = sqlx::query("DELETE FROM schedules WHERE id = ? RETURNING *")
-                    .bind(id)
-                    .fetch_one(&mut *connection)
-                    .await?;
-                Ok(schedule_from_row(&row))
-            })
+            super::query_one(connection, "DELETE FROM schedules WHERE id = ? RETURNING *", [id], schedule_from_row)
         })
         .await
     }
@@ -283,48 +271,51 @@ impl Store {
     /// taken (the schedule moved on, was paused or deleted meanwhile).
     pub async fn fire_schedule(&self, firing: Firing) -> StoreResult<Option<(RunRow, Option<crate::domain::Inbound>)>> {
         self.write(move |connection| {
-            Box::pin(async move {
-                let schedule = sqlx::query("SELECT * FROM schedules WHERE id = ?")
-                    .bind(firing.schedule_id)
-                    .fetch_optional(&mut *connection)
-                    .await?;
-                let Some(schedule) = schedule.as_ref().map(schedule_from_row) else { return Ok(None) };
-                if let Some(claimed) = firing.claimed_slot {
-                    if schedule.paused || schedule.next_slot != Some(claimed) {
-                        return Ok(None);
-                    }
-                    sqlx::query("UPDATE schedules SET next_slot = ? WHERE id = ?")
-                        .bind(firing.next_slot.map(time_text))
-                        .bind(schedule.id)
-                        .execute(&mut *connection)
-                        .await?;
+            let schedule = match super::query_one(
+                connection,
+                "SELECT * FROM schedules WHERE id = ?",
+                [firing.schedule_id],
+                schedule_from_row,
+            ) {
+                Ok(schedule) => schedule,
+                Err(StoreError::NotFound) => return Ok(None),
+                Err(error) => return Err(error),
+            };
+            if let Some(claimed) = firing.claimed_slot {
+                if schedule.paused || schedule.next_slot != Some(claimed) {
+                    return Ok(None);
                 }
-                let inbound = if firing.publish {
-                    let new = NewInbound {
-                        channel: crate::domain::ChannelRef::new(SCHEDULE_PLATFORM, schedule.id.to_string()),
-                        message_id: None,
-                        sender: format!("schedule #{}", schedule.id),
-                        text: schedule.prompt.clone(),
-                    };
-                    let rows = [(new, Some(schedule.session.clone()))];
-                    insert_pending(connection, &rows, &time_text(firing.now)).await?.pop().flatten()
-                } else {
-                    None
+                connection
+                    .prepare_cached("UPDATE schedules SET next_slot = ? WHERE id = ?")?
+                    .execute(rusqlite::params![firing.next_slot.map(time_text), schedule.id])?;
+            }
+            let inbound = if firing.publish {
+                let new = NewInbound {
+                    channel: crate::domain::ChannelRef::new(SCHEDULE_PLATFORM, schedule.id.to_string()),
+                    message_id: None,
+                    sender: format!("schedule #{}", schedule.id),
+                    text: schedule.prompt.clone(),
                 };
-                let run = sqlx::query(
-                    "INSERT INTO schedule_runs (schedule_id, slot, manual, fired_at, inbound_id, outcome)
-                     VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
-                )
-                .bind(schedule.id)
-                .bind(time_text(firing.slot))
-                .bind(firing.claimed_slot.is_none())
-                .bind(time_text(firing.now))
-                .bind(inbound.as_ref().map(|i| i.id))
-                .bind(if firing.publish { "queued" } else { "skipped" })
-                .fetch_one(&mut *connection)
-                .await?;
-                Ok(Some((run_from_row(&run), inbound)))
-            })
+                let rows = [(new, Some(schedule.session.clone()))];
+                insert_pending(connection, &rows, &time_text(firing.now))?.pop().flatten()
+            } else {
+                None
+            };
+            let run = super::query_one(
+                connection,
+                "INSERT INTO schedule_runs (schedule_id, slot, manual, fired_at, inbound_id, outcome)
+                 VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                rusqlite::params![
+                    schedule.id,
+                    time_text(firing.slot),
+                    firing.claimed_slot.is_none(),
+                    time_text(firing.now),
+                    inbound.as_ref().map(|i| i.id),
+                    if firing.publish { "queued" } else { "skipped" },
+                ],
+                run_from_row,
+            )?;
+            Ok(Some((run, inbound)))
         })
         .await
     }
@@ -336,7 +327,7 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(run_from_row).collect())
+        Ok(rows.iter().map(|row| run_from_row(row)).collect())
     }
 }
 

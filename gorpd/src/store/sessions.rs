@@ -1,9 +1,8 @@
 //! Sessions and their channel bindings.
 
-use super::{Store, StoreError, StoreResult, now_text, parse_time};
+use super::{Store, StoreError, StoreResult, StoredRow, now_text, parse_time};
 use crate::domain::{ChannelRef, Inbound};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 /// A stored session.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,16 +25,16 @@ pub struct SessionRow {
     pub created_on: Option<String>,
 }
 
-fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> SessionRow {
+fn session_from_row(row: &dyn StoredRow) -> SessionRow {
     SessionRow {
-        name: row.get("name"),
-        workspace_dir: row.get("workspace_dir"),
-        backend: row.get("backend"),
-        agent_session_id: row.get("agent_session_id"),
-        input_tokens: row.get::<i64, _>("input_tokens") as u64,
-        output_tokens: row.get::<i64, _>("output_tokens") as u64,
-        created_at: parse_time(row.get::<&str, _>("created_at")),
-        created_on: row.get("created_on"),
+        name: row.text("name"),
+        workspace_dir: row.text("workspace_dir"),
+        backend: row.text("backend"),
+        agent_session_id: row.optional_text("agent_session_id"),
+        input_tokens: row.integer("input_tokens") as u64,
+        output_tokens: row.integer("output_tokens") as u64,
+        created_at: parse_time(&row.text("created_at")),
+        created_on: row.optional_text("created_on"),
     }
 }
 
@@ -56,19 +55,12 @@ impl Store {
         let (name, workspace_dir, backend) = (name.to_owned(), workspace_dir.to_owned(), backend.to_owned());
         let created_on = created_on.map(str::to_owned);
         self.write(move |connection| {
-            Box::pin(async move {
-                let row = sqlx::query(
-                    "INSERT INTO sessions (name, workspace_dir, backend, created_at, created_on) VALUES (?, ?, ?, ?, ?) RETURNING *",
-                )
-                .bind(&name)
-                .bind(&workspace_dir)
-                .bind(&backend)
-                .bind(now_text())
-                .bind(&created_on)
-                .fetch_one(&mut *connection)
-                .await?;
-                Ok(session_from_row(&row))
-            })
+            super::query_one(
+                connection,
+                "INSERT INTO sessions (name, workspace_dir, backend, created_at, created_on) VALUES (?, ?, ?, ?, ?) RETURNING *",
+                rusqlite::params![name, workspace_dir, backend, now_text(), created_on],
+                session_from_row,
+            )
         })
         .await
     }
@@ -82,7 +74,7 @@ impl Store {
     /// Every session, by name.
     pub async fn sessions(&self) -> StoreResult<Vec<SessionRow>> {
         let rows = sqlx::query("SELECT * FROM sessions ORDER BY name").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(session_from_row).collect())
+        Ok(rows.iter().map(|row| session_from_row(row)).collect())
     }
 
     /// Deletes a session with its bindings and history, and drops its unhandled
@@ -90,32 +82,28 @@ impl Store {
     pub async fn delete_session(&self, name: &str) -> StoreResult<(Vec<ChannelRef>, Vec<Inbound>)> {
         let name = name.to_owned();
         self.write(move |connection| {
-            Box::pin(async move {
-                let bound = sqlx::query(
-                    "SELECT platform_id, channel_id FROM channel_bindings WHERE session_name = ? ORDER BY platform_id, channel_id",
-                )
-                .bind(&name)
-                .fetch_all(&mut *connection)
-                .await?;
-                let dropped = sqlx::query(
-                    "UPDATE messages SET state = 'dropped', session_name = NULL
-                     WHERE session_name = ? AND state IN ('queued', 'running') RETURNING *",
-                )
-                .bind(&name)
-                .fetch_all(&mut *connection)
-                .await?;
-                // The history goes; what the intake (de-duplication keys) or the
-                // delivery log (undelivered answers) still needs stays, outside any session.
-                super::history::remove_from_history(connection, "session_name = ?", &name).await?;
-                let deleted = sqlx::query("DELETE FROM sessions WHERE name = ?").bind(&name).execute(&mut *connection).await?;
-                if deleted.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                let bound = bound.iter().map(|r| ChannelRef::new(r.get::<String, _>(0), r.get::<String, _>(1))).collect();
-                let mut dropped: Vec<Inbound> = dropped.iter().map(super::inbound::inbound_from_row).collect();
-                dropped.sort_by_key(|inbound| inbound.id);
-                Ok((bound, dropped))
-            })
+            let bound = super::query_rows(
+                connection,
+                "SELECT platform_id, channel_id FROM channel_bindings WHERE session_name = ? ORDER BY platform_id, channel_id",
+                [&name],
+                |row| ChannelRef::new(row.text("platform_id"), row.text("channel_id")),
+            )?;
+            let mut dropped: Vec<Inbound> = super::query_rows(
+                connection,
+                "UPDATE messages SET state = 'dropped', session_name = NULL
+                 WHERE session_name = ? AND state IN ('queued', 'running') RETURNING *",
+                [&name],
+                super::inbound::inbound_from_row,
+            )?;
+            // The history goes; what the intake (de-duplication keys) or the
+            // delivery log (undelivered answers) still needs stays, outside any session.
+            super::history::remove_from_history(connection, "session_name = ?", &name)?;
+            let deleted = connection.prepare_cached("DELETE FROM sessions WHERE name = ?")?.execute([&name])?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            dropped.sort_by_key(|inbound| inbound.id);
+            Ok((bound, dropped))
         })
         .await
     }
@@ -124,17 +112,12 @@ impl Store {
     pub async fn add_usage(&self, name: &str, input_tokens: u64, output_tokens: u64) -> StoreResult<()> {
         let name = name.to_owned();
         self.write(move |connection| {
-            Box::pin(async move {
-                sqlx::query(
+            connection
+                .prepare_cached(
                     "UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ? WHERE name = ?",
-                )
-                .bind(input_tokens as i64)
-                .bind(output_tokens as i64)
-                .bind(&name)
-                .execute(&mut *connection)
-                .await?;
-                Ok(())
-            })
+                )?
+                .execute(rusqlite::params![input_tokens as i64, output_tokens as i64, name])?;
+            Ok(())
         })
         .await
     }
@@ -143,14 +126,10 @@ impl Store {
     pub async fn set_agent_session_id(&self, name: &str, agent_session_id: &str) -> StoreResult<()> {
         let (name, agent_session_id) = (name.to_owned(), agent_session_id.to_owned());
         self.write(move |connection| {
-            Box::pin(async move {
-                sqlx::query("UPDATE sessions SET agent_session_id = ? WHERE name = ?")
-                    .bind(&agent_session_id)
-                    .bind(&name)
-                    .execute(&mut *connection)
-                    .await?;
-                Ok(())
-            })
+            connection
+                .prepare_cached("UPDATE sessions SET agent_session_id = ? WHERE name = ?")?
+                .execute([&agent_session_id, &name])?;
+            Ok(())
         })
         .await
     }
@@ -159,22 +138,16 @@ impl Store {
     pub async fn bind(&self, channel: &ChannelRef, session: &str) -> StoreResult<()> {
         let (channel, session) = (channel.clone(), session.to_owned());
         self.write(move |connection| {
-            Box::pin(async move {
-                let result = sqlx::query(
+            let result = connection
+                .prepare_cached(
                     "INSERT INTO channel_bindings (platform_id, channel_id, session_name, bound_at) VALUES (?, ?, ?, ?)
                      ON CONFLICT (platform_id, channel_id) DO UPDATE SET session_name = excluded.session_name, bound_at = excluded.bound_at",
-                )
-                .bind(&channel.platform)
-                .bind(&channel.channel_id)
-                .bind(&session)
-                .bind(now_text())
-                .execute(&mut *connection)
-                .await;
-                match result {
-                    Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Err(StoreError::NotFound),
-                    other => other.map(drop).map_err(StoreError::from),
-                }
-            })
+                )?
+                .execute(rusqlite::params![channel.platform, channel.channel_id, session, now_text()]);
+            match result {
+                Err(error) if super::is_foreign_key_violation(&error) => Err(StoreError::NotFound),
+                other => other.map(drop).map_err(StoreError::from),
+            }
         })
         .await
     }
@@ -183,17 +156,13 @@ impl Store {
     pub async fn unbind(&self, channel: &ChannelRef) -> StoreResult<()> {
         let channel = channel.clone();
         self.write(move |connection| {
-            Box::pin(async move {
-                let result = sqlx::query("DELETE FROM channel_bindings WHERE platform_id = ? AND channel_id = ?")
-                    .bind(&channel.platform)
-                    .bind(&channel.channel_id)
-                    .execute(&mut *connection)
-                    .await?;
-                if result.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
-            })
+            let removed = connection
+                .prepare_cached("DELETE FROM channel_bindings WHERE platform_id = ? AND channel_id = ?")?
+                .execute([&channel.platform, &channel.channel_id])?;
+            if removed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
         })
         .await
     }

@@ -1,8 +1,7 @@
 //! API tokens. Only the SHA-256 of a secret is stored.
 
-use super::{Store, StoreError, StoreResult, now_text, parse_time};
+use super::{Store, StoreResult, StoredRow, now_text, parse_time};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 /// What a token may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,19 +32,18 @@ pub struct TokenRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> TokenRow {
-    let platform: Option<String> = row.get("platform_id");
-    let kind = match (row.get::<&str, _>("kind"), platform) {
+fn token_from_row(row: &dyn StoredRow) -> TokenRow {
+    let kind = match (row.text("kind").as_str(), row.optional_text("platform_id")) {
         ("gateway", Some(platform)) => TokenKind::Gateway { platform },
         _ => TokenKind::Admin,
     };
     TokenRow {
-        id: row.get("id"),
-        name: row.get("name"),
+        id: row.integer("id"),
+        name: row.text("name"),
         kind,
-        secret_sha256: row.get("secret_sha256"),
-        created_at: parse_time(row.get::<&str, _>("created_at")),
-        revoked_at: row.get::<Option<&str>, _>("revoked_at").map(parse_time),
+        secret_sha256: row.text("secret_sha256"),
+        created_at: parse_time(&row.text("created_at")),
+        revoked_at: row.optional_text("revoked_at").as_deref().map(parse_time),
     }
 }
 
@@ -58,19 +56,12 @@ impl Store {
         };
         let (name, secret_sha256) = (name.to_owned(), secret_sha256.to_owned());
         self.write(move |connection| {
-            Box::pin(async move {
-                let row = sqlx::query(
-                    "INSERT INTO tokens (name, kind, platform_id, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
-                )
-                .bind(&name)
-                .bind(kind_text)
-                .bind(&platform)
-                .bind(&secret_sha256)
-                .bind(now_text())
-                .fetch_one(&mut *connection)
-                .await?;
-                Ok(token_from_row(&row))
-            })
+            super::query_one(
+                connection,
+                "INSERT INTO tokens (name, kind, platform_id, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
+                rusqlite::params![name, kind_text, platform, secret_sha256, now_text()],
+                token_from_row,
+            )
         })
         .await
     }
@@ -78,7 +69,7 @@ impl Store {
     /// Every token, revoked ones included, by id.
     pub async fn tokens(&self) -> StoreResult<Vec<TokenRow>> {
         let rows = sqlx::query("SELECT * FROM tokens ORDER BY id").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(token_from_row).collect())
+        Ok(rows.iter().map(|row| token_from_row(row)).collect())
     }
 
     /// The token with this secret hash, if any.
@@ -87,21 +78,18 @@ impl Store {
             .bind(secret_sha256)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(token_from_row))
+        Ok(row.as_ref().map(|row| token_from_row(row)))
     }
 
     /// Revokes a token; `NotFound` when unknown or already revoked.
     pub async fn revoke_token(&self, id: i64) -> StoreResult<TokenRow> {
         self.write(move |connection| {
-            Box::pin(async move {
-                let row =
-                    sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING *")
-                        .bind(now_text())
-                        .bind(id)
-                        .fetch_optional(&mut *connection)
-                        .await?;
-                row.as_ref().map(token_from_row).ok_or(StoreError::NotFound)
-            })
+            super::query_one(
+                connection,
+                "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING *",
+                rusqlite::params![now_text(), id],
+                token_from_row,
+            )
         })
         .await
     }
