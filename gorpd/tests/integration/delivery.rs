@@ -82,6 +82,14 @@ async fn concurrent_publishes_to_one_session_are_answered_in_order() {
     let users: Vec<_> =
         history.entries.iter().filter(|e| e.role == "user").map(|e| format!("echo: {}", e.text)).collect();
     assert!(users.len() >= 40 && answered.ends_with(&users), "{users:?}");
+    // A busy session starts each next turn in the commit of the answer before
+    // it: the history still alternates, each answer right after its question.
+    let entries = &history.entries[history.entries.iter().position(|e| e.role == "user").unwrap()..];
+    for pair in entries.chunks(2) {
+        let [question, answer] = pair else { panic!("a question without its answer: {pair:?}") };
+        assert_eq!((question.role.as_str(), answer.role.as_str()), ("user", "assistant"));
+        assert_eq!(answer.text, format!("echo: {}", question.text));
+    }
     server.stop().await.unwrap();
 }
 
