@@ -295,11 +295,14 @@ fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer,
             execute_cached(connection, "RELEASE write")?;
         }
         write_cursors(connection, &cursor_values)?;
+        let committing = std::time::Instant::now();
         execute_cached(connection, "COMMIT")?;
-        Ok::<(), BatchError>(())
+        Ok::<_, BatchError>(committing.elapsed())
     })();
+    let mut commit_us = 0;
     let outcome = match outcome {
-        Ok(()) => {
+        Ok(committing) => {
+            commit_us = committing.as_micros() as u64;
             // Counted before anyone is answered, so an answered caller sees its commit counted.
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.writes.fetch_add(count as u64, Ordering::Relaxed);
@@ -314,7 +317,7 @@ fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer,
             Err(error.into_commit_error())
         }
     };
-    tracing::trace!(writes = count, elapsed_us = started.elapsed().as_micros() as u64, "group commit");
+    tracing::trace!(writes = count, elapsed_us = started.elapsed().as_micros() as u64, commit_us, "group commit");
     for settle in settles {
         settle(outcome.clone());
     }
