@@ -77,20 +77,6 @@ fn compaction_rows(info: &pb::ServerInfo) -> Vec<Vec<String>> {
     rows
 }
 
-/// `30d`, `12h` or `90m` in seconds.
-fn parse_age_secs(text: &str) -> Option<u64> {
-    // The unit is the last character, which may be more than one byte.
-    let (number, unit) = text.split_at(text.char_indices().last()?.0);
-    let number: u64 = number.parse().ok().filter(|n| *n >= 1)?;
-    let unit = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        _ => return None,
-    };
-    number.checked_mul(unit)
-}
-
 /// A command failed in gorpd or before reaching it.
 pub(crate) enum Failure {
     Status(tonic::Status),
@@ -252,7 +238,7 @@ async fn session(cli: &Cli, command: &SessionCommand, control: &mut Control) -> 
     match command {
         SessionCommand::Export { name } => return crate::automation::export(cli.json, name, control).await,
         SessionCommand::Prune { name, keep, older_than } => {
-            let older_than_secs = match older_than.as_deref().map(parse_age_secs) {
+            let older_than_secs = match older_than.as_deref().map(gorp_client::parse_age_secs) {
                 None => 0,
                 Some(Some(secs)) => secs,
                 Some(None) => {

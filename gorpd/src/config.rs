@@ -642,16 +642,9 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     toml::from_str(&text).map_err(|e| ConfigError(format!("config file {}: {}", path.display(), e.message())))
 }
 
-/// `$XDG_DATA_HOME/gorp`, else `~/.local/share/gorp`, else `./gorp-data`.
-pub fn default_data_dir() -> PathBuf {
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(xdg).join("gorp");
-    }
-    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        Some(home) => PathBuf::from(home).join(".local/share/gorp"),
-        None => PathBuf::from("gorp-data"),
-    }
-}
+/// gorpd's default data directory, defined once in gorp-client so gorpctl
+/// finds the admin token where gorpd put it.
+pub use gorp_client::default_data_dir;
 
 #[cfg(test)]
 mod tests {

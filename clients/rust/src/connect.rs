@@ -141,11 +141,15 @@ impl ClientBuilder {
     /// Like [`ClientBuilder::build`], then opens the connection.
     pub async fn connect(self) -> Result<Client, Error> {
         let mut client = self.build()?;
-        client.channel = client.endpoint.connect().await.map_err(|error| {
-            let cause = std::error::Error::source(&error).map(ToString::to_string).unwrap_or_else(|| error.to_string());
-            Error::Unreachable { url: client.url.clone(), cause }
-        })?;
+        client.channel = client.endpoint.connect().await.map_err(|error| unreachable(&client.url, &error))?;
         Ok(client)
+    }
+
+    /// Opens a connection that sends no token, for services gorpd serves
+    /// without one (`grpc.health.v1`); needs no token to be found.
+    pub async fn connect_unauthenticated(self) -> Result<Channel, Error> {
+        let endpoint = self.endpoint()?;
+        endpoint.connect().await.map_err(|error| unreachable(&self.url, &error))
     }
 
     fn endpoint(&self) -> Result<Endpoint, Error> {
@@ -197,6 +201,11 @@ impl ClientBuilder {
             ))),
         }
     }
+}
+
+fn unreachable(url: &str, error: &tonic::transport::Error) -> Error {
+    let cause = std::error::Error::source(error).map(ToString::to_string).unwrap_or_else(|| error.to_string());
+    Error::Unreachable { url: url.to_owned(), cause }
 }
 
 /// A connection to gorpd with a token: cheap to clone (clones share the

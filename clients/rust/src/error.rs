@@ -76,8 +76,9 @@ pub(crate) fn is_fatal(status: &Status) -> bool {
     )
 }
 
-/// A readable reason for a lost stream, with the transport's causes.
-pub(crate) fn describe(status: &Status) -> String {
+/// A readable reason for a failed call or lost stream: gorpd's message
+/// followed by the transport's causes.
+pub fn describe(status: &Status) -> String {
     let mut reason = status.message().to_owned();
     let mut source = std::error::Error::source(status);
     while let Some(cause) = source {

@@ -11,11 +11,11 @@
 //! acked when the stream broke arrives again (at least once: handle
 //! responses idempotently, keyed by `seq` or `response_id`).
 
-use crate::connect::{BusApi, Client};
+use crate::connect::Client;
 use crate::error::{Error, describe, is_fatal};
+use crate::raw::SubscribeStream as Stream;
 use crate::retry::Backoff;
 use crate::types::{Chunk, Response};
-use futures::StreamExt;
 use gorp_proto::v1 as pb;
 use pb::delivery::Kind;
 use std::pin::Pin;
@@ -23,10 +23,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Status, Streaming};
+use tonic::Status;
 
-/// How long a closing stream stays open so the last acks reach gorpd.
+/// How long a closing stream waits for its last acks to be sent.
 const ACK_LINGER: Duration = Duration::from_millis(150);
 
 /// What to subscribe to: a platform's deliveries, under a gateway id, from a cursor.
@@ -70,13 +69,9 @@ impl Subscribe {
         self
     }
 
-    fn hello(&self, cursor: Option<u64>) -> pb::SubscribeRequest {
-        let hello = pb::SubscribeHello {
-            gateway_id: self.gateway_id.clone().unwrap_or_default(),
-            platform: self.platform.clone(),
-            cursor,
-        };
-        pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Hello(hello)) }
+    async fn open(&self, client: &Client, cursor: Option<u64>) -> Result<Stream, Status> {
+        let gateway_id = self.gateway_id.as_deref().unwrap_or_default();
+        Stream::open(&mut client.fresh_bus_api(), gateway_id, &self.platform, cursor).await
     }
 }
 
@@ -154,8 +149,8 @@ impl Subscription {
     /// one at once: a replayed response, or CaughtUp), so a refused token,
     /// platform or cursor fails here; then hands it to the background task.
     pub(crate) async fn open(client: Client, subscribe: Subscribe) -> Result<Self, Error> {
-        let mut first = Stream::open(&mut client.fresh_bus_api(), subscribe.hello(subscribe.cursor)).await?;
-        let first_delivery = first.deliveries.message().await?.ok_or_else(|| {
+        let mut first = subscribe.open(&client, subscribe.cursor).await?;
+        let first_delivery = first.message().await?.ok_or_else(|| {
             Error::from(Status::unavailable("gorpd ended the delivery stream before the first delivery"))
         })?;
         let (events_tx, events) = mpsc::channel(subscribe.buffer);
@@ -209,43 +204,6 @@ fn events_tx_send_now(events: &mpsc::Sender<Result<Event, Error>>, event: Event)
     let _ = events.try_send(Ok(event));
 }
 
-/// One open SubscribeResponses stream.
-struct Stream {
-    requests: mpsc::Sender<pb::SubscribeRequest>,
-    deliveries: Streaming<pb::Delivery>,
-    /// Fires once every request was handed to the transport.
-    flushed: oneshot::Receiver<()>,
-}
-
-impl Stream {
-    async fn open(bus: &mut BusApi, hello: pb::SubscribeRequest) -> Result<Self, Status> {
-        let (requests, rx) = mpsc::channel(64);
-        let (flushed_tx, flushed) = oneshot::channel();
-        let _ = requests.send(hello).await;
-        let end = futures::stream::once(async move {
-            let _ = flushed_tx.send(());
-            None
-        });
-        let outgoing = ReceiverStream::new(rx).map(Some).chain(end).filter_map(futures::future::ready);
-        let deliveries = bus.subscribe_responses(outgoing).await?.into_inner();
-        Ok(Self { requests, deliveries, flushed })
-    }
-
-    async fn ack(&self, seq: u64) {
-        let ack = pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Ack(pb::SubscribeAck { seq })) };
-        // A broken stream shows up as an error on the next read.
-        let _ = self.requests.send(ack).await;
-    }
-
-    /// Ends our side once every queued ack was sent.
-    async fn close(self) {
-        let Self { requests, mut deliveries, flushed } = self;
-        drop(requests);
-        let _ = tokio::time::timeout(ACK_LINGER, flushed).await;
-        let _ = tokio::time::timeout(ACK_LINGER, async { while let Ok(Some(_)) = deliveries.message().await {} }).await;
-    }
-}
-
 /// How one stream ended.
 enum Ended {
     /// Closed by the caller, or nobody reads the events any more.
@@ -295,8 +253,7 @@ impl Pumper {
     /// A new stream that resumes after the highest acked seq.
     async fn reopen(&self, acked: u64) -> Result<Stream, Status> {
         let resume = self.subscribe.cursor.is_some() || acked > 0;
-        let stream =
-            Stream::open(&mut self.client.fresh_bus_api(), self.subscribe.hello(resume.then_some(acked))).await?;
+        let stream = self.subscribe.open(&self.client, resume.then_some(acked)).await?;
         if acked > 0 {
             // The last ack may have been lost with the old stream: store it now.
             stream.ack(acked).await;
@@ -330,13 +287,13 @@ impl Pumper {
                     }
                     Some(Control::Ack(_)) => {}
                     Some(Control::Close(done)) => {
-                        stream.close().await;
+                        stream.close(ACK_LINGER).await;
                         let _ = done.send(());
                         return Ended::Closed;
                     }
                     None => return self.finish(stream, acked).await,
                 },
-                delivery = stream.deliveries.message() => {
+                delivery = stream.message() => {
                     let event = match delivery {
                         Ok(Some(delivery)) => match self.event(delivery) {
                             Some(event) => event,
@@ -366,7 +323,7 @@ impl Pumper {
                 Control::Close(done) => closing = Some(done),
             }
         }
-        stream.close().await;
+        stream.close(ACK_LINGER).await;
         if let Some(done) = closing {
             let _ = done.send(());
         }

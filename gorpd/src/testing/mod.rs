@@ -14,32 +14,14 @@ use std::path::{Path, PathBuf};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-/// Adds `authorization: Bearer <token>` to every request.
-#[derive(Clone, Debug)]
-pub struct BearerToken(MetadataValue<Ascii>);
+pub use gorp_client::{BearerToken, BusApi, ControlApi as Control};
 
-impl BearerToken {
-    /// A bearer interceptor for `token`.
-    pub fn new(token: &str) -> Self {
-        Self(format!("Bearer {token}").parse().expect("token is ASCII"))
-    }
+/// The bearer interceptor for a test's `token`.
+pub fn bearer(token: &str) -> BearerToken {
+    BearerToken::new(token).expect("a test token can be sent")
 }
-
-impl tonic::service::Interceptor for BearerToken {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
-/// An authenticated Control client.
-pub type Control = ControlClient<InterceptedService<Channel, BearerToken>>;
-/// An authenticated Bus client.
-pub type BusApi = BusClient<InterceptedService<Channel, BearerToken>>;
 
 /// A gorpd running inside the test process.
 #[derive(Debug)]
@@ -142,12 +124,12 @@ impl TestServer {
 
     /// A Control client with the admin token.
     pub fn control(&self) -> Control {
-        ControlClient::with_interceptor(self.channel(), BearerToken::new(&self.admin_token))
+        ControlClient::with_interceptor(self.channel(), bearer(&self.admin_token))
     }
 
     /// A Bus client with `token`.
     pub fn bus(&self, token: &str) -> BusApi {
-        BusClient::with_interceptor(self.channel(), BearerToken::new(token))
+        BusClient::with_interceptor(self.channel(), bearer(token))
     }
 
     /// A Bus client with the admin token.

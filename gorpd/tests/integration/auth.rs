@@ -54,13 +54,10 @@ async fn a_gateway_token_is_refused_outside_its_platform() {
     let mut own = Subscriber::open(&mut bus, "telegram", "tg", None).await.unwrap();
     assert!(own.response().await.text.contains("DISPATCH commands"));
 
-    let status = pb::control_client::ControlClient::with_interceptor(
-        server.channel(),
-        gorpd::testing::BearerToken::new(&secret),
-    )
-    .list_sessions(pb::ListSessionsRequest {})
-    .await
-    .unwrap_err();
+    let status = pb::control_client::ControlClient::with_interceptor(server.channel(), gorpd::testing::bearer(&secret))
+        .list_sessions(pb::ListSessionsRequest {})
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     assert!(status.message().contains("needs an admin token"));
 
@@ -175,10 +172,8 @@ async fn with_tls_configured_only_tls_clients_get_through() {
         .connect()
         .await
         .expect("TLS handshake");
-    let mut control = pb::control_client::ControlClient::with_interceptor(
-        channel,
-        gorpd::testing::BearerToken::new(&server.admin_token),
-    );
+    let mut control =
+        pb::control_client::ControlClient::with_interceptor(channel, gorpd::testing::bearer(&server.admin_token));
     control.create_session(create("secure")).await.unwrap();
 
     let plaintext = server.control().list_sessions(pb::ListSessionsRequest {}).await;

@@ -6,7 +6,7 @@
 
 use crate::support::*;
 use gorp_proto::v1 as pb;
-use gorpd::testing::{BearerToken, BusApi, Control};
+use gorpd::testing::{BusApi, Control, bearer};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -51,11 +51,11 @@ impl Process {
     }
 
     async fn control(&self) -> Control {
-        pb::control_client::ControlClient::with_interceptor(self.channel().await, BearerToken::new(&self.token))
+        pb::control_client::ControlClient::with_interceptor(self.channel().await, bearer(&self.token))
     }
 
     async fn bus(&self) -> BusApi {
-        pb::bus_client::BusClient::with_interceptor(self.channel().await, BearerToken::new(&self.token))
+        pb::bus_client::BusClient::with_interceptor(self.channel().await, bearer(&self.token))
     }
 }
 

@@ -121,7 +121,7 @@ async fn malformed_protobuf_is_refused_with_invalid_argument_and_nothing_stored(
     let server = TestServer::start().await;
     let channel = tonic::service::interceptor::InterceptedService::new(
         server.channel(),
-        gorpd::testing::BearerToken::new(&server.admin_token),
+        gorpd::testing::bearer(&server.admin_token),
     );
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
@@ -199,10 +199,8 @@ async fn any_token_reads_the_limits_and_only_an_admin_the_database_figures() {
     })
     .await;
     let secret = server.gateway_token("slack").await;
-    let mut gateway = pb::control_client::ControlClient::with_interceptor(
-        server.channel(),
-        gorpd::testing::BearerToken::new(&secret),
-    );
+    let mut gateway =
+        pb::control_client::ControlClient::with_interceptor(server.channel(), gorpd::testing::bearer(&secret));
     let info = gateway.get_server_info(pb::GetServerInfoRequest {}).await.unwrap().into_inner();
     assert_eq!((info.max_body_bytes, info.max_sender_bytes, info.max_id_bytes), (65536, 256, 256));
     assert_eq!(info.max_frame_bytes, 4 * 1024 * 1024 + 64 * 1024);

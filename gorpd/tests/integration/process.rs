@@ -70,10 +70,8 @@ async fn the_binary_starts_with_zero_config_and_stops_cleanly_on_sigterm() {
 
     let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap();
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc}")).unwrap().connect().await.unwrap();
-    let mut control = gorp_proto::v1::control_client::ControlClient::with_interceptor(
-        channel,
-        gorpd::testing::BearerToken::new(token.trim()),
-    );
+    let mut control =
+        gorp_proto::v1::control_client::ControlClient::with_interceptor(channel, gorpd::testing::bearer(token.trim()));
     let request =
         gorp_proto::v1::CreateSessionRequest { name: "proc".into(), workspace: String::new(), agent: String::new() };
     control.create_session(request).await.unwrap();

@@ -2,14 +2,10 @@
 //! TCP_NODELAY, readiness through `grpc.health.v1`, and gateway tokens.
 
 use anyhow::{Context, Result, bail};
+use gorp_client::Client;
 use gorp_proto::v1 as pb;
-use gorp_proto::v1::bus_client::BusClient;
-use gorp_proto::v1::control_client::ControlClient;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -20,44 +16,25 @@ pub(crate) const CALL_LIMIT: Duration = Duration::from_secs(30);
 /// The health service name gorpd reports as SERVING once the Bus is up.
 const BUS_SERVICE: &str = "gorp.v1.Bus";
 
-/// Adds `authorization: Bearer <token>` to every request.
-#[derive(Clone, Debug)]
-pub(crate) struct Bearer(MetadataValue<Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
 /// An authenticated Control client.
-pub(crate) type Control = ControlClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type Control = gorp_client::ControlApi;
 /// An authenticated Bus client.
-pub(crate) type Bus = BusClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type Bus = gorp_client::BusApi;
 
-/// One HTTP/2 connection to `addr` with TCP_NODELAY.
-pub(crate) async fn connect(addr: SocketAddr) -> Result<Channel> {
-    endpoint(addr)?.connect().await.with_context(|| format!("cannot connect to gorpd at {addr}"))
-}
-
-fn endpoint(addr: SocketAddr) -> Result<Endpoint> {
-    Ok(Endpoint::from_shared(format!("http://{addr}"))?.tcp_nodelay(true).connect_timeout(Duration::from_secs(5)))
-}
-
-fn bearer(token: &str) -> Result<Bearer> {
-    Ok(Bearer(format!("Bearer {token}").parse().context("token is not ASCII")?))
+/// A gorp-client for `addr` (TCP_NODELAY, bearer `token`), connected: one HTTP/2 connection.
+async fn connect(addr: SocketAddr, token: &str) -> Result<Client> {
+    let client = Client::builder(format!("http://{addr}")).token(token).keepalive(None).connect().await;
+    client.with_context(|| format!("cannot connect to gorpd at {addr}"))
 }
 
 /// A Control client on its own connection.
 pub(crate) async fn control(addr: SocketAddr, token: &str) -> Result<Control> {
-    let client = ControlClient::with_interceptor(connect(addr).await?, bearer(token)?);
-    Ok(client.max_decoding_message_size(64 * 1024 * 1024))
+    Ok(connect(addr, token).await?.control_api().max_decoding_message_size(64 * 1024 * 1024))
 }
 
 /// A Bus client on its own connection.
 pub(crate) async fn bus(addr: SocketAddr, token: &str) -> Result<Bus> {
-    Ok(BusClient::with_interceptor(connect(addr).await?, bearer(token)?))
+    Ok(connect(addr, token).await?.bus_api())
 }
 
 /// Waits until gorpd answers SERVING for the Bus, polling until `deadline`.
@@ -68,10 +45,9 @@ pub(crate) async fn wait_serving(
     deadline: Instant,
     mut alive: impl FnMut() -> Result<()>,
 ) -> Result<()> {
-    let endpoint = endpoint(addr)?;
     loop {
         alive()?;
-        if check_once(&endpoint).await.unwrap_or(false) {
+        if check_once(addr).await.unwrap_or(false) {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -82,8 +58,8 @@ pub(crate) async fn wait_serving(
     }
 }
 
-async fn check_once(endpoint: &Endpoint) -> Result<bool> {
-    let channel = endpoint.connect().await?;
+async fn check_once(addr: SocketAddr) -> Result<bool> {
+    let channel = Client::builder(format!("http://{addr}")).keepalive(None).connect_unauthenticated().await?;
     let request = HealthCheckRequest { service: BUS_SERVICE.to_owned() };
     let answer = tokio::time::timeout(Duration::from_secs(10), HealthClient::new(channel).check(request)).await??;
     Ok(answer.into_inner().status == ServingStatus::Serving as i32)

@@ -4,7 +4,7 @@
 
 use crate::gorpd::Gorpd;
 use crate::within;
-use gorp_client::{Channel, Delivery, Event, Message, Subscribe, Subscription};
+use gorp_client::{Channel, Client, Delivery, Event, Message, Subscribe, Subscription};
 use std::time::Duration;
 use tonic::Code;
 
@@ -16,6 +16,22 @@ async fn next_response(subscription: &mut Subscription, caught_up: &mut usize) -
                 Event::Response(delivery) => return delivery,
                 Event::CaughtUp => *caught_up += 1,
                 Event::Chunk(_) => {}
+            }
+        }
+    })
+    .await
+}
+
+/// Subscribes once gorpd has noticed that the gateway id's previous stream ended.
+async fn subscribe_when_free(client: &Client, subscribe: Subscribe) -> Subscription {
+    within(async {
+        loop {
+            match client.subscribe(subscribe.clone()).await {
+                Ok(subscription) => return subscription,
+                Err(error) if error.code() == Some(Code::AlreadyExists) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(error) => panic!("{error}"),
             }
         }
     })
@@ -59,26 +75,14 @@ async fn a_subscription_survives_a_gorpd_crash_and_resumes_after_its_last_ack() 
     within(subscription.close()).await;
 
     // gorpd stored the cursor: a new subscription under the same id replays nothing.
-    let mut resumed = client.subscribe(Subscribe::new("app").gateway_id("app-1")).await.unwrap();
+    let mut resumed = subscribe_when_free(&client, Subscribe::new("app").gateway_id("app-1")).await;
     match within(resumed.next()).await.unwrap().unwrap() {
         Event::CaughtUp => {}
         other => panic!("nothing to replay after the last ack: {other:?}"),
     }
     // An explicit cursor replays from there.
     drop(resumed);
-    let mut replay = within(async {
-        loop {
-            // gorpd may still see the dropped stream for a moment.
-            match client.subscribe(Subscribe::new("app").gateway_id("app-1").cursor(one.seq)).await {
-                Ok(subscription) => return subscription,
-                Err(error) if error.code() == Some(Code::AlreadyExists) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
-                Err(error) => panic!("{error}"),
-            }
-        }
-    })
-    .await;
+    let mut replay = subscribe_when_free(&client, Subscribe::new("app").gateway_id("app-1").cursor(one.seq)).await;
     let mut ignored = 0;
     assert_eq!(next_response(&mut replay, &mut ignored).await.seq, two.seq);
 }

@@ -8,56 +8,29 @@ use super::SessionError;
 use super::connect::Bus;
 use super::outbox::Outbox;
 use crate::platform::Platform;
-use futures::StreamExt;
+use gorp_client::raw::SubscribeStream;
 use gorp_proto::v1 as pb;
 use pb::delivery::Kind;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::Streaming;
 
-/// How long a closing stream is held open so queued acks reach gorpd before
-/// the stream is reset.
-const ACK_LINGER: Duration = Duration::from_millis(150);
-
-/// An open SubscribeResponses stream.
-pub(crate) struct Subscription {
-    requests: mpsc::Sender<pb::SubscribeRequest>,
-    deliveries: Streaming<pb::Delivery>,
-    /// Fires once every request (ack) was handed to the transport.
-    flushed: oneshot::Receiver<()>,
-}
+/// An open SubscribeResponses stream (gorp-client's, without its reconnects:
+/// the runner reconnects both streams together).
+pub(crate) struct Subscription(SubscribeStream);
 
 impl Subscription {
     /// Opens the stream with `hello { gateway_id, platform }`.
     pub(crate) async fn open(bus: &mut Bus, gateway_id: &str, platform: &str) -> Result<Self, tonic::Status> {
-        let (requests, rx) = mpsc::channel(64);
-        let (flushed_tx, flushed) = oneshot::channel();
-        let hello =
-            pb::SubscribeHello { gateway_id: gateway_id.to_owned(), platform: platform.to_owned(), cursor: None };
-        let _ = requests.send(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Hello(hello)) }).await;
-        let end = futures::stream::once(async move {
-            let _ = flushed_tx.send(());
-            None
-        });
-        let outgoing = ReceiverStream::new(rx).map(Some).chain(end).filter_map(futures::future::ready);
-        let deliveries = bus.subscribe_responses(outgoing).await?.into_inner();
-        Ok(Self { requests, deliveries, flushed })
+        SubscribeStream::open(bus, gateway_id, platform, None).await.map(Self)
     }
 
     async fn ack(&self, seq: u64) {
-        let ack = pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Ack(pb::SubscribeAck { seq })) };
-        // A closed stream shows up as an error on the next read.
-        let _ = self.requests.send(ack).await;
+        self.0.ack(seq).await
     }
 
     /// Ends our side after every queued ack was sent.
     async fn close(self, grace: Duration) {
-        let Self { requests, mut deliveries, flushed } = self;
-        drop(requests);
-        let _ = tokio::time::timeout(grace, flushed).await;
-        let _ = tokio::time::timeout(ACK_LINGER, async { while let Ok(Some(_)) = deliveries.message().await {} }).await;
+        self.0.close(grace).await
     }
 }
 
@@ -74,7 +47,7 @@ pub(crate) async fn confirm_cursor(
     for _ in 0..3 {
         let mut subscription = Subscription::open(bus, gateway_id, platform).await?;
         let mut stale = None;
-        while let Some(delivery) = subscription.deliveries.message().await? {
+        while let Some(delivery) = subscription.0.message().await? {
             match delivery.kind {
                 Some(Kind::Response(r)) if r.seq <= delivered_through => stale = Some(r.seq),
                 Some(Kind::Chunk(_)) | None => {}
@@ -108,7 +81,7 @@ pub(crate) async fn run<P: Platform>(
             biased;
             _ = end.cancelled() => break,
             _ = sleep_until(due) => outbox.flush_due().await,
-            delivery = subscription.deliveries.message() => {
+            delivery = subscription.0.message() => {
                 let delivery = delivery?.ok_or_else(|| SessionError::Lost("gorpd ended the delivery stream".into()))?;
                 match delivery.kind {
                     Some(Kind::Response(response)) => {

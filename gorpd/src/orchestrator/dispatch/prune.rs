@@ -9,17 +9,9 @@ use crate::store::PruneRule;
 
 const USAGE: &str = "!prune [session] keep <N> | older-than <N>d|h|m";
 
-/// Parses `30d`, `12h` or `90m`.
+/// Parses `30d`, `12h` or `90m` (gorp-client's reading, which gorpctl shares).
 pub fn parse_age(text: &str) -> Option<chrono::Duration> {
-    // The unit is the last character, which may be more than one byte.
-    let (number, unit) = text.split_at(text.char_indices().last()?.0);
-    let number: i64 = number.parse().ok().filter(|n| *n >= 1 && *n <= 100_000)?;
-    match unit {
-        "d" => Some(chrono::Duration::days(number)),
-        "h" => Some(chrono::Duration::hours(number)),
-        "m" => Some(chrono::Duration::minutes(number)),
-        _ => None,
-    }
+    chrono::Duration::try_seconds(i64::try_from(gorp_client::parse_age_secs(text)?).ok()?)
 }
 
 pub(super) async fn handle(o: &Orchestrator, rest: &str, bound: Option<&str>, asker: &ChannelRef) -> CommandResult {
