@@ -41,13 +41,17 @@ command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install
 # The web adapter's end-to-end tests drive headless Chromium through chromedriver.
 { command -v chromium && command -v chromedriver; } >/dev/null || apt_install chromium chromium-driver
 
-# The Python example client (examples/python) needs grpcio and grpcio-tools: keep them in a venv outside the clone.
+# The Python client package (clients/python, used by examples/python) needs grpcio, and its
+# tests grpcio-tools (stub check, the old-proto client): keep them in a venv outside the clone.
 venv="${GORP_VENV:-$HOME/.cache/gorp-venv}"
-if ! "$venv/bin/python" -c 'import grpc, grpc_tools' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import grpc, grpc_tools, setuptools' >/dev/null 2>&1; then
     log "creating the Python venv $venv"
     python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
-    "$venv/bin/pip" install -q -r examples/python/requirements.txt
+    "$venv/bin/pip" install -q -r examples/python/requirements.txt setuptools
 fi
+# This checkout's package, every run (it is small): the tests must see the code under test.
+"$venv/bin/pip" install -q --no-build-isolation --no-deps --force-reinstall ./clients/python
+rm -rf clients/python/build clients/python/*.egg-info
 export GORP_PYTHON="$venv/bin/python"
 
 # The Matrix gateway's tests run a real Synapse homeserver (SQLite, 127.0.0.1):
@@ -82,6 +86,10 @@ cargo fmt --all -- --check
 
 log "running the tests"
 cargo test --workspace --locked
+
+log "the Python client package: stubs match the protos, tests against a real gorpd"
+"$GORP_PYTHON" clients/python/generate_stubs.py --check
+"$GORP_PYTHON" -m unittest discover -s clients/python/tests
 
 log "benchmark, short mode (checks that every workload works; asserts no speed)"
 "$CARGO_TARGET_DIR/debug/gorp-bench" --short --start-nats "$(command -v nats-server || echo /usr/sbin/nats-server)"
