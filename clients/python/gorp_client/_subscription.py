@@ -13,9 +13,12 @@ import grpc
 
 from gorp.v1 import bus_pb2
 from ._publisher import FATAL
-from ._types import Closed, Event, GorpError, event_from_pb
+from ._types import Event, GorpError, event_from_pb
 
 log = logging.getLogger("gorp_client")
+
+# Queued after the last event of a closed subscription.
+_END = object()
 
 
 class Subscription:
@@ -31,6 +34,7 @@ class Subscription:
         self._events: asyncio.Queue = asyncio.Queue(maxsize=256)
         self._acks: asyncio.Queue = asyncio.Queue()
         self._task: Optional[asyncio.Task] = None
+        self._ended = False
 
     async def _start(self) -> None:
         call = await self._open(self._cursor)
@@ -56,6 +60,12 @@ class Subscription:
         if event is not None:
             self._events.put_nowait(event)
 
+    def _end(self, item: object = None) -> None:
+        """Marks the end of the events even when nobody reads them (a full queue drops its oldest)."""
+        if self._events.full():
+            self._events.get_nowait()
+        self._events.put_nowait(_END if item is None else item)
+
     def ack(self, seq: int) -> None:
         """Acknowledges every response up to and including `seq`."""
         self._acks.put_nowait(seq)
@@ -64,8 +74,14 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Event:
+        if self._ended:
+            raise StopAsyncIteration
         item = await self._events.get()
-        if isinstance(item, BaseException):
+        if item is _END or isinstance(item, BaseException):
+            # Closed, or stopped by a status that retrying cannot fix (raised once).
+            self._ended = True
+            if item is _END:
+                raise StopAsyncIteration
             raise item
         return item
 
@@ -92,7 +108,7 @@ class Subscription:
                 code = error.code() if isinstance(error, grpc.aio.AioRpcError) else error.code
                 if code in FATAL:
                     failure = GorpError.from_rpc(error) if isinstance(error, grpc.aio.AioRpcError) else error
-                    await self._events.put(failure)
+                    self._end(failure)
                     return
                 log.warning("subscription lost (%s); retrying in %.1fs", error, delay)
             if call is not None:
@@ -115,7 +131,7 @@ class Subscription:
                         # Give the last acks a moment to reach gorpd before the reset.
                         await asyncio.sleep(0.15)
                         call.cancel()
-                        await self._events.put(Closed("the subscription is closed"))
+                        self._end()
                         return True
                     if seq > self._acked:
                         self._acked = seq

@@ -143,6 +143,7 @@ class ClientTest(unittest.IsolatedAsyncioTestCase):
         subscription = await within(gateway.subscribe("telegram"))
         self.assertIsInstance(await within(subscription.__anext__()), CaughtUp)
         await within(subscription.close())
+        self.assertEqual([event async for event in subscription], [], "a closed subscription ends its iteration")
 
 
 class CompatibilityTest(unittest.TestCase):
