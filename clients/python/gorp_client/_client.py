@@ -106,6 +106,11 @@ class Client:
         request = control_pb2.CreateTokenRequest(name=name, kind=control_pb2.TOKEN_KIND_GATEWAY, platform=platform)
         return (await self._call(self.control.CreateToken, request)).secret
 
+    async def bind_feed(self) -> "BindFeed":
+        """Binds and unbinds over the BindChannel stream and follows binding changes."""
+        from ._bind import BindFeed
+        return BindFeed(self)
+
     def publisher(self, window: int = 256, max_backoff: float = 5.0) -> "Publisher":
         from ._publisher import Publisher
         return Publisher(self, window=window, max_backoff=max_backoff)

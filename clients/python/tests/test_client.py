@@ -11,7 +11,7 @@ import unittest
 
 import grpc
 
-from gorp_client import CaughtUp, Channel, Client, GorpError, Message, Published, Rejected, Response
+from gorp_client import BindingChange, CaughtUp, Channel, Client, GorpError, Message, Published, Rejected, Response
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from gorpd_process import REPO, Gorpd  # noqa: E402
@@ -144,6 +144,22 @@ class ClientTest(unittest.IsolatedAsyncioTestCase):
         self.assertIsInstance(await within(subscription.__anext__()), CaughtUp)
         await within(subscription.close())
         self.assertEqual([event async for event in subscription], [], "a closed subscription ends its iteration")
+
+    async def test_the_bind_feed_binds_reports_changes_and_keeps_the_status_of_a_failure(self):
+        client = await self.client()
+        await client.create_session("s")
+        feed = await client.bind_feed()
+        room = Channel("app", "room")
+        await within(feed.bind(room, "s"))
+        self.assertEqual(await within(feed.__anext__()), BindingChange(room, "s", False))
+        with self.assertRaises(GorpError) as failed:
+            await within(feed.bind(room, "missing"))
+        self.assertEqual(failed.exception.code, grpc.StatusCode.NOT_FOUND)
+        await within(feed.unbind(room))
+        self.assertEqual(await within(feed.__anext__()), BindingChange(room, None, False))
+        self.assertEqual(list((await client.session("s")).channels), [])
+        await within(feed.close())
+        self.assertEqual([change async for change in feed], [], "a closed feed ends its iteration")
 
 
 class CompatibilityTest(unittest.TestCase):
