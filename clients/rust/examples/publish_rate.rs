@@ -17,10 +17,9 @@ async fn main() -> Result<(), Error> {
     let url = args.next().unwrap_or_else(|| "http://127.0.0.1:7730".to_owned());
     let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(5000);
     let client = Client::builder(url).connect().await?;
-    if let Err(error) = client.create_session("rate").await {
-        if error.code() != Some(tonic::Code::AlreadyExists) {
-            return Err(error);
-        }
+    match client.create_session("rate").await {
+        Err(error) if error.code() != Some(tonic::Code::AlreadyExists) => return Err(error),
+        _ => {}
     }
     let room = Channel::new("bench", "rate");
     client.bind(room.clone(), "rate").await?;
