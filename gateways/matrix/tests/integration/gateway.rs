@@ -1,20 +1,20 @@
-//! The gateway binary end to end in encrypted rooms: DISPATCH, binding,
-//! formatted threaded answers, streaming edits, the allow-list, permission
-//! reactions, undecryptable messages, settings and logins.
+//! What is Matrix's alone, in encrypted rooms: formatted answers and
+//! threads, undecryptable messages, Matrix settings and logins.
 
 use super::*;
-use gorpd::testing::clients::{bind, create};
-use matrix_sdk::ruma::events::reaction::ReactionEventContent;
-use matrix_sdk::ruma::events::relation::Annotation;
+use crate::driver::{BOT_PASSWORD, Matrix};
+use crate::user::{Account, MATRIX_WAIT};
+use gorp_fakes::GatewayProcess;
+use gorp_gateway::conformance::User;
 use matrix_sdk::ruma::events::relation::Thread;
 use matrix_sdk::ruma::events::room::message::{Relation, RoomMessageEventContent};
 
 #[tokio::test]
 async fn an_encrypted_dm_reaches_dispatch_binds_and_gets_formatted_threaded_answers() {
-    let world = World::start().await;
+    let world = World::<Matrix>::start().await;
     let gateway = world.gateway(&[]);
-    let alice = world.alice().await;
-    let dm = alice.dm(&world.bot).await;
+    let alice = world.platform.account(User::Alice).await;
+    let dm = alice.dm(&world.platform.bot).await;
 
     let asked = alice.say(&dm, "!create research").await;
     let created = alice.answer(&dm, "research").await;
@@ -44,88 +44,11 @@ async fn an_encrypted_dm_reaches_dispatch_binds_and_gets_formatted_threaded_answ
 }
 
 #[tokio::test]
-async fn a_streamed_answer_is_one_message_edited_in_place_until_the_final_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = gorpd::testing::test_config(dir.path());
-    config.echo_chunk_delay_ms = 300;
-    let server = TestServer::start_with(config.clone(), gorpd::agent_backends(&config)).await;
-    let world = World::start_with(server).await;
-    let gateway = world.gateway(&["--edit-interval-ms", "100"]);
-    let alice = world.alice().await;
-    let dm = alice.dm(&world.bot).await;
-    world.server.control().create_session(create("slow")).await.unwrap();
-    world.server.control().bind_session(bind("matrix", dm.room_id().as_str(), "slow")).await.unwrap();
-
-    alice.say(&dm, "one two three four five six").await;
-    let answer = "echo: one two three four five six";
-    let shown = alice.wait_for(&dm, |s| s.body() == answer).await;
-    let seen = alice.seen(&dm);
-    let edits = seen.iter().filter(|s| s.replaces().is_some()).count();
-    assert!(edits >= 2, "shown while streaming, then edited to the final text: {seen:#?}");
-    assert_eq!(alice.texts(&dm), vec![answer.to_owned()], "one message, no second copy");
-    assert!(shown.encrypted && shown.content["formatted_body"].is_string(), "{shown:?}");
-    gateway.stop().await;
-    world.stop().await;
-}
-
-#[tokio::test]
-async fn an_invite_from_a_user_not_on_the_allow_list_is_refused() {
-    let world = World::start().await;
-    let mallory_id = world.synapse.register("mallory", "mallory-password").await;
-    let gateway = world.gateway(&[]);
-    let mallory = User::login(&world.synapse.url, &mallory_id, "mallory-password").await;
-    let bot = matrix_sdk::ruma::OwnedUserId::try_from(world.bot.as_str()).unwrap();
-    let room = mallory.client.create_dm(&bot).await.unwrap();
-    let deadline = tokio::time::Instant::now() + user::MATRIX_WAIT;
-    loop {
-        let _ = room.sync_members().await;
-        let member = room.get_member(&bot).await.unwrap().expect("the bot was invited");
-        if *member.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Leave {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the invite was not refused");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    mallory.say(&room, "!help").await;
-    // alice is allowed: her DM works, and only her message reached gorpd.
-    let alice = world.alice().await;
-    let dm = alice.dm(&world.bot).await;
-    alice.say(&dm, "!help").await;
-    alice.answer(&dm, "!join").await;
-    assert_eq!(world.server.store.inbound_count().await.unwrap(), 1, "nothing from mallory reached gorpd");
-    gateway.stop().await;
-    world.stop().await;
-}
-
-#[tokio::test]
-async fn a_permission_request_is_approved_with_a_reaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = gorpd::testing::test_config(dir.path());
-    let backends = gorpd::agent_backends(&config).with("scripted", gorpd::testing::HangOrEcho);
-    let world = World::start_with(TestServer::start_with(config, backends).await).await;
-    let gateway = world.gateway(&[]);
-    let alice = world.alice().await;
-    let dm = alice.dm(&world.bot).await;
-    alice.say(&dm, "!create careful --agent scripted").await;
-    alice.answer(&dm, "careful").await;
-    alice.say(&dm, "!join careful").await;
-    alice.answer(&dm, "now bound to careful").await;
-    alice.say(&dm, "ask to write").await;
-    let prompt = alice.answer(&dm, "write notes.txt").await;
-    assert!(prompt.body().contains("React with ✅"), "{prompt:?}");
-    let reaction = ReactionEventContent::new(Annotation::new(prompt.event_id.clone(), "✅".to_owned()));
-    dm.send(reaction).await.unwrap();
-    alice.answer(&dm, "decision: yes").await;
-    gateway.stop().await;
-    world.stop().await;
-}
-
-#[tokio::test]
 async fn a_message_the_bot_cannot_decrypt_gets_a_notice_and_is_kept_not_dropped() {
-    let world = World::start().await;
+    let world = World::<Matrix>::start().await;
     let gateway = world.gateway(&[]);
-    let alice = world.alice().await;
-    let dm = alice.dm(&world.bot).await;
+    let alice = world.platform.account(User::Alice).await;
+    let dm = alice.dm(&world.platform.bot).await;
     // Encrypted with a megolm session the bot never received.
     let content = serde_json::json!({
         "algorithm": "m.megolm.v1.aes-sha2",
@@ -134,18 +57,19 @@ async fn a_message_the_bot_cannot_decrypt_gets_a_notice_and_is_kept_not_dropped(
         "sender_key": "Z0nTLxYSrafT8ji8zq8ExI9aHFfxm06lr4Q5FLhvUUY",
         "session_id": "hrEBHN1LphP0ZLX1XmFz+Tm0UFsAJq9sxnb6wVP6zXQ",
     });
-    let sent = send_raw_event(&world.synapse.url, &alice, dm.room_id().as_str(), "m.room.encrypted", content).await;
+    let sent =
+        send_raw_event(&world.platform.synapse.url, &alice, dm.room_id().as_str(), "m.room.encrypted", content).await;
     let notice = alice.answer(&dm, "could not decrypt this message").await;
     assert_eq!(notice.content["msgtype"], "m.notice");
     assert_eq!(notice.content["m.relates_to"]["m.in_reply_to"]["event_id"], sent.as_str());
-    let pending = world.state.path().join("pending.json");
+    let pending = world.platform.state.path().join("pending.json");
     let kept = std::fs::read_to_string(&pending).unwrap();
     assert!(kept.contains(&sent), "kept for when its keys arrive: {kept}");
-    let health = world.state.path().join("health.json");
+    let health = world.platform.state.path().join("health.json");
     let expected = serde_json::json!({"undecryptable_since_start": 1, "waiting_for_keys": 1});
     let read =
         || std::fs::read_to_string(&health).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-    let deadline = tokio::time::Instant::now() + user::MATRIX_WAIT;
+    let deadline = tokio::time::Instant::now() + MATRIX_WAIT;
     while read().as_ref() != Some(&expected) {
         assert!(tokio::time::Instant::now() < deadline, "health.json: {:?}", read());
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -165,7 +89,7 @@ async fn a_message_the_bot_cannot_decrypt_gets_a_notice_and_is_kept_not_dropped(
 }
 
 #[test]
-fn bad_settings_exit_64_with_one_line() {
+fn missing_or_malformed_matrix_settings_exit_64_with_one_line() {
     let run = |envs: &[(&str, &str)]| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gorp-matrix"));
         command.env_clear().envs(envs.iter().copied());
@@ -189,7 +113,13 @@ fn bad_settings_exit_64_with_one_line() {
 }
 
 /// Sends an event as it is (no client-side encryption) with the user's token.
-async fn send_raw_event(homeserver: &str, user: &User, room: &str, kind: &str, content: serde_json::Value) -> String {
+async fn send_raw_event(
+    homeserver: &str,
+    user: &Account,
+    room: &str,
+    kind: &str,
+    content: serde_json::Value,
+) -> String {
     let token = user.client.access_token().unwrap();
     let url = format!("{homeserver}/_matrix/client/v3/rooms/{room}/send/{kind}/raw-{}", std::process::id());
     let response = matrix_sdk::reqwest::Client::new()
@@ -205,32 +135,8 @@ async fn send_raw_event(homeserver: &str, user: &User, room: &str, kind: &str, c
 }
 
 #[tokio::test]
-async fn a_long_answer_is_split_without_breaking_its_code_fence() {
-    let world = World::start().await;
-    let gateway = world.gateway(&[]);
-    let alice = world.alice().await;
-    let dm = alice.dm(&world.bot).await;
-    world.server.control().create_session(create("long")).await.unwrap();
-    world.server.control().bind_session(bind("matrix", dm.room_id().as_str(), "long")).await.unwrap();
-    let code: String = (0..200).map(|i| format!("let value_{i} = {i};\n")).collect();
-    let text = format!("{}\n\n```rust\n{code}```\n{}", "intro words ".repeat(700), "closing words ".repeat(100));
-    alice.say(&dm, &text).await;
-    let expected = gorp_gateway::split_message(&format!("echo: {text}"), 12_000);
-    assert!(expected.len() >= 2, "the answer is over the limit");
-    let deadline = tokio::time::Instant::now() + user::MATRIX_WAIT;
-    while alice.texts(&dm) != expected {
-        assert!(tokio::time::Instant::now() < deadline, "pieces: {:?}", alice.texts(&dm).len());
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let fences = |t: &str| t.matches("```").count();
-    assert!(alice.texts(&dm).iter().all(|t| fences(t) % 2 == 0), "every piece closes its fences");
-    gateway.stop().await;
-    world.stop().await;
-}
-
-#[tokio::test]
 async fn an_access_token_login_uses_that_tokens_device() {
-    let world = World::start().await;
+    let world = World::<Matrix>::start().await;
     let login = serde_json::json!({
         "type": "m.login.password",
         "identifier": {"type": "m.id.user", "user": "gorp"},
@@ -238,7 +144,7 @@ async fn an_access_token_login_uses_that_tokens_device() {
         "device_id": "GORPTOKEN",
     });
     let response = matrix_sdk::reqwest::Client::new()
-        .post(format!("{}/_matrix/client/v3/login", world.synapse.url))
+        .post(format!("{}/_matrix/client/v3/login", world.platform.synapse.url))
         .header("content-type", "application/json")
         .body(login.to_string())
         .send()
@@ -246,14 +152,14 @@ async fn an_access_token_login_uses_that_tokens_device() {
         .unwrap();
     let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     let token = body["access_token"].as_str().expect("an access token").to_owned();
-    let mut command = world.command(&[]);
+    let mut command = world.command(&world.token);
     command.env_remove("GORP_MATRIX_PASSWORD").env("GORP_MATRIX_ACCESS_TOKEN", &token);
     let gateway = GatewayProcess::spawn(command);
-    let alice = world.alice().await;
-    let dm = alice.dm(&world.bot).await;
+    let alice = world.platform.account(User::Alice).await;
+    let dm = alice.dm(&world.platform.bot).await;
     alice.say(&dm, "!help").await;
     alice.answer(&dm, "!join").await;
-    assert_eq!(saved_device(world.state.path()), "GORPTOKEN", "the token's own device");
+    assert_eq!(saved_device(world.platform.state.path()), "GORPTOKEN", "the token's own device");
     gateway.stop().await;
     world.stop().await;
 }

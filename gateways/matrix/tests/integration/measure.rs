@@ -5,6 +5,7 @@
 //! about speed.
 
 use super::*;
+use gorp_gateway::conformance::User;
 use gorpd::testing::clients::{bind, create};
 use std::time::Duration;
 
@@ -22,11 +23,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::test]
 #[ignore = "a measurement; run explicitly"]
 async fn measure_rss_and_answer_latency() {
-    let world = World::start().await;
+    let world = World::<Matrix>::start().await;
     let gateway = world.gateway(&[]);
     let pid = gateway.pid().unwrap();
-    let alice = world.alice().await;
-    let dm = alice.dm(&world.bot).await;
+    let alice = world.platform.account(User::Alice).await;
+    let dm = alice.dm(&world.platform.bot).await;
     world.server.control().create_session(create("bench")).await.unwrap();
     world.server.control().bind_session(bind("matrix", dm.room_id().as_str(), "bench")).await.unwrap();
     alice.say(&dm, "warm up").await;

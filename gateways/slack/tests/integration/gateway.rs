@@ -150,4 +150,3 @@ async fn an_invalid_slack_app_token_exits_non_zero_naming_the_flag() {
     assert!(stderr.contains("invalid_auth") && stderr.contains("--slack-app-token"), "{stderr}");
     world.stop().await;
 }
-

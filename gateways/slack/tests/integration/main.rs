@@ -37,7 +37,12 @@ pub async fn gateway_token(server: &TestServer) -> String {
 }
 
 /// The gateway binary for the gorpd at `gorpd`, configured by env vars.
-pub fn gateway_command(gorpd: std::net::SocketAddr, token: &str, slack: &FakeSlack, state: &std::path::Path) -> Command {
+pub fn gateway_command(
+    gorpd: std::net::SocketAddr,
+    token: &str,
+    slack: &FakeSlack,
+    state: &std::path::Path,
+) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gorp-slack"));
     command
         .env("GORP_GORPD", format!("http://{gorpd}"))

@@ -92,4 +92,3 @@ async fn an_envelope_is_acknowledged_once_spooled_and_answered_by_the_next_run()
     second.stop().await;
     world.stop().await;
 }
-

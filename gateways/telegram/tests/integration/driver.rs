@@ -79,7 +79,8 @@ impl<const REPEATS: bool> Driver for Telegram<REPEATS> {
 
     async fn say(&self, chat: &Chat, user: User, text: &str) -> String {
         let (id, name) = telegram_user(user);
-        let message = if chat.group { self.fake.group_message(chat.id, id, name, text) } else { self.fake.dm(id, name, text) };
+        let message =
+            if chat.group { self.fake.group_message(chat.id, id, name, text) } else { self.fake.dm(id, name, text) };
         message.to_string()
     }
 

@@ -68,7 +68,8 @@ async fn settings_come_from_a_config_file_under_env_vars() {
 
     std::fs::write(&file, "telegram_tokn = \"typo\"\n").unwrap();
     let mut typo = Command::new(env!("CARGO_BIN_EXE_gorp-telegram"));
-    let output = tokio::time::timeout(<Telegram>::PATIENCE, typo.arg("--config").arg(&file).output()).await.unwrap().unwrap();
+    let output =
+        tokio::time::timeout(<Telegram>::PATIENCE, typo.arg("--config").arg(&file).output()).await.unwrap().unwrap();
     assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
