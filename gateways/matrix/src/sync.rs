@@ -11,8 +11,8 @@
 //! counted, the room gets a short notice, and the encrypted event is kept
 //! in the state directory and tried again after every sync (keys arrive
 //! by key forwarding or the key backup); once it decrypts it is published
-//! like any other, and after [`GIVE_UP_AFTER`] the room is told it never
-//! could be.
+//! like any other, and after the key wait (`--matrix-key-wait-secs`, a day
+//! by default) the room is told it never could be.
 
 use crate::api;
 use crate::convert::{self, BusIds};
@@ -41,10 +41,6 @@ const LONG_POLL: Duration = Duration::from_secs(30);
 
 /// Timeline events per room in one sync (more are fetched as more syncs).
 const TIMELINE_LIMIT: u32 = 100;
-
-/// How long an undecryptable message waits for its keys before the room is
-/// told it is given up.
-pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The notice for a message that cannot be decrypted yet.
 pub(crate) const UNDECRYPTABLE_TEXT: &str = "🔒 I could not decrypt this message yet (its keys have not reached me). \
@@ -288,6 +284,7 @@ impl<'a> Syncer<'a> {
             return (Vec::new(), Vec::new());
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let key_wait = self.matrix.settings().key_wait.as_secs();
         let (mut messages, mut decrypted_ids, mut still) = (Vec::new(), Vec::new(), Vec::new());
         for event in pending {
             let room = OwnedRoomId::try_from(event.room_id.as_str()).ok().and_then(|id| self.client.get_room(&id));
@@ -309,7 +306,7 @@ impl<'a> Syncer<'a> {
                     decrypted_ids.push(event.event_id.clone());
                     still.push(event);
                 }
-                _ if now.saturating_sub(event.first_seen) > GIVE_UP_AFTER.as_secs() => {
+                _ if now.saturating_sub(event.first_seen) >= key_wait => {
                     tracing::warn!(room = %event.room_id, event = %event.event_id, "gave up waiting for a message's keys");
                     let reply_to = OwnedEventId::try_from(event.event_id.as_str()).ok();
                     let key = format!("undecryptable-gave-up/{}", event.event_id);

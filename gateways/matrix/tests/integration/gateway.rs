@@ -49,16 +49,7 @@ async fn a_message_the_bot_cannot_decrypt_gets_a_notice_and_is_kept_not_dropped(
     let gateway = world.gateway(&[]);
     let alice = world.platform.account(User::Alice).await;
     let dm = alice.dm(&world.platform.bot).await;
-    // Encrypted with a megolm session the bot never received.
-    let content = serde_json::json!({
-        "algorithm": "m.megolm.v1.aes-sha2",
-        "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg2yyOwAtHaZTwyNg37afzg8f3r9IsN9rH4RNFg",
-        "device_id": alice.client.device_id().unwrap().as_str(),
-        "sender_key": "Z0nTLxYSrafT8ji8zq8ExI9aHFfxm06lr4Q5FLhvUUY",
-        "session_id": "hrEBHN1LphP0ZLX1XmFz+Tm0UFsAJq9sxnb6wVP6zXQ",
-    });
-    let sent =
-        send_raw_event(&world.platform.synapse.url, &alice, dm.room_id().as_str(), "m.room.encrypted", content).await;
+    let sent = send_undecryptable(&world.platform.synapse.url, &alice, &dm).await;
     let notice = alice.answer(&dm, "could not decrypt this message").await;
     assert_eq!(notice.content["msgtype"], "m.notice");
     assert_eq!(notice.content["m.relates_to"]["m.in_reply_to"]["event_id"], sent.as_str());
@@ -88,6 +79,31 @@ async fn a_message_the_bot_cannot_decrypt_gets_a_notice_and_is_kept_not_dropped(
     world.stop().await;
 }
 
+/// With a short key wait (`--matrix-key-wait-secs`), a message whose keys
+/// never come is reported as given up, not kept forever and not dropped in
+/// silence.
+#[tokio::test]
+async fn a_message_whose_keys_never_come_is_reported_after_the_key_wait() {
+    let world = World::<Matrix>::start().await;
+    let gateway = world.gateway(&["--matrix-key-wait-secs", "2"]);
+    let alice = world.platform.account(User::Alice).await;
+    let dm = alice.dm(&world.platform.bot).await;
+    let sent = send_undecryptable(&world.platform.synapse.url, &alice, &dm).await;
+    alice.answer(&dm, "could not decrypt this message").await;
+    // The wait is over at the first sync two seconds later: a message wakes it.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    alice.say(&dm, "!help").await;
+    let gave_up = alice.answer(&dm, "never received the keys").await;
+    assert_eq!(gave_up.content["msgtype"], "m.notice");
+    assert_eq!(gave_up.content["m.relates_to"]["m.in_reply_to"]["event_id"], sent.as_str());
+    let pending = std::fs::read_to_string(world.platform.state.path().join("pending.json")).unwrap();
+    assert!(!pending.contains(&sent), "no longer waited for: {pending}");
+    alice.answer(&dm, "!join").await;
+    assert_eq!(world.inbound().await, 1, "only the readable message reached gorpd");
+    gateway.stop().await;
+    world.stop().await;
+}
+
 #[test]
 fn missing_or_malformed_matrix_settings_exit_64_with_one_line() {
     let run = |envs: &[(&str, &str)]| {
@@ -110,6 +126,25 @@ fn missing_or_malformed_matrix_settings_exit_64_with_one_line() {
     ]);
     assert_eq!(bad_user.status.code(), Some(64));
     assert!(String::from_utf8(bad_user.stderr).unwrap().contains("not a Matrix user id"));
+    let login = [("GORP_MATRIX_PASSWORD", "pw"), ("GORP_MATRIX_STORE_PASSPHRASE", "p")];
+    let no_wait = run(&[base.as_slice(), &login, &[("GORP_MATRIX_KEY_WAIT_SECS", "0")]].concat());
+    assert_eq!(no_wait.status.code(), Some(64));
+    let stderr = String::from_utf8(no_wait.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("matrix-key-wait-secs"), "{stderr}");
+}
+
+/// Sends a message encrypted with a megolm session the bot never received;
+/// returns its event id.
+async fn send_undecryptable(homeserver: &str, user: &Account, room: &matrix_sdk::Room) -> String {
+    let content = serde_json::json!({
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg2yyOwAtHaZTwyNg37afzg8f3r9IsN9rH4RNFg",
+        "device_id": user.client.device_id().unwrap().as_str(),
+        "sender_key": "Z0nTLxYSrafT8ji8zq8ExI9aHFfxm06lr4Q5FLhvUUY",
+        "session_id": "hrEBHN1LphP0ZLX1XmFz+Tm0UFsAJq9sxnb6wVP6zXQ",
+    });
+    send_raw_event(homeserver, user, room.room_id().as_str(), "m.room.encrypted", content).await
 }
 
 /// Sends an event as it is (no client-side encryption) with the user's token.
