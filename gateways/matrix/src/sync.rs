@@ -19,7 +19,7 @@ use crate::convert::{self, BusIds};
 use crate::error::classify;
 use crate::platform::{Asked, Matrix};
 use crate::state::{Health, Undecrypted};
-use gorp_gateway::{Ack, Backoff, BackoffConfig, Inbound, ListenContext, PlatformError};
+use gorp_gateway::{Ack, Backoff, BackoffConfig, Inbound, ListenContext, PlatformError, PlatformHealth};
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::{TimelineEvent, TimelineEventKind};
 use matrix_sdk::ruma::api::client::filter::FilterDefinition;
@@ -338,9 +338,12 @@ impl<'a> Syncer<'a> {
         self.report_health(pending.len());
     }
 
-    /// Writes `health.json` (best effort: a failure is only logged).
+    /// Reports the undecryptable counts to gorpd (its gateway list, admin
+    /// page and metrics) and writes `health.json` (best effort: a failure is
+    /// only logged).
     fn report_health(&self, waiting_for_keys: usize) {
         let undecryptable_since_start = self.matrix.undecryptable_total();
+        self.cx.report_health(PlatformHealth { undecryptable_since_start, waiting_for_keys: waiting_for_keys as u64 });
         let health = Health { undecryptable_since_start, waiting_for_keys };
         if let Err(error) = self.matrix.state.save_health(&health) {
             tracing::warn!(%error, "cannot write health.json");

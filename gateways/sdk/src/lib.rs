@@ -38,7 +38,7 @@ pub use backoff::{Backoff, BackoffConfig};
 pub use chunking::split_message;
 pub use config::{GatewayConfig, Secret};
 pub use error::GatewayError;
-pub use listen::{Ack, AckHandle, ListenContext, SubmitError};
+pub use listen::{Ack, AckHandle, ListenContext, PlatformHealth, SubmitError};
 pub use pacing::Rate;
 pub use platform::{
     Delivered, Edit, Inbound, Limits, Outbound, OutboundKind, PermissionChoice, PermissionPrompt, Platform,

@@ -65,6 +65,12 @@ async fn a_message_the_bot_cannot_decrypt_gets_a_notice_and_is_kept_not_dropped(
         assert!(tokio::time::Instant::now() < deadline, "health.json: {:?}", read());
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    // gorpd shows the same counts in its gateway list (and admin page and metrics).
+    let expected = gorp_proto::v1::GatewayHealth { undecryptable_since_start: 1, waiting_for_keys: 1 };
+    while gorpd_health(&world).await != Some(expected) {
+        assert!(tokio::time::Instant::now() < deadline, "gorpd's gateway list: {:?}", gorpd_health(&world).await);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(world.server.store.inbound_count().await.unwrap(), 0, "nothing undecrypted reached gorpd");
 
     // Restarted, the gateway still keeps it and does not repeat the notice.
@@ -132,6 +138,13 @@ fn missing_or_malformed_matrix_settings_exit_64_with_one_line() {
     let stderr = String::from_utf8(no_wait.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("matrix-key-wait-secs"), "{stderr}");
+}
+
+/// The health the Matrix gateway last reported to gorpd.
+async fn gorpd_health(world: &World<Matrix>) -> Option<gorp_proto::v1::GatewayHealth> {
+    let request = gorp_proto::v1::ListGatewaysRequest {};
+    let gateways = world.server.control().list_gateways(request).await.unwrap().into_inner().gateways;
+    gateways.into_iter().find(|g| g.gateway_id == "matrix").and_then(|g| g.health)
 }
 
 /// Sends a message encrypted with a megolm session the bot never received;

@@ -1,5 +1,7 @@
 //! The outbound half's stream: `SubscribeResponses` with a hello, deliveries
-//! handed to the [`Outbox`], and an ack for each final once it is handled.
+//! handed to the [`Outbox`], an ack for each final once it is handled, and
+//! the platform's health report (once it differs from nothing to report,
+//! after every connect and on every change).
 //!
 //! gorpd keeps the cursor per gateway id, so the hello sends none: after a
 //! reconnect or a restart gorpd replays exactly what was not acked.
@@ -7,12 +9,13 @@
 use super::SessionError;
 use super::connect::Bus;
 use super::outbox::Outbox;
+use crate::listen::PlatformHealth;
 use crate::platform::Platform;
 use futures::StreamExt;
 use gorp_proto::v1 as pb;
 use pb::delivery::Kind;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
@@ -50,6 +53,15 @@ impl Subscription {
         let ack = pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Ack(pb::SubscribeAck { seq })) };
         // A closed stream shows up as an error on the next read.
         let _ = self.requests.send(ack).await;
+    }
+
+    async fn report(&self, health: PlatformHealth) {
+        let health = pb::GatewayHealth {
+            undecryptable_since_start: health.undecryptable_since_start,
+            waiting_for_keys: health.waiting_for_keys,
+        };
+        let _ =
+            self.requests.send(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Health(health)) }).await;
     }
 
     /// Ends our side after every queued ack was sent.
@@ -93,10 +105,15 @@ pub(crate) async fn confirm_cursor(
 pub(crate) async fn run<P: Platform>(
     outbox: &mut Outbox<P>,
     mut subscription: Subscription,
+    mut health: watch::Receiver<PlatformHealth>,
     end: &CancellationToken,
     stop: &CancellationToken,
     grace: Duration,
 ) -> Result<(), SessionError> {
+    let reported = *health.borrow_and_update();
+    if reported != PlatformHealth::default() {
+        subscription.report(reported).await;
+    }
     loop {
         let due = outbox.next_due();
         // A due flush goes first even while deliveries keep arriving.
@@ -108,6 +125,10 @@ pub(crate) async fn run<P: Platform>(
             biased;
             _ = end.cancelled() => break,
             _ = sleep_until(due) => outbox.flush_due().await,
+            Ok(()) = health.changed() => {
+                let reported = *health.borrow_and_update();
+                subscription.report(reported).await;
+            }
             delivery = subscription.deliveries.message() => {
                 let delivery = delivery?.ok_or_else(|| SessionError::Lost("gorpd ended the delivery stream".into()))?;
                 match delivery.kind {
