@@ -39,6 +39,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How long one `/sync` waits for news on the homeserver.
 const LONG_POLL: Duration = Duration::from_secs(30);
 
+/// Kept messages whose keys are looked up in the key backup after one sync
+/// (the rest wait for later syncs), so a long list costs bounded requests.
+const BACKUP_CHECKS_PER_SYNC: usize = 16;
+
 /// Timeline events per room in one sync (more are fetched as more syncs).
 const TIMELINE_LIMIT: u32 = 100;
 
@@ -285,6 +289,7 @@ impl<'a> Syncer<'a> {
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let key_wait = self.matrix.settings().key_wait.as_secs();
+        let mut backup_checks = 0;
         let (mut messages, mut decrypted_ids, mut still) = (Vec::new(), Vec::new(), Vec::new());
         for event in pending {
             let room = OwnedRoomId::try_from(event.room_id.as_str()).ok().and_then(|id| self.client.get_room(&id));
@@ -292,6 +297,10 @@ impl<'a> Syncer<'a> {
                 tracing::info!(room = %event.room_id, event = %event.event_id, "the bot left the room of an undecryptable message; forgetting it");
                 continue;
             };
+            if backup_checks < BACKUP_CHECKS_PER_SYNC {
+                backup_checks += 1;
+                self.download_from_backup(&room, &event).await;
+            }
             let raw = Raw::<OriginalSyncRoomEncryptedEvent>::from_json_string(event.event.to_string());
             let decrypted = match raw {
                 Ok(raw) => room.decrypt_event(&raw, None).await.ok(),
@@ -323,6 +332,27 @@ impl<'a> Syncer<'a> {
         }
         self.report_health(still.len() - decrypted_ids.len());
         (messages, decrypted_ids)
+    }
+
+    /// Asks the key backup (when the recovery key enabled it) for the room
+    /// key of a kept message. matrix-sdk tries the backup once when a
+    /// message fails to decrypt and then backs off for a long time; keys
+    /// that reach the backup later (from the bot's other sessions) are
+    /// found here, at the next sync.
+    async fn download_from_backup(&self, room: &Room, event: &Undecrypted) {
+        let backups = self.client.encryption().backups();
+        let Some(session_id) = event.event["content"]["session_id"].as_str() else { return };
+        if !backups.are_enabled().await {
+            return;
+        }
+        match backups.download_room_key(room.room_id(), session_id).await {
+            Ok(found) => {
+                tracing::debug!(room = %room.room_id(), event = %event.event_id, found, "asked the key backup")
+            }
+            Err(error) => {
+                tracing::debug!(room = %room.room_id(), event = %event.event_id, %error, "the key backup has no key yet")
+            }
+        }
     }
 
     /// Drops messages that decrypted late from the kept list, once gorpd has them.

@@ -2,10 +2,12 @@
 //! threads, undecryptable messages, Matrix settings and logins.
 
 use super::*;
-use crate::driver::{BOT_PASSWORD, Matrix};
+use crate::driver::{BOT_PASSWORD, Channel, Matrix};
 use crate::user::{Account, MATRIX_WAIT};
 use gorp_fakes::GatewayProcess;
 use gorp_gateway::conformance::User;
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::encryption::LocalTrust;
 use matrix_sdk::ruma::events::relation::Thread;
 use matrix_sdk::ruma::events::room::message::{Relation, RoomMessageEventContent};
 
@@ -108,6 +110,71 @@ async fn a_message_whose_keys_never_come_is_reported_after_the_key_wait() {
     assert_eq!(world.inbound().await, 1, "only the readable message reached gorpd");
     gateway.stop().await;
     world.stop().await;
+}
+
+/// Keys that arrive later, through the key backup: the bot's other session
+/// holds the key of a message the gateway's device was not sent, and backs
+/// it up; the gateway, started with the recovery key, first sends the
+/// notice, then finds the key in the backup and answers the message.
+#[tokio::test]
+async fn a_message_whose_keys_reach_the_backup_later_gets_the_notice_then_its_answer() {
+    let world = World::<Matrix>::start().await;
+    let first = world.gateway(&[]);
+    let alice = world.platform.account(User::Alice).await;
+    let dm = alice.dm(&world.platform.bot).await;
+    first.stop().await;
+    // The bot's other session: backs up every room key it gets, under a recovery key.
+    let other = bot_session(&world).await;
+    let recovery_key = other.encryption().recovery().enable().await.expect("enable recovery");
+    let gateway = world.gateway(&["--matrix-recovery-key", &recovery_key]);
+    world.bind("late", &Channel { user: User::Alice, room: dm.clone() }).await;
+    // alice's client sends her next key to the other session only.
+    let bot = matrix_sdk::ruma::OwnedUserId::try_from(world.platform.bot.as_str()).unwrap();
+    let gateway_device = saved_device(world.platform.state.path());
+    let other_device = other.device_id().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + MATRIX_WAIT;
+    let known = || async {
+        let devices = alice.client.encryption().get_user_devices(&bot).await.unwrap();
+        devices.devices().any(|d| d.device_id() == other_device)
+    };
+    while !known().await {
+        assert!(tokio::time::Instant::now() < deadline, "alice never saw the bot's other session");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let device = |id: &str| {
+        let (alice, bot) = (&alice, &bot);
+        let id = matrix_sdk::ruma::OwnedDeviceId::from(id);
+        async move { alice.client.encryption().get_device(bot, &id).await.unwrap().expect("a known device") }
+    };
+    device(&gateway_device).await.set_local_trust(LocalTrust::BlackListed).await.unwrap();
+    alice.say(&dm, "late question").await;
+    alice.answer(&dm, "could not decrypt this message").await;
+
+    // The other session receives the key and backs it up; alice lets the
+    // gateway's device in again and writes once more (a fresh key), which wakes its sync.
+    other.sync_once(SyncSettings::default()).await.unwrap();
+    other.encryption().backups().wait_for_steady_state().await.expect("keys backed up");
+    device(&gateway_device).await.set_local_trust(LocalTrust::Unset).await.unwrap();
+    dm.discard_room_key().await.unwrap();
+    alice.say(&dm, "nudge").await;
+    world.answered_once(&Channel { user: User::Alice, room: dm.clone() }, &["late question", "nudge"]).await;
+    let notices = alice.texts(&dm).iter().filter(|t| t.contains("could not decrypt")).count();
+    assert_eq!(notices, 1, "one notice: {:?}", alice.texts(&dm));
+    assert_eq!(world.inbound().await, 2, "each message reached gorpd once");
+    let pending = std::fs::read_to_string(world.platform.state.path().join("pending.json")).unwrap();
+    assert_eq!(pending.trim(), "[]", "nothing waits for keys any more");
+    gateway.stop().await;
+    world.stop().await;
+}
+
+/// A second session of the bot account (another device), not syncing in
+/// the background.
+async fn bot_session(world: &World<Matrix>) -> matrix_sdk::Client {
+    let client = matrix_sdk::Client::builder().homeserver_url(&world.platform.synapse.url).build().await.unwrap();
+    client.matrix_auth().login_username(&world.platform.bot, BOT_PASSWORD).send().await.expect("bot login");
+    // The first sync uploads the session's device keys, so alice can send it keys.
+    client.sync_once(SyncSettings::default()).await.unwrap();
+    client
 }
 
 #[test]
