@@ -81,6 +81,11 @@ def self_test():
     run_id = f"self-test-{uuid.uuid4()}"
     env = dict(os.environ, **{MARKER: run_id})
     orphan = subprocess.Popen(["sleep", "120"], env=env, start_new_session=True)
+    # Popen returns once the child is forked; it carries the marker only after its exec
+    # (on a busy machine that can take a while), so wait until it shows before checking.
+    deadline = time.monotonic() + 10
+    while not marked(run_id) and time.monotonic() < deadline:
+        time.sleep(0.02)
     leaked = check(run_id, grace_secs=0)
     orphan.wait()
     assert [pid for pid, *_ in leaked] == [orphan.pid], f"the leak was not caught: {leaked}"

@@ -162,6 +162,9 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
                     .iter()
                     .map(|g| {
                         let connected = if g.connected { "yes" } else { "no" };
+                        let undecryptable = g.health.as_ref().map_or("-".to_owned(), |h| {
+                            format!("{} ({} waiting)", h.undecryptable_since_start, h.waiting_for_keys)
+                        });
                         vec![
                             g.gateway_id.clone(),
                             g.platform.clone(),
@@ -169,12 +172,16 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
                             g.last_seen.clone(),
                             g.acked_seq.to_string(),
                             g.pending.to_string(),
+                            undecryptable,
                         ]
                     })
                     .collect();
                 println!(
                     "{}",
-                    table(&["GATEWAY", "PLATFORM", "CONNECTED", "LAST SEEN", "ACKED SEQ", "PENDING"], &rows)
+                    table(
+                        &["GATEWAY", "PLATFORM", "CONNECTED", "LAST SEEN", "ACKED SEQ", "PENDING", "UNDECRYPTABLE"],
+                        &rows
+                    )
                 );
             }
             Ok(())

@@ -84,6 +84,10 @@ pub(crate) fn gateway_json(gateway: &pb::Gateway) -> Value {
         "last_seen": gateway.last_seen,
         "acked_seq": gateway.acked_seq,
         "pending": gateway.pending,
+        "health": gateway.health.as_ref().map(|h| json!({
+            "undecryptable_since_start": h.undecryptable_since_start,
+            "waiting_for_keys": h.waiting_for_keys,
+        })),
     })
 }
 

@@ -164,8 +164,23 @@ async fn tokens_gateways_and_health() {
     }
     assert_eq!(gateways["gateways"][0]["gateway_id"], "tg-1");
     assert_eq!(gateways["gateways"][0]["pending"], 0);
+    assert_eq!(gateways["gateways"][0]["health"], Value::Null, "nothing reported");
     let table = ok(&server, &["gateway", "list"]).await;
     assert!(table.contains("tg-1     telegram  yes"), "{table}");
+    // Its health report (undecryptable messages) shows in both forms.
+    let health = pb::GatewayHealth { undecryptable_since_start: 2, waiting_for_keys: 1 };
+    tx.send(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Health(health)) }).await.unwrap();
+    for _ in 0..200 {
+        gateways = json(&server, &["gateway", "list"]).await;
+        if !gateways["gateways"][0]["health"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reported = &gateways["gateways"][0]["health"];
+    assert_eq!((&reported["undecryptable_since_start"], &reported["waiting_for_keys"]), (&2.into(), &1.into()));
+    let table = ok(&server, &["gateway", "list"]).await;
+    assert!(table.contains("UNDECRYPTABLE") && table.contains("2 (1 waiting)"), "{table}");
 
     let id = created["token"]["id"].to_string();
     assert_eq!(json(&server, &["token", "revoke", &id]).await["revoked"].to_string(), id);

@@ -52,6 +52,14 @@ impl SubscribeStream {
         let _ = self.requests.send(ack).await;
     }
 
+    /// Reports the gateway's platform health (gorpd shows the latest report
+    /// in its gateway list, admin page and metrics).
+    pub async fn report_health(&self, health: pb::GatewayHealth) {
+        let report = pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Health(health)) };
+        // A broken stream shows up as an error on the next read.
+        let _ = self.requests.send(report).await;
+    }
+
     /// Ends our side once every queued ack was sent (waiting at most `flush`
     /// for that), reading briefly so the acks are not lost to a reset.
     pub async fn close(self, flush: Duration) {

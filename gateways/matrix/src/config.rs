@@ -68,7 +68,17 @@ pub(crate) struct Args {
     /// A file holding the recovery key.
     #[arg(long, env = "GORP_MATRIX_RECOVERY_KEY_FILE", value_name = "FILE")]
     pub(crate) matrix_recovery_key_file: Option<PathBuf>,
+
+    /// How long a message that cannot be decrypted waits for its keys (key
+    /// forwarding, the key backup) before its room is told it never could be.
+    #[arg(long, env = "GORP_MATRIX_KEY_WAIT_SECS", default_value_t = DEFAULT_KEY_WAIT_SECS, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) matrix_key_wait_secs: u64,
 }
+
+/// One day: keys sent late by a user's other device or restored from a
+/// backup usually arrive within minutes, rarely after a day.
+const DEFAULT_KEY_WAIT_SECS: u64 = 24 * 60 * 60;
 
 impl fmt::Debug for Args {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -82,6 +92,7 @@ impl fmt::Debug for Args {
             .field("matrix_state_dir", &self.matrix_state_dir)
             .field("matrix_store_passphrase", &hidden(&self.matrix_store_passphrase))
             .field("matrix_recovery_key", &hidden(&self.matrix_recovery_key))
+            .field("matrix_key_wait_secs", &self.matrix_key_wait_secs)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +121,8 @@ pub(crate) struct MatrixSettings {
     pub(crate) store_passphrase: Secret,
     /// The recovery key, when given.
     pub(crate) recovery_key: Option<Secret>,
+    /// How long an undecryptable message waits for its keys.
+    pub(crate) key_wait: std::time::Duration,
 }
 
 impl Args {
@@ -155,6 +168,7 @@ impl Args {
             state_dir: self.matrix_state_dir.clone(),
             store_passphrase,
             recovery_key,
+            key_wait: std::time::Duration::from_secs(self.matrix_key_wait_secs),
         })
     }
 }
@@ -237,6 +251,17 @@ mod tests {
         let mut args = parse(&["--matrix-password", "pw", "--matrix-store-passphrase", "p"]);
         args.matrix_user = "gorp".to_owned();
         assert!(args.matrix().unwrap_err().contains("not a Matrix user id"));
+    }
+
+    #[test]
+    fn the_key_wait_is_a_day_unless_set_and_never_zero() {
+        let login = ["--matrix-password", "pw", "--matrix-store-passphrase", "p"];
+        assert_eq!(parse(&login).matrix().unwrap().key_wait, std::time::Duration::from_secs(86_400));
+        let short = parse(&[&login[..], &["--matrix-key-wait-secs", "90"]].concat()).matrix().unwrap();
+        assert_eq!(short.key_wait, std::time::Duration::from_secs(90));
+        let base = ["gorp-matrix", "--matrix-homeserver", "http://h", "--matrix-user", "@g:h"];
+        let zero = Args::try_parse_from(base.iter().chain(&["--matrix-key-wait-secs", "0"]));
+        assert!(zero.is_err(), "a zero wait would give up on every message at once");
     }
 
     #[test]

@@ -11,15 +11,15 @@
 //! counted, the room gets a short notice, and the encrypted event is kept
 //! in the state directory and tried again after every sync (keys arrive
 //! by key forwarding or the key backup); once it decrypts it is published
-//! like any other, and after [`GIVE_UP_AFTER`] the room is told it never
-//! could be.
+//! like any other, and after the key wait (`--matrix-key-wait-secs`, a day
+//! by default) the room is told it never could be.
 
 use crate::api;
 use crate::convert::{self, BusIds};
 use crate::error::classify;
 use crate::platform::{Asked, Matrix};
 use crate::state::{Health, Undecrypted};
-use gorp_gateway::{Ack, Backoff, BackoffConfig, Inbound, ListenContext, PlatformError};
+use gorp_gateway::{Ack, Backoff, BackoffConfig, Inbound, ListenContext, PlatformError, PlatformHealth};
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::{TimelineEvent, TimelineEventKind};
 use matrix_sdk::ruma::api::client::filter::FilterDefinition;
@@ -39,12 +39,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How long one `/sync` waits for news on the homeserver.
 const LONG_POLL: Duration = Duration::from_secs(30);
 
+/// Kept messages whose keys are looked up in the key backup after one sync
+/// (the rest wait for later syncs), so a long list costs bounded requests.
+const BACKUP_CHECKS_PER_SYNC: usize = 16;
+
 /// Timeline events per room in one sync (more are fetched as more syncs).
 const TIMELINE_LIMIT: u32 = 100;
-
-/// How long an undecryptable message waits for its keys before the room is
-/// told it is given up.
-pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The notice for a message that cannot be decrypted yet.
 pub(crate) const UNDECRYPTABLE_TEXT: &str = "🔒 I could not decrypt this message yet (its keys have not reached me). \
@@ -288,6 +288,8 @@ impl<'a> Syncer<'a> {
             return (Vec::new(), Vec::new());
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let key_wait = self.matrix.settings().key_wait.as_secs();
+        let mut backup_checks = 0;
         let (mut messages, mut decrypted_ids, mut still) = (Vec::new(), Vec::new(), Vec::new());
         for event in pending {
             let room = OwnedRoomId::try_from(event.room_id.as_str()).ok().and_then(|id| self.client.get_room(&id));
@@ -295,6 +297,10 @@ impl<'a> Syncer<'a> {
                 tracing::info!(room = %event.room_id, event = %event.event_id, "the bot left the room of an undecryptable message; forgetting it");
                 continue;
             };
+            if backup_checks < BACKUP_CHECKS_PER_SYNC {
+                backup_checks += 1;
+                self.download_from_backup(&room, &event).await;
+            }
             let raw = Raw::<OriginalSyncRoomEncryptedEvent>::from_json_string(event.event.to_string());
             let decrypted = match raw {
                 Ok(raw) => room.decrypt_event(&raw, None).await.ok(),
@@ -309,7 +315,7 @@ impl<'a> Syncer<'a> {
                     decrypted_ids.push(event.event_id.clone());
                     still.push(event);
                 }
-                _ if now.saturating_sub(event.first_seen) > GIVE_UP_AFTER.as_secs() => {
+                _ if now.saturating_sub(event.first_seen) >= key_wait => {
                     tracing::warn!(room = %event.room_id, event = %event.event_id, "gave up waiting for a message's keys");
                     let reply_to = OwnedEventId::try_from(event.event_id.as_str()).ok();
                     let key = format!("undecryptable-gave-up/{}", event.event_id);
@@ -328,6 +334,27 @@ impl<'a> Syncer<'a> {
         (messages, decrypted_ids)
     }
 
+    /// Asks the key backup (when the recovery key enabled it) for the room
+    /// key of a kept message. matrix-sdk tries the backup once when a
+    /// message fails to decrypt and then backs off for a long time; keys
+    /// that reach the backup later (from the bot's other sessions) are
+    /// found here, at the next sync.
+    async fn download_from_backup(&self, room: &Room, event: &Undecrypted) {
+        let backups = self.client.encryption().backups();
+        let Some(session_id) = event.event["content"]["session_id"].as_str() else { return };
+        if !backups.are_enabled().await {
+            return;
+        }
+        match backups.download_room_key(room.room_id(), session_id).await {
+            Ok(found) => {
+                tracing::debug!(room = %room.room_id(), event = %event.event_id, found, "asked the key backup")
+            }
+            Err(error) => {
+                tracing::debug!(room = %room.room_id(), event = %event.event_id, %error, "the key backup has no key yet")
+            }
+        }
+    }
+
     /// Drops messages that decrypted late from the kept list, once gorpd has them.
     fn forget_undecrypted(&self, event_ids: &[String]) {
         if event_ids.is_empty() {
@@ -341,9 +368,12 @@ impl<'a> Syncer<'a> {
         self.report_health(pending.len());
     }
 
-    /// Writes `health.json` (best effort: a failure is only logged).
+    /// Reports the undecryptable counts to gorpd (its gateway list, admin
+    /// page and metrics) and writes `health.json` (best effort: a failure is
+    /// only logged).
     fn report_health(&self, waiting_for_keys: usize) {
         let undecryptable_since_start = self.matrix.undecryptable_total();
+        self.cx.report_health(PlatformHealth { undecryptable_since_start, waiting_for_keys: waiting_for_keys as u64 });
         let health = Health { undecryptable_since_start, waiting_for_keys };
         if let Err(error) = self.matrix.state.save_health(&health) {
             tracing::warn!(%error, "cannot write health.json");

@@ -12,13 +12,16 @@
 //! [`cli`] is the command line and process life every gateway binary
 //! shares. An optional spool ([`SpoolConfig`]) keeps inbound messages on
 //! disk while gorpd is away. The `testkit` feature adds an in-memory
-//! platform for tests.
+//! platform for tests; the `conformance` feature the suite of scenarios
+//! every gateway binary passes through its platform's driver.
 
 mod allow;
 mod backoff;
 mod chunking;
 pub mod cli;
 mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod health;
 mod listen;
@@ -35,7 +38,7 @@ pub use backoff::{Backoff, BackoffConfig};
 pub use chunking::split_message;
 pub use config::{GatewayConfig, Secret};
 pub use error::GatewayError;
-pub use listen::{Ack, AckHandle, ListenContext, SubmitError};
+pub use listen::{Ack, AckHandle, ListenContext, PlatformHealth, SubmitError};
 pub use pacing::Rate;
 pub use platform::{
     Delivered, Edit, Inbound, Limits, Outbound, OutboundKind, PermissionChoice, PermissionPrompt, Platform,

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// How gorpd (or the allow-list) settled one submitted message.
@@ -81,6 +81,18 @@ pub struct ListenContext {
     allow: Arc<AllowList>,
     /// With a spool, messages go to it instead of straight to `intake`.
     spool: Option<Spool>,
+    /// The platform's latest health, sent to gorpd on every connection.
+    health: watch::Sender<PlatformHealth>,
+}
+
+/// What a platform reports about its own side, for gorpd's gateway list,
+/// its admin page and metrics (see [`ListenContext::report_health`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlatformHealth {
+    /// Messages that could not be decrypted since the gateway started.
+    pub undecryptable_since_start: u64,
+    /// Of those, messages still kept, waiting for their keys.
+    pub waiting_for_keys: u64,
 }
 
 impl ListenContext {
@@ -90,8 +102,15 @@ impl ListenContext {
         notices: mpsc::Sender<Outbound>,
         allow: Arc<AllowList>,
         spool: Option<Spool>,
+        health: watch::Sender<PlatformHealth>,
     ) -> Self {
-        Self { shutdown, intake, notices, allow, spool }
+        Self { shutdown, intake, notices, allow, spool, health }
+    }
+
+    /// Reports the platform's health; the runner sends it to gorpd now (if
+    /// connected and it changed) and after every reconnect.
+    pub fn report_health(&self, health: PlatformHealth) {
+        self.health.send_if_modified(|current| std::mem::replace(current, health) != health);
     }
 
     /// Fires when the gateway is stopping; `listen` should return soon after.

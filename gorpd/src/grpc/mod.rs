@@ -59,10 +59,21 @@ pub struct GrpcState {
     pub http_limits: crate::web::ConnectionLimits,
 }
 
-/// Open delivery streams per gateway id.
+/// Open delivery streams per gateway id, and each gateway's latest health
+/// report (kept after it disconnects, until gorpd restarts).
 #[derive(Clone, Debug, Default)]
 pub struct Presence {
     open: Arc<Mutex<HashMap<String, usize>>>,
+    health: Arc<Mutex<HashMap<String, GatewayHealth>>>,
+}
+
+/// What a gateway reported about its platform's side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GatewayHealth {
+    /// Messages it could not decrypt since it started.
+    pub undecryptable_since_start: u64,
+    /// Of those, messages still waiting for their keys.
+    pub waiting_for_keys: u64,
 }
 
 /// Counts one open stream until dropped.
@@ -88,6 +99,17 @@ impl Presence {
     /// Whether `gateway_id` has an open stream.
     pub fn is_connected(&self, gateway_id: &str) -> bool {
         self.open.lock().expect("presence lock").get(gateway_id).is_some_and(|n| *n > 0)
+    }
+
+    /// Records `gateway_id`'s latest health report (only a gateway with an
+    /// open stream reports, so the map holds at most the gateways seen).
+    pub(crate) fn report_health(&self, gateway_id: &str, health: GatewayHealth) {
+        self.health.lock().expect("presence lock").insert(gateway_id.to_owned(), health);
+    }
+
+    /// `gateway_id`'s latest health report since gorpd started, if any.
+    pub fn health(&self, gateway_id: &str) -> Option<GatewayHealth> {
+        self.health.lock().expect("presence lock").get(gateway_id).copied()
     }
 }
 

@@ -124,6 +124,13 @@ impl Subscriber {
         assert!(self.try_ack(seq).await, "subscribe stream open");
     }
 
+    /// Sends a health report as a gateway does.
+    pub async fn report_health(&mut self, undecryptable_since_start: u64, waiting_for_keys: u64) {
+        let health = pb::GatewayHealth { undecryptable_since_start, waiting_for_keys };
+        let request = pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Health(health)) };
+        self.requests.send(request).await.expect("subscribe stream open");
+    }
+
     /// Acks `seq`; false when the stream has ended (gorpd went away).
     pub async fn try_ack(&mut self, seq: u64) -> bool {
         let ack = pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Ack(pb::SubscribeAck { seq })) };

@@ -72,14 +72,18 @@ async fn dashboard(State(state): State<WebState>, PageSession(session): PageSess
             channels = channels.join(", "),
         ));
     }
-    body.push_str("</table><h2>Gateways</h2><table id=\"gateways\"><tr><th>Gateway</th><th>Platform</th><th>Connected</th><th>Last seen</th><th>Pending deliveries</th></tr>");
+    body.push_str("</table><h2>Gateways</h2><table id=\"gateways\"><tr><th>Gateway</th><th>Platform</th><th>Connected</th><th>Last seen</th><th>Pending deliveries</th><th>Undecryptable (waiting for keys)</th></tr>");
     let store = orchestrator.store();
     for gateway in store.gateways().await.map_err(WebError::internal)? {
         let pending =
             store.responses_pending(&gateway.platform, gateway.acked_seq).await.map_err(WebError::internal)?;
         let connected = if state.presence.is_connected(&gateway.gateway_id) { "yes" } else { "no" };
+        let undecryptable = state
+            .presence
+            .health(&gateway.gateway_id)
+            .map_or("–".to_owned(), |h| format!("{} ({})", h.undecryptable_since_start, h.waiting_for_keys));
         body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{connected}</td><td>{}</td><td>{pending}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{connected}</td><td>{}</td><td>{pending}</td><td>{undecryptable}</td></tr>",
             escape(&gateway.gateway_id),
             escape(&gateway.platform),
             gateway.last_seen.to_rfc3339(),

@@ -38,8 +38,14 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
     let sessions = orchestrator.list_sessions().await?;
     let busy = sessions.iter().filter(|s| s.state == crate::orchestrator::SessionState::Busy).count() as u64;
     let running = sessions.iter().filter(|s| s.agent_running == Some(true)).count() as u64;
-    let mut pending = Vec::new();
+    let (mut pending, mut undecryptable, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
     for gateway in orchestrator.store().gateways().await.map_err(WebError::internal)? {
+        let labels =
+            format!("{{gateway=\"{}\",platform=\"{}\"}}", label(&gateway.gateway_id), label(&gateway.platform));
+        if let Some(health) = state.presence.health(&gateway.gateway_id) {
+            undecryptable.push((labels.clone(), health.undecryptable_since_start));
+            waiting.push((labels, health.waiting_for_keys));
+        }
         let count = orchestrator
             .store()
             .responses_pending(&gateway.platform, gateway.acked_seq)
@@ -116,6 +122,20 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
     );
     metric(&mut out, "gorp_errors_total", "counter", "Error responses committed since start.", &one(counters.errors()));
     metric(&mut out, "gorp_deliveries_pending", "gauge", "Final responses a gateway has not acknowledged.", &pending);
+    metric(
+        &mut out,
+        "gorp_gateway_undecryptable_messages",
+        "gauge",
+        "Messages a gateway could not decrypt since it started, as it last reported.",
+        &undecryptable,
+    );
+    metric(
+        &mut out,
+        "gorp_gateway_waiting_for_keys",
+        "gauge",
+        "Undecryptable messages a gateway still keeps for their keys, as it last reported.",
+        &waiting,
+    );
     metric(&mut out, "gorp_turns_in_flight", "gauge", "Sessions running a turn now.", &one(busy));
     metric(&mut out, "gorp_agent_processes_running", "gauge", "Agent processes alive now.", &one(running));
     metric(&mut out, "gorp_sessions", "gauge", "Sessions.", &one(sessions.len() as u64));

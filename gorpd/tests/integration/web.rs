@@ -263,6 +263,46 @@ async fn metrics_show_the_counters() {
     server.stop().await.unwrap();
 }
 
+/// A gateway's health report (undecryptable messages) reaches ListGateways,
+/// the admin dashboard and the metrics; a later report replaces it, and it
+/// stays shown after the gateway disconnects.
+#[tokio::test]
+async fn a_gateways_undecryptable_count_shows_in_the_gateway_list_admin_page_and_metrics() {
+    let server = TestServer::start().await;
+    let mut gateway = Subscriber::open_live(&mut server.admin_bus(), "matrix", "mx-main").await;
+    let mut control = server.control();
+    let health = |control: &mut gorpd::testing::Control| {
+        let mut control = control.clone();
+        async move {
+            let gateways = control.list_gateways(pb::ListGatewaysRequest {}).await.unwrap().into_inner().gateways;
+            gateways.into_iter().find(|g| g.gateway_id == "mx-main").and_then(|g| g.health)
+        }
+    };
+    assert_eq!(health(&mut control).await, None, "nothing reported yet");
+    gateway.report_health(3, 2).await;
+    gateway.report_health(4, 1).await;
+    let expected = pb::GatewayHealth { undecryptable_since_start: 4, waiting_for_keys: 1 };
+    let reported = eventually(|| {
+        let reported = health(&mut control);
+        async move { reported.await.filter(|h| *h == expected) }
+    })
+    .await;
+    assert_eq!(reported, expected, "the latest report wins");
+    drop(gateway);
+    let browser = Browser::login(&server).await;
+    let dashboard = browser.page("/admin").await;
+    assert!(dashboard.contains("<th>Undecryptable (waiting for keys)</th>"), "{dashboard}");
+    assert!(dashboard.contains("<td>4 (1)</td>"), "{dashboard}");
+    let metrics = browser.page("/metrics").await;
+    for line in [
+        "gorp_gateway_undecryptable_messages{gateway=\"mx-main\",platform=\"matrix\"} 4",
+        "gorp_gateway_waiting_for_keys{gateway=\"mx-main\",platform=\"matrix\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_admin_panel_lists_sessions_and_gateways_and_unbinds() {
     let server = TestServer::start().await;

@@ -3,15 +3,17 @@
 //! client answers in all three, each answer once per channel.
 
 use super::*;
-use gorp_fakes::{FakeTelegram, profile_binary};
+use gorp_fakes::{FakeTelegram, GatewayProcess, profile_binary};
+use gorp_gateway::conformance::User;
 use gorpd::testing::clients::{Chat, bind, create, until};
+use tokio::process::Command;
 
 const TELEGRAM_BOT: &str = "123456:matrix-fanout-bot";
 const TELEGRAM_CHAT: i64 = 42;
 
 #[tokio::test]
 async fn one_session_on_matrix_telegram_and_a_bus_client_answers_on_all_three() {
-    let world = World::start().await;
+    let world = World::<Matrix>::start().await;
     world.server.control().create_session(create("research")).await.unwrap();
     let matrix_gateway = world.gateway(&[]);
     let telegram = FakeTelegram::start(TELEGRAM_BOT).await;
@@ -26,8 +28,8 @@ async fn one_session_on_matrix_telegram_and_a_bus_client_answers_on_all_three() 
     let mut bus = Chat::open(&mut world.server.admin_bus(), "cli").await;
     world.server.control().bind_session(bind("cli", "c1", "research")).await.unwrap();
 
-    let alice = world.alice().await;
-    let dm = alice.dm(&world.bot).await;
+    let alice = world.platform.account(User::Alice).await;
+    let dm = alice.dm(&world.platform.bot).await;
     alice.say(&dm, "!join research").await;
     alice.answer(&dm, "now bound to research").await;
     telegram.dm(TELEGRAM_CHAT, "alice", "!join research");

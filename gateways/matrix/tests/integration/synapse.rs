@@ -36,10 +36,10 @@ const SIGNING_KEY: &str = "ed25519 a_gorp hQdNws8bhjkyPmmJc1NGQdRSpkzGigfjv7twzX
 pub(crate) const SERVER_NAME: &str = "localhost";
 
 /// A running Synapse; killed with its process group on drop.
-pub struct Synapse {
+pub(crate) struct Synapse {
     child: Child,
     /// The client-server API base URL.
-    pub url: String,
+    pub(crate) url: String,
     dir: tempfile::TempDir,
 }
 
@@ -57,7 +57,7 @@ fn free_port() -> u16 {
 
 impl Synapse {
     /// Starts Synapse and waits until its client API answers.
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let python = venv().join("bin/python");
         assert!(python.exists(), "{} is missing: run tests/run.sh once to install Synapse", python.display());
         let dir = tempfile::tempdir().unwrap();
@@ -109,12 +109,12 @@ impl Synapse {
     }
 
     /// Synapse's log so far (for failure messages).
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("synapse.log")).unwrap_or_default()
     }
 
     /// Registers `name` with `password`; returns the user id.
-    pub async fn register(&self, name: &str, password: &str) -> String {
+    pub(crate) async fn register(&self, name: &str, password: &str) -> String {
         let body = serde_json::json!({
             "username": name, "password": password, "inhibit_login": true, "auth": {"type": "m.login.dummy"},
         });

@@ -15,39 +15,39 @@ pub(crate) const MATRIX_WAIT: Duration = Duration::from_secs(60);
 
 /// A message the user's client saw.
 #[derive(Debug, Clone)]
-pub struct Seen {
-    pub room: OwnedRoomId,
-    pub event_id: OwnedEventId,
-    pub sender: OwnedUserId,
+pub(crate) struct Seen {
+    pub(crate) room: OwnedRoomId,
+    pub(crate) event_id: OwnedEventId,
+    pub(crate) sender: OwnedUserId,
     /// The decrypted content as JSON.
-    pub content: serde_json::Value,
-    pub encrypted: bool,
+    pub(crate) content: serde_json::Value,
+    pub(crate) encrypted: bool,
     /// The homeserver's timestamp of the event, in milliseconds.
-    pub server_ts: u64,
+    pub(crate) server_ts: u64,
 }
 
 impl Seen {
-    pub fn body(&self) -> &str {
+    pub(crate) fn body(&self) -> &str {
         self.content["body"].as_str().unwrap_or_default()
     }
 
     /// The event this one replaces (an edit), if any.
-    pub fn replaces(&self) -> Option<&str> {
+    pub(crate) fn replaces(&self) -> Option<&str> {
         let relates = &self.content["m.relates_to"];
         (relates["rel_type"] == "m.replace").then(|| relates["event_id"].as_str().unwrap_or_default())
     }
 }
 
 /// A logged-in user with a syncing client.
-pub struct User {
-    pub client: Client,
-    pub id: OwnedUserId,
+pub(crate) struct Account {
+    pub(crate) client: Client,
+    pub(crate) id: OwnedUserId,
     seen: Arc<Mutex<Vec<Seen>>>,
     sync: tokio::task::JoinHandle<()>,
 }
 
-impl User {
-    pub async fn login(homeserver: &str, user_id: &str, password: &str) -> Self {
+impl Account {
+    pub(crate) async fn login(homeserver: &str, user_id: &str, password: &str) -> Self {
         let client = Client::builder().homeserver_url(homeserver).build().await.expect("client");
         client
             .matrix_auth()
@@ -85,7 +85,7 @@ impl User {
     }
 
     /// Opens an encrypted DM with `bot` and waits until the bot joined.
-    pub async fn dm(&self, bot: &str) -> Room {
+    pub(crate) async fn dm(&self, bot: &str) -> Room {
         let bot = OwnedUserId::try_from(bot).unwrap();
         let room = self.client.create_dm(&bot).await.expect("create dm");
         assert!(room.latest_encryption_state().await.unwrap().is_encrypted(), "the DM is encrypted");
@@ -93,8 +93,43 @@ impl User {
         room
     }
 
+    /// Opens an encrypted group room (not a DM), invites `bot` and waits
+    /// until the bot joined.
+    pub(crate) async fn group(&self, bot: &str) -> Room {
+        use matrix_sdk::ruma::api::client::room::create_room::v3::{Request, RoomPreset};
+        use matrix_sdk::ruma::events::InitialStateEvent;
+        use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
+        let bot = OwnedUserId::try_from(bot).unwrap();
+        let encryption = RoomEncryptionEventContent::with_recommended_defaults();
+        let mut request = Request::new();
+        request.invite = vec![bot.clone()];
+        request.name = Some("a group".to_owned());
+        request.preset = Some(RoomPreset::PrivateChat);
+        request.initial_state = vec![InitialStateEvent::with_empty_state_key(encryption).to_raw_any()];
+        let room = self.client.create_room(request).await.expect("create a group room");
+        self.wait_joined(&room, &bot).await;
+        room
+    }
+
+    /// Invites `bot` to a new DM and waits until the bot refused (left);
+    /// returns the room.
+    pub(crate) async fn refused_by(&self, bot: &str) -> Room {
+        let bot = OwnedUserId::try_from(bot).unwrap();
+        let room = self.client.create_dm(&bot).await.expect("create dm");
+        let deadline = tokio::time::Instant::now() + MATRIX_WAIT;
+        loop {
+            let _ = room.sync_members().await;
+            let member = room.get_member(&bot).await.unwrap().expect("the bot was invited");
+            if *member.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Leave {
+                return room;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the invite was not refused");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Waits until `member` has joined `room`.
-    pub async fn wait_joined(&self, room: &Room, member: &OwnedUserId) {
+    pub(crate) async fn wait_joined(&self, room: &Room, member: &OwnedUserId) {
         let deadline = tokio::time::Instant::now() + MATRIX_WAIT;
         loop {
             let _ = room.sync_members().await;
@@ -109,12 +144,12 @@ impl User {
     }
 
     /// Sends a plain text message; returns its event id.
-    pub async fn say(&self, room: &Room, text: &str) -> OwnedEventId {
+    pub(crate) async fn say(&self, room: &Room, text: &str) -> OwnedEventId {
         room.send(RoomMessageEventContent::text_plain(text)).await.expect("send").response.event_id
     }
 
     /// The homeserver's timestamp of one's own event, once it came back in a sync.
-    pub async fn own_server_ts(&self, event_id: &OwnedEventId) -> u64 {
+    pub(crate) async fn own_server_ts(&self, event_id: &OwnedEventId) -> u64 {
         let deadline = tokio::time::Instant::now() + MATRIX_WAIT;
         loop {
             if let Some(own) = self.seen.lock().unwrap().iter().find(|s| s.event_id == *event_id) {
@@ -126,19 +161,19 @@ impl User {
     }
 
     /// Everything seen so far from others in `room`.
-    pub fn seen(&self, room: &Room) -> Vec<Seen> {
+    pub(crate) fn seen(&self, room: &Room) -> Vec<Seen> {
         let seen = self.seen.lock().unwrap();
         seen.iter().filter(|s| s.room == room.room_id() && s.sender != self.id).cloned().collect()
     }
 
     /// Waits for a message from others in `room` whose shown text (edits
     /// applied) contains `needle`; returns it as shown.
-    pub async fn answer(&self, room: &Room, needle: &str) -> Seen {
+    pub(crate) async fn answer(&self, room: &Room, needle: &str) -> Seen {
         self.wait_for(room, |s| s.body().contains(needle)).await
     }
 
     /// Waits until a message in `room`, as shown (edits applied), satisfies `check`.
-    pub async fn wait_for(&self, room: &Room, check: impl Fn(&Seen) -> bool) -> Seen {
+    pub(crate) async fn wait_for(&self, room: &Room, check: impl Fn(&Seen) -> bool) -> Seen {
         let deadline = tokio::time::Instant::now() + MATRIX_WAIT;
         loop {
             if let Some(found) = self.shown(room).into_iter().find(|s| check(s)) {
@@ -151,7 +186,7 @@ impl User {
 
     /// The messages from others in `room` as a client shows them: each
     /// edit's new content replaces its original's (the relation is kept).
-    pub fn shown(&self, room: &Room) -> Vec<Seen> {
+    pub(crate) fn shown(&self, room: &Room) -> Vec<Seen> {
         let mut shown: Vec<Seen> = Vec::new();
         for s in self.seen(room) {
             match s.replaces() {
@@ -170,12 +205,12 @@ impl User {
     }
 
     /// The shown text of each message from others, in order.
-    pub fn texts(&self, room: &Room) -> Vec<String> {
+    pub(crate) fn texts(&self, room: &Room) -> Vec<String> {
         self.shown(room).iter().map(|s| s.body().to_owned()).collect()
     }
 }
 
-impl Drop for User {
+impl Drop for Account {
     fn drop(&mut self) {
         self.sync.abort();
     }

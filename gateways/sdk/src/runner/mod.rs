@@ -91,6 +91,8 @@ struct Kept<P> {
     outbox: Outbox<P>,
     /// Messages from the spool, and the spool, when there is one.
     spool: Option<(mpsc::UnboundedReceiver<Spooled>, Spool)>,
+    /// The platform's latest health report, sent on every connection.
+    health: watch::Sender<crate::PlatformHealth>,
 }
 
 /// Runs one platform against gorpd.
@@ -133,7 +135,8 @@ impl<P: Platform> Runner<P> {
         let (notices, notices_rx) = mpsc::channel(64);
         let allow = Arc::new(self.config.allow.clone());
         let spool_handle = spool.as_ref().map(|(_, spool)| spool.clone());
-        let cx = ListenContext::new(stop.clone(), intake_tx, notices.clone(), allow, spool_handle);
+        let health_tx = watch::Sender::new(crate::PlatformHealth::default());
+        let cx = ListenContext::new(stop.clone(), intake_tx, notices.clone(), allow, spool_handle, health_tx.clone());
         let listen = tokio::spawn(listen(self.platform.clone(), cx, stop.clone()));
         let paced = Arc::new(Paced::new(self.platform.clone(), stop.clone()));
         let notifier = tokio::spawn(notify(paced.clone(), notices_rx, self.config.clone(), stop.clone()));
@@ -147,7 +150,7 @@ impl<P: Platform> Runner<P> {
             })?;
             outbox = outbox.with_saved(saved);
         }
-        let mut kept = Kept { queue: PublishQueue::default(), intake, notices, outbox, spool };
+        let mut kept = Kept { queue: PublishQueue::default(), intake, notices, outbox, spool, health: health_tx };
         let result = self.connect_loop(&connector, &mut kept, &stop).await;
         stop.cancel();
         let listened = listen.await.unwrap_or(Ok(()));
@@ -249,7 +252,8 @@ impl<P: Platform> Runner<P> {
                 result
             },
             async {
-                let result = subscribe::run(&mut kept.outbox, subscription, &end, stop, grace).await;
+                let health = kept.health.subscribe();
+                let result = subscribe::run(&mut kept.outbox, subscription, health, &end, stop, grace).await;
                 end.cancel();
                 result
             },

@@ -1,5 +1,7 @@
 //! The outbound half's stream: `SubscribeResponses` with a hello, deliveries
-//! handed to the [`Outbox`], and an ack for each final once it is handled.
+//! handed to the [`Outbox`], an ack for each final once it is handled, and
+//! the platform's health report (once it differs from nothing to report,
+//! after every connect and on every change).
 //!
 //! gorpd keeps the cursor per gateway id, so the hello sends none: after a
 //! reconnect or a restart gorpd replays exactly what was not acked.
@@ -7,11 +9,13 @@
 use super::SessionError;
 use super::connect::Bus;
 use super::outbox::Outbox;
+use crate::listen::PlatformHealth;
 use crate::platform::Platform;
 use gorp_client::raw::SubscribeStream;
 use gorp_proto::v1 as pb;
 use pb::delivery::Kind;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// An open SubscribeResponses stream (gorp-client's, without its reconnects:
@@ -26,6 +30,14 @@ impl Subscription {
 
     async fn ack(&self, seq: u64) {
         self.0.ack(seq).await
+    }
+
+    async fn report(&self, health: PlatformHealth) {
+        let health = pb::GatewayHealth {
+            undecryptable_since_start: health.undecryptable_since_start,
+            waiting_for_keys: health.waiting_for_keys,
+        };
+        self.0.report_health(health).await;
     }
 
     /// Ends our side after every queued ack was sent.
@@ -66,10 +78,15 @@ pub(crate) async fn confirm_cursor(
 pub(crate) async fn run<P: Platform>(
     outbox: &mut Outbox<P>,
     mut subscription: Subscription,
+    mut health: watch::Receiver<PlatformHealth>,
     end: &CancellationToken,
     stop: &CancellationToken,
     grace: Duration,
 ) -> Result<(), SessionError> {
+    let reported = *health.borrow_and_update();
+    if reported != PlatformHealth::default() {
+        subscription.report(reported).await;
+    }
     loop {
         let due = outbox.next_due();
         // A due flush goes first even while deliveries keep arriving.
@@ -81,6 +98,10 @@ pub(crate) async fn run<P: Platform>(
             biased;
             _ = end.cancelled() => break,
             _ = sleep_until(due) => outbox.flush_due().await,
+            Ok(()) = health.changed() => {
+                let reported = *health.borrow_and_update();
+                subscription.report(reported).await;
+            }
             delivery = subscription.0.message() => {
                 let delivery = delivery?.ok_or_else(|| SessionError::Lost("gorpd ended the delivery stream".into()))?;
                 match delivery.kind {

@@ -1,7 +1,10 @@
 //! End-to-end tests: the real `gorp-slack` binary against a real in-process
-//! gorpd and the fake Slack (Web API + Socket Mode) from `gorp-fakes`.
+//! gorpd and the fake Slack (Web API + Socket Mode) from `gorp-fakes`. The
+//! shared conformance suite runs through [`driver::Slack`]; the other
+//! modules hold the tests that are about Slack alone.
 #![allow(missing_docs)]
 
+mod driver;
 mod gateway;
 mod pacing;
 mod previews;
@@ -16,6 +19,12 @@ use std::process::Stdio;
 use std::sync::Arc;
 use tokio::process::Command;
 
+/// Every gateway's conformance suite, through the Slack driver.
+mod conformance {
+    gorp_gateway::conformance_suite!(super::driver::Slack);
+    gorp_gateway::conformance_faults!(super::driver::Slack);
+}
+
 /// The tokens the fake accepts.
 pub const BOT_TOKEN: &str = "xoxb-test-bot-token";
 pub const APP_TOKEN: &str = "xapp-test-app-token";
@@ -25,6 +34,26 @@ pub const ALICE: &str = "U0ALICE";
 /// A gateway token for the "slack" platform.
 pub async fn gateway_token(server: &TestServer) -> String {
     server.gateway_token("slack").await
+}
+
+/// The gateway binary for the gorpd at `gorpd`, configured by env vars.
+pub fn gateway_command(
+    gorpd: std::net::SocketAddr,
+    token: &str,
+    slack: &FakeSlack,
+    state: &std::path::Path,
+) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gorp-slack"));
+    command
+        .env("GORP_GORPD", format!("http://{gorpd}"))
+        .env("GORP_TOKEN", token)
+        .env("GORP_SLACK_BOT_TOKEN", BOT_TOKEN)
+        .env("GORP_SLACK_APP_TOKEN", APP_TOKEN)
+        .env("GORP_SLACK_API_URL", slack.url())
+        .env("GORP_SLACK_STATE_DIR", state)
+        .env("RUST_LOG", "info")
+        .kill_on_drop(true);
+    command
 }
 
 /// gorpd, the fake Slack, a gateway token and the gateway's state directory.
@@ -52,17 +81,8 @@ impl World {
 
     /// The gateway binary configured by env vars, plus `extra` flags.
     pub fn command(&self, token: &str, extra: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gorp-slack"));
-        command
-            .env("GORP_GORPD", format!("http://{}", self.server.grpc_addr))
-            .env("GORP_TOKEN", token)
-            .env("GORP_SLACK_BOT_TOKEN", BOT_TOKEN)
-            .env("GORP_SLACK_APP_TOKEN", APP_TOKEN)
-            .env("GORP_SLACK_API_URL", self.slack.url())
-            .env("GORP_SLACK_STATE_DIR", self.state.path())
-            .env("RUST_LOG", "info")
-            .args(extra)
-            .kill_on_drop(true);
+        let mut command = gateway_command(self.server.grpc_addr, token, &self.slack, self.state.path());
+        command.args(extra);
         command
     }
 
