@@ -53,12 +53,14 @@ class PublishAck(_message.Message):
     def __init__(self, message_id: _Optional[str] = ..., status: _Optional[_Union[PublishStatus, str]] = ..., error_code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("hello", "ack")
+    __slots__ = ("hello", "ack", "health")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     hello: SubscribeHello
     ack: SubscribeAck
-    def __init__(self, hello: _Optional[_Union[SubscribeHello, _Mapping]] = ..., ack: _Optional[_Union[SubscribeAck, _Mapping]] = ...) -> None: ...
+    health: _common_pb2.GatewayHealth
+    def __init__(self, hello: _Optional[_Union[SubscribeHello, _Mapping]] = ..., ack: _Optional[_Union[SubscribeAck, _Mapping]] = ..., health: _Optional[_Union[_common_pb2.GatewayHealth, _Mapping]] = ...) -> None: ...
 
 class SubscribeHello(_message.Message):
     __slots__ = ("gateway_id", "platform", "cursor")

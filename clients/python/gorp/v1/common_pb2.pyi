@@ -106,3 +106,11 @@ class BindingChange(_message.Message):
     session: str
     initial: bool
     def __init__(self, channel: _Optional[_Union[Channel, _Mapping]] = ..., session: _Optional[str] = ..., initial: _Optional[bool] = ...) -> None: ...
+
+class GatewayHealth(_message.Message):
+    __slots__ = ("undecryptable_since_start", "waiting_for_keys")
+    UNDECRYPTABLE_SINCE_START_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FOR_KEYS_FIELD_NUMBER: _ClassVar[int]
+    undecryptable_since_start: int
+    waiting_for_keys: int
+    def __init__(self, undecryptable_since_start: _Optional[int] = ..., waiting_for_keys: _Optional[int] = ...) -> None: ...

@@ -184,20 +184,22 @@ class ListGatewaysRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Gateway(_message.Message):
-    __slots__ = ("gateway_id", "platform", "connected", "last_seen", "acked_seq", "pending")
+    __slots__ = ("gateway_id", "platform", "connected", "last_seen", "acked_seq", "pending", "health")
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
     ACKED_SEQ_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     gateway_id: str
     platform: str
     connected: bool
     last_seen: str
     acked_seq: int
     pending: int
-    def __init__(self, gateway_id: _Optional[str] = ..., platform: _Optional[str] = ..., connected: _Optional[bool] = ..., last_seen: _Optional[str] = ..., acked_seq: _Optional[int] = ..., pending: _Optional[int] = ...) -> None: ...
+    health: _common_pb2.GatewayHealth
+    def __init__(self, gateway_id: _Optional[str] = ..., platform: _Optional[str] = ..., connected: _Optional[bool] = ..., last_seen: _Optional[str] = ..., acked_seq: _Optional[int] = ..., pending: _Optional[int] = ..., health: _Optional[_Union[_common_pb2.GatewayHealth, _Mapping]] = ...) -> None: ...
 
 class ListGatewaysResponse(_message.Message):
     __slots__ = ("gateways",)
