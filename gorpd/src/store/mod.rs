@@ -10,7 +10,6 @@
 //! its batch is durable, so no write ever waits in SQLite's busy handler.
 
 mod backup;
-mod checkpoint;
 mod command;
 mod compaction;
 mod gateways;
@@ -204,14 +203,13 @@ impl Store {
         enable_incremental_vacuum(&mut setup).await?;
         setup.close().await?;
         let write_connection = open_write_connection(&path, max_bytes)?;
-        let checkpoints = checkpoint::spawn(&path)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
             .connect_with(options.read_only(true))
             .await?;
         let directory = std::sync::Arc::new(data_dir.to_path_buf());
-        let writer = writer::WriterHandle::spawn(write_connection, checkpoints)
+        let writer = writer::WriterHandle::spawn(write_connection)
             .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
         Ok(Self { pool, writer, directory })
     }
@@ -341,15 +339,14 @@ async fn enable_incremental_vacuum(connection: &mut SqliteConnection) -> StoreRe
 }
 
 /// Opens the writer's connection: WAL (set on the file already),
-/// `synchronous = FULL`, foreign keys, no automatic checkpoints (the
-/// [`checkpoint`] thread runs them), and the size limit. Savepoint
+/// `synchronous = FULL`, foreign keys, and the size limit. Savepoint
 /// journals stay in memory (`temp_store`): each write's savepoint copies the
 /// pages it touches first, and in a temporary file that copying was a
 /// quarter of the writer's time.
 fn open_write_connection(path: &Path, max_bytes: Option<u64>) -> StoreResult<WriteConnection> {
     let connection = rusqlite::Connection::open(path)?;
     connection.busy_timeout(Duration::from_secs(10))?;
-    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;")?;
+    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")?;
     set_max_page_count(&connection, max_bytes)?;
     Ok(connection)
 }

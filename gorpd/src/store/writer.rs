@@ -25,7 +25,6 @@
 //! the next batch or at most every [`CURSOR_FLUSH`]: a cursor lost in a crash
 //! only replays deliveries that gateways handle idempotently.
 
-use super::checkpoint::CheckpointNudge;
 use super::{StoreError, StoreResult, now_text};
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -120,7 +119,7 @@ impl WriterStats {
 impl WriterHandle {
     /// Starts the writer thread on `connection`; it waits for work through
     /// the current tokio runtime.
-    pub(super) fn spawn(connection: Connection, checkpoints: CheckpointNudge) -> std::io::Result<Self> {
+    pub(super) fn spawn(connection: Connection) -> std::io::Result<Self> {
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let (commands, receiver) = mpsc::channel(QUEUE);
         let cursors = Arc::new(CursorBuffer::default());
@@ -129,7 +128,7 @@ impl WriterHandle {
         let (thread_cursors, thread_stats) = (cursors.clone(), stats.clone());
         std::thread::Builder::new()
             .name("gorp-writer".into())
-            .spawn(move || run(&runtime, connection, receiver, &thread_cursors, &thread_stats, &checkpoints))?;
+            .spawn(move || run(&runtime, connection, receiver, &thread_cursors, &thread_stats))?;
         Ok(Self { commands, cursors, stats })
     }
 
@@ -235,7 +234,6 @@ fn run(
     mut commands: mpsc::Receiver<Command>,
     cursors: &CursorBuffer,
     stats: &WriterStats,
-    checkpoints: &CheckpointNudge,
 ) {
     let mut received = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
@@ -257,9 +255,7 @@ fn run(
         if count == 0 && commands.is_closed() && cursors.is_empty() {
             break;
         }
-        if commit(&connection, writes, cursors, stats) {
-            checkpoints.commit_happened();
-        }
+        commit(&connection, writes, cursors, stats);
     }
     // Refuse what is still queued: those callers get `Closed`, never a false success.
     commands.close();
@@ -277,8 +273,8 @@ fn execute_cached(connection: &Connection, sql: &str) -> rusqlite::Result<usize>
 }
 
 /// Runs `writes` and the buffered cursors in one transaction, counts the
-/// commit, then answers each write; false when the transaction failed.
-fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer, stats: &WriterStats) -> bool {
+/// commit, then answers each write.
+fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer, stats: &WriterStats) {
     let started = std::time::Instant::now();
     let count = writes.len();
     let cursor_values = cursors.take();
@@ -322,7 +318,6 @@ fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer,
         }
     };
     tracing::trace!(writes = count, elapsed_us = started.elapsed().as_micros() as u64, commit_us, "group commit");
-    let committed = outcome.is_ok();
     for settle in settles {
         settle(outcome.clone());
     }
@@ -332,7 +327,6 @@ fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer,
             abandon(error.clone());
         }
     }
-    committed
 }
 
 fn write_cursors(connection: &Connection, cursors: &HashMap<String, u64>) -> rusqlite::Result<()> {
