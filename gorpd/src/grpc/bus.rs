@@ -161,13 +161,6 @@ async fn open_subscription(
     Ok((gateway_id, hello.platform, cursor))
 }
 
-fn health_from_pb(health: &pb::GatewayHealth) -> super::GatewayHealth {
-    super::GatewayHealth {
-        undecryptable_since_start: health.undecryptable_since_start,
-        waiting_for_keys: health.waiting_for_keys,
-    }
-}
-
 async fn first_hello(requests: &mut Streaming<pb::SubscribeRequest>) -> Result<pb::SubscribeHello, Status> {
     match requests.message().await.map_err(stream_error)? {
         Some(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Hello(hello)) }) => Ok(hello),
@@ -226,7 +219,7 @@ async fn deliver(
                 }
                 Some(pb::SubscribeRequest { kind: Some(pb::subscribe_request::Kind::Health(health)) }) => {
                     tracing::debug!(gateway = %gateway_id, undecryptable = health.undecryptable_since_start, waiting = health.waiting_for_keys, "gateway health");
-                    state.presence.report_health(&gateway_id, health_from_pb(&health));
+                    state.presence.report_health(&gateway_id, (&health).into());
                 }
                 Some(_) => return Err(Status::invalid_argument("only acks and health reports may follow the hello")),
                 None => requests_open = false,

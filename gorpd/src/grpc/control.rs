@@ -138,10 +138,7 @@ impl Control for ControlService {
         let store = self.state.orchestrator.store();
         let mut gateways = Vec::new();
         for row in store.gateways().await? {
-            let health = self.state.presence.health(&row.gateway_id).map(|h| pb::GatewayHealth {
-                undecryptable_since_start: h.undecryptable_since_start,
-                waiting_for_keys: h.waiting_for_keys,
-            });
+            let health = self.state.presence.health(&row.gateway_id).map(pb::GatewayHealth::from);
             gateways.push(pb::Gateway {
                 connected: self.state.presence.is_connected(&row.gateway_id),
                 health,

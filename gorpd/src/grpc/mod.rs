@@ -76,6 +76,18 @@ pub struct GatewayHealth {
     pub waiting_for_keys: u64,
 }
 
+impl From<&gorp_proto::v1::GatewayHealth> for GatewayHealth {
+    fn from(health: &gorp_proto::v1::GatewayHealth) -> Self {
+        Self { undecryptable_since_start: health.undecryptable_since_start, waiting_for_keys: health.waiting_for_keys }
+    }
+}
+
+impl From<GatewayHealth> for gorp_proto::v1::GatewayHealth {
+    fn from(health: GatewayHealth) -> Self {
+        Self { undecryptable_since_start: health.undecryptable_since_start, waiting_for_keys: health.waiting_for_keys }
+    }
+}
+
 /// Counts one open stream until dropped.
 pub(crate) struct PresenceGuard {
     presence: Presence,

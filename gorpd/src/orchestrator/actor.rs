@@ -152,26 +152,25 @@ impl Orchestrator {
     async fn finish_turn(&self, answer: FinishedTurn, next: Option<QueuedTurn>) -> Option<(QueuedTurn, bool)> {
         let FinishedTurn { response, commit } = answer;
         let append = self.inner.bus.append(response, commit);
-        let Some(next) = next else {
-            if let Err(error) = append.await {
-                // The turn stays `running` in the store and is reported as interrupted at the next start.
-                tracing::error!(%error, "turn failed to complete");
-            }
-            return None;
-        };
         // `join!` polls in order, so the answer is queued to the writer before the start.
-        let (appended, started) = tokio::join!(append, self.inner.store.start_turn(next.inbound.id));
+        let (appended, next) = match next {
+            None => (append.await, None),
+            Some(next) => {
+                let (appended, started) = tokio::join!(append, self.inner.store.start_turn(next.inbound.id));
+                (appended, Some((next, started)))
+            }
+        };
         if let Err(error) = appended {
+            // The turn stays `running` in the store and is reported as interrupted at the next start.
             tracing::error!(%error, "turn failed to complete");
         }
-        match started {
-            Ok(started) => Some((next, started)),
-            Err(error) => {
-                // Not started: it goes through the normal start, which reports its own failure.
-                tracing::warn!(%error, message_id = next.inbound.id, "could not start the next turn early");
-                Some((next, false))
-            }
-        }
+        let (next, started) = next?;
+        let started = started.unwrap_or_else(|error| {
+            // Not started: it goes through the normal start, which reports its own failure.
+            tracing::warn!(%error, message_id = next.inbound.id, "could not start the next turn early");
+            false
+        });
+        Some((next, started))
     }
 
     /// The next queued turn, or `None` when the actor retires (its queue is

@@ -221,7 +221,7 @@ impl Store {
         R: Send + 'static,
         W: FnOnce(&WriteConnection) -> StoreResult<R> + Send + 'static,
     {
-        self.writer.write(command::marking_applied(write), |value| value).await
+        self.write_then(write, |value| value).await
     }
 
     /// Runs `work` as DISPATCH command `inbound_id`: every write it makes also

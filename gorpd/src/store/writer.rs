@@ -297,7 +297,7 @@ fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer,
         write_cursors(connection, &cursor_values)?;
         let committing = std::time::Instant::now();
         execute_cached(connection, "COMMIT")?;
-        Ok::<_, BatchError>(committing.elapsed())
+        Ok::<_, rusqlite::Error>(committing.elapsed())
     })();
     let mut commit_us = 0;
     let outcome = match outcome {
@@ -314,7 +314,7 @@ fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer,
                 let _ = connection.execute_batch("ROLLBACK");
             }
             cursors.restore(cursor_values);
-            Err(error.into_commit_error())
+            Err(commit_error(error))
         }
     };
     tracing::trace!(writes = count, elapsed_us = started.elapsed().as_micros() as u64, commit_us, "group commit");
@@ -339,20 +339,10 @@ fn write_cursors(connection: &Connection, cursors: &HashMap<String, u64>) -> rus
     Ok(())
 }
 
-/// Why a batch did not commit: its transaction's own statements failed.
-#[derive(Debug, thiserror::Error)]
-enum BatchError {
-    #[error(transparent)]
-    Database(#[from] rusqlite::Error),
-}
-
-impl BatchError {
-    fn into_commit_error(self) -> CommitError {
-        match self {
-            Self::Database(error) if super::is_write_disk_full(&error) => CommitError::DiskFull,
-            other => CommitError::Failed(other.to_string()),
-        }
-    }
+/// Why a batch did not commit, from the failure of one of its transaction's
+/// own statements.
+fn commit_error(error: rusqlite::Error) -> CommitError {
+    if super::is_write_disk_full(&error) { CommitError::DiskFull } else { CommitError::Failed(error.to_string()) }
 }
 
 impl std::fmt::Debug for Command {

@@ -44,17 +44,14 @@ pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -
             format!("{{gateway=\"{}\",platform=\"{}\"}}", label(&gateway.gateway_id), label(&gateway.platform));
         if let Some(health) = state.presence.health(&gateway.gateway_id) {
             undecryptable.push((labels.clone(), health.undecryptable_since_start));
-            waiting.push((labels, health.waiting_for_keys));
+            waiting.push((labels.clone(), health.waiting_for_keys));
         }
         let count = orchestrator
             .store()
             .responses_pending(&gateway.platform, gateway.acked_seq)
             .await
             .map_err(WebError::internal)?;
-        pending.push((
-            format!("{{gateway=\"{}\",platform=\"{}\"}}", label(&gateway.gateway_id), label(&gateway.platform)),
-            count,
-        ));
+        pending.push((labels, count));
     }
     let failures: Vec<(String, u64)> = orchestrator
         .store()
