@@ -67,6 +67,12 @@ pub struct CommonArgs {
     /// (`/metrics`, Prometheus) on this address, e.g. 127.0.0.1:9731.
     #[arg(long, env = "GORP_HEALTH_ADDR", value_name = "ADDR")]
     pub health_addr: Option<std::net::SocketAddr>,
+
+    /// Do not run: ask the gateway running with this `--health-addr` for its
+    /// health and exit 0 when it is healthy, 1 when not (for container
+    /// health checks and supervisors). Needs no other setting.
+    #[arg(long)]
+    pub health: bool,
 }
 
 impl std::fmt::Debug for CommonArgs {
@@ -80,6 +86,7 @@ impl std::fmt::Debug for CommonArgs {
             .field("allow", &self.allow)
             .field("edit_interval_ms", &self.edit_interval_ms)
             .field("health_addr", &self.health_addr)
+            .field("health", &self.health)
             .finish()
     }
 }
@@ -198,12 +205,15 @@ where
     let probe = A::command().ignore_errors(true).try_get_matches_from(&argv);
     let Ok(probe) = probe else { return Ok(A::try_parse_from(&argv)?) };
     let Some(path) = probe.get_one::<PathBuf>("config").cloned() else { return Ok(A::try_parse_from(&argv)?) };
-    let from_file = file_args::<A>(&path, &probe)?;
+    let from_file = config_file_args::<A>(&path, &probe)?;
     Ok(A::try_parse_from(argv.into_iter().chain(from_file))?)
 }
 
 /// The settings in the file at `path` that `probe` lacks, as `--flag=value` args.
-fn file_args<A: CommandFactory>(path: &Path, probe: &clap::ArgMatches) -> Result<Vec<OsString>, ArgsError> {
+pub(crate) fn config_file_args<A: CommandFactory>(
+    path: &Path,
+    probe: &clap::ArgMatches,
+) -> Result<Vec<OsString>, ArgsError> {
     let fail = |why: String| ArgsError::File { path: path.to_owned(), why };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
@@ -250,7 +260,8 @@ fn scalar(key: &str, value: toml::Value) -> Result<String, String> {
     }
 }
 
-/// The whole life of a gateway binary: parse `A` (see [`parse_args`]),
+/// The whole life of a gateway binary: answer `--health` as a probe (see
+/// the `probe` module) without running, or parse `A` (see [`parse_args`]),
 /// build the runner's settings and the platform with `build` (an `Err` is a
 /// configuration error), log to stderr (`GORP_LOG` as for gorpd, else
 /// `RUST_LOG`, default info; colours only on a terminal), run until
@@ -263,7 +274,11 @@ where
     P: Platform,
     F: FnOnce(&A) -> Result<(GatewayConfig, P), String>,
 {
-    let args = match parse_args::<A, _, _>(std::env::args_os()) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if let Some(exit) = crate::probe::run_if_requested::<A>(binary, &argv) {
+        return exit;
+    }
+    let args = match parse_args::<A, _, _>(argv) {
         Ok(args) => args,
         Err(error) => return error.report(binary),
     };

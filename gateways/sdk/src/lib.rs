@@ -27,6 +27,7 @@ mod health;
 mod listen;
 mod pacing;
 mod platform;
+mod probe;
 mod runner;
 mod sent;
 mod spool;

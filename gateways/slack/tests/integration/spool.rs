@@ -150,6 +150,9 @@ async fn a_full_spool_stops_acks_to_slack_and_recovers_when_gorpd_returns() {
         (status.contains("200") && body.contains(r#""status":"ok""#)).then_some(())
     })
     .await;
+    let (code, out) = probe(health).await;
+    assert_eq!(code, Some(0), "the --health probe passes while connected: {out}");
+    assert!(out.contains(r#""status":"ok""#), "{out}");
     let away = Away::stop_gorpd(world).await;
     let written = texts("full", 4);
     for text in &written {
@@ -165,6 +168,8 @@ async fn a_full_spool_stops_acks_to_slack_and_recovers_when_gorpd_returns() {
     let (_, metrics) = get(health, "/metrics").await;
     assert!(metrics.contains(r#"gorp_gateway_spool_messages{platform="slack"} 2"#), "{metrics}");
     assert!(metrics.contains(r#"gorp_gateway_spool_full{platform="slack"} 1"#), "{metrics}");
+    let (code, out) = probe(health).await;
+    assert_eq!(code, Some(1), "the --health probe fails while the spool is full: {out}");
 
     let world = away.start_gorpd(dir.path()).await;
     answered_once(&world, &written).await;
@@ -175,6 +180,21 @@ async fn a_full_spool_stops_acks_to_slack_and_recovers_when_gorpd_returns() {
     assert!(status.contains("200") && body.contains(r#""messages":0"#), "{status} {body}");
     gateway.stop().await;
     world.stop().await;
+}
+
+/// Runs `gorp-slack --health` against `health` with no other setting and
+/// an empty environment, as a container's health check does; its exit code
+/// and what it printed.
+async fn probe(health: SocketAddr) -> (Option<i32>, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gorp-slack"))
+        .env_clear()
+        .args(["--health", &format!("--health-addr={health}")])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), printed.into_owned())
 }
 
 /// The `p`th percentile of `sorted`.
