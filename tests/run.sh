@@ -50,6 +50,7 @@ if ! "$venv/bin/python" -c 'import grpc, grpc_tools, setuptools' >/dev/null 2>&1
     "$venv/bin/pip" install -q -r examples/python/requirements.txt setuptools
 fi
 # This checkout's package, every run (it is small): the tests must see the code under test.
+"$venv/bin/python" -c 'import jsonschema, yaml' >/dev/null 2>&1 || "$venv/bin/pip" install -q jsonschema pyyaml
 "$venv/bin/pip" install -q --no-build-isolation --no-deps --force-reinstall ./clients/python
 rm -rf clients/python/build clients/python/*.egg-info
 export GORP_PYTHON="$venv/bin/python"
@@ -73,6 +74,21 @@ if [ ! -x "$tools/bin/elizacp" ]; then
 fi
 export GORP_ELIZACP="$tools/bin/elizacp"
 
+# The deploy checks: buildah builds the container images without a daemon,
+# systemd-analyze checks the units, and the Compose specification's JSON
+# schema (shipped in the docker-compose 1.29.2 wheel) checks compose.yaml.
+command -v buildah >/dev/null || apt_install buildah
+command -v systemd-analyze >/dev/null || apt_install systemd
+compose_spec="$tools/compose-spec/compose_spec.json"
+if [ ! -s "$compose_spec" ]; then
+    log "fetching the Compose specification's schema into $tools/compose-spec (once)"
+    mkdir -p "$tools/compose-spec"
+    "$venv/bin/pip" download -q --no-deps docker-compose==1.29.2 -d "$tools/compose-spec"
+    "$venv/bin/python" -c 'import sys, zipfile, glob
+wheel = zipfile.ZipFile(glob.glob(sys.argv[1] + "/docker_compose-*.whl")[0])
+open(sys.argv[2], "wb").write(wheel.read("compose/config/compose_spec.json"))' "$tools/compose-spec" "$compose_spec"
+fi
+
 # Every process the suite starts inherits this id; at the end (or on failure)
 # check_leaked_processes.py fails the run if one of them is still alive.
 export GORP_TEST_RUN="run-$$-$(date +%s%N)"
@@ -93,6 +109,11 @@ log "the Python client package: stubs match the protos, tests against a real gor
 
 log "benchmark, short mode (checks that every workload works; asserts no speed)"
 "$CARGO_TARGET_DIR/debug/gorp-bench" --short --start-nats "$(command -v nats-server || echo /usr/sbin/nats-server)"
+
+log "deploy: systemd units, compose.yaml, and the container images built and run"
+bash tests/deploy/check-units.sh
+"$GORP_PYTHON" tests/deploy/check_compose.py "$compose_spec" "$CARGO_TARGET_DIR/debug"
+bash tests/deploy/check-images.sh
 
 log "linting (clippy, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
