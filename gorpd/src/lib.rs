@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod metrics;
 pub mod names;
 pub mod orchestrator;
 pub mod scheduling;

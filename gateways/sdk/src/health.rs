@@ -4,7 +4,9 @@
 //! (messages, bytes, age of the oldest, full): 200 while messages are safe
 //! (gorpd connected, or a spool with room takes them), 503 when they are not
 //! (a full spool, or gorpd away with no spool). `GET /metrics` gives the same
-//! numbers in Prometheus text format. Read-only; stops with the runner.
+//! numbers and the gateway's own metrics ([`crate::metrics`]: platform API
+//! latency, rate limits, failures, connects) as OpenMetrics text. Read-only;
+//! stops with the runner.
 
 use crate::runner::ConnectionState;
 use crate::spool::{SpoolConfig, SpoolStats};
@@ -13,8 +15,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde_json::json;
-use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +31,8 @@ pub(crate) struct Sources {
     pub(crate) platform: &'static str,
     pub(crate) connection: watch::Receiver<ConnectionState>,
     pub(crate) spool: Option<(watch::Receiver<SpoolStats>, SpoolConfig)>,
+    /// Platform calls and connects.
+    pub(crate) metrics: crate::metrics::GatewayMetrics,
 }
 
 /// Serves `/healthz` and `/metrics` on `listener` until `stop`.
@@ -68,25 +75,29 @@ async fn healthz(State(sources): State<Sources>) -> impl IntoResponse {
 }
 
 async fn metrics(State(sources): State<Sources>) -> impl IntoResponse {
-    let platform = sources.platform;
-    let connected = u8::from(*sources.connection.borrow() == ConnectionState::Connected);
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, value: f64| {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{platform=\"{platform}\"}} {value}\n");
+    let mut registry = Registry::default();
+    sources.metrics.register(&mut registry);
+    let gauge = |registry: &mut Registry, name: &str, help: &str, value: f64| {
+        let family = Family::<[(&str, &str); 1], Gauge<f64, AtomicU64>>::default();
+        family.get_or_create(&[("platform", sources.platform)]).set(value);
+        registry.register(name, help, family);
     };
-    gauge("gorp_gateway_connected", "1 while the gateway is connected to gorpd.", f64::from(connected));
+    let connected = u8::from(*sources.connection.borrow() == ConnectionState::Connected);
+    gauge(&mut registry, "gorp_gateway_connected", "1 while the gateway is connected to gorpd", f64::from(connected));
     if let Some((stats, config)) = &sources.spool {
         let stats = stats.borrow().clone();
         let age = stats.oldest_age().map_or(0.0, |age| age.as_secs_f64());
-        gauge(
-            "gorp_gateway_spool_messages",
-            "Messages in the spool that gorpd has not acknowledged.",
-            stats.entries as f64,
-        );
-        gauge("gorp_gateway_spool_bytes", "Bytes of those messages.", stats.bytes as f64);
-        gauge("gorp_gateway_spool_oldest_age_seconds", "How long the oldest spooled message has waited.", age);
-        gauge("gorp_gateway_spool_full", "1 while the spool refuses new messages.", f64::from(u8::from(stats.full)));
-        gauge("gorp_gateway_spool_max_messages", "The spool's message bound.", config.max_entries as f64);
+        let spooled = "Messages in the spool that gorpd has not acknowledged";
+        gauge(&mut registry, "gorp_gateway_spool_messages", spooled, stats.entries as f64);
+        gauge(&mut registry, "gorp_gateway_spool_bytes", "Bytes of those messages", stats.bytes as f64);
+        let oldest = "How long the oldest spooled message has waited";
+        gauge(&mut registry, "gorp_gateway_spool_oldest_age_seconds", oldest, age);
+        let full = "1 while the spool refuses new messages";
+        gauge(&mut registry, "gorp_gateway_spool_full", full, f64::from(u8::from(stats.full)));
+        let bound = "The spool's message bound";
+        gauge(&mut registry, "gorp_gateway_spool_max_messages", bound, config.max_entries as f64);
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry).expect("writing to a String cannot fail");
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out)
 }

@@ -25,6 +25,7 @@ pub mod conformance;
 mod error;
 mod health;
 mod listen;
+mod metrics;
 mod pacing;
 mod platform;
 mod probe;

@@ -55,6 +55,7 @@ type PendingAck = BoxFuture<'static, Result<pb::PublishAck, Status>>;
 /// stream instead.
 async fn submit_one(state: &GrpcState, caller: &Principal, request: pb::PublishRequest) -> Result<PendingAck, Status> {
     let message_id = request.message_id.clone();
+    let read_at = std::time::Instant::now();
     let ready = |ack: pb::PublishAck| -> Result<PendingAck, Status> { Ok(future::ready(Ok(ack)).boxed()) };
     let channel = match channel_from_pb(request.channel) {
         Ok(channel) => channel,
@@ -81,11 +82,13 @@ async fn submit_one(state: &GrpcState, caller: &Principal, request: pb::PublishR
         Err(error @ OrchestratorError::Invalid(_)) => return ready(rejected(message_id, error.into())),
         Err(error) => return Err(error.into()),
     };
+    let metrics = state.orchestrator.metrics().clone();
     Ok(async move {
         let status = match receipt.await.unwrap_or(Err(OrchestratorError::ShuttingDown))? {
             Accepted::New(_) => pb::PublishStatus::Accepted,
             Accepted::Duplicate => pb::PublishStatus::Duplicate,
         };
+        metrics.publish_acked(read_at.elapsed());
         Ok(pb::PublishAck { message_id, status: status as i32, error_code: 0, error: String::new() })
     }
     .boxed())
@@ -186,6 +189,7 @@ async fn deliver(
     };
     let (gateway_id, platform, cursor) = open_subscription(&state, &caller, gateway_id, hello).await?;
     tracing::info!(gateway = %gateway_id, %platform, cursor, "gateway subscribed");
+    state.orchestrator.metrics().gateway_subscribed(&gateway_id, &platform);
     let delivered = Arc::new(AtomicU64::new(cursor));
     let mut subscription = state.orchestrator.bus().subscribe(&platform, cursor);
     let mut requests_open = true;

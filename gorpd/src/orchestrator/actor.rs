@@ -62,6 +62,14 @@ pub(super) struct RunningTurn {
     cancelled_by: std::sync::Mutex<Option<String>>,
 }
 
+/// The answer a turn is streaming: its id, and what its durations are measured from and labelled with.
+struct Answering<'a> {
+    response_id: &'a str,
+    /// The session's agent profile.
+    agent: &'a str,
+    started: std::time::Instant,
+}
+
 /// Most history entries handed to a backend as the conversation (it trims further to its budget).
 const CONVERSATION_LIMIT: u32 = 200;
 
@@ -299,8 +307,11 @@ impl Orchestrator {
                     history,
                     agent_session_id: row.agent_session_id.clone(),
                 };
-                let end =
-                    self.stream_answer(session, &response_id, turn, backend.prompt(request), cancel, handle).await;
+                let answering =
+                    Answering { response_id: &response_id, agent: &row.backend, started: std::time::Instant::now() };
+                let events = backend.prompt(request);
+                let end = self.stream_answer(session, &answering, turn, events, cancel, handle).await;
+                self.inner.metrics.turn_ended(answering.agent, answering.started.elapsed());
                 self.cancel_permissions(session).await;
                 end
             }
@@ -341,12 +352,13 @@ impl Orchestrator {
     async fn stream_answer(
         &self,
         session: &str,
-        response_id: &str,
+        answering: &Answering<'_>,
         turn: &Inbound,
         mut events: futures::stream::BoxStream<'static, AgentEvent>,
         cancel: &CancellationToken,
         handle: &SessionHandle,
     ) -> TurnEnd {
+        let response_id = answering.response_id;
         let mut text = String::new();
         self.inner.last_turns.lock().expect("usage lock").remove(session);
         let timeout = self.inner.config.turn_timeout;
@@ -363,6 +375,9 @@ impl Orchestrator {
             };
             match event {
                 Some(AgentEvent::Chunk(chunk)) => {
+                    if text.is_empty() {
+                        self.inner.metrics.first_chunk(answering.agent, answering.started.elapsed());
+                    }
                     text.push_str(&chunk);
                     self.send_chunk(turn, session, response_id, chunk, false);
                 }

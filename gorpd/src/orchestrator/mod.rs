@@ -132,6 +132,8 @@ struct Inner {
     compaction: std::sync::Mutex<retention::CompactionReport>,
     /// Tokens of each session's last turn (input, output), while gorpd runs.
     last_turns: std::sync::Mutex<HashMap<String, (u64, u64)>>,
+    /// Histograms and counters of the turn path.
+    metrics: crate::metrics::Metrics,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -178,6 +180,7 @@ impl Orchestrator {
                 clock,
                 schedules_changed: Notify::new(),
                 last_turns: std::sync::Mutex::default(),
+                metrics: crate::metrics::Metrics::default(),
                 compaction: std::sync::Mutex::default(),
                 shutdown,
                 tasks,
@@ -237,6 +240,21 @@ impl Orchestrator {
     /// The bus this orchestrator writes to.
     pub fn bus(&self) -> &Bus {
         &self.inner.bus
+    }
+
+    /// The live metrics (shared with the gRPC services and `/metrics`).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// Messages waiting for the intake's next commit.
+    pub fn intake_depth(&self) -> usize {
+        self.inner.intake.max_capacity() - self.inner.intake.capacity()
+    }
+
+    /// Messages handed to the router and not yet routed.
+    pub fn router_depth(&self) -> usize {
+        self.inner.router_backlog.load(Ordering::SeqCst)
     }
 
     /// The store this orchestrator uses.

@@ -30,6 +30,7 @@ struct Pending {
     notice: PermissionNotice,
     reply_to: Option<MessageRef>,
     reply: oneshot::Sender<PermissionDecision>,
+    asked_at: std::time::Instant,
 }
 
 /// How an answer picks among the agent's options.
@@ -99,6 +100,7 @@ impl Orchestrator {
                 notice: notice.clone(),
                 reply_to: reply_to.clone(),
                 reply: ask.reply,
+                asked_at: std::time::Instant::now(),
             };
             table.pending.insert(id, pending);
             notice
@@ -188,6 +190,7 @@ impl Orchestrator {
             let Some(pending) = table.pending.remove(id) else { return Ok(None) };
             pending
         };
+        self.inner.metrics.permission_resolved(pending.asked_at.elapsed());
         let decision = match state {
             PermissionState::Cancelled => PermissionDecision::Cancelled,
             _ => choose(&pending.notice.options, answer),

@@ -11,6 +11,7 @@
 use super::inbound::state_text;
 use super::{InboundState, Role, Store, StoreResult, WriteConnection, now_text, parse_time};
 use crate::domain::{ChannelRef, MessageRef, NewResponse, Response, ResponseKind};
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 /// What else commits atomically with a response.
@@ -96,6 +97,19 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(count as u64)
+    }
+
+    /// When the oldest response with a target on `platform` and `seq > after` was committed.
+    pub async fn oldest_pending_at(&self, platform: &str, after: u64) -> StoreResult<Option<DateTime<Utc>>> {
+        let created: Option<String> = sqlx::query_scalar(
+            "SELECT created_at FROM responses
+             WHERE seq = (SELECT MIN(seq) FROM response_targets WHERE platform_id = ? AND seq > ?)",
+        )
+        .bind(platform)
+        .bind(after as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(created.as_deref().map(parse_time))
     }
 
     /// The last `limit` error responses (any platform), newest first, without targets.

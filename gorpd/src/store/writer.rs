@@ -26,6 +26,7 @@
 //! only replays deliveries that gateways handle idempotently.
 
 use super::{StoreError, StoreResult, now_text};
+use prometheus_client::metrics::histogram::Histogram;
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,10 +99,25 @@ pub(super) struct WriterHandle {
 }
 
 /// Running totals of the writer, for metrics and tests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WriterStats {
     commits: AtomicU64,
     writes: AtomicU64,
+    /// Writes per committed transaction.
+    batch_writes: Histogram,
+    /// Time of each `COMMIT` (the fsync), in seconds.
+    commit_seconds: Histogram,
+}
+
+impl Default for WriterStats {
+    fn default() -> Self {
+        Self {
+            commits: AtomicU64::default(),
+            writes: AtomicU64::default(),
+            batch_writes: crate::metrics::size_histogram(),
+            commit_seconds: crate::metrics::latency_histogram(),
+        }
+    }
 }
 
 impl WriterStats {
@@ -113,6 +129,23 @@ impl WriterStats {
     /// Writes committed in them.
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    /// The histogram of writes per commit (shares its counts with the writer).
+    pub fn batch_writes(&self) -> Histogram {
+        self.batch_writes.clone()
+    }
+
+    /// The histogram of `COMMIT` (fsync) times in seconds (shares its counts with the writer).
+    pub fn commit_seconds(&self) -> Histogram {
+        self.commit_seconds.clone()
+    }
+
+    fn record_commit(&self, writes: usize, committing: Duration) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.writes.fetch_add(writes as u64, Ordering::Relaxed);
+        self.batch_writes.observe(writes as f64);
+        self.commit_seconds.observe(committing.as_secs_f64());
     }
 }
 
@@ -304,8 +337,7 @@ fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer,
         Ok(committing) => {
             commit_us = committing.as_micros() as u64;
             // Counted before anyone is answered, so an answered caller sees its commit counted.
-            stats.commits.fetch_add(1, Ordering::Relaxed);
-            stats.writes.fetch_add(count as u64, Ordering::Relaxed);
+            stats.record_commit(count, committing);
             Ok(())
         }
         Err(error) => {

@@ -7,14 +7,15 @@
 //! authenticator functions as DISPATCH and the Control API.
 
 use super::login::{ApiSession, PageSession};
-use super::{WebError, WebState, html};
+use super::templates::{self, Frame};
+use super::{WebError, WebState};
 use crate::bus::ChannelRef;
 use crate::store::TokenKind;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
 use axum::routing::{get, post};
-use html::escape;
+use serde_json::json;
 
 /// The origin recorded for messages told from the admin panel.
 fn admin_origin() -> ChannelRef {
@@ -34,14 +35,16 @@ pub(super) fn routes() -> Router<WebState> {
         .route("/admin/health", get(health))
 }
 
-/// A page with the nav bar and any pending flash message.
-pub(super) fn page(state: &WebState, session: &ApiSession, title: &str, body: &str) -> Html<String> {
-    let flash = state
-        .logins
-        .take_flash(&session.id)
-        .map(|text| format!("<p class=\"flash\" id=\"flash\">{}</p>", escape(&text)))
-        .unwrap_or_default();
-    Html(html::layout(title, &format!("{}<h1>{}</h1>{flash}{body}", html::nav(&session.csrf), escape(title))))
+/// Renders `template` in the logged-in frame with any pending flash message.
+pub(super) fn page(
+    state: &WebState,
+    session: &ApiSession,
+    title: &str,
+    template: &str,
+    fields: impl serde::Serialize,
+) -> Result<Html<String>, WebError> {
+    let frame = Frame { title, csrf: Some(&session.csrf), flash: state.logins.take_flash(&session.id) };
+    templates::render(template, frame, fields)
 }
 
 /// Shows the outcome of a form on the next page, and redirects there.
@@ -57,50 +60,43 @@ fn session_url(name: &str) -> String {
 
 async fn dashboard(State(state): State<WebState>, PageSession(session): PageSession) -> Result<Html<String>, WebError> {
     let orchestrator = &state.orchestrator;
-    let mut body = String::from(
-        "<h2>Sessions</h2><table id=\"sessions\"><tr><th>Name</th><th>Agent</th><th>State</th><th>Queued</th><th>Channels</th></tr>",
-    );
-    for info in orchestrator.list_sessions().await? {
-        let channels: Vec<String> = info.channels.iter().map(|c| escape(&c.to_string())).collect();
-        body.push_str(&format!(
-            "<tr><td><a href=\"{url}\">{name}</a></td><td>{agent}</td><td>{state}</td><td>{queued}</td><td>{channels}</td></tr>",
-            url = escape(&session_url(&info.row.name)),
-            name = escape(&info.row.name),
-            agent = escape(&info.row.backend),
-            state = info.state.as_str(),
-            queued = info.queued,
-            channels = channels.join(", "),
-        ));
-    }
-    body.push_str("</table><h2>Gateways</h2><table id=\"gateways\"><tr><th>Gateway</th><th>Platform</th><th>Connected</th><th>Last seen</th><th>Pending deliveries</th><th>Undecryptable (waiting for keys)</th></tr>");
+    let sessions: Vec<_> = orchestrator
+        .list_sessions()
+        .await?
+        .iter()
+        .map(|info| {
+            let channels: Vec<String> = info.channels.iter().map(ToString::to_string).collect();
+            json!({ "name": info.row.name, "agent": info.row.backend, "state": info.state.as_str(),
+                    "queued": info.queued, "channels": channels })
+        })
+        .collect();
     let store = orchestrator.store();
+    let mut gateways = Vec::new();
     for gateway in store.gateways().await.map_err(WebError::internal)? {
         let pending =
             store.responses_pending(&gateway.platform, gateway.acked_seq).await.map_err(WebError::internal)?;
-        let connected = if state.presence.is_connected(&gateway.gateway_id) { "yes" } else { "no" };
         let undecryptable = state
             .presence
             .health(&gateway.gateway_id)
             .map_or("–".to_owned(), |h| format!("{} ({})", h.undecryptable_since_start, h.waiting_for_keys));
-        body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{connected}</td><td>{}</td><td>{pending}</td><td>{undecryptable}</td></tr>",
-            escape(&gateway.gateway_id),
-            escape(&gateway.platform),
-            gateway.last_seen.to_rfc3339(),
-        ));
+        gateways.push(json!({
+            "id": gateway.gateway_id, "platform": gateway.platform,
+            "connected": state.presence.is_connected(&gateway.gateway_id),
+            "last_seen": gateway.last_seen.to_rfc3339(), "pending": pending, "undecryptable": undecryptable,
+        }));
     }
-    body.push_str("</table><h2>Recent errors</h2><ul id=\"errors\">");
-    for error in store.recent_errors(10).await.map_err(WebError::internal)? {
-        body.push_str(&format!(
-            "<li>#{} {} {}: {}</li>",
-            error.seq,
-            error.created_at.to_rfc3339(),
-            escape(error.session.as_deref().unwrap_or("DISPATCH")),
-            escape(&error.text)
-        ));
-    }
-    body.push_str("</ul>");
-    Ok(page(&state, &session, "Dashboard", &body))
+    let errors: Vec<_> = store
+        .recent_errors(10)
+        .await
+        .map_err(WebError::internal)?
+        .iter()
+        .map(|error| {
+            json!({ "seq": error.seq, "at": error.created_at.to_rfc3339(),
+                    "session": error.session.as_deref().unwrap_or("DISPATCH"), "text": error.text })
+        })
+        .collect();
+    let fields = json!({ "sessions": sessions, "gateways": gateways, "errors": errors });
+    page(&state, &session, "Dashboard", "dashboard.html", fields)
 }
 
 /// Tokens, cost, context and the agent's mode and model, as far as they are known.
@@ -131,37 +127,23 @@ async fn session_page(
     Path(name): Path<String>,
 ) -> Result<Html<String>, WebError> {
     let info = state.orchestrator.session_info(&name).await?;
-    let url = session_url(&name);
-    let mut body = format!(
-        "<p>agent {} · {} · workspace <code>{}</code></p><p id=\"usage\">{}</p><h2>Bindings</h2><ul id=\"bindings\">",
-        escape(&info.row.backend),
-        info.state.as_str(),
-        escape(&info.row.workspace_dir),
-        escape(&usage_line(&info))
-    );
-    for channel in &info.channels {
-        let button = html::post_button(
-            &format!("{url}/unbind"),
-            &session.csrf,
-            "Unbind",
-            &[("platform", &channel.platform), ("channel", &channel.channel_id)],
-        );
-        body.push_str(&format!("<li>{} {button}</li>", escape(&channel.to_string())));
-    }
-    body.push_str(&format!(
-        "</ul><h2>Tell</h2><form method=\"post\" action=\"{action}/tell\">{csrf}<input name=\"text\" size=\"60\"> \
-         <button>Tell</button></form><h2>History</h2><div id=\"history\">",
-        action = escape(&url),
-        csrf = html::csrf_field(&session.csrf)
-    ));
-    for row in state.orchestrator.read(&name, Some(state.orchestrator.read_max())).await? {
-        body.push_str(&format!("<div class=\"msg\">{}: {}</div>", escape(&row.author), escape(&row.text)));
-    }
-    body.push_str(&format!(
-        "</div><h2>Danger</h2>{}",
-        html::post_button(&format!("{url}/delete"), &session.csrf, "Delete session", &[])
-    ));
-    Ok(page(&state, &session, &format!("Session {name}"), &body))
+    let channels: Vec<_> = info
+        .channels
+        .iter()
+        .map(|channel| json!({ "name": channel.to_string(), "platform": channel.platform, "channel": channel.channel_id }))
+        .collect();
+    let history: Vec<_> = state
+        .orchestrator
+        .read(&name, Some(state.orchestrator.read_max()))
+        .await?
+        .iter()
+        .map(|row| json!({ "author": row.author, "text": row.text }))
+        .collect();
+    let fields = json!({
+        "agent": info.row.backend, "state": info.state.as_str(), "workspace": info.row.workspace_dir,
+        "usage": usage_line(&info), "url": session_url(&name), "channels": channels, "history": history,
+    });
+    page(&state, &session, &format!("Session {name}"), "session.html", fields)
 }
 
 /// Fields of the unbind form.
@@ -226,34 +208,22 @@ async fn tokens_page(
     State(state): State<WebState>,
     PageSession(session): PageSession,
 ) -> Result<Html<String>, WebError> {
-    let mut body = String::from(
-        "<table id=\"tokens\"><tr><th>Id</th><th>Name</th><th>Kind</th><th>Created</th><th>Revoked</th><th></th></tr>",
-    );
-    for token in state.auth.list().await.map_err(WebError::internal)? {
-        let kind = match &token.kind {
-            TokenKind::Admin => "admin".to_owned(),
-            TokenKind::Gateway { platform } => format!("gateway ({platform})"),
-        };
-        let revoke = match token.revoked_at {
-            Some(_) => String::new(),
-            None => html::post_button(&format!("/admin/tokens/{}/revoke", token.id), &session.csrf, "Revoke", &[]),
-        };
-        body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{revoke}</td></tr>",
-            token.id,
-            escape(&token.name),
-            escape(&kind),
-            token.created_at.to_rfc3339(),
-            token.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-        ));
-    }
-    body.push_str(&format!(
-        "</table><h2>New token</h2><form method=\"post\" action=\"/admin/tokens\">{}\
-         <label>Name <input name=\"name\"></label> <label>Gateway platform (empty: admin) <input name=\"platform\"></label> \
-         <button>Create</button></form>",
-        html::csrf_field(&session.csrf)
-    ));
-    Ok(page(&state, &session, "Tokens", &body))
+    let tokens: Vec<_> = state
+        .auth
+        .list()
+        .await
+        .map_err(WebError::internal)?
+        .iter()
+        .map(|token| {
+            let kind = match &token.kind {
+                TokenKind::Admin => "admin".to_owned(),
+                TokenKind::Gateway { platform } => format!("gateway ({platform})"),
+            };
+            json!({ "id": token.id, "name": token.name, "kind": kind, "created": token.created_at.to_rfc3339(),
+                    "revoked": token.revoked_at.map(|t| t.to_rfc3339()) })
+        })
+        .collect();
+    page(&state, &session, "Tokens", "tokens.html", json!({ "tokens": tokens }))
 }
 
 /// Fields of the new-token form.
@@ -300,20 +270,16 @@ async fn revoke_token(
     Ok(done(&state, &session, outcome, "/admin/tokens"))
 }
 
-/// Where the last compaction stood, escaped for the health page.
+/// Where the last compaction stood, in words for the health page.
 fn compaction_summary(report: &crate::orchestrator::CompactionReport) -> String {
     let Some(at) = report.at else { return "not compacted yet".to_owned() };
-    let mut points: Vec<String> = report
-        .points
-        .platforms
-        .iter()
-        .map(|(platform, seq)| format!("{} through seq {seq}", html::escape(platform)))
-        .collect();
+    let mut points: Vec<String> =
+        report.points.platforms.iter().map(|(platform, seq)| format!("{platform} through seq {seq}")).collect();
     points.push(format!("other platforms through seq {}", report.points.others));
     let stale: Vec<String> = report
         .stale_gateways
         .iter()
-        .map(|gateway| format!("{} (last seen {})", html::escape(&gateway.gateway_id), gateway.last_seen.to_rfc3339()))
+        .map(|gateway| format!("{} (last seen {})", gateway.gateway_id, gateway.last_seen.to_rfc3339()))
         .collect();
     let stale = if stale.is_empty() { "none".to_owned() } else { stale.join(", ") };
     format!("compacted at {}: {}; stale gateways: {stale}", at.to_rfc3339(), points.join(", "))
@@ -326,20 +292,10 @@ async fn health(State(state): State<WebState>, PageSession(session): PageSession
     let inbound = orchestrator.store().inbound_count().await.map_err(WebError::internal)?;
     let size = orchestrator.store().database_size().await.map_err(WebError::internal)?;
     let rows: Vec<String> = size.rows.iter().map(|(table, rows)| format!("{table} {rows}")).collect();
-    let body = format!(
-        "<ul id=\"health\"><li>status: ok</li><li>sessions: {}</li><li>messages stored: {inbound}</li>\
-         <li>database: {} bytes ({} free); rows: {}</li>\
-         <li>messages in since start: {}</li><li>responses out since start: {}</li><li>errors since start: {}</li>\
-         <li>delivery log: {}</li></ul>\
-         <p>Machine-readable: <a href=\"/healthz\">/healthz</a>, <a href=\"/metrics\">/metrics</a>.</p>",
-        sessions.len(),
-        size.bytes,
-        size.free_bytes,
-        rows.join(", "),
-        counters.messages_in(),
-        counters.responses_out(),
-        counters.errors(),
-        compaction_summary(&orchestrator.compaction_report()),
-    );
-    Ok(page(&state, &session, "Health", &body))
+    let fields = json!({
+        "sessions": sessions.len(), "inbound": inbound, "db_bytes": size.bytes, "db_free": size.free_bytes,
+        "rows": rows, "messages_in": counters.messages_in(), "responses_out": counters.responses_out(),
+        "errors": counters.errors(), "compaction": compaction_summary(&orchestrator.compaction_report()),
+    });
+    page(&state, &session, "Health", "health.html", fields)
 }

@@ -6,14 +6,14 @@
 
 use super::admin::{CsrfOnly, done, page};
 use super::login::{ApiSession, PageSession};
-use super::{WebError, WebState, html};
+use super::{WebError, WebState};
 use crate::orchestrator::{ScheduleInfo, ScheduleRequest};
 use crate::store::CatchUp;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
 use axum::routing::{get, post};
-use html::escape;
+use serde_json::json;
 
 const PAGE: &str = "/admin/automation";
 
@@ -26,7 +26,8 @@ pub(super) fn routes() -> Router<WebState> {
         .route("/admin/hooks/{session}/{action}", post(hook_action))
 }
 
-fn schedule_row(info: &ScheduleInfo, csrf: &str) -> String {
+/// One schedule as the page shows it.
+fn schedule_row(info: &ScheduleInfo) -> serde_json::Value {
     let row = &info.row;
     let next = match (row.paused, row.next_slot) {
         (true, _) => "paused".to_owned(),
@@ -35,23 +36,12 @@ fn schedule_row(info: &ScheduleInfo, csrf: &str) -> String {
     };
     let last =
         info.last_run.as_ref().map_or_else(String::new, |run| format!("{} ({})", run.outcome, run.slot.to_rfc3339()));
-    let toggle = if row.paused { "resume" } else { "pause" };
-    let buttons: String = [toggle, "run", "delete"]
-        .iter()
-        .map(|action| html::post_button(&format!("/admin/schedules/{}/{action}", row.id), csrf, action, &[]))
-        .collect();
-    format!(
-        "<tr><td>#{}</td><td>{}</td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{buttons}</td></tr>",
-        row.id,
-        escape(&row.session),
-        escape(&row.spec),
-        escape(&info.description),
-        escape(&row.timezone),
-        escape(&next),
-        escape(&last),
-        row.failures,
-        escape(&row.prompt.chars().take(80).collect::<String>()),
-    )
+    json!({
+        "id": row.id, "session": row.session, "spec": row.spec, "description": info.description,
+        "timezone": row.timezone, "next": next, "last": last, "failures": row.failures,
+        "prompt": row.prompt.chars().take(80).collect::<String>(),
+        "toggle": if row.paused { "resume" } else { "pause" },
+    })
 }
 
 async fn automation_page(
@@ -59,49 +49,26 @@ async fn automation_page(
     PageSession(session): PageSession,
 ) -> Result<Html<String>, WebError> {
     let orchestrator = &state.orchestrator;
-    let csrf = &session.csrf;
-    let mut body = String::from(
-        "<h2>Schedules</h2><table id=\"schedules\"><tr><th>Id</th><th>Session</th><th>When</th><th>Zone</th>\
-         <th>Next</th><th>Last run</th><th>Failures in a row</th><th>Prompt</th><th></th></tr>",
-    );
-    for info in orchestrator.schedules(None).await? {
-        body.push_str(&schedule_row(&info, csrf));
-    }
-    body.push_str(&format!(
-        "</table><h3>New schedule</h3><form method=\"post\" action=\"/admin/schedules\" id=\"new-schedule\">{}\
-         <label>Session <input name=\"session\"></label> \
-         <label>When <input name=\"when\" placeholder=\"every weekday at 8:30\"></label> \
-         <label>Zone <input name=\"timezone\" placeholder=\"default\"></label> \
-         <label>Missed slots <select name=\"catch_up\"><option>once</option><option>skip</option></select></label><br>\
-         <label>Prompt <input name=\"prompt\" size=\"60\"></label> <button>Add</button></form>",
-        html::csrf_field(csrf)
-    ));
-    body.push_str(
-        "<h2>Webhooks</h2><table id=\"hooks\"><tr><th>Session</th><th>URL path</th><th>Template</th>\
-         <th>Per minute</th><th>Created</th><th>Rotated</th><th></th></tr>",
-    );
-    for hook in orchestrator.hooks().await? {
-        let buttons: String = ["rotate", "delete"]
-            .iter()
-            .map(|action| html::post_button(&format!("/admin/hooks/{}/{action}", hook.session), csrf, action, &[]))
-            .collect();
-        body.push_str(&format!(
-            "<tr><td>{session}</td><td><code>/hooks/{session}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{buttons}</td></tr>",
-            escape(hook.template.as_deref().unwrap_or("")),
-            hook.per_minute,
-            hook.created_at.to_rfc3339(),
-            hook.rotated_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-            session = escape(&hook.session),
-        ));
-    }
-    body.push_str(&format!(
-        "</table><h3>New webhook</h3><form method=\"post\" action=\"/admin/hooks\" id=\"new-hook\">{}\
-         <label>Session <input name=\"session\"></label> <label>Per minute <input name=\"per_minute\" size=\"6\"></label><br>\
-         <label>Template for JSON bodies (optional) <textarea name=\"template\" rows=\"2\" cols=\"60\"></textarea></label> \
-         <button>Create</button></form>",
-        html::csrf_field(csrf)
-    ));
-    Ok(page(&state, &session, "Schedules and webhooks", &body))
+    let schedules: Vec<_> = orchestrator.schedules(None).await?.iter().map(schedule_row).collect();
+    let hooks: Vec<_> = orchestrator
+        .hooks()
+        .await?
+        .iter()
+        .map(|hook| {
+            json!({
+                "session": hook.session, "template": hook.template.as_deref().unwrap_or(""),
+                "per_minute": hook.per_minute, "created": hook.created_at.to_rfc3339(),
+                "rotated": hook.rotated_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    page(
+        &state,
+        &session,
+        "Schedules and webhooks",
+        "automation.html",
+        json!({ "schedules": schedules, "hooks": hooks }),
+    )
 }
 
 /// Fields of the new-schedule form.

@@ -3,7 +3,8 @@
 //! session. The conversation itself runs over the WebSocket in [`super::ws`].
 
 use super::login::{ApiSession, PageSession};
-use super::{WebError, WebState, html};
+use super::templates::{self, Frame};
+use super::{WebError, WebState};
 use crate::bus::ChannelRef;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse};
@@ -15,21 +16,19 @@ pub(crate) const PLATFORM: &str = "web";
 const HISTORY_COUNT: u32 = 50;
 
 /// `GET /`: the chat page.
-pub(crate) async fn page(PageSession(session): PageSession) -> Html<String> {
-    let body = format!(
-        "{nav}<h1>gorp chat</h1><p id=\"status\">connecting…</p><div id=\"log\" aria-live=\"polite\"></div>\
-         <form id=\"send\" data-csrf=\"{csrf}\"><input id=\"text\" autocomplete=\"off\" size=\"60\" placeholder=\"!help\" autofocus> \
-         <button>Send</button></form>\
-         <script src=\"/static/chat.js\"></script>",
-        nav = html::nav(&session.csrf),
-        csrf = html::escape(&session.csrf),
-    );
-    Html(html::layout("Chat", &body))
+pub(crate) async fn page(PageSession(session): PageSession) -> Result<Html<String>, WebError> {
+    let frame = Frame { title: "Chat", csrf: Some(&session.csrf), flash: None };
+    templates::render("chat.html", frame, ())
 }
 
 /// `GET /static/chat.js`.
 pub(crate) async fn script() -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("chat.js"))
+    use axum::http::header;
+    // Cacheable, but checked again on each load so an upgraded gorpd serves its own script.
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("chat.js"),
+    )
 }
 
 /// The channel a request names.

@@ -1,20 +1,13 @@
-//! What every web request passes through: the Host check that defeats DNS
-//! rebinding on a loopback listener, the Origin check that refuses
-//! cross-site requests (a page elsewhere opening the chat socket or posting
-//! a form), and the security headers on every response (no framing,
-//! scripts only from gorpd itself, no sniffing, no referrer to other sites, no caching of
-//! pages with data).
+//! What every web request passes through before a handler: the Host check
+//! that defeats DNS rebinding on a loopback listener and the Origin check
+//! that refuses cross-site requests (a page elsewhere opening the chat socket
+//! or posting a form). The security headers are set in [`super::middleware`].
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::header::{self, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-
-/// The page policy: gorpd's own scripts only (the pages' one inline
-/// `<style>` is allowed), the chat socket to the same origin, no framing.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// How the listener is reached, which decides the Host check.
 #[derive(Clone, Copy, Debug)]
@@ -23,7 +16,7 @@ pub(super) struct HostPolicy {
     pub(super) loopback_only: bool,
 }
 
-/// Checks Host and Origin, then adds the security headers to the response.
+/// Checks Host and Origin before the request goes on.
 pub(super) async fn guard(State(policy): State<HostPolicy>, request: Request, next: Next) -> Response {
     let headers = request.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_owned();
@@ -40,24 +33,7 @@ pub(super) async fn guard(State(policy): State<HostPolicy>, request: Request, ne
         let message = format!("cross-site request from {origin} refused\n");
         return (StatusCode::FORBIDDEN, message).into_response();
     }
-    let cacheable = request.uri().path().starts_with("/static/");
-    let mut response = next.run(request).await;
-    add_security_headers(response.headers_mut(), cacheable);
-    response
-}
-
-fn add_security_headers(headers: &mut HeaderMap, cacheable: bool) {
-    let set = |headers: &mut HeaderMap, name, value: &'static str| {
-        headers.insert(name, HeaderValue::from_static(value));
-    };
-    set(headers, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
-    set(headers, header::X_FRAME_OPTIONS, "DENY");
-    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    // Not "no-referrer": with it, browsers send "Origin: null" on form posts, which the Origin check refuses.
-    set(headers, header::REFERRER_POLICY, "same-origin");
-    if !cacheable {
-        set(headers, header::CACHE_CONTROL, "no-store");
-    }
+    next.run(request).await
 }
 
 /// Whether `host` (a Host header, with or without a port) names this machine's loopback.
@@ -83,6 +59,7 @@ fn cross_site_origin(headers: &HeaderMap, host: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn loopback_names_with_and_without_ports() {

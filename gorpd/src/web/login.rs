@@ -8,7 +8,8 @@
 //! [`FAILURE_WINDOW`]; further attempts get 429 with `Retry-After`, even with
 //! the right secret, until the oldest failure leaves the window.
 
-use super::{WebError, WebState, html};
+use super::templates::{self, Frame};
+use super::{WebError, WebState};
 use crate::store::{Store, StoreError, WebLoginRow};
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::HeaderMap;
@@ -261,28 +262,21 @@ pub async fn login_page(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<LinkQuery>,
 ) -> Result<Response, WebError> {
-    let Some(token) = query.token else { return Ok(login_form(&state.logins, None).into_response()) };
+    let Some(token) = query.token else { return Ok(login_form(&state.logins, None)?.into_response()) };
     state.logins.check_rate(peer.ip())?;
     if state.logins.redeem(&token) {
         tracing::info!(peer = %peer, "web login with the one-time link");
         return Ok(logged_in(&state.logins).await);
     }
     state.logins.record_failure(peer.ip());
-    let page = login_form(&state.logins, Some("This login link is not valid (each link works once)."));
+    let page = login_form(&state.logins, Some("This login link is not valid (each link works once)."))?;
     Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response())
 }
 
-fn login_form(logins: &Logins, error: Option<&str>) -> Html<String> {
-    let error = error.map(|e| format!("<p class=\"error\">{}</p>", html::escape(e))).unwrap_or_default();
-    let body = if logins.password_hash.is_some() {
-        format!(
-            "{error}<form method=\"post\" action=\"/login\"><label>Password <input type=\"password\" \
-             name=\"password\" autofocus></label> <button>Log in</button></form>"
-        )
-    } else {
-        format!("{error}<p>Open the one-time login link that gorpd printed in its log when it started.</p>")
-    };
-    Html(html::layout("Log in", &body))
+fn login_form(logins: &Logins, error: Option<&str>) -> Result<Html<String>, WebError> {
+    let frame = Frame { title: "Log in", csrf: None, flash: None };
+    let fields = minijinja::context! { error, password_login => logins.password_hash.is_some() };
+    templates::render("login.html", frame, fields)
 }
 
 /// The password form's fields.
@@ -310,7 +304,7 @@ pub async fn login_password(
         return Ok(logged_in(&state.logins).await);
     }
     state.logins.record_failure(peer.ip());
-    Ok((axum::http::StatusCode::UNAUTHORIZED, login_form(&state.logins, Some("Wrong password."))).into_response())
+    Ok((axum::http::StatusCode::UNAUTHORIZED, login_form(&state.logins, Some("Wrong password."))?).into_response())
 }
 
 /// Whether `password` matches the argon2 PHC string `hash`.

@@ -12,10 +12,11 @@ mod automation;
 mod chat;
 mod guard;
 mod hooks;
-mod html;
 mod listener;
 pub mod login;
 mod metrics;
+pub mod middleware;
+mod templates;
 mod ws;
 
 pub use listener::ConnectionLimits;
@@ -119,9 +120,9 @@ pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     value.strip_prefix("Bearer ").map(str::trim)
 }
 
-/// The web adapter's routes.
+/// The web adapter's routes, each with its limits (see [`middleware`]).
 pub fn router(state: WebState) -> Router {
-    Router::new()
+    let pages = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/login", get(login::login_page).post(login::login_password))
         .route("/", get(chat::page))
@@ -130,10 +131,9 @@ pub fn router(state: WebState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics::metrics))
         .merge(admin::routes())
-        .merge(hooks::routes())
         .merge(automation::routes())
-        .route("/logout", post(login::logout))
-        .with_state(state)
+        .route("/logout", post(login::logout));
+    middleware::bounded(pages).merge(hooks::routes()).with_state(state)
 }
 
 /// Serves the web adapter on `listener` within `limits` until `state.shutdown` fires.
@@ -141,6 +141,6 @@ pub async fn serve(state: WebState, listener: TcpListener, limits: ConnectionLim
     let shutdown = state.shutdown.clone();
     let policy = guard::HostPolicy { loopback_only: listener.local_addr()?.ip().is_loopback() };
     let app = router(state).layer(axum::middleware::from_fn_with_state(policy, guard::guard));
-    listener::serve(listener, app, limits, shutdown).await;
+    listener::serve(listener, middleware::around(app), limits, shutdown).await;
     Ok(())
 }

@@ -14,6 +14,7 @@ mod fake_openai;
 mod fuzz;
 mod hooks;
 mod limits;
+mod metrics;
 mod openai;
 mod permissions;
 mod process;

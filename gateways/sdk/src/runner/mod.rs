@@ -100,12 +100,14 @@ pub struct Runner<P> {
     config: GatewayConfig,
     platform: Arc<P>,
     state: watch::Sender<ConnectionState>,
+    metrics: crate::metrics::GatewayMetrics,
 }
 
 impl<P: Platform> Runner<P> {
     /// A runner for `platform`; nothing happens until [`Runner::run`].
     pub fn new(config: GatewayConfig, platform: Arc<P>) -> Self {
-        Self { config, platform, state: watch::Sender::new(ConnectionState::Connecting) }
+        let metrics = crate::metrics::GatewayMetrics::new(P::NAME);
+        Self { config, platform, state: watch::Sender::new(ConnectionState::Connecting), metrics }
     }
 
     /// Follows the connection state.
@@ -138,7 +140,7 @@ impl<P: Platform> Runner<P> {
         let health_tx = watch::Sender::new(crate::PlatformHealth::default());
         let cx = ListenContext::new(stop.clone(), intake_tx, notices.clone(), allow, spool_handle, health_tx.clone());
         let listen = tokio::spawn(listen(self.platform.clone(), cx, stop.clone()));
-        let paced = Arc::new(Paced::new(self.platform.clone(), stop.clone()));
+        let paced = Arc::new(Paced::new(self.platform.clone(), stop.clone(), self.metrics.clone()));
         let notifier = tokio::spawn(notify(paced.clone(), notices_rx, self.config.clone(), stop.clone()));
         let mut outbox = Outbox::new(paced, self.config.edit_interval, self.config.backoff);
         if let Some(dir) = &self.config.state_dir {
@@ -187,7 +189,12 @@ impl<P: Platform> Runner<P> {
         let addr = listener.local_addr().unwrap_or(addr);
         tracing::info!("health at http://{addr}/healthz, metrics at http://{addr}/metrics");
         let spool = spool.zip(self.config.spool.clone());
-        let sources = health::Sources { platform: P::NAME, connection: self.state.subscribe(), spool };
+        let sources = health::Sources {
+            platform: P::NAME,
+            connection: self.state.subscribe(),
+            spool,
+            metrics: self.metrics.clone(),
+        };
         Ok(Some(tokio::spawn(health::serve(listener, sources, stop.clone()))))
     }
 
@@ -294,6 +301,7 @@ impl<P: Platform> Runner<P> {
             }
             (_, ConnectionState::Connecting) => tracing::info!(%gorpd, "connecting to gorpd"),
             (_, ConnectionState::Connected) => {
+                self.metrics.connected();
                 tracing::info!(%gorpd, gateway = %self.gateway_id(), platform = P::NAME, "connected to gorpd")
             }
             (ConnectionState::Connected, ConnectionState::Disconnected { reason, retry_in }) => {

@@ -388,7 +388,11 @@ mod tests {
 
         fn outbox(max_chars: usize) -> (Arc<MemoryPlatform>, Outbox<MemoryPlatform>) {
             let platform = MemoryPlatform::new(Limits { max_chars, edits: true });
-            let paced = Arc::new(Paced::new(platform.clone(), CancellationToken::new()));
+            let paced = Arc::new(Paced::new(
+                platform.clone(),
+                CancellationToken::new(),
+                crate::metrics::GatewayMetrics::new("test"),
+            ));
             let outbox = Outbox::new(paced, Duration::from_secs(1), BackoffConfig::default());
             (platform, outbox)
         }

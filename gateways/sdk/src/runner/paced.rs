@@ -7,6 +7,7 @@
 //! A 429 from the platform holds every later call to that channel for its
 //! `Retry-After`. While stopping, waiting calls end as transient failures.
 
+use crate::metrics::GatewayMetrics;
 use crate::pacing::Pacer;
 use crate::platform::{Delivered, Edit, Outbound, Platform, PlatformError};
 use std::future::Future;
@@ -19,13 +20,14 @@ pub(crate) struct Paced<P> {
     platform: Arc<P>,
     pacer: Pacer,
     stop: CancellationToken,
+    metrics: GatewayMetrics,
 }
 
 impl<P: Platform> Paced<P> {
-    /// Paces `platform` at its own rates until `stop`.
-    pub(crate) fn new(platform: Arc<P>, stop: CancellationToken) -> Self {
+    /// Paces `platform` at its own rates until `stop`, observing each call in `metrics`.
+    pub(crate) fn new(platform: Arc<P>, stop: CancellationToken, metrics: GatewayMetrics) -> Self {
         let pacer = Pacer::new(platform.global_rate());
-        Self { platform, pacer, stop }
+        Self { platform, pacer, stop, metrics }
     }
 
     /// The platform itself.
@@ -36,39 +38,53 @@ impl<P: Platform> Paced<P> {
     /// Sends a message once the channel has room.
     pub(crate) async fn deliver(&self, msg: Outbound) -> Result<Delivered, PlatformError> {
         let channel = msg.channel_id.clone();
-        self.paced(&channel, self.platform.deliver(msg)).await
+        self.paced(&channel, "deliver", self.platform.deliver(msg)).await
     }
 
     /// Edits a message once the channel has room.
     pub(crate) async fn edit(&self, edit: Edit) -> Result<(), PlatformError> {
         let channel = edit.channel_id.clone();
-        self.paced(&channel, self.platform.edit(edit)).await
+        self.paced(&channel, "edit", self.platform.edit(edit)).await
     }
 
     /// Sends a message if the channel has room now.
     pub(crate) async fn deliver_now(&self, msg: Outbound) -> Result<Delivered, PlatformError> {
         let channel = msg.channel_id.clone();
         self.room_now(&channel)?;
-        self.observed(&channel, self.platform.deliver(msg).await)
+        self.timed(&channel, "deliver", self.platform.deliver(msg)).await
     }
 
     /// Edits a message if the channel has room now.
     pub(crate) async fn edit_now(&self, edit: Edit) -> Result<(), PlatformError> {
         let channel = edit.channel_id.clone();
         self.room_now(&channel)?;
-        self.observed(&channel, self.platform.edit(edit).await)
+        self.timed(&channel, "edit", self.platform.edit(edit)).await
     }
 
     async fn paced<T>(
         &self,
         channel: &str,
+        kind: &'static str,
         call: impl Future<Output = Result<T, PlatformError>>,
     ) -> Result<T, PlatformError> {
         tokio::select! {
             _ = self.stop.cancelled() => return Err(PlatformError::Transient("the gateway is stopping".to_owned())),
             () = self.pacer.acquire(channel, || self.platform.channel_rates(channel)) => {}
         }
-        self.observed(channel, call.await)
+        self.timed(channel, kind, call).await
+    }
+
+    /// Makes the call, measuring how long the platform took to answer.
+    async fn timed<T>(
+        &self,
+        channel: &str,
+        kind: &'static str,
+        call: impl Future<Output = Result<T, PlatformError>>,
+    ) -> Result<T, PlatformError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        self.metrics.platform_call(kind, started.elapsed(), &result);
+        self.observed(channel, result)
     }
 
     fn room_now(&self, channel: &str) -> Result<(), PlatformError> {

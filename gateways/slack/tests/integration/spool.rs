@@ -178,6 +178,15 @@ async fn a_full_spool_stops_acks_to_slack_and_recovers_when_gorpd_returns() {
     assert!(log.contains("spool drained"));
     let (status, body) = get(health, "/healthz").await;
     assert!(status.contains("200") && body.contains(r#""messages":0"#), "{status} {body}");
+    let (_, metrics) = get(health, "/metrics").await;
+    assert!(metrics.contains("gorp_gateway_connects_total{platform=\"slack\"} 2\n"), "a reconnect: {metrics}");
+    let sends = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("gorp_gateway_platform_call_seconds_count{platform=\"slack\",call=\"deliver\"} ")
+        })
+        .and_then(|count| count.parse::<u64>().ok());
+    assert!(sends.is_some_and(|sends| sends >= 4), "each answer sent to Slack is timed: {metrics}");
     gateway.stop().await;
     world.stop().await;
 }
