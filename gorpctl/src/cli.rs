@@ -11,7 +11,8 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "gorpctl", version, about, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
-    /// gorpd's gRPC address; https:// uses TLS.
+    /// gorpd's gRPC address; https:// uses TLS. For several replicas, their
+    /// addresses separated by commas: the first that answers is used.
     #[arg(long, env = "GORP_SERVER", global = true, default_value = "http://127.0.0.1:7730", value_name = "URL")]
     pub(crate) server: String,
     /// Bearer token [default: the admin token in gorpd's data directory].

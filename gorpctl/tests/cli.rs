@@ -233,6 +233,23 @@ async fn exit_codes_and_error_messages() {
     let error: Value = serde_json::from_slice(&json_error.stderr).unwrap();
     assert_eq!(error["error"]["kind"], "unreachable");
     assert_eq!(code(&command("ftp://x", Some("x"), &["health"]).output().await.unwrap()), 2);
+
+    // Several servers (replicas): the first that answers is used; when none does, each is named.
+    let replicas = format!("http://{closed},{url}");
+    let listed = command(&replicas, Some(&server.admin_token), &["session", "list"]).output().await.unwrap();
+    assert_eq!(code(&listed), 0, "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("dup"));
+    let healthy = command(&replicas, None, &["health"]).output().await.unwrap();
+    assert_eq!(code(&healthy), 0, "{}", String::from_utf8_lossy(&healthy.stderr));
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let none =
+        command(&format!("http://{closed},http://{other}"), Some("x"), &["session", "list"]).output().await.unwrap();
+    assert_eq!(code(&none), 5);
+    let stderr = String::from_utf8(none.stderr).unwrap();
+    assert!(
+        stderr.starts_with(&format!("gorpctl: cannot reach gorpd at http://{closed}, http://{other}: ")),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -6,12 +6,20 @@
 //! [`ClientBuilder::build`] checks everything without any I/O;
 //! [`ClientBuilder::connect`] also opens the connection, so an unreachable
 //! gorpd is reported at once.
+//!
+//! Several gorpd replicas are given as one comma-separated list of URLs.
+//! `connect` takes the first that answers, in order; every fresh connection
+//! a long-lived stream opens after a break ([`Client::fresh_bus_api`]) goes
+//! to the next URL in turn, so a publisher or subscription moves on to
+//! another replica when its replica goes away.
 
 use crate::error::Error;
 use crate::local::{ADMIN_TOKEN_FILE, default_data_dir};
 use gorp_proto::v1::bus_client::BusClient;
 use gorp_proto::v1::control_client::ControlClient;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
@@ -129,32 +137,45 @@ impl ClientBuilder {
     }
 
     /// Checks the settings and finds the token, without any I/O on the
-    /// network: the connection opens on the first call. Call it inside a
-    /// Tokio runtime.
+    /// network: the connection (to the first URL) opens on the first call.
+    /// Call it inside a Tokio runtime.
     pub fn build(self) -> Result<Client, Error> {
-        let endpoint = self.endpoint()?;
+        let endpoints = Endpoints::new(self.endpoints()?);
         let bearer = BearerToken::new(&self.resolve_token()?)?;
+        let (url, endpoint) = endpoints.first();
         let channel = endpoint.connect_lazy();
-        Ok(Client { url: self.url, endpoint, bearer, channel })
+        Ok(Client { url: url.to_owned(), endpoints, bearer, channel })
     }
 
-    /// Like [`ClientBuilder::build`], then opens the connection.
+    /// Like [`ClientBuilder::build`], then opens the connection: to the
+    /// first URL that answers, in the order given.
     pub async fn connect(self) -> Result<Client, Error> {
         let mut client = self.build()?;
-        client.channel = client.endpoint.connect().await.map_err(|error| unreachable(&client.url, &error))?;
+        let (index, url, channel) = client.endpoints.connect_first().await?;
+        client.endpoints.start_turns_at(index);
+        (client.url, client.channel) = (url, channel);
         Ok(client)
     }
 
     /// Opens a connection that sends no token, for services gorpd serves
-    /// without one (`grpc.health.v1`); needs no token to be found.
+    /// without one (`grpc.health.v1`), to the first URL that answers; needs
+    /// no token to be found.
     pub async fn connect_unauthenticated(self) -> Result<Channel, Error> {
-        let endpoint = self.endpoint()?;
-        endpoint.connect().await.map_err(|error| unreachable(&self.url, &error))
+        let (_, _, channel) = Endpoints::new(self.endpoints()?).connect_first().await?;
+        Ok(channel)
     }
 
-    fn endpoint(&self) -> Result<Endpoint, Error> {
-        let url = &self.url;
-        let mut endpoint = Endpoint::from_shared(url.clone())
+    /// One endpoint per URL of the comma-separated list.
+    fn endpoints(&self) -> Result<Vec<(String, Endpoint)>, Error> {
+        let urls: Vec<&str> = self.url.split(',').map(str::trim).filter(|url| !url.is_empty()).collect();
+        if urls.is_empty() {
+            return Err(Error::Config("no gorpd URL given (e.g. http://127.0.0.1:7730)".to_owned()));
+        }
+        urls.into_iter().map(|url| Ok((url.to_owned(), self.endpoint(url)?))).collect()
+    }
+
+    fn endpoint(&self, url: &str) -> Result<Endpoint, Error> {
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|_| Error::Config(format!("{url:?} is not a URL like http://127.0.0.1:7730")))?
             .connect_timeout(self.connect_timeout)
             // Acks and deliveries are small frames: send them at once, not after Nagle's delay.
@@ -203,9 +224,58 @@ impl ClientBuilder {
     }
 }
 
-fn unreachable(url: &str, error: &tonic::transport::Error) -> Error {
-    let cause = std::error::Error::source(error).map(ToString::to_string).unwrap_or_else(|| error.to_string());
-    Error::Unreachable { url: url.to_owned(), cause }
+/// The transport's reason a connection failed.
+fn cause_of(error: &tonic::transport::Error) -> String {
+    std::error::Error::source(error).map(ToString::to_string).unwrap_or_else(|| error.to_string())
+}
+
+/// gorpd's URLs (one, or one per replica) and which one the next fresh
+/// connection goes to; shared by a client's clones.
+#[derive(Debug, Clone)]
+struct Endpoints {
+    all: Arc<[(String, Endpoint)]>,
+    turn: Arc<AtomicUsize>,
+}
+
+impl Endpoints {
+    fn new(all: Vec<(String, Endpoint)>) -> Self {
+        Self { all: all.into(), turn: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    fn first(&self) -> (&str, &Endpoint) {
+        let (url, endpoint) = &self.all[0];
+        (url, endpoint)
+    }
+
+    /// Makes `index` the URL the next fresh connection goes to.
+    fn start_turns_at(&self, index: usize) {
+        self.turn.store(index, Ordering::Relaxed);
+    }
+
+    /// The URL whose turn it is (each call moves the turn on).
+    fn next(&self) -> &Endpoint {
+        let index = self.turn.fetch_add(1, Ordering::Relaxed) % self.all.len();
+        &self.all[index].1
+    }
+
+    /// Connects to the first URL that answers, in order: its index, URL and
+    /// connection; when none does, every URL with its reason.
+    async fn connect_first(&self) -> Result<(usize, String, Channel), Error> {
+        let mut causes = Vec::with_capacity(self.all.len());
+        for (index, (url, endpoint)) in self.all.iter().enumerate() {
+            match endpoint.connect().await {
+                Ok(channel) => return Ok((index, url.clone(), channel)),
+                Err(error) => causes.push((url.as_str(), cause_of(&error))),
+            }
+        }
+        Err(match causes.as_slice() {
+            [(url, cause)] => Error::Unreachable { url: (*url).to_owned(), cause: cause.clone() },
+            _ => Error::Unreachable {
+                url: causes.iter().map(|(url, _)| *url).collect::<Vec<_>>().join(", "),
+                cause: causes.iter().map(|(url, cause)| format!("{url}: {cause}")).collect::<Vec<_>>().join("; "),
+            },
+        })
+    }
 }
 
 /// A connection to gorpd with a token: cheap to clone (clones share the
@@ -214,18 +284,21 @@ fn unreachable(url: &str, error: &tonic::transport::Error) -> Error {
 #[derive(Debug, Clone)]
 pub struct Client {
     url: String,
-    endpoint: Endpoint,
+    endpoints: Endpoints,
     bearer: BearerToken,
     channel: Channel,
 }
 
 impl Client {
-    /// Settings for a client of the gorpd at `url` (`http://host:port` or `https://host:port`).
+    /// Settings for a client of the gorpd at `url` (`http://host:port` or
+    /// `https://host:port`), or of several replicas: their URLs separated by
+    /// commas (`http://a:7730,http://b:7730`).
     pub fn builder(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder::new(url)
     }
 
-    /// The URL this client talks to.
+    /// The URL of the connection this client holds (with several, the one
+    /// `connect` reached).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -242,9 +315,11 @@ impl Client {
     }
 
     /// A Bus client on a connection of its own that opens lazily: what a
-    /// long-lived stream uses after its connection broke.
+    /// long-lived stream uses, and opens again after its connection broke.
+    /// With several URLs each one goes to the next URL in turn, starting
+    /// with the one `connect` reached.
     pub fn fresh_bus_api(&self) -> BusApi {
-        BusClient::with_interceptor(self.endpoint.connect_lazy(), self.bearer.clone())
+        BusClient::with_interceptor(self.endpoints.next().connect_lazy(), self.bearer.clone())
     }
 }
 
@@ -258,6 +333,10 @@ mod tests {
         assert!(error.to_string().contains("must start with http:// or https://"), "{error}");
         let error = Client::builder("not a url").token("t").build().unwrap_err();
         assert!(error.to_string().contains("is not a URL"), "{error}");
+        let error = Client::builder("http://127.0.0.1:1, ftp://x").token("t").build().unwrap_err();
+        assert!(error.to_string().contains("\"ftp://x\" must start with http://"), "{error}");
+        let error = Client::builder(" , ").token("t").build().unwrap_err();
+        assert!(error.to_string().contains("no gorpd URL given"), "{error}");
         let error = Client::builder("http://127.0.0.1:1").token("  ").build().unwrap_err();
         assert!(matches!(error, Error::NoToken(_)), "{error}");
         let error = Client::builder("http://127.0.0.1:1").token("a\nb").build().unwrap_err();

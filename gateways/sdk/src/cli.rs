@@ -36,7 +36,8 @@ pub struct CommonArgs {
     #[arg(long, env = "GORP_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// gorpd's gRPC URL (http:// or https://).
+    /// gorpd's gRPC URL (http:// or https://). For several replicas, their
+    /// URLs separated by commas: each reconnect tries the next in turn.
     #[arg(long, env = "GORP_GORPD", default_value = "http://127.0.0.1:7730", value_name = "URL")]
     pub gorpd: String,
 

@@ -1,5 +1,6 @@
 //! The Publisher against a real gorpd: through a crash and restart nothing
-//! is lost or repeated; a refused message settles alone; a bad token stops it.
+//! is lost or repeated; a refused message settles alone; a bad token stops
+//! it; with several URLs the client moves on from one that does not answer.
 
 use crate::gorpd::Gorpd;
 use crate::within;
@@ -23,6 +24,21 @@ async fn user_texts(client: &Client, session: &str) -> HashMap<String, usize> {
         }
     }
     counts
+}
+
+/// [`user_texts`] once `session`'s history holds `distinct` different user
+/// texts (a message enters it when its turn starts).
+async fn user_texts_once(client: &Client, session: &str, distinct: usize) -> HashMap<String, usize> {
+    within(async {
+        loop {
+            let counts = user_texts(client, session).await;
+            if counts.len() >= distinct {
+                return counts;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,17 +74,7 @@ async fn publishing_through_a_gorpd_crash_and_restart_loses_and_repeats_nothing(
     assert!(outcomes[..MESSAGES / 3].iter().all(|o| *o == Published::Accepted));
 
     // Each message reached the session exactly once.
-    let client = gorpd.client().await;
-    let counts = within(async {
-        loop {
-            let counts = user_texts(&client, "s").await;
-            if counts.len() == MESSAGES {
-                return counts;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    let counts = user_texts_once(&gorpd.client().await, "s", MESSAGES).await;
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "messages stored twice: {twice:?}");
     assert!((0..MESSAGES).all(|i| counts.contains_key(&format!("n {i}"))));
@@ -126,4 +132,45 @@ async fn connecting_finds_the_local_admin_token_and_reports_an_unreachable_gorpd
     // A typed Control call keeps gorpd's status.
     let error = gorpd.client().await.session("nope").await.unwrap_err();
     assert_eq!(error.code(), Some(Code::NotFound), "{error}");
+}
+
+/// A URL where nothing listens.
+fn dead_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn with_several_urls_the_client_moves_on_from_one_that_does_not_answer() {
+    let gorpd = Gorpd::start();
+    let admin = gorpd.client().await;
+    admin.create_session("s").await.unwrap();
+    let room = Channel::new("app", "room");
+    admin.bind(room.clone(), "s").await.unwrap();
+    let token = std::fs::read_to_string(gorpd.data_dir().join("admin.token")).unwrap();
+    let (dead, live) = (dead_url(), gorpd.url());
+    let urls = format!("{dead}, {live}");
+
+    // connect: the first URL that answers, in order.
+    let client = Client::builder(&urls).token(token.trim()).connect().await.unwrap();
+    assert_eq!(client.url(), live);
+    assert_eq!(client.sessions().await.unwrap().len(), 1);
+
+    // A lazily built client starts with the dead URL; its publisher's next
+    // connection goes to the live one, and the message is stored once.
+    let lazy = Client::builder(&urls).token(token.trim()).build().unwrap();
+    let publisher = lazy.publisher_with(options());
+    let published = within(publisher.publish(&Message::new(room, "failover-1", "after the dead one"))).await;
+    assert_eq!(published.unwrap(), Published::Accepted);
+    within(publisher.close()).await.unwrap();
+    let counts = user_texts_once(&admin, "s", 1).await;
+    assert_eq!(counts.get("after the dead one"), Some(&1), "{counts:?}");
+
+    // None answers: every URL is named, each with its reason.
+    let other_dead = dead_url();
+    let error = Client::builder(format!("{dead},{other_dead}")).token("t").connect().await.unwrap_err();
+    assert!(matches!(error, Error::Unreachable { .. }), "{error}");
+    let text = error.to_string();
+    assert!(text.starts_with(&format!("cannot reach gorpd at {dead}, {other_dead}: {dead}: ")), "{text}");
+    assert!(text.contains(&format!("; {other_dead}: ")), "{text}");
 }

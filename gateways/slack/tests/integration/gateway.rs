@@ -1,6 +1,6 @@
 //! What is Slack's alone: escaping, threads (streamed ones too), mentions
 //! delivered twice, server errors and refusals, trouble at startup and
-//! refused Slack tokens.
+//! refused Slack tokens; and a gorpd URL list whose first URL is dead.
 
 use super::*;
 use gorp_fakes::slack::FailureKind;
@@ -23,6 +23,24 @@ async fn what_users_type_is_escaped_back_in_the_answer() {
     // Slack escapes what users type and expects the bot to escape its text.
     world.slack.channel_message("C0ESCAPES", ALICE, "is 1 < 2 && 3 > 2?", None);
     world.answer("C0ESCAPES", "echo: is 1 &lt; 2 &amp;&amp; 3 &gt; 2?").await;
+    gateway.stop().await;
+    world.stop().await;
+}
+
+/// `--gorpd` with several URLs (replicas): the gateway moves on from one
+/// that does not answer to the next, and works through it.
+#[tokio::test]
+async fn a_gorpd_url_list_whose_first_url_is_dead_is_served_by_the_next() {
+    let world = World::start().await;
+    world.server.control().create_session(create("replicas")).await.unwrap();
+    world.server.control().bind_session(bind("slack", "C0REPLICAS", "replicas")).await.unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut command = world.command(&world.token, &[]);
+    command.env("GORP_GORPD", format!("http://{dead},http://{}", world.server.grpc_addr));
+    let gateway = GatewayProcess::spawn(command);
+    world.connected().await;
+    world.slack.channel_message("C0REPLICAS", ALICE, "through the second URL", None);
+    world.answer("C0REPLICAS", "echo: through the second URL").await;
     gateway.stop().await;
     world.stop().await;
 }
