@@ -10,12 +10,13 @@
 #   deploy/images/build.sh --profile release     # a faster build, bigger binaries
 #   deploy/images/build.sh --no-build --profile debug   # binaries already built
 #   deploy/images/build.sh --base localhost/my-agents:1 gorpd   # gorpd on a base with agent CLIs
+#                          (only the binaries are added to a base: its glibc must be
+#                          at least this host's, e.g. Debian bookworm or newer)
 #
 # Images: gorp/gorpd (gorpd and gorpctl), gorp/telegram, gorp/slack,
 # gorp/matrix (`--prefix NAME` for NAME/... instead of gorp/...), tagged
-# with the workspace version and `latest`. Uses buildah
-# when it is installed, else docker (BuildKit not needed). Set
-# STORAGE_DRIVER=vfs for buildah where overlay is not available.
+# with the workspace version and `latest`. Uses buildah when it is
+# installed (with its own storage settings), else docker (BuildKit not needed).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,7 +31,7 @@ while (($#)); do
         --no-build) BUILD=0; shift ;;
         --base) BASE=$2; shift 2 ;;
         --prefix) PREFIX=$2; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         gorpd|telegram|slack|matrix) IMAGES+=("$1"); shift ;;
         *) echo "build.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
     esac
@@ -68,12 +69,17 @@ else
     exit 69
 fi
 
-# Copies `binary` into rootfs `dir` with every shared library it loads.
-copy_with_libraries() {
+# Copies `binary` into rootfs `dir`.
+copy_binary() {
     local binary=$1 dir=$2
     install -D -m 0755 "$binary" "$dir/usr/local/bin/$(basename "$binary")"
     # Symbols stay (for backtraces); debug info does not belong in an image.
     strip --strip-debug "$dir/usr/local/bin/$(basename "$binary")"
+}
+
+# Copies every shared library `binary` loads into rootfs `dir`.
+copy_libraries() {
+    local binary=$1 dir=$2
     ldd "$binary" | grep -o '/[^ ]*' | while read -r library; do
         [[ -e $dir$library ]] || install -D -m 0755 "$(readlink -f "$library")" "$dir$library"
     done
@@ -95,10 +101,14 @@ for image in "${IMAGES[@]}"; do
     trap 'rm -rf "$context"' EXIT
     kind=gateway home=/state
     [[ $image == gorpd ]] && kind=gorpd home=/data
-    write_base_files "$context/rootfs" "$home"
+    # On scratch the image needs everything; a base of your own keeps its
+    # libraries, users and CA roots (its glibc must be as new as this host's).
+    mkdir -p "$context/rootfs"
+    [[ $BASE == scratch ]] && write_base_files "$context/rootfs" "$home"
     for binary in $(binaries_of "$image"); do
         [[ -x $OUT/$binary ]] || { echo "build.sh: $OUT/$binary is missing (build it, or drop --no-build)" >&2; exit 66; }
-        copy_with_libraries "$OUT/$binary" "$context/rootfs"
+        copy_binary "$OUT/$binary" "$context/rootfs"
+        [[ $BASE == scratch ]] && copy_libraries "$OUT/$binary" "$context/rootfs"
     done
     [[ $kind == gateway ]] && mv "$context/rootfs/usr/local/bin/gorp-$image" "$context/rootfs/usr/local/bin/gorp-gateway"
     cp "$ROOT/deploy/images/Containerfile.$kind" "$context/Containerfile"

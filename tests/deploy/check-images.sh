@@ -28,7 +28,8 @@ cleanup() {
         buildah rm "$container" > /dev/null 2>&1 || true
     done
     local ids
-    ids=$(buildah images --noheading --format '{{.ID}}' --filter "reference=$PREFIX/*" 2> /dev/null | sort -u)
+    ids=$( (buildah images --noheading --format '{{.ID}}' --filter "reference=$PREFIX/*"
+        buildah images --noheading --format '{{.ID}}' --filter "reference=$PREFIX-on-base/*") 2> /dev/null | sort -u)
     # shellcheck disable=SC2086
     [[ -z $ids ]] || buildah rmi -f $ids > /dev/null 2>&1 || true
     rm -rf "$WORK"
@@ -106,6 +107,18 @@ for image in "${IMAGES[@]}"; do
         || fail "$image: $binary does not run from the image's own files"
     echo "check-images: $image runs as uid 10001: $version"
 done
+
+# On a base of one's own (here the gorpd image just built, which has the
+# libraries): only the binary is added, and it runs on the base's libraries.
+"$ROOT/deploy/images/build.sh" --no-build --profile debug --prefix "$PREFIX-on-base" --base "$PREFIX/gorpd:latest" telegram
+container=$(buildah from "$PREFIX-on-base/telegram:latest")
+CONTAINERS+=("$container")
+on_base=$(buildah mount "$container")
+[[ -x $on_base/usr/local/bin/gorpd && -x $on_base/usr/local/bin/gorp-gateway ]] || fail "the image on a base lacks the base's or its own binary"
+# shellcheck disable=SC2046
+in_image "$on_base" $(image_env telegram) -- /usr/local/bin/gorp-gateway --version > /dev/null \
+    || fail "the gateway does not run on the base's libraries"
+echo "check-images: a gateway image on a base of its own runs on the base's libraries"
 
 grpc=$(free_port) http=$(free_port) health=$(free_port)
 # shellcheck disable=SC2046
