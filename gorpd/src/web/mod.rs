@@ -9,6 +9,7 @@
 
 mod admin;
 mod automation;
+mod charts;
 mod chat;
 mod guard;
 mod hooks;
@@ -140,6 +141,7 @@ pub fn router(state: WebState) -> Router {
 pub async fn serve(state: WebState, listener: TcpListener, limits: ConnectionLimits) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let policy = guard::HostPolicy { loopback_only: listener.local_addr()?.ip().is_loopback() };
+    state.tasks.spawn(charts::sample_lag(state.clone()));
     let app = router(state).layer(axum::middleware::from_fn_with_state(policy, guard::guard));
     listener::serve(listener, middleware::around(app), limits, shutdown).await;
     Ok(())
