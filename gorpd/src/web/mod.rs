@@ -134,7 +134,8 @@ pub fn router(state: WebState) -> Router {
         .merge(admin::routes())
         .merge(automation::routes())
         .route("/logout", post(login::logout));
-    middleware::bounded(pages).merge(hooks::routes()).with_state(state)
+    let max_text_bytes = state.orchestrator.max_text_bytes();
+    middleware::bounded(pages, max_text_bytes).merge(hooks::routes()).with_state(state)
 }
 
 /// Serves the web adapter on `listener` within `limits` until `state.shutdown` fires.
