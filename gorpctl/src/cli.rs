@@ -94,6 +94,12 @@ pub(crate) enum Command {
     Watch,
     /// Check that gorpd is up and serving.
     Health,
+    /// Check the whole deployment and say what is wrong, with the fix: gorpd serving, the token,
+    /// clocks, every gateway connected and how far behind, every agent profile usable, disk space.
+    ///
+    /// Exit codes: 0 nothing wrong (warnings may be printed), 1 problems found, 4 token refused,
+    /// 5 gorpd unreachable.
+    Doctor,
     /// gorpd's version, its limits (message size, counts, zone, retention) and the database's size.
     Info,
     /// Print a shell completion script.

@@ -16,6 +16,7 @@ pub(crate) async fn run(cli: &Cli) -> CommandResult {
     match &cli.command {
         Command::Completions { .. } => unreachable!("handled before connecting"),
         Command::Health => health(cli).await,
+        Command::Doctor => crate::doctor::run(cli).await,
         Command::Watch => watch(cli, connect::control(cli).await?).await,
         command => {
             let control = connect::control(cli).await?;
@@ -237,7 +238,9 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
             }
             Ok(())
         }
-        Command::Watch | Command::Health | Command::Completions { .. } => unreachable!("handled in run"),
+        Command::Watch | Command::Health | Command::Doctor | Command::Completions { .. } => {
+            unreachable!("handled in run")
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod backup;
 mod cli;
 mod commands;
 mod connect;
+mod doctor;
 mod error;
 mod output;
 

@@ -522,3 +522,92 @@ async fn info_shows_limits_and_the_database_size() {
     assert!(text.contains("compacted: other platforms") && text.contains("stale gateways"), "{text}");
     server.stop().await.unwrap();
 }
+
+/// The statuses of the doctor's findings for `check` whose message contains `text`.
+fn finding<'a>(report: &'a Value, check: &str, text: &str) -> &'a Value {
+    let checks = report["checks"].as_array().expect("checks");
+    checks
+        .iter()
+        .find(|c| c["check"] == check && c["message"].as_str().unwrap().contains(text))
+        .unwrap_or_else(|| panic!("no {check} finding with \"{text}\" in {report:#}"))
+}
+
+#[tokio::test]
+async fn doctor_finds_a_stopped_gateway_a_missing_agent_and_an_unreachable_endpoint() {
+    use gorpd::config::{AcpProfile, AgentProfile};
+    // The scripted ACP agent of tests/acp-agent, built next to gorpctl by the workspace build.
+    let test_agent = std::path::Path::new(BIN).with_file_name("gorp-test-agent");
+    assert!(test_agent.exists(), "build the workspace first: {} is missing", test_agent.display());
+    let server = TestServer::start_configured(|config| {
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile::new(test_agent.to_str().unwrap())));
+        config.agents.insert("missing".into(), AgentProfile::Acp(AcpProfile::new("gorp-no-such-agent")));
+        let gone: AgentProfile =
+            toml::from_str("kind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\ntimeout_secs = 5")
+                .unwrap();
+        config.agents.insert("gone".into(), gone);
+    })
+    .await;
+    let gateway = gorpd::testing::clients::Subscriber::open_live(&mut server.admin_bus(), "telegram", "tg-main").await;
+    drop(gateway);
+    gorpd::testing::clients::wait_for_gateway(&server.control(), "tg-main", |g| !g.connected).await;
+
+    let output = run(&server, &["--json", "doctor"]).await;
+    assert_eq!(code(&output), 1, "problems found: {}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(finding(&report, "gorpd", "serving")["status"], "ok");
+    assert_eq!(finding(&report, "token", "admin token")["status"], "ok");
+    let stopped = finding(&report, "gateway", "tg-main (telegram) is not connected");
+    assert_eq!(stopped["status"], "fail");
+    assert!(stopped["fix"].as_str().unwrap().contains("start gorp-telegram with --gateway-id tg-main"), "{stopped}");
+    let missing = finding(&report, "agent", "missing: command \"gorp-no-such-agent\" not found on gorpd's PATH");
+    assert_eq!(missing["status"], "fail");
+    assert!(missing["fix"].as_str().unwrap().contains("[agents.missing]"), "{missing}");
+    let gone = finding(&report, "agent", "gone: cannot reach http://127.0.0.1:1/v1");
+    assert_eq!(gone["status"], "fail");
+    assert_eq!(finding(&report, "agent", "test: ")["status"], "ok");
+    assert!(finding(&report, "agent", "answers initialize as gorp-test-agent")["status"] == "ok");
+    assert_eq!(finding(&report, "agent", "echo: built in")["status"], "ok");
+    assert_eq!(finding(&report, "clock", "agrees")["status"], "ok");
+    assert_eq!(finding(&report, "disk", "free on gorpd's disk")["status"], "ok");
+
+    let text = run(&server, &["doctor"]).await;
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("FAIL gateway   tg-main (telegram) is not connected"), "{text}");
+    assert!(text.contains("               fix: start gorp-telegram"), "{text}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn doctor_exits_0_on_a_healthy_deployment_4_on_a_bad_token_and_5_when_gorpd_is_away() {
+    let server = TestServer::start().await;
+    let healthy = ok(&server, &["doctor"]).await;
+    assert!(healthy.lines().all(|line| line.starts_with("ok   ")), "{healthy}");
+    assert!(healthy.contains("ok   agent     echo: built in"), "{healthy}");
+
+    let url = format!("http://{}", server.grpc_addr);
+    let bad = command(
+        &url,
+        Some("gorp_0000000000000000000000000000000000000000000000000000000000000000"),
+        &["--json", "doctor"],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(code(&bad), 4, "{}", String::from_utf8_lossy(&bad.stderr));
+    let report: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(finding(&report, "token", "refused the token")["status"], "fail");
+    assert_eq!(report["checks"].as_array().unwrap().len(), 2, "nothing more is checked: {report:#}");
+
+    let gateway_token = server.gateway_token("slack").await;
+    let scoped = command(&url, Some(&gateway_token), &["doctor"]).output().await.unwrap();
+    assert_eq!(code(&scoped), 4);
+    assert!(String::from_utf8_lossy(&scoped.stdout).contains("a gateway token"), "{scoped:?}");
+    server.stop().await.unwrap();
+
+    let away = command("http://127.0.0.1:1", Some("x"), &["doctor"]).output().await.unwrap();
+    assert_eq!(code(&away), 5);
+    let text = String::from_utf8(away.stdout).unwrap();
+    assert!(text.starts_with("FAIL gorpd     cannot reach gorpd at http://127.0.0.1:1"), "{text}");
+    assert!(text.contains("fix: start gorpd, or point --server"), "{text}");
+}

@@ -21,9 +21,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GORP_LOG").unwrap_or_else(|_| "info".into());
-    let color = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(color).init();
+    if let Err(error) = gorp_telemetry::init_logging() {
+        eprintln!("gorpd: {error}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let config = match Config::load(&flags) {
         Ok(config) => config,
         Err(error) => {

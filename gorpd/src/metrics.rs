@@ -7,7 +7,8 @@
 //! short lock), never a write or an await. The writer's own histograms live
 //! in [`crate::store::WriterStats`] so the store needs no handle. Values that
 //! are read rather than observed (queue depths, gateway lag, table sizes) are
-//! gauges filled in by [`Exposition`] at scrape time.
+//! gauges filled in by [`Exposition`] at scrape time. The last hour's
+//! per-minute totals ([`Metrics::recent`]) feed the dashboard's charts.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,8 +16,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The content type of the exposition (OpenMetrics text, which Prometheus reads).
@@ -52,8 +54,30 @@ struct GatewayLabels {
     platform: String,
 }
 
+/// Minutes of totals kept for the dashboard's charts.
+pub const RECENT_MINUTES: usize = 60;
+
+/// The totals of one minute, for the dashboard's charts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Minute {
+    /// Minutes since the Unix epoch.
+    pub at: i64,
+    /// Publishes acknowledged.
+    pub published: u64,
+    /// Their publish→ack latencies added up, in seconds.
+    pub ack_seconds: f64,
+    /// Turns ended.
+    pub turns: u64,
+    /// Their durations added up, in seconds.
+    pub turn_seconds: f64,
+    /// The most answers each gateway (by id) was behind, as sampled.
+    pub lag: BTreeMap<String, u64>,
+}
+
 #[derive(Debug)]
 struct Inner {
+    /// The last [`RECENT_MINUTES`] minutes, oldest first (minutes without activity are absent).
+    recent: Mutex<VecDeque<Minute>>,
     publish_ack: Histogram,
     turn: Histograms<AgentLabels>,
     first_chunk: Histograms<AgentLabels>,
@@ -70,6 +94,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let inner = Inner {
+            recent: Mutex::default(),
             publish_ack: latency_histogram(),
             turn: Family::new_with_constructor(turn_histogram),
             first_chunk: Family::new_with_constructor(turn_histogram),
@@ -84,11 +109,47 @@ impl Metrics {
     /// A published message was acknowledged `elapsed` after it was read.
     pub fn publish_acked(&self, elapsed: Duration) {
         self.inner.publish_ack.observe(elapsed.as_secs_f64());
+        self.this_minute(|minute| {
+            minute.published += 1;
+            minute.ack_seconds += elapsed.as_secs_f64();
+        });
     }
 
     /// A turn on agent profile `agent` ended (answered, failed or cancelled) after `elapsed`.
     pub fn turn_ended(&self, agent: &str, elapsed: Duration) {
         self.inner.turn.get_or_create(&AgentLabels { agent: agent.to_owned() }).observe(elapsed.as_secs_f64());
+        self.this_minute(|minute| {
+            minute.turns += 1;
+            minute.turn_seconds += elapsed.as_secs_f64();
+        });
+    }
+
+    /// Gateway `gateway` was `pending` answers behind when sampled.
+    pub fn lag_sampled(&self, gateway: &str, pending: u64) {
+        self.this_minute(|minute| {
+            let lag = minute.lag.entry(gateway.to_owned()).or_default();
+            *lag = (*lag).max(pending);
+        });
+    }
+
+    /// The minutes of the last hour that saw activity, oldest first.
+    pub fn recent(&self) -> Vec<Minute> {
+        let now = unix_minute();
+        let recent = self.inner.recent.lock().expect("recent lock");
+        recent.iter().filter(|minute| now - minute.at < RECENT_MINUTES as i64).cloned().collect()
+    }
+
+    /// Adds to the current minute's totals, starting a new minute (and dropping the oldest) as time passes.
+    fn this_minute(&self, add: impl FnOnce(&mut Minute)) {
+        let now = unix_minute();
+        let mut recent = self.inner.recent.lock().expect("recent lock");
+        if recent.back().is_none_or(|minute| minute.at != now) {
+            recent.push_back(Minute { at: now, ..Minute::default() });
+            while recent.len() > RECENT_MINUTES {
+                recent.pop_front();
+            }
+        }
+        add(recent.back_mut().expect("a minute was just ensured"));
     }
 
     /// A turn on `agent` streamed its first chunk `elapsed` after it started.
@@ -137,6 +198,11 @@ impl Metrics {
             inner.subscribes.clone(),
         );
     }
+}
+
+/// Minutes since the Unix epoch, now.
+pub fn unix_minute() -> i64 {
+    chrono::Utc::now().timestamp().div_euclid(60)
 }
 
 /// Label pairs of one sample, in order.
@@ -222,5 +288,21 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
+    }
+
+    #[test]
+    fn the_current_minute_adds_up_publishes_turns_and_the_worst_lag() {
+        let metrics = Metrics::default();
+        metrics.publish_acked(Duration::from_millis(2));
+        metrics.publish_acked(Duration::from_millis(4));
+        metrics.turn_ended("echo", Duration::from_secs(3));
+        metrics.lag_sampled("tg", 5);
+        metrics.lag_sampled("tg", 2);
+        let recent = metrics.recent();
+        assert_eq!(recent.len(), 1, "{recent:?}");
+        let minute = &recent[0];
+        assert_eq!((minute.published, minute.turns), (2, 1));
+        assert!((minute.ack_seconds - 0.006).abs() < 1e-9 && (minute.turn_seconds - 3.0).abs() < 1e-9);
+        assert_eq!(minute.lag["tg"], 5, "the worst sample of the minute");
     }
 }

@@ -127,9 +127,29 @@ async fn the_admin_panel_lists_sessions_and_gateways_and_unbinds() {
     let browser = Browser::start().await;
     browser.goto(&server.login_url).await;
     browser.wait_for("#send").await;
+    let mut publisher = Publisher::open(&mut server.admin_bus()).await.unwrap();
+    publisher.publish(message("slack", "C42", "m1", "chart me")).await;
     browser.goto(&format!("http://{}/admin", server.http_addr)).await;
     browser.wait_for_text("ops").await;
     browser.wait_for_text("slack-gw").await;
+    // The charts of the last hour are drawn in the page: a line of 60 minutes each, the
+    // published message in the last minute, and a lag line for the gateway (its answer is unacked).
+    browser.wait_for_text("1 in the hour").await;
+    let charts = browser
+        .eval(
+            "return [...document.querySelectorAll('#charts figure')].map(f => {\
+               const line = f.querySelector('svg polyline'); const box = f.querySelector('svg').getBoundingClientRect();\
+               return [f.id, line.getAttribute('points').split(' ').length, box.width > 0 && box.height > 0]; })",
+            json!([]),
+        )
+        .await;
+    let charts = charts.as_array().unwrap();
+    let ids: Vec<&str> = charts.iter().map(|c| c[0].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["chart-published", "chart-turns", "chart-ack-latency", "chart-turn-latency", "chart-lag-slack-gw"]
+    );
+    assert!(charts.iter().all(|c| c[1] == 60 && c[2] == true), "60 points, drawn: {charts:?}");
     if let Some(dir) = screenshot_dir() {
         browser.screenshot(&dir.join("dashboard.png")).await;
     }

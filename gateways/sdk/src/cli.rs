@@ -265,7 +265,8 @@ fn scalar(key: &str, value: toml::Value) -> Result<String, String> {
 /// the `probe` module) without running, or parse `A` (see [`parse_args`]),
 /// build the runner's settings and the platform with `build` (an `Err` is a
 /// configuration error), log to stderr (`GORP_LOG` as for gorpd, else
-/// `RUST_LOG`, default info; colours only on a terminal), run until
+/// `RUST_LOG`, default info; text coloured only on a terminal, or JSON lines
+/// with `GORP_LOG_FORMAT=json`: see `gorp-telemetry`), run until
 /// SIGINT/SIGTERM, and turn the outcome into an exit code: 0 after a signal,
 /// [`EXIT_CONFIG`] for bad settings (an empty token, a bad URL), 1 when
 /// gorpd rejects the token or the platform cannot be used.
@@ -292,11 +293,10 @@ where
     };
     // A workspace build links two rustls providers; pick ring explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GORP_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| "info".into());
-    let color = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(color).init();
+    if let Err(error) = gorp_telemetry::init_logging() {
+        eprintln!("{binary}: {error}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     match Runner::new(config, Arc::new(platform)).run(shutdown).await {

@@ -20,6 +20,7 @@ use futures::stream::BoxStream;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// One prompt for a backend.
@@ -202,7 +203,17 @@ pub trait AgentBackend: Send + Sync + 'static {
 
     /// Stops every process this backend runs (gorpd is stopping).
     fn shutdown(&self) {}
+
+    /// Checks that the agent can be used at all (`gorpctl doctor`): its
+    /// command starts and answers, or its endpoint answers. `Ok` says what
+    /// was found, `Err` what is wrong.
+    fn check(&self) -> BoxFuture<'static, Result<String, String>> {
+        Box::pin(std::future::ready(Ok("built in".to_owned())))
+    }
 }
+
+/// Longest one agent check may take before it counts as not answering.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Named backends available to sessions.
 #[derive(Clone, Default)]
@@ -245,6 +256,19 @@ impl Backends {
         for backend in self.by_name.values() {
             backend.shutdown();
         }
+    }
+
+    /// Checks every backend at once (each within [`CHECK_TIMEOUT`]), by name.
+    pub async fn check_all(&self) -> Vec<(String, Result<String, String>)> {
+        let checks = self.by_name.iter().map(|(name, backend)| {
+            let check = tokio::time::timeout(CHECK_TIMEOUT, backend.check());
+            async move {
+                let outcome =
+                    check.await.unwrap_or_else(|_| Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())));
+                (name.clone(), outcome)
+            }
+        });
+        futures::future::join_all(checks).await
     }
 
     /// Names of all backends.

@@ -126,6 +126,23 @@ impl OpenAiBackend {
         }
     }
 
+    /// Whether the endpoint answers `GET {base_url}/models` with the key (`gorpctl doctor`).
+    /// Any answer but 401/403 shows it reachable: not every server lists models.
+    async fn check_reachable(&self) -> Result<String, String> {
+        let base_url = &self.config.base_url;
+        let mut request = self.client.get(format!("{base_url}/models"));
+        if let Some(key) = self.api_key().map_err(|error| error.to_string())? {
+            request = request.bearer_auth(key);
+        }
+        let answer = self.within(request.send()).await.map_err(|error| error.to_string())?;
+        match answer.map_err(|error| self.send_error(&error).to_string())?.status() {
+            status @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                Err(format!("{base_url} refused the API key ({status})"))
+            }
+            status => Ok(format!("{base_url} answers (GET /models: {status})")),
+        }
+    }
+
     /// Awaits `future`, giving up after the profile's timeout.
     async fn within<T>(&self, future: impl Future<Output = T>) -> Result<T, OpenAiError> {
         tokio::time::timeout(self.config.timeout, future).await.map_err(|_| OpenAiError::Timeout {
@@ -216,6 +233,11 @@ impl AgentBackend for OpenAiBackend {
 
     fn prices(&self) -> Option<&crate::config::PriceTable> {
         self.config.prices.as_ref()
+    }
+
+    fn check(&self) -> futures::future::BoxFuture<'static, Result<String, String>> {
+        let backend = self.clone();
+        Box::pin(async move { backend.check_reachable().await })
     }
 
     fn prompt(&self, request: PromptRequest) -> BoxStream<'static, AgentEvent> {

@@ -337,12 +337,19 @@ impl Control for ControlService {
     ) -> Result<Response<pb::ServerInfo>, Status> {
         let orchestrator = &self.state.orchestrator;
         // Limits are for every client; the database and compaction figures only for operators.
-        let (size, compaction, dispatch_scope) = match principal(&request)? {
+        let (size, compaction, dispatch_scope, disk_free_bytes) = match principal(&request)? {
             Principal::Admin => {
-                (orchestrator.store().database_size().await?, orchestrator.compaction_report(), String::new())
+                let disk_free = orchestrator.store().disk_free_bytes().map_err(|e| super::status::internal(&e))?;
+                (
+                    orchestrator.store().database_size().await?,
+                    orchestrator.compaction_report(),
+                    String::new(),
+                    disk_free,
+                )
             }
             Principal::Gateway { platform } => {
-                (Default::default(), Default::default(), orchestrator.dispatch_scope(&platform).as_str().to_owned())
+                let scope = orchestrator.dispatch_scope(&platform).as_str().to_owned();
+                (Default::default(), Default::default(), scope, 0)
             }
         };
         let config = orchestrator.config();
@@ -372,7 +379,28 @@ impl Control for ControlService {
             http_max_connections: http.max_connections as u32,
             header_read_timeout_secs: http.header_read_timeout.as_secs() as u32,
             dispatch_scope,
+            server_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            disk_free_bytes,
         }))
+    }
+
+    async fn check_agents(
+        &self,
+        request: Request<pb::CheckAgentsRequest>,
+    ) -> Result<Response<pb::CheckAgentsResponse>, Status> {
+        admin(request)?;
+        let checks = self.state.orchestrator.check_agents().await;
+        let agents = checks
+            .into_iter()
+            .map(|(agent, outcome)| {
+                let (ok, detail) = match outcome {
+                    Ok(found) => (true, found),
+                    Err(problem) => (false, problem),
+                };
+                pb::AgentCheck { agent, ok, detail }
+            })
+            .collect();
+        Ok(Response::new(pb::CheckAgentsResponse { agents }))
     }
 
     async fn prune_history(

@@ -6,7 +6,8 @@ use crate::orchestrator::OrchestratorError;
 use crate::store::StoreError;
 use tonic::{Request, Status};
 
-fn internal(error: &dyn std::error::Error) -> Status {
+/// Logs `error` and hides it behind "internal error".
+pub(super) fn internal(error: &dyn std::error::Error) -> Status {
     tracing::error!(%error, "internal error");
     Status::internal("internal error; the details are in gorpd's log")
 }

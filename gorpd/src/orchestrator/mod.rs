@@ -232,6 +232,11 @@ impl Orchestrator {
         self.inner.bindings.read().expect("bindings lock").all()
     }
 
+    /// Checks every agent profile (`gorpctl doctor`), by name.
+    pub async fn check_agents(&self) -> Vec<(String, Result<String, String>)> {
+        self.inner.backends.check_all().await
+    }
+
     /// Stops every agent process (gorpd is stopping).
     pub fn stop_agents(&self) {
         self.inner.backends.shutdown();

@@ -239,4 +239,10 @@ impl Store {
         }
         Ok(DatabaseSize { bytes: (pages * page_size) as u64, free_bytes: (free * page_size) as u64, rows })
     }
+
+    /// Bytes free for gorpd on the file system of the data directory.
+    pub fn disk_free_bytes(&self) -> std::io::Result<u64> {
+        let stats = rustix::fs::statvfs(self.directory.as_path())?;
+        Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
+    }
 }

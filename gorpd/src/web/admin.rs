@@ -72,9 +72,13 @@ async fn dashboard(State(state): State<WebState>, PageSession(session): PageSess
         .collect();
     let store = orchestrator.store();
     let mut gateways = Vec::new();
+    let now = chrono::Utc::now();
     for gateway in store.gateways().await.map_err(WebError::internal)? {
         let pending =
             store.responses_pending(&gateway.platform, gateway.acked_seq).await.map_err(WebError::internal)?;
+        orchestrator.metrics().lag_sampled(&gateway.gateway_id, pending);
+        let oldest = store.oldest_pending_at(&gateway.platform, gateway.acked_seq).await.map_err(WebError::internal)?;
+        let oldest_pending = oldest.map_or("–".to_owned(), |at| format!("{} s", (now - at).num_seconds().max(0)));
         let undecryptable = state
             .presence
             .health(&gateway.gateway_id)
@@ -82,7 +86,8 @@ async fn dashboard(State(state): State<WebState>, PageSession(session): PageSess
         gateways.push(json!({
             "id": gateway.gateway_id, "platform": gateway.platform,
             "connected": state.presence.is_connected(&gateway.gateway_id),
-            "last_seen": gateway.last_seen.to_rfc3339(), "pending": pending, "undecryptable": undecryptable,
+            "last_seen": gateway.last_seen.to_rfc3339(), "pending": pending, "oldest_pending": oldest_pending,
+            "undecryptable": undecryptable,
         }));
     }
     let errors: Vec<_> = store
@@ -95,7 +100,8 @@ async fn dashboard(State(state): State<WebState>, PageSession(session): PageSess
                     "session": error.session.as_deref().unwrap_or("DISPATCH"), "text": error.text })
         })
         .collect();
-    let fields = json!({ "sessions": sessions, "gateways": gateways, "errors": errors });
+    let charts = super::charts::charts(orchestrator.metrics());
+    let fields = json!({ "charts": charts, "sessions": sessions, "gateways": gateways, "errors": errors });
     page(&state, &session, "Dashboard", "dashboard.html", fields)
 }
 

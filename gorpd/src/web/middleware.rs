@@ -6,7 +6,7 @@
 //!
 //! The limits that hold per route are applied in [`bounded`]: pages and APIs
 //! answer within [`REQUEST_TIMEOUT`] (408 otherwise) and take bodies up to
-//! [`MAX_REQUEST_BODY_BYTES`] (413 otherwise). Webhooks keep their own bounds
+//! [`max_request_body_bytes`] (413 otherwise). Webhooks keep their own bounds
 //! (`hook_wait_max_secs`, [`super::MAX_HOOK_BODY_BYTES`]), so they are merged
 //! outside these two layers.
 
@@ -25,8 +25,15 @@ use tower_http::trace::TraceLayer;
 
 /// Longest a page or API request may take before it is answered 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest request body a page or API route accepts (forms, JSON); larger ones get 413.
-pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
+/// Room in a request body besides the message text (the CSRF token, field names).
+const FORM_OVERHEAD_BYTES: usize = 64 * 1024;
+
+/// Largest request body a page or API route accepts (forms, JSON), for
+/// messages of up to `max_text_bytes`: a form may carry such a text
+/// percent-encoded (up to three bytes per byte). Larger bodies get 413.
+pub fn max_request_body_bytes(max_text_bytes: usize) -> usize {
+    max_text_bytes * 3 + FORM_OVERHEAD_BYTES
+}
 
 /// The page policy: gorpd's own scripts only (the pages' one inline
 /// `<style>` is allowed), the chat socket to the same origin, no framing.
@@ -42,10 +49,10 @@ const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
     (header::REFERRER_POLICY, "same-origin"),
 ];
 
-/// `routes` with the request timeout and body limit.
-pub(super) fn bounded<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+/// `routes` with the request timeout and the body limit for messages of up to `max_text_bytes`.
+pub(super) fn bounded<S: Clone + Send + Sync + 'static>(routes: Router<S>, max_text_bytes: usize) -> Router<S> {
     routes
-        .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(max_request_body_bytes(max_text_bytes)))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
 }
 

@@ -9,6 +9,7 @@
 
 mod admin;
 mod automation;
+mod charts;
 mod chat;
 mod guard;
 mod hooks;
@@ -133,13 +134,15 @@ pub fn router(state: WebState) -> Router {
         .merge(admin::routes())
         .merge(automation::routes())
         .route("/logout", post(login::logout));
-    middleware::bounded(pages).merge(hooks::routes()).with_state(state)
+    let max_text_bytes = state.orchestrator.max_text_bytes();
+    middleware::bounded(pages, max_text_bytes).merge(hooks::routes()).with_state(state)
 }
 
 /// Serves the web adapter on `listener` within `limits` until `state.shutdown` fires.
 pub async fn serve(state: WebState, listener: TcpListener, limits: ConnectionLimits) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let policy = guard::HostPolicy { loopback_only: listener.local_addr()?.ip().is_loopback() };
+    state.tasks.spawn(charts::sample_lag(state.clone()));
     let app = router(state).layer(axum::middleware::from_fn_with_state(policy, guard::guard));
     listener::serve(listener, middleware::around(app), limits, shutdown).await;
     Ok(())

@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 const SOURCES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("forms.html", include_str!("templates/forms.html")),
+    ("charts.html", include_str!("templates/charts.html")),
     ("chat.html", include_str!("templates/chat.html")),
     ("login.html", include_str!("templates/login.html")),
     ("dashboard.html", include_str!("templates/dashboard.html")),
@@ -87,8 +88,10 @@ mod tests {
             (
                 "dashboard.html",
                 json!({
+                    "charts": [{ "id": evil, "title": evil, "unit": "ms", "last": "1", "peak": "2", "total": "3", "points": "0,1 2,3" }],
                     "sessions": [{ "name": evil, "agent": "echo", "state": "idle", "queued": 0, "channels": [evil] }],
-                    "gateways": [{ "id": evil, "platform": "slack", "connected": true, "last_seen": "t", "pending": 1, "undecryptable": "–" }],
+                    "gateways": [{ "id": evil, "platform": "slack", "connected": true, "last_seen": "t", "pending": 1,
+                                   "oldest_pending": "3 s", "undecryptable": "–" }],
                     "errors": [{ "seq": 1, "at": "t", "session": evil, "text": evil }],
                 }),
             ),

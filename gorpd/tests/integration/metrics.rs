@@ -39,6 +39,14 @@ async fn histograms_count_publishes_commits_turns_and_first_chunks() {
     assert_eq!(sample(&text, "gorp_router_queue"), 0.0);
     assert_eq!(sample(&text, "gorp_gateway_subscribes_total{gateway=\"telegram\",platform=\"telegram\"}"), 1.0);
     assert!(text.ends_with("# EOF\n"), "OpenMetrics text");
+
+    // The dashboard draws the same traffic: this minute's point is the peak of each chart.
+    let dashboard = browser.page("/admin").await;
+    for id in ["published", "turns", "ack-latency", "turn-latency", "lag-telegram"] {
+        assert!(dashboard.contains(&format!("<figure class=\"chart\" id=\"chart-{id}\">")), "{id}: {dashboard}");
+    }
+    assert!(dashboard.contains("· 4 in the hour</small>"), "four messages published: {dashboard}");
+    assert!(dashboard.contains("· 3 in the hour</small>"), "three turns: {dashboard}");
     server.stop().await.unwrap();
 }
 

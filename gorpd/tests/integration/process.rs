@@ -163,3 +163,33 @@ async fn restore_puts_a_backup_in_place_once_and_refuses_anything_else() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not a gorp database"));
     assert!(!empty.join("gorp.db").exists(), "nothing was written");
 }
+
+#[tokio::test]
+async fn gorp_log_format_json_writes_one_json_object_per_line_and_a_bad_format_exits_64() {
+    let home = tempfile::tempdir().unwrap();
+    let addrs = ["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"];
+    let mut child = gorpd(home.path(), &addrs).env("GORP_LOG_FORMAT", "json").spawn().unwrap();
+    let mut guard = KillOnPanic(Some(child.id()));
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let serving = loop {
+        let line = lines.next().expect("gorpd logs a serving line").unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if event["fields"]["message"] == "gorpd is serving" {
+            break event;
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    assert_eq!(serving["level"], "INFO", "{serving}");
+    assert!(serving["fields"]["http"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "{serving}");
+    assert!(serving["timestamp"].is_string() && serving["target"] == "gorpd", "{serving}");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = within(tokio::task::spawn_blocking(move || child.wait())).await.unwrap().unwrap();
+    guard.disarm();
+    assert!(status.success(), "{status:?}");
+
+    let output = gorpd(home.path(), &addrs).env("GORP_LOG_FORMAT", "yaml").output().unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr, "gorpd: GORP_LOG_FORMAT must be \"text\" or \"json\", not \"yaml\"\n");
+}

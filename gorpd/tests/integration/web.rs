@@ -479,7 +479,8 @@ async fn responses_carry_request_ids_are_compressed_and_bodies_are_bounded() {
     assert_eq!(page.headers()["content-encoding"], "gzip");
     assert_eq!(&page.bytes().await.unwrap()[..2], &[0x1f, 0x8b], "a gzip stream");
 
-    let huge = "x".repeat(gorpd::web::middleware::MAX_REQUEST_BODY_BYTES + 1);
+    let limit = gorpd::web::middleware::max_request_body_bytes(gorpd::config::DEFAULT_MAX_BODY_BYTES);
+    let huge = "x".repeat(limit + 1);
     let refused = browser.post("/admin/tokens", &[("csrf", browser.csrf.as_str()), ("name", &huge)]).await;
     assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(!browser.page("/admin/tokens").await.contains("xxxx"), "nothing was created");

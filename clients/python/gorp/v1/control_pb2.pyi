@@ -542,7 +542,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "max_body_bytes", "read_default", "read_max", "max_queued_messages", "timezone", "history_keep_days", "database_bytes", "database_free_bytes", "max_database_bytes", "table_rows", "dedup_window_days", "gateway_stale_days", "compacted_through", "compacted_through_others", "stale_gateways", "compacted_at", "max_sender_bytes", "max_id_bytes", "max_frame_bytes", "grpc_max_connections", "http_max_connections", "header_read_timeout_secs", "dispatch_scope")
+    __slots__ = ("version", "max_body_bytes", "read_default", "read_max", "max_queued_messages", "timezone", "history_keep_days", "database_bytes", "database_free_bytes", "max_database_bytes", "table_rows", "dedup_window_days", "gateway_stale_days", "compacted_through", "compacted_through_others", "stale_gateways", "compacted_at", "max_sender_bytes", "max_id_bytes", "max_frame_bytes", "grpc_max_connections", "http_max_connections", "header_read_timeout_secs", "dispatch_scope", "server_time", "disk_free_bytes")
     class TableRowsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -581,6 +581,8 @@ class ServerInfo(_message.Message):
     HTTP_MAX_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     HEADER_READ_TIMEOUT_SECS_FIELD_NUMBER: _ClassVar[int]
     DISPATCH_SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SERVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    DISK_FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
     version: str
     max_body_bytes: int
     read_default: int
@@ -605,4 +607,26 @@ class ServerInfo(_message.Message):
     http_max_connections: int
     header_read_timeout_secs: int
     dispatch_scope: str
-    def __init__(self, version: _Optional[str] = ..., max_body_bytes: _Optional[int] = ..., read_default: _Optional[int] = ..., read_max: _Optional[int] = ..., max_queued_messages: _Optional[int] = ..., timezone: _Optional[str] = ..., history_keep_days: _Optional[int] = ..., database_bytes: _Optional[int] = ..., database_free_bytes: _Optional[int] = ..., max_database_bytes: _Optional[int] = ..., table_rows: _Optional[_Mapping[str, int]] = ..., dedup_window_days: _Optional[int] = ..., gateway_stale_days: _Optional[int] = ..., compacted_through: _Optional[_Mapping[str, int]] = ..., compacted_through_others: _Optional[int] = ..., stale_gateways: _Optional[_Iterable[str]] = ..., compacted_at: _Optional[str] = ..., max_sender_bytes: _Optional[int] = ..., max_id_bytes: _Optional[int] = ..., max_frame_bytes: _Optional[int] = ..., grpc_max_connections: _Optional[int] = ..., http_max_connections: _Optional[int] = ..., header_read_timeout_secs: _Optional[int] = ..., dispatch_scope: _Optional[str] = ...) -> None: ...
+    server_time: str
+    disk_free_bytes: int
+    def __init__(self, version: _Optional[str] = ..., max_body_bytes: _Optional[int] = ..., read_default: _Optional[int] = ..., read_max: _Optional[int] = ..., max_queued_messages: _Optional[int] = ..., timezone: _Optional[str] = ..., history_keep_days: _Optional[int] = ..., database_bytes: _Optional[int] = ..., database_free_bytes: _Optional[int] = ..., max_database_bytes: _Optional[int] = ..., table_rows: _Optional[_Mapping[str, int]] = ..., dedup_window_days: _Optional[int] = ..., gateway_stale_days: _Optional[int] = ..., compacted_through: _Optional[_Mapping[str, int]] = ..., compacted_through_others: _Optional[int] = ..., stale_gateways: _Optional[_Iterable[str]] = ..., compacted_at: _Optional[str] = ..., max_sender_bytes: _Optional[int] = ..., max_id_bytes: _Optional[int] = ..., max_frame_bytes: _Optional[int] = ..., grpc_max_connections: _Optional[int] = ..., http_max_connections: _Optional[int] = ..., header_read_timeout_secs: _Optional[int] = ..., dispatch_scope: _Optional[str] = ..., server_time: _Optional[str] = ..., disk_free_bytes: _Optional[int] = ...) -> None: ...
+
+class CheckAgentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AgentCheck(_message.Message):
+    __slots__ = ("agent", "ok", "detail")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    agent: str
+    ok: bool
+    detail: str
+    def __init__(self, agent: _Optional[str] = ..., ok: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class CheckAgentsResponse(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[AgentCheck]
+    def __init__(self, agents: _Optional[_Iterable[_Union[AgentCheck, _Mapping]]] = ...) -> None: ...

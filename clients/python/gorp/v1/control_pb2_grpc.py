@@ -180,6 +180,11 @@ class ControlStub:
                 request_serializer=gorp_dot_v1_dot_control__pb2.BackupRequest.SerializeToString,
                 response_deserializer=gorp_dot_v1_dot_control__pb2.BackupChunk.FromString,
                 _registered_method=True)
+        self.CheckAgents = channel.unary_unary(
+                '/gorp.v1.Control/CheckAgents',
+                request_serializer=gorp_dot_v1_dot_control__pb2.CheckAgentsRequest.SerializeToString,
+                response_deserializer=gorp_dot_v1_dot_control__pb2.CheckAgentsResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -390,6 +395,15 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckAgents(self, request, context):
+        """Checks every agent profile as gorpd would use it (`gorpctl doctor`): an
+        ACP agent's command starts and answers `initialize`, an OpenAI-compatible
+        endpoint answers. Admin tokens only; takes up to 15 s.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -537,6 +551,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.Backup,
                     request_deserializer=gorp_dot_v1_dot_control__pb2.BackupRequest.FromString,
                     response_serializer=gorp_dot_v1_dot_control__pb2.BackupChunk.SerializeToString,
+            ),
+            'CheckAgents': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAgents,
+                    request_deserializer=gorp_dot_v1_dot_control__pb2.CheckAgentsRequest.FromString,
+                    response_serializer=gorp_dot_v1_dot_control__pb2.CheckAgentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1323,6 +1342,33 @@ class Control:
             '/gorp.v1.Control/Backup',
             gorp_dot_v1_dot_control__pb2.BackupRequest.SerializeToString,
             gorp_dot_v1_dot_control__pb2.BackupChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gorp.v1.Control/CheckAgents',
+            gorp_dot_v1_dot_control__pb2.CheckAgentsRequest.SerializeToString,
+            gorp_dot_v1_dot_control__pb2.CheckAgentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

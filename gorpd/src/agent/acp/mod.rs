@@ -8,6 +8,7 @@
 //! which resumes the conversation with `session/load` and the stored agent
 //! session id. Dropping a turn's event stream cancels the turn.
 
+mod check;
 mod connection;
 mod fs;
 mod handlers;
@@ -196,6 +197,11 @@ impl AgentBackend for AcpBackend {
 
     fn prices(&self) -> Option<&crate::config::PriceTable> {
         self.config.prices.as_ref()
+    }
+
+    fn check(&self) -> BoxFuture<'static, Result<String, String>> {
+        let config = self.config.clone();
+        Box::pin(async move { check::check(&config).await })
     }
 
     fn view(&self, session: &str) -> Option<AgentView> {

@@ -1,0 +1,287 @@
+//! `gorpctl doctor`: checks a running deployment from the outside and says
+//! what is wrong, in words, with the fix.
+//!
+//! The checks run in order, each on what the one before established: gorpd
+//! reachable and serving, the token accepted and its scope, gorpd's clock
+//! against this machine's, every gateway connected and how far behind, every
+//! agent profile usable (gorpd starts each ACP agent and asks `initialize`,
+//! and asks each OpenAI-compatible endpoint), the disk and the database.
+//! When gorpd cannot be reached or refuses the token, the later checks are
+//! skipped. The exit code is gorpctl's: 5 unreachable, 4 token refused, 1
+//! any other problem, 0 when only warnings (or nothing) were found.
+
+use crate::cli::Cli;
+use crate::connect;
+use crate::error::CliError;
+use gorp_proto::v1 as pb;
+use serde_json::json;
+
+/// Clock differences beyond this are reported.
+const MAX_CLOCK_SKEW_SECS: f64 = 2.0;
+/// Free disk below this is a warning, and below a tenth of it a problem.
+const LOW_DISK_BYTES: u64 = 1 << 30;
+/// A connected gateway this many answers behind is reported.
+const LAGGING_ANSWERS: u64 = 100;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Warn => "warn",
+            Self::Fail => "fail",
+        }
+    }
+
+    fn mark(self) -> &'static str {
+        match self {
+            Self::Ok => "ok  ",
+            Self::Warn => "WARN",
+            Self::Fail => "FAIL",
+        }
+    }
+}
+
+/// One finding: which check, how it went, and what to do.
+#[derive(Debug)]
+struct Finding {
+    check: &'static str,
+    level: Level,
+    message: String,
+    fix: Option<String>,
+}
+
+/// Everything found, in check order.
+#[derive(Debug, Default)]
+struct Report {
+    findings: Vec<Finding>,
+    /// The error that stopped the checks early (its exit code wins).
+    stopped: Option<CliError>,
+}
+
+impl Report {
+    fn ok(&mut self, check: &'static str, message: String) {
+        self.findings.push(Finding { check, level: Level::Ok, message, fix: None });
+    }
+
+    fn warn(&mut self, check: &'static str, message: String, fix: impl Into<String>) {
+        self.findings.push(Finding { check, level: Level::Warn, message, fix: Some(fix.into()) });
+    }
+
+    fn fail(&mut self, check: &'static str, message: String, fix: impl Into<String>) {
+        self.findings.push(Finding { check, level: Level::Fail, message, fix: Some(fix.into()) });
+    }
+
+    /// Records a problem that leaves nothing else to check.
+    fn stop(&mut self, check: &'static str, error: CliError, fix: &str) {
+        self.fail(check, error.to_string(), fix);
+        self.stopped = Some(error);
+    }
+
+    fn print(&self, json_output: bool) {
+        if json_output {
+            let checks: Vec<_> = self
+                .findings
+                .iter()
+                .map(|f| json!({ "check": f.check, "status": f.level.name(), "message": f.message, "fix": f.fix }))
+                .collect();
+            let ok = !self.findings.iter().any(|f| f.level == Level::Fail);
+            crate::output::print_json(&json!({ "ok": ok, "checks": checks }));
+            return;
+        }
+        for finding in &self.findings {
+            println!("{} {:<9} {}", finding.level.mark(), finding.check, finding.message);
+            if let Some(fix) = &finding.fix {
+                println!("               fix: {fix}");
+            }
+        }
+    }
+
+    /// The outcome as gorpctl's exit code.
+    fn outcome(self) -> Result<(), CliError> {
+        if let Some(error) = self.stopped {
+            return Err(error);
+        }
+        let problems = self.findings.iter().filter(|f| f.level == Level::Fail).count();
+        match problems {
+            0 => Ok(()),
+            n => Err(CliError::Failed(format!("doctor found {n} problem(s)"))),
+        }
+    }
+}
+
+/// `gorpctl doctor`.
+pub(crate) async fn run(cli: &Cli) -> Result<(), CliError> {
+    let mut report = Report::default();
+    check_all(cli, &mut report).await;
+    report.print(cli.json);
+    report.outcome()
+}
+
+async fn check_all(cli: &Cli, report: &mut Report) {
+    if !check_serving(cli, report).await {
+        return;
+    }
+    let Some((mut control, info)) = check_token(cli, report).await else { return };
+    check_clock(&info, report);
+    check_gateways(cli, &mut control, report).await;
+    check_agents(&mut control, report).await;
+    check_storage(&info, report);
+}
+
+async fn check_serving(cli: &Cli, report: &mut Report) -> bool {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let start = "start gorpd, or point --server (GORP_SERVER) at its gRPC address";
+    let channel = match connect::channel(cli).await {
+        Ok(channel) => channel,
+        Err(error) => {
+            report.stop("gorpd", error, start);
+            return false;
+        }
+    };
+    let request = HealthCheckRequest { service: "gorp.v1.Control".into() };
+    match HealthClient::new(channel).check(request).await {
+        Ok(answer) if answer.get_ref().status == ServingStatus::Serving as i32 => {
+            report.ok("gorpd", format!("serving at {}", cli.server));
+            true
+        }
+        Ok(_) => {
+            let error = CliError::Failed(format!("gorpd at {} answers but is not serving", cli.server));
+            report.stop("gorpd", error, "gorpd is starting or stopping; look at its log");
+            false
+        }
+        Err(status) => {
+            report.stop("gorpd", CliError::from_status(status, &cli.server), start);
+            false
+        }
+    }
+}
+
+/// The token's check; `None` when nothing more can be checked with it.
+async fn check_token(cli: &Cli, report: &mut Report) -> Option<(connect::Control, pb::ServerInfo)> {
+    let fix = "use an admin token: --token or GORP_TOKEN (make one on the gorpd machine with \
+               `gorpctl token create NAME`; the first is in <data-dir>/admin.token)";
+    let mut control = match connect::control(cli).await {
+        Ok(control) => control,
+        Err(error) => {
+            report.stop("token", error, fix);
+            return None;
+        }
+    };
+    let info = match control.get_server_info(pb::GetServerInfoRequest {}).await {
+        Ok(info) => info.into_inner(),
+        Err(status) => {
+            report.stop("token", CliError::from_status(status, &cli.server), fix);
+            return None;
+        }
+    };
+    if !info.dispatch_scope.is_empty() {
+        let message = format!(
+            "a gateway token (Bus only, one platform; DISPATCH scope \"{}\"): the fleet cannot be checked with it",
+            info.dispatch_scope
+        );
+        report.stop("token", CliError::Unauthorized(message), fix);
+        return None;
+    }
+    report.ok("token", format!("an admin token (every RPC); gorpd {}", info.version));
+    Some((control, info))
+}
+
+fn check_clock(info: &pb::ServerInfo, report: &mut Report) {
+    let Ok(server) = chrono::DateTime::parse_from_rfc3339(&info.server_time) else {
+        report.warn("clock", "gorpd did not say its time (an older gorpd)".to_owned(), "upgrade gorpd");
+        return;
+    };
+    let skew = (server.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds() as f64 / 1000.0;
+    if skew.abs() > MAX_CLOCK_SKEW_SECS {
+        let direction = if skew > 0.0 { "ahead of" } else { "behind" };
+        let message = format!("gorpd's clock is {:.1} s {direction} this machine's", skew.abs());
+        report.warn("clock", message, "run NTP on both machines (e.g. systemd-timesyncd or chrony)");
+    } else {
+        report.ok("clock", format!("gorpd's clock agrees with this machine's (off by {:.1} s)", skew.abs()));
+    }
+}
+
+async fn check_gateways(cli: &Cli, control: &mut connect::Control, report: &mut Report) {
+    let gateways = match control.list_gateways(pb::ListGatewaysRequest {}).await {
+        Ok(list) => list.into_inner().gateways,
+        Err(status) => {
+            report.fail("gateways", CliError::from_status(status, &cli.server).to_string(), "see gorpd's log");
+            return;
+        }
+    };
+    if gateways.is_empty() {
+        report.ok("gateways", "no gateway has connected yet (the web chat needs none)".to_owned());
+    }
+    for gateway in gateways {
+        let name = format!("{} ({})", gateway.gateway_id, gateway.platform);
+        let waiting = match gateway.pending {
+            0 => "nothing waiting".to_owned(),
+            n => format!("{n} answer(s) waiting for it"),
+        };
+        if !gateway.connected {
+            let message = format!("{name} is not connected (last seen {}); {waiting}", gateway.last_seen);
+            let fix = format!(
+                "start gorp-{} with --gateway-id {} (or remove it if it is gone for good) and read its log",
+                gateway.platform, gateway.gateway_id
+            );
+            report.fail("gateway", message, fix);
+        } else if gateway.pending >= LAGGING_ANSWERS {
+            let message = format!("{name} is connected but {} answers behind", gateway.pending);
+            report.warn("gateway", message, "look in the gateway's log and /metrics for rate limits or failures");
+        } else {
+            report.ok("gateway", format!("{name} connected; {waiting}"));
+        }
+    }
+}
+
+async fn check_agents(control: &mut connect::Control, report: &mut Report) {
+    let checks = match control.check_agents(pb::CheckAgentsRequest {}).await {
+        Ok(checks) => checks.into_inner().agents,
+        Err(status) => {
+            let message = format!("gorpd cannot check its agents: {}", status.message());
+            report.warn("agent", message, "upgrade gorpd to one that serves CheckAgents");
+            return;
+        }
+    };
+    for check in checks {
+        if check.ok {
+            report.ok("agent", format!("{}: {}", check.agent, check.detail));
+            continue;
+        }
+        let fix = if check.detail.contains("not found") {
+            format!("install it on gorpd's machine, or set the full path as `command` under [agents.{}]", check.agent)
+        } else {
+            format!("check [agents.{}] in gorpd's config (command, base_url, api_key_env)", check.agent)
+        };
+        report.fail("agent", format!("{}: {}", check.agent, check.detail), fix);
+    }
+}
+
+fn check_storage(info: &pb::ServerInfo, report: &mut Report) {
+    let free = info.disk_free_bytes;
+    let message = format!("{} free on gorpd's disk; database {}", mib(free), mib(info.database_bytes));
+    if free < LOW_DISK_BYTES / 10 {
+        report.fail("disk", message, "free space on gorpd's data directory's disk: writes stop when it is full");
+    } else if free < LOW_DISK_BYTES {
+        report.warn("disk", message, "free space on gorpd's data directory's disk soon");
+    } else {
+        report.ok("disk", message);
+    }
+    if info.max_database_bytes > 0 && info.database_bytes * 10 >= info.max_database_bytes * 9 {
+        let message =
+            format!("the database is at {} of its {} limit", mib(info.database_bytes), mib(info.max_database_bytes));
+        report.warn("database", message, "prune history (gorpctl session prune) or raise max_database_bytes");
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
