@@ -99,7 +99,12 @@ pub(crate) enum Command {
     ///
     /// Exit codes: 0 nothing wrong (warnings may be printed), 1 problems found, 4 token refused,
     /// 5 gorpd unreachable.
-    Doctor,
+    Doctor {
+        /// A gateway's health address (its --health-addr), e.g. http://127.0.0.1:9731, to check its
+        /// /healthz and its clock against gorpd's; repeat for each gateway.
+        #[arg(long = "gateway-health", value_name = "URL")]
+        gateway_health: Vec<String>,
+    },
     /// gorpd's version, its limits (message size, counts, zone, retention) and the database's size.
     Info,
     /// Print a shell completion script.

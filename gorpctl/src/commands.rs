@@ -16,7 +16,7 @@ pub(crate) async fn run(cli: &Cli) -> CommandResult {
     match &cli.command {
         Command::Completions { .. } => unreachable!("handled before connecting"),
         Command::Health => health(cli).await,
-        Command::Doctor => crate::doctor::run(cli).await,
+        Command::Doctor { gateway_health } => crate::doctor::run(cli, gateway_health).await,
         Command::Watch => watch(cli, connect::control(cli).await?).await,
         command => {
             let control = connect::control(cli).await?;
@@ -238,7 +238,7 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
             }
             Ok(())
         }
-        Command::Watch | Command::Health | Command::Doctor | Command::Completions { .. } => {
+        Command::Watch | Command::Health | Command::Doctor { .. } | Command::Completions { .. } => {
             unreachable!("handled in run")
         }
     }

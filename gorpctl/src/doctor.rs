@@ -5,7 +5,8 @@
 //! reachable and serving, the token accepted and its scope, gorpd's clock
 //! against this machine's, every gateway connected and how far behind, every
 //! agent profile usable (gorpd starts each ACP agent and asks `initialize`,
-//! and asks each OpenAI-compatible endpoint), the disk and the database.
+//! and asks each OpenAI-compatible endpoint), the disk and the database, and
+//! each gateway health address given (its `/healthz` and its clock).
 //! When gorpd cannot be reached or refuses the token, the later checks are
 //! skipped. The exit code is gorpctl's: 5 unreachable, 4 token refused, 1
 //! any other problem, 0 when only warnings (or nothing) were found.
@@ -117,21 +118,24 @@ impl Report {
     }
 }
 
-/// `gorpctl doctor`.
-pub(crate) async fn run(cli: &Cli) -> Result<(), CliError> {
+/// `gorpctl doctor`, with the gateways' health addresses to check.
+pub(crate) async fn run(cli: &Cli, gateway_health: &[String]) -> Result<(), CliError> {
     let mut report = Report::default();
-    check_all(cli, &mut report).await;
+    check_all(cli, gateway_health, &mut report).await;
     report.print(cli.json);
     report.outcome()
 }
 
-async fn check_all(cli: &Cli, report: &mut Report) {
+async fn check_all(cli: &Cli, gateway_health: &[String], report: &mut Report) {
     if !check_serving(cli, report).await {
         return;
     }
     let Some((mut control, info)) = check_token(cli, report).await else { return };
-    check_clock(&info, report);
+    let gorpd_skew = check_clock(&info, report);
     check_gateways(cli, &mut control, report).await;
+    for url in gateway_health {
+        check_gateway_health(url, gorpd_skew, report).await;
+    }
     check_agents(&mut control, report).await;
     check_storage(&info, report);
 }
@@ -194,10 +198,11 @@ async fn check_token(cli: &Cli, report: &mut Report) -> Option<(connect::Control
     Some((control, info))
 }
 
-fn check_clock(info: &pb::ServerInfo, report: &mut Report) {
+/// Checks gorpd's clock against this machine's; returns how far it is ahead, in seconds.
+fn check_clock(info: &pb::ServerInfo, report: &mut Report) -> Option<f64> {
     let Ok(server) = chrono::DateTime::parse_from_rfc3339(&info.server_time) else {
         report.warn("clock", "gorpd did not say its time (an older gorpd)".to_owned(), "upgrade gorpd");
-        return;
+        return None;
     };
     let skew = (server.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds() as f64 / 1000.0;
     if skew.abs() > MAX_CLOCK_SKEW_SECS {
@@ -206,6 +211,49 @@ fn check_clock(info: &pb::ServerInfo, report: &mut Report) {
         report.warn("clock", message, "run NTP on both machines (e.g. systemd-timesyncd or chrony)");
     } else {
         report.ok("clock", format!("gorpd's clock agrees with this machine's (off by {:.1} s)", skew.abs()));
+    }
+    Some(skew)
+}
+
+/// Checks one gateway's `/healthz` (its own view: connected to gorpd, spool room) and its clock
+/// (the `Date` of its answer, to the second) against gorpd's, whose offset from ours is `gorpd_skew`.
+async fn check_gateway_health(url: &str, gorpd_skew: Option<f64>, report: &mut Report) {
+    let address = url.trim_end_matches('/');
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build();
+    let answer = match client.map(|client| client.get(format!("{address}/healthz")).send()) {
+        Ok(request) => request.await,
+        Err(error) => Err(error),
+    };
+    let sent_at = chrono::Utc::now();
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(error) => {
+            let message = format!("no answer from the gateway health address {address}: {error}");
+            report.fail("gateway", message, "is the gateway running, started with --health-addr at that address?");
+            return;
+        }
+    };
+    let date = answer.headers().get("date").and_then(|date| date.to_str().ok()).map(str::to_owned);
+    let healthy = answer.status().is_success();
+    let body: serde_json::Value = answer.json().await.unwrap_or_default();
+    let (status, platform) = (body["status"].as_str().unwrap_or("?"), body["platform"].as_str().unwrap_or("?"));
+    if healthy {
+        report.ok("gateway", format!("{platform} at {address}: {status}"));
+    } else {
+        report.fail("gateway", format!("{platform} at {address}: {status}"), "read the gateway's log and /healthz");
+    }
+    let (Some(date), Some(gorpd_skew)) = (date, gorpd_skew) else { return };
+    let Ok(date) = chrono::DateTime::parse_from_rfc2822(&date) else { return };
+    // The Date header has whole seconds: up to one second of the difference is its rounding.
+    let skew = (date.with_timezone(&chrono::Utc) - sent_at).num_milliseconds() as f64 / 1000.0 + 0.5 - gorpd_skew;
+    if skew.abs() > MAX_CLOCK_SKEW_SECS + 0.5 {
+        let direction = if skew > 0.0 { "ahead of" } else { "behind" };
+        let message = format!("the clock of {platform} at {address} is about {:.0} s {direction} gorpd's", skew.abs());
+        report.warn(
+            "clock",
+            message,
+            "run NTP on the gateway's machine and gorpd's (e.g. systemd-timesyncd or chrony)",
+        );
     }
 }
 

@@ -611,3 +611,53 @@ async fn doctor_exits_0_on_a_healthy_deployment_4_on_a_bad_token_and_5_when_gorp
     assert!(text.starts_with("FAIL gorpd     cannot reach gorpd at http://127.0.0.1:1"), "{text}");
     assert!(text.contains("fix: start gorpd, or point --server"), "{text}");
 }
+
+/// Answers every `GET /healthz` like a gateway's health address would: `status` with `body`,
+/// and a `Date` header `skew` seconds off this machine's clock. A stand-in for a gateway on
+/// another machine, whose clock the test cannot move.
+async fn health_address(status: &'static str, body: &'static str, skew: i64) -> String {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut reader = BufReader::new(&mut stream);
+            while reader.read_until(b'\n', &mut request).await.unwrap_or(0) > 2 && !request.ends_with(b"\r\n\r\n") {}
+            let date = (chrono::Utc::now() + chrono::Duration::seconds(skew)).format("%a, %d %b %Y %H:%M:%S GMT");
+            let reply = format!(
+                "HTTP/1.1 {status}\r\ndate: {date}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn doctor_reads_each_gateways_health_address_and_compares_its_clock_with_gorpds() {
+    let server = TestServer::start().await;
+    let skewed = health_address("200 OK", r#"{"status":"ok","platform":"telegram"}"#, 30).await;
+    let full = health_address("503 Service Unavailable", r#"{"status":"spool full","platform":"slack"}"#, 0).await;
+    let gone = "http://127.0.0.1:1";
+    let args = ["--json", "doctor", "--gateway-health", &skewed, "--gateway-health", &full, "--gateway-health", gone];
+    let output = run(&server, &args).await;
+    assert_eq!(code(&output), 1, "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(finding(&report, "gateway", &format!("telegram at {skewed}: ok"))["status"], "ok");
+    let clock = finding(&report, "clock", &format!("the clock of telegram at {skewed} is about 30 s ahead of gorpd's"));
+    assert_eq!(clock["status"], "warn");
+    assert_eq!(finding(&report, "gateway", &format!("slack at {full}: spool full"))["status"], "fail");
+    let unreachable = finding(&report, "gateway", "no answer from the gateway health address http://127.0.0.1:1");
+    assert!(unreachable["fix"].as_str().unwrap().contains("--health-addr"), "{unreachable}");
+    assert!(
+        !report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["message"].as_str().unwrap().contains(&format!("slack at {full} is about"))),
+        "a clock in step is not reported: {report:#}"
+    );
+    server.stop().await.unwrap();
+}
