@@ -44,9 +44,20 @@ pub(crate) enum Command {
     Tell {
         /// Session name.
         session: String,
-        /// The message (the words are joined with spaces).
-        #[arg(required = true, num_args = 1..)]
+        /// The message (the words are joined with spaces); may be left out with --attach.
+        #[arg(required_unless_present = "attach", num_args = 0..)]
         message: Vec<String>,
+        /// A file to send with it (repeat for several; up to 10, each within gorpd's
+        /// max_attachment_bytes, 25 MiB by default).
+        #[arg(long, value_name = "FILE")]
+        attach: Vec<PathBuf>,
+    },
+    /// Download a stored file (as listed by `read`) by its SHA-256.
+    Download {
+        /// The file's SHA-256, as `read` shows it.
+        sha256: String,
+        /// Where to write it (replaced atomically if it exists).
+        file: PathBuf,
     },
     /// Show a session's last messages, oldest first.
     Read {

@@ -18,6 +18,21 @@ pub(crate) async fn run(cli: &Cli) -> CommandResult {
         Command::Health => health(cli).await,
         Command::Doctor { gateway_health } => crate::doctor::run(cli, gateway_health).await,
         Command::Watch => watch(cli, connect::control(cli).await?).await,
+        Command::Tell { session, message, attach } => {
+            let client = connect::client(cli).await?;
+            let text = message.join(" ");
+            crate::files::tell(cli.json, session, &text, attach, &client).await.map_err(|e| match e {
+                Failure::Status(s) => status(s),
+                Failure::Cli(e) => e,
+            })
+        }
+        Command::Download { sha256, file } => {
+            let client = connect::client(cli).await?;
+            crate::files::download(cli.json, sha256, file, &client).await.map_err(|e| match e {
+                Failure::Status(s) => status(s),
+                Failure::Cli(e) => e,
+            })
+        }
         command => {
             let control = connect::control(cli).await?;
             fleet(cli, command, control).await.map_err(|e| match e {
@@ -93,16 +108,6 @@ impl From<tonic::Status> for Failure {
 async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(), Failure> {
     match command {
         Command::Session(command) => session(cli, command, &mut control).await,
-        Command::Tell { session, message } => {
-            let request = pb::TellRequest { session: session.clone(), text: message.join(" ") };
-            let told = control.tell(request).await?.into_inner();
-            if cli.json {
-                print_json(&json!({ "session": session, "message_id": told.message_id }));
-            } else {
-                println!("sent to {session} (message {}); its answer goes to its bound channels", told.message_id);
-            }
-            Ok(())
-        }
         Command::Read { session, count } => {
             let request = pb::ReadHistoryRequest { session: session.clone(), count: count.unwrap_or(0) };
             let entries = control.read_history(request).await?.into_inner().entries;
@@ -116,6 +121,12 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
                     .map(|e| vec![e.created_at.clone(), e.role.clone(), e.author.clone(), e.text.clone()])
                     .collect();
                 println!("{}", table(&["TIME", "ROLE", "AUTHOR", "TEXT"], &rows));
+                let files: Vec<_> =
+                    entries.iter().flat_map(|e| e.attachments.iter().map(move |a| attachment_row(e.id, a))).collect();
+                if !files.is_empty() {
+                    println!("\n{}", table(&["MESSAGE", "FILE", "TYPE", "BYTES", "SHA256"], &files));
+                    println!("(gorpctl download SHA256 FILE saves one)");
+                }
             }
             Ok(())
         }
@@ -238,7 +249,12 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
             }
             Ok(())
         }
-        Command::Watch | Command::Health | Command::Doctor { .. } | Command::Completions { .. } => {
+        Command::Watch
+        | Command::Health
+        | Command::Doctor { .. }
+        | Command::Completions { .. }
+        | Command::Tell { .. }
+        | Command::Download { .. } => {
             unreachable!("handled in run")
         }
     }

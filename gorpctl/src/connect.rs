@@ -32,8 +32,12 @@ pub(crate) async fn channel(cli: &Cli) -> Result<Channel, CliError> {
 
 /// A Control client with the resolved token.
 pub(crate) async fn control(cli: &Cli) -> Result<Control, CliError> {
-    let client = builder(cli).connect().await.map_err(|error| cli_error(error, cli))?;
-    Ok(client.control_api())
+    Ok(client(cli).await?.control_api())
+}
+
+/// A client with the resolved token (files need the Bus as well as Control).
+pub(crate) async fn client(cli: &Cli) -> Result<Client, CliError> {
+    builder(cli).connect().await.map_err(|error| cli_error(error, cli))
 }
 
 fn cli_error(error: Error, cli: &Cli) -> CliError {

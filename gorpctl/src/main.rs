@@ -8,6 +8,7 @@ mod commands;
 mod connect;
 mod doctor;
 mod error;
+mod files;
 mod output;
 
 use clap::{CommandFactory, Parser};

@@ -73,7 +73,16 @@ pub(crate) fn history_json(entry: &pb::HistoryEntry) -> Value {
         "text": entry.text,
         "channel": entry.channel.as_ref().map(channel_json),
         "created_at": entry.created_at,
+        "attachments": entry.attachments.iter().map(|a| json!({
+            "name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256,
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// One row of `read`'s file table.
+pub(crate) fn attachment_row(message: i64, attachment: &pb::Attachment) -> Vec<String> {
+    let pb::Attachment { name, media_type, size, sha256, .. } = attachment;
+    vec![message.to_string(), name.clone(), media_type.clone(), size.to_string(), sha256.clone()]
 }
 
 pub(crate) fn gateway_json(gateway: &pb::Gateway) -> Value {

@@ -274,6 +274,7 @@ fn watched(message_id: String) -> pb::PublishRequest {
         sender_id: String::new(),
         sender_name: "bob".into(),
         text: "watch this".into(),
+        attachments: Vec::new(),
     }
 }
 

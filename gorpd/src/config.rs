@@ -16,6 +16,9 @@ pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:7730";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:7731";
 /// Default largest message text: 64 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Upper bound for `max_attachment_bytes`: 4 GiB.
+pub const MAX_ATTACHMENT_BYTES: u64 = 4 << 30;
+
 /// Smallest `max_database_bytes`: 1 MiB.
 pub const MIN_DATABASE_BYTES: u64 = 1024 * 1024;
 /// Upper bound for `max_body_bytes`: 4 MiB.
@@ -110,6 +113,8 @@ struct FileConfig {
     dispatch_scope: Option<DispatchScope>,
     #[serde(default)]
     dispatch_scopes: BTreeMap<String, DispatchScope>,
+    max_attachment_bytes: Option<u64>,
+    max_message_attachment_bytes: Option<u64>,
 }
 
 /// How to run one kind of agent; sessions name a profile (`!create x --agent <profile>`).
@@ -332,6 +337,8 @@ pub struct Config {
     pub grpc_max_connections: usize,
     /// Seconds a client has to send a request's headers (HTTP), or its first bytes (gRPC).
     pub header_read_timeout_secs: u64,
+    /// Largest attachment, and largest total of one message's attachments [default: 25 MiB, 100 MiB].
+    pub file_limits: crate::files::FileLimits,
 }
 
 impl Config {
@@ -372,6 +379,7 @@ impl Config {
             http_max_connections: 512,
             grpc_max_connections: 512,
             header_read_timeout_secs: 10,
+            file_limits: crate::files::FileLimits::default(),
         }
     }
 
@@ -417,6 +425,9 @@ impl Config {
         config.header_read_timeout_secs = file.header_read_timeout_secs.unwrap_or(config.header_read_timeout_secs);
         config.dispatch_scopes =
             DispatchScopes { default: file.dispatch_scope.unwrap_or_default(), platforms: file.dispatch_scopes };
+        let limits = &mut config.file_limits;
+        limits.max_file_bytes = file.max_attachment_bytes.unwrap_or(limits.max_file_bytes);
+        limits.max_message_bytes = file.max_message_attachment_bytes.unwrap_or(limits.max_message_bytes);
         config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -464,6 +475,15 @@ impl Config {
         }
         if !(1..=3650).contains(&self.gateway_stale_days) {
             return fail(format!("gateway_stale_days must be from 1 to 3650, not {}", self.gateway_stale_days));
+        }
+        let files = self.file_limits;
+        if !(1..=MAX_ATTACHMENT_BYTES).contains(&files.max_file_bytes)
+            || !(files.max_file_bytes..=MAX_ATTACHMENT_BYTES * 10).contains(&files.max_message_bytes)
+        {
+            return fail(format!(
+                "max_attachment_bytes must be from 1 to {MAX_ATTACHMENT_BYTES} (4 GiB) and \
+                 max_message_attachment_bytes from max_attachment_bytes to ten times that bound"
+            ));
         }
         if self.history_keep_days.is_some_and(|days| !(1..=36_500).contains(&days)) {
             return fail("history_keep_days must be from 1 to 36500".to_owned());

@@ -37,6 +37,27 @@ pub struct MessageRef {
     pub message_id: String,
 }
 
+/// A stored file carried by a message or a response: its bytes live once in
+/// the data directory under their SHA-256 (see `crate::files`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The file's name, without directories.
+    pub name: String,
+    /// Its media type (`image/png`).
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of its bytes: where it is stored.
+    pub sha256: String,
+}
+
+impl Attachment {
+    /// Whether it is an image (`image/*`).
+    pub fn is_image(&self) -> bool {
+        self.media_type.starts_with("image/")
+    }
+}
+
 /// The kind of a final response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseKind {
@@ -127,6 +148,8 @@ pub struct NewResponse {
     pub reply_to: Option<MessageRef>,
     /// A permission request (or its outcome) this response is about.
     pub permission: Option<PermissionNotice>,
+    /// Files that come with it (stored before the response is committed).
+    pub attachments: Vec<Attachment>,
 }
 
 /// A committed final response with its durable `seq`.
@@ -148,6 +171,8 @@ pub struct Response {
     pub reply_to: Option<MessageRef>,
     /// A permission request (or its outcome) this response is about.
     pub permission: Option<PermissionNotice>,
+    /// Files that come with it.
+    pub attachments: Vec<Attachment>,
     /// Commit time.
     pub created_at: DateTime<Utc>,
 }
@@ -204,6 +229,8 @@ pub struct Inbound {
     pub sender: String,
     /// Text.
     pub text: String,
+    /// Files sent with it.
+    pub attachments: Vec<Attachment>,
 }
 
 impl Inbound {

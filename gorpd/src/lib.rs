@@ -13,6 +13,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod files;
 pub mod grpc;
 pub mod metrics;
 pub mod names;
@@ -218,6 +219,7 @@ impl Gorpd {
             gateway_stale: chrono::Duration::days(i64::from(config.gateway_stale_days)),
             retention_every: Duration::from_secs(config.retention_every_secs),
             dispatch_scopes: config.dispatch_scopes.clone(),
+            file_limits: config.file_limits,
         };
         let bus = Bus::with_capacity(store.clone(), config.live_buffer);
         let orchestrator = Orchestrator::start(
@@ -259,10 +261,10 @@ impl Gorpd {
         let address = |listener: &TcpListener| listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
         let (grpc_addr, http_addr) = (address(&listeners.grpc), address(&listeners.http));
         let presence = grpc::Presence::default();
-        // Frames up to the largest text any configuration allows (plus the
-        // envelope) are read, so a text over the configured limit gets its own
+        // Frames up to the largest text any configuration allows (plus inline
+        // attachments and the envelope) are read, so a text over the configured limit gets its own
         // REJECTED ack; only a frame beyond this ends a stream.
-        let max_message = config::MAX_MAX_BODY_BYTES + 64 * 1024;
+        let max_message = config::MAX_MAX_BODY_BYTES + files::INLINE_MAX_TOTAL + 64 * 1024;
         let opening_timeout = Duration::from_secs(self.config.header_read_timeout_secs);
         let grpc_limits = grpc::GrpcLimits {
             max_message_bytes: max_message,

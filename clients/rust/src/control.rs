@@ -49,11 +49,20 @@ pub struct HistoryEntry {
     pub text: String,
     /// Where an inbound message came from.
     pub channel: Option<Channel>,
+    /// Files it carries (by reference: download them with [`Client::download`]).
+    pub attachments: Vec<crate::Attachment>,
 }
 
 impl From<pb::HistoryEntry> for HistoryEntry {
     fn from(e: pb::HistoryEntry) -> Self {
-        Self { id: e.id, role: e.role, author: e.author, text: e.text, channel: e.channel.map(Channel::from) }
+        Self {
+            id: e.id,
+            role: e.role,
+            author: e.author,
+            text: e.text,
+            channel: e.channel.map(Channel::from),
+            attachments: e.attachments.into_iter().map(crate::Attachment::from).collect(),
+        }
     }
 }
 
@@ -107,8 +116,7 @@ impl Client {
 
     /// Sends `text` to `session` as a message from the control API; returns its history id.
     pub async fn tell(&self, session: &str, text: &str) -> Result<i64, Error> {
-        let request = pb::TellRequest { session: session.to_owned(), text: text.to_owned() };
-        Ok(self.control_api().tell(request).await?.into_inner().message_id)
+        self.tell_with(session, text, Vec::new()).await
     }
 
     /// The last `count` entries of `session`'s history, oldest first (0: gorpd's default).

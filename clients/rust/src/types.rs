@@ -53,12 +53,27 @@ pub struct Message {
     pub sender_id: Option<String>,
     /// The author's display name, if known.
     pub sender_name: Option<String>,
+    /// Files sent with it (with files, the text may be empty).
+    pub attachments: Vec<crate::Attachment>,
 }
 
 impl Message {
     /// A message without author details.
     pub fn new(channel: Channel, message_id: impl Into<String>, text: impl Into<String>) -> Self {
-        Self { channel, message_id: message_id.into(), text: text.into(), sender_id: None, sender_name: None }
+        Self {
+            channel,
+            message_id: message_id.into(),
+            text: text.into(),
+            sender_id: None,
+            sender_name: None,
+            attachments: Vec::new(),
+        }
+    }
+
+    /// Adds files.
+    pub fn attach(mut self, attachments: impl IntoIterator<Item = crate::Attachment>) -> Self {
+        self.attachments.extend(attachments);
+        self
     }
 
     /// Names the author.
@@ -75,6 +90,7 @@ impl Message {
             sender_id: self.sender_id.clone().unwrap_or_default(),
             sender_name: self.sender_name.clone().unwrap_or_default(),
             text: self.text.clone(),
+            attachments: self.attachments.iter().cloned().map(pb::Attachment::from).collect(),
         }
     }
 }
@@ -120,6 +136,8 @@ pub struct Response {
     pub reply_to: Option<(Channel, String)>,
     /// When gorpd committed it, RFC 3339.
     pub created_at: String,
+    /// Files that come with it, by reference (download them with [`crate::Client::download`]).
+    pub attachments: Vec<crate::Attachment>,
 }
 
 impl From<pb::Response> for Response {
@@ -139,6 +157,7 @@ impl From<pb::Response> for Response {
             targets: r.targets.into_iter().map(Channel::from).collect(),
             reply_to: message_ref(r.reply_to),
             created_at: r.created_at,
+            attachments: r.attachments.into_iter().map(crate::Attachment::from).collect(),
         }
     }
 }

@@ -249,7 +249,14 @@ impl<'a> Syncer<'a> {
         let member = room.get_member_no_sync(&sender).await.ok().flatten();
         let sender_name =
             member.and_then(|m| m.display_name().map(str::to_owned)).unwrap_or_else(|| sender.localpart().to_owned());
-        let inbound = Inbound { channel_id: channel, message_id, sender_id: sender.to_string(), sender_name, text };
+        let inbound = Inbound {
+            channel_id: channel,
+            message_id,
+            sender_id: sender.to_string(),
+            sender_name,
+            text,
+            files: Vec::new(),
+        };
         Some(Message { inbound, room: room.clone(), event_id })
     }
 

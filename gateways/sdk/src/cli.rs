@@ -74,6 +74,11 @@ pub struct CommonArgs {
     /// health checks and supervisors). Needs no other setting.
     #[arg(long)]
     pub health: bool,
+
+    /// gorpd's web chat address as users reach it, e.g. https://gorp.example.org;
+    /// a file too large for the platform is sent as a link there.
+    #[arg(long, env = "GORP_WEB_URL", value_name = "URL")]
+    pub web_url: Option<String>,
 }
 
 impl std::fmt::Debug for CommonArgs {
@@ -88,6 +93,7 @@ impl std::fmt::Debug for CommonArgs {
             .field("edit_interval_ms", &self.edit_interval_ms)
             .field("health_addr", &self.health_addr)
             .field("health", &self.health)
+            .field("web_url", &self.web_url)
             .finish()
     }
 }
@@ -105,6 +111,7 @@ impl CommonArgs {
         config.gateway_id = self.gateway_id.clone();
         config.edit_interval = Duration::from_millis(self.edit_interval_ms);
         config.health_addr = self.health_addr;
+        config.web_url = self.web_url.clone();
         if !allowed.is_empty() {
             config.allow = AllowList::only(allowed);
         }

@@ -61,6 +61,10 @@ pub struct GatewayConfig {
     pub state_dir: Option<PathBuf>,
     /// Where to serve `/healthz` and `/metrics` (default: nowhere).
     pub health_addr: Option<SocketAddr>,
+    /// gorpd's web chat as users reach it (`https://gorp.example.org`), for
+    /// links to files too large for the platform (default: none; the
+    /// message then names the web chat and `gorpctl download`).
+    pub web_url: Option<String>,
 }
 
 impl GatewayConfig {
@@ -78,6 +82,7 @@ impl GatewayConfig {
             spool: None,
             state_dir: None,
             health_addr: None,
+            web_url: None,
         }
     }
 

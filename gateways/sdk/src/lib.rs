@@ -23,6 +23,7 @@ mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+mod files;
 mod health;
 mod listen;
 mod metrics;
@@ -40,11 +41,12 @@ pub use backoff::{Backoff, BackoffConfig};
 pub use chunking::split_message;
 pub use config::{GatewayConfig, Secret};
 pub use error::GatewayError;
+pub use files::UploadError;
 pub use listen::{Ack, AckHandle, ListenContext, PlatformHealth, SubmitError};
 pub use pacing::Rate;
 pub use platform::{
-    Delivered, Edit, Inbound, Limits, Outbound, OutboundKind, PermissionChoice, PermissionPrompt, Platform,
-    PlatformError,
+    Delivered, Edit, Inbound, InboundFile, Limits, Outbound, OutboundFile, OutboundKind, PermissionChoice,
+    PermissionPrompt, Platform, PlatformError,
 };
 pub use runner::{ConnectionState, Runner};
 pub use sent::SentMessages;

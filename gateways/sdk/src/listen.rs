@@ -83,6 +83,8 @@ pub struct ListenContext {
     spool: Option<Spool>,
     /// The platform's latest health, sent to gorpd on every connection.
     health: watch::Sender<PlatformHealth>,
+    /// gorpd's files, for uploads (none in tests of the inbound half alone).
+    files: Option<crate::files::FileLink>,
 }
 
 /// What a platform reports about its own side, for gorpd's gateway list,
@@ -104,7 +106,23 @@ impl ListenContext {
         spool: Option<Spool>,
         health: watch::Sender<PlatformHealth>,
     ) -> Self {
-        Self { shutdown, intake, notices, allow, spool, health }
+        Self { shutdown, intake, notices, allow, spool, health, files: None }
+    }
+
+    /// Uploads go to gorpd through `files`.
+    pub(crate) fn with_files(mut self, files: crate::files::FileLink) -> Self {
+        self.files = Some(files);
+        self
+    }
+
+    pub(crate) fn file_link(&self) -> Option<&crate::files::FileLink> {
+        self.files.as_ref()
+    }
+
+    /// Tells the author of `inbound` that one of its files was not sent to gorpd, and why.
+    pub async fn tell_file_refused(&self, inbound: &Inbound, name: &str, reason: &str) {
+        let text = format!("⚠ {name} was not sent: {reason}");
+        let _ = self.notices.send(notice(inbound, &format!("file-refused/{name}"), &text)).await;
     }
 
     /// Reports the platform's health; the runner sends it to gorpd now (if
@@ -161,5 +179,6 @@ pub(crate) fn notice(inbound: &Inbound, what: &str, text: &str) -> Outbound {
         in_reply_to: Some(inbound.message_id.clone()).filter(|id| !id.is_empty()),
         piece: (0, 1),
         permission: None,
+        file: None,
     }
 }

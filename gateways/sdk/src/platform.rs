@@ -34,8 +34,48 @@ pub struct Inbound {
     pub sender_id: String,
     /// A display name for the author.
     pub sender_name: String,
-    /// The text.
+    /// The text (may be empty when the message carries files).
     pub text: String,
+    /// Files that came with it, already uploaded to gorpd with
+    /// [`ListenContext::upload`].
+    pub files: Vec<InboundFile>,
+}
+
+/// A file of a user's message, uploaded to gorpd (content addressed, so
+/// uploading the same bytes again, e.g. after a restart, stores nothing new).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InboundFile {
+    /// Its name.
+    pub name: String,
+    /// Its media type (`image/jpeg`).
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256: how gorpd names it.
+    pub sha256: String,
+}
+
+/// A file to send with a response, with its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundFile {
+    /// Its name.
+    pub name: String,
+    /// Its media type (`image/png`).
+    pub media_type: String,
+    /// The bytes (at most [`Platform::max_file_bytes`]).
+    pub bytes: std::sync::Arc<[u8]>,
+}
+
+impl OutboundFile {
+    /// Whether it is an image (`image/*`).
+    pub fn is_image(&self) -> bool {
+        self.media_type.starts_with("image/")
+    }
+
+    /// Whether it is audio (`audio/*`).
+    pub fn is_audio(&self) -> bool {
+        self.media_type.starts_with("audio/")
+    }
 }
 
 /// What a final response is.
@@ -94,6 +134,9 @@ pub struct Outbound {
     pub piece: (usize, usize),
     /// A permission request, on the first piece of a permission notice.
     pub permission: Option<PermissionPrompt>,
+    /// A file to send (then `text` is its caption): each file of a response
+    /// is its own outbound message, after the response's text.
+    pub file: Option<OutboundFile>,
 }
 
 /// An accepted outbound message.
@@ -162,6 +205,12 @@ pub trait Platform: Send + Sync + 'static {
     fn channel_rates(&self, channel_id: &str) -> Vec<Rate> {
         let _ = channel_id;
         Vec::new()
+    }
+
+    /// Largest file the bot may send; a response's larger files are sent as
+    /// a link to the web chat instead. Default: 0 (files always as links).
+    fn max_file_bytes(&self) -> u64 {
+        0
     }
 
     /// The platform's documented rate for all calls of the bot. Default: none.

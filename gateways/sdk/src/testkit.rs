@@ -69,6 +69,7 @@ impl MemoryPlatform {
             sender_id: sender_id.to_owned(),
             sender_name: format!("user {sender_id}"),
             text: text.to_owned(),
+            files: Vec::new(),
         });
         drop(state);
         self.updated.notify_one();

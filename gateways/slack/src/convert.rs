@@ -115,6 +115,7 @@ pub(crate) fn event_message(payload: &Value, bot_user: &str) -> Option<Inbound> 
         sender_name: user.clone(),
         sender_id: user,
         text,
+        files: Vec::new(),
     })
 }
 
@@ -144,6 +145,7 @@ pub(crate) fn click(payload: &Value) -> Option<Inbound> {
             sender_id: actions.user.id.clone(),
             sender_name: actions.user.name.clone().unwrap_or_else(|| actions.user.id.clone()),
             text,
+            files: Vec::new(),
         })
     })
 }

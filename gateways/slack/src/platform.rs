@@ -161,6 +161,7 @@ mod tests {
             in_reply_to: in_reply_to.map(Into::into),
             piece: (0, 1),
             permission: None,
+            file: None,
         }
     }
 

@@ -67,6 +67,7 @@ fn message_event(message: &Message, senders: &Senders) -> Event {
         sender_id: senders.sender_id(from),
         sender_name: from.full_name(),
         text: text.to_owned(),
+        files: Vec::new(),
     };
     Event::Message { inbound, callback: None }
 }
@@ -82,6 +83,7 @@ fn callback_event(query: CallbackQuery, senders: &Senders) -> Event {
         sender_id: senders.sender_id(&query.from),
         sender_name: query.from.full_name(),
         text,
+        files: Vec::new(),
     };
     Event::Message { inbound, callback: Some(query.id.0) }
 }

@@ -69,12 +69,19 @@ async fn submit_one(state: &GrpcState, caller: &Principal, request: pb::PublishR
             return ready(rejected(message_id, Status::invalid_argument(reason)));
         }
     }
+    // Stored (and fsynced) before the message is submitted, so its row never names a missing file.
+    let attachments = match super::files::accept(state, request.attachments).await {
+        Ok(attachments) => attachments,
+        Err(status) if status.code() == tonic::Code::Internal => return Err(status),
+        Err(status) => return ready(rejected(message_id, status)),
+    };
     let sender = [request.sender_name, request.sender_id].into_iter().find(|s| !s.is_empty());
     let new = NewInbound {
         channel,
         message_id: Some(request.message_id),
         sender: sender.unwrap_or_else(|| "someone".to_owned()),
         text: request.text,
+        attachments,
     };
     let span = tracing::debug_span!("publish", channel = %new.channel, message_id = %message_id);
     let receipt = match state.orchestrator.submit(new).instrument(span).await {
@@ -312,6 +319,7 @@ impl Bus for BusService {
     type PublishStream = ServerStream<pb::PublishAck>;
     type SubscribeResponsesStream = ServerStream<pb::Delivery>;
     type BindChannelStream = ServerStream<pb::BindEvent>;
+    type DownloadAttachmentStream = ServerStream<pb::DownloadChunk>;
 
     async fn publish(
         &self,
@@ -341,5 +349,25 @@ impl Bus for BusService {
         let requests = request.into_inner();
         let state = self.state.clone();
         Ok(Response::new(spawn_stream(&self.state, revoked, move |tx| bindings_feed(state, caller, requests, tx))))
+    }
+
+    async fn upload_attachment(
+        &self,
+        request: Request<Streaming<pb::UploadChunk>>,
+    ) -> Result<Response<pb::UploadResult>, Status> {
+        principal(&request)?;
+        Ok(Response::new(super::files::upload(&self.state, request.into_inner()).await?))
+    }
+
+    async fn download_attachment(
+        &self,
+        request: Request<pb::DownloadRequest>,
+    ) -> Result<Response<Self::DownloadAttachmentStream>, Status> {
+        let (caller, revoked) = (principal(&request)?, revocation(&request));
+        let request = request.into_inner();
+        let state = self.state.clone();
+        Ok(Response::new(spawn_stream(&self.state, revoked, move |tx| {
+            super::files::download(state, caller, request, tx)
+        })))
     }
 }

@@ -106,8 +106,10 @@ impl Control for ControlService {
 
     async fn tell(&self, request: Request<pb::TellRequest>) -> Result<Response<pb::TellResponse>, Status> {
         let request = admin(request)?;
+        let attachments = super::files::accept(&self.state, request.attachments).await?;
+        let orchestrator = &self.state.orchestrator;
         let inbound =
-            self.state.orchestrator.tell(&request.session, &request.text, &control_origin(), "operator").await?;
+            orchestrator.tell(&request.session, &request.text, attachments, &control_origin(), "operator").await?;
         Ok(Response::new(pb::TellResponse { message_id: inbound.id }))
     }
 
@@ -381,6 +383,8 @@ impl Control for ControlService {
             dispatch_scope,
             server_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             disk_free_bytes,
+            max_attachment_bytes: config.file_limits.max_file_bytes,
+            max_message_attachment_bytes: config.file_limits.max_message_bytes,
         }))
     }
 

@@ -42,6 +42,7 @@ pub(super) fn response_to_pb(response: &Response) -> pb::Response {
         reply_to: response.reply_to.as_ref().map(message_ref_to_pb),
         created_at: time(&response.created_at),
         permission: response.permission.as_ref().map(permission_to_pb),
+        attachments: response.attachments.iter().map(super::files::attachment_to_pb).collect(),
     }
 }
 
@@ -113,6 +114,7 @@ pub(super) fn history_to_pb(row: &HistoryRow) -> pb::HistoryEntry {
         text: row.text.clone(),
         channel: row.channel.as_ref().map(channel_to_pb),
         created_at: time(&row.created_at),
+        attachments: row.attachments.iter().map(super::files::attachment_to_pb).collect(),
     }
 }
 

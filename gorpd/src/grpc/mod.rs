@@ -5,6 +5,7 @@
 mod bus;
 mod control;
 mod convert;
+mod files;
 mod incoming;
 mod status;
 

@@ -26,6 +26,7 @@ impl From<OrchestratorError> for Status {
             OrchestratorError::Workspace { .. } => Status::failed_precondition(message),
             OrchestratorError::ShuttingDown => Status::unavailable(message),
             OrchestratorError::Store(inner) => inner.into(),
+            OrchestratorError::Files(inner) => inner.into(),
         }
     }
 }
@@ -49,6 +50,19 @@ impl From<StoreError> for Status {
                 Status::resource_exhausted(error.to_string())
             }
             other => internal(&other),
+        }
+    }
+}
+
+impl From<crate::files::FileError> for Status {
+    fn from(error: crate::files::FileError) -> Self {
+        use crate::files::FileError;
+        let message = error.to_string();
+        match error {
+            FileError::TooLarge(_) => Status::resource_exhausted(message),
+            FileError::Invalid(_) => Status::invalid_argument(message),
+            FileError::NotFound(_) => Status::not_found(message),
+            FileError::Io(inner) => internal(&inner),
         }
     }
 }

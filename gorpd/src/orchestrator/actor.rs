@@ -338,6 +338,7 @@ impl Orchestrator {
             targets: self.answer_targets(session, turn),
             reply_to: turn.reply_ref(),
             permission: None,
+            attachments: Vec::new(),
         };
         let commit = Commit {
             in_history: true,
@@ -479,6 +480,7 @@ impl Orchestrator {
             targets: vec![message.channel.clone()],
             reply_to: message.reply_ref(),
             permission: None,
+            attachments: Vec::new(),
         };
         let commit = Commit { finish: Some((message.id, InboundState::Dropped)), ..Commit::default() };
         self.inner.bus.append(response, commit).await?;
@@ -503,6 +505,7 @@ impl Orchestrator {
             targets: self.answer_targets(session, turn),
             reply_to: turn.reply_ref(),
             permission: None,
+            attachments: Vec::new(),
         };
         let commit =
             Commit { in_history: true, finish: Some((turn.id, InboundState::Interrupted)), only_if_running: false };
@@ -519,7 +522,7 @@ mod tests {
     fn row(role: &str, text: &str) -> HistoryRow {
         let channel = (role == "user").then(|| ChannelRef::new("web", "c"));
         let (role, author, text) = (role.to_owned(), "bob".to_owned(), text.to_owned());
-        HistoryRow { id: 0, role, author, text, channel, created_at: chrono::Utc::now() }
+        HistoryRow { id: 0, role, author, text, channel, created_at: chrono::Utc::now(), attachments: Vec::new() }
     }
 
     #[test]

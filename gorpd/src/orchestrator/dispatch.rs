@@ -283,7 +283,7 @@ async fn tell(o: &Orchestrator, rest: &str, inbound: &Inbound) -> CommandResult 
         return usage("!tell <session> <message>");
     };
     o.check_reach(&inbound.channel, session).await?;
-    o.tell(session, text.trim(), &inbound.channel, &inbound.sender).await?;
+    o.tell(session, text.trim(), inbound.attachments.clone(), &inbound.channel, &inbound.sender).await?;
     let channels = o.channels_of(session).len();
     Ok(Reply::ok(if channels == 0 {
         format!("Sent to {session}. It has no bound channels; read its answer with !read {session}.")

@@ -42,6 +42,9 @@ pub enum OrchestratorError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A stored file could not be written or read.
+    #[error(transparent)]
+    Files(#[from] crate::files::FileError),
 }
 
 /// Result alias for fleet operations.

@@ -4,6 +4,7 @@
 
 use super::{Orchestrator, OrchestratorError, OrchestratorResult, workspace};
 use crate::bus::{Activity, ChannelRef, Inbound, NewResponse, ResponseKind};
+use crate::domain::Attachment;
 use crate::names;
 use crate::store::{Commit, HistoryRow, NewInbound, SessionRow, StoreError};
 use std::sync::atomic::Ordering;
@@ -197,17 +198,22 @@ impl Orchestrator {
         Ok(previous)
     }
 
-    /// Queues `text` for a session as if it was said in `origin`; the answer goes to the session's channels.
+    /// Queues `text` (and files already stored, see `crate::files`) for a
+    /// session as if it was said in `origin`; the answer goes to the
+    /// session's channels. With files the text may be empty.
     pub async fn tell(
         &self,
         session: &str,
         text: &str,
+        attachments: Vec<Attachment>,
         origin: &ChannelRef,
         sender: &str,
     ) -> OrchestratorResult<Inbound> {
-        names::check_text(text, self.inner.config.max_text_bytes).map_err(invalid)?;
+        if attachments.is_empty() || !text.trim().is_empty() {
+            names::check_text(text, self.inner.config.max_text_bytes).map_err(invalid)?;
+        }
         self.inner.store.session(session).await.map_err(not_found_as_unknown(session))?;
-        let mut queued = self.queue_told(text, origin, sender, vec![session.to_owned()]).await?;
+        let mut queued = self.queue_told(text, attachments, origin, sender, vec![session.to_owned()]).await?;
         Ok(queued.pop().expect("one message per session"))
     }
 
@@ -226,7 +232,7 @@ impl Orchestrator {
         sessions: Vec<String>,
     ) -> OrchestratorResult<Vec<String>> {
         names::check_text(text, self.inner.config.max_text_bytes).map_err(invalid)?;
-        self.queue_told(text, origin, sender, sessions.clone()).await?;
+        self.queue_told(text, Vec::new(), origin, sender, sessions.clone()).await?;
         Ok(sessions)
     }
 
@@ -235,12 +241,18 @@ impl Orchestrator {
     async fn queue_told(
         &self,
         text: &str,
+        attachments: Vec<Attachment>,
         origin: &ChannelRef,
         sender: &str,
         sessions: Vec<String>,
     ) -> OrchestratorResult<Vec<Inbound>> {
-        let new =
-            NewInbound { channel: origin.clone(), message_id: None, sender: sender.to_owned(), text: text.to_owned() };
+        let new = NewInbound {
+            channel: origin.clone(),
+            message_id: None,
+            sender: sender.to_owned(),
+            text: text.to_owned(),
+            attachments,
+        };
         let queued = self.inner.store.queue_for_sessions(&new, sessions.clone()).await?;
         for (session, inbound) in sessions.iter().zip(&queued) {
             self.inner.bus.report(Activity::Message(inbound.clone()));
@@ -290,6 +302,7 @@ impl Orchestrator {
             targets,
             reply_to: None,
             permission: None,
+            attachments: Vec::new(),
         };
         self.inner.bus.append(response, Commit::default()).await?;
         Ok(())

@@ -32,7 +32,7 @@ pub use fleet::{SessionInfo, SessionState};
 pub use hooks::{MAX_PER_MINUTE, MAX_TEMPLATE_BYTES, check_template, render_template};
 pub use intake::Receipt;
 pub use permissions::Answer;
-pub use retention::CompactionReport;
+pub use retention::{CompactionReport, FILE_GRACE};
 pub use scheduler::{MAX_SCHEDULES_PER_SESSION, MISSED_AFTER, ScheduleInfo, ScheduleRequest};
 pub use session_config::{ExportedHook, ExportedSchedule, MAX_DOCUMENT_BYTES, SessionConfig};
 
@@ -89,6 +89,8 @@ pub struct OrchestratorConfig {
     pub max_database_bytes: Option<u64>,
     /// How far each platform's channels reach through DISPATCH.
     pub dispatch_scopes: DispatchScopes,
+    /// Size limits of attachments.
+    pub file_limits: crate::files::FileLimits,
 }
 
 /// The result of accepting a published message.
@@ -109,6 +111,8 @@ pub struct Orchestrator {
 #[derive(Debug)]
 struct Inner {
     store: Store,
+    /// The attachments' bytes, in the data directory beside the database.
+    files: crate::files::FileStore,
     bus: Bus,
     config: OrchestratorConfig,
     backends: Backends,
@@ -163,8 +167,10 @@ impl Orchestrator {
         let max_queued_messages = config.max_queued_messages;
         let (intake_tx, intake_rx) = mpsc::channel(intake::QUEUE);
         let bindings = bindings::Bindings::from_pairs(store.bindings().await?);
+        let files = crate::files::FileStore::new(store.data_dir(), config.file_limits);
         let orchestrator = Self {
             inner: Arc::new(Inner {
+                files,
                 store,
                 bus,
                 config,
@@ -212,7 +218,15 @@ impl Orchestrator {
             if let Some(id) = &new.message_id {
                 crate::names::check_external_id("message id", id)?;
             }
-            crate::names::check_text(&new.text, self.inner.config.max_text_bytes)
+            // A message may be only files; its text is still held to the size limit.
+            let only_files = !new.attachments.is_empty() && new.text.trim().is_empty();
+            match only_files {
+                true if new.text.len() > self.inner.config.max_text_bytes => {
+                    crate::names::check_text(&new.text, self.inner.config.max_text_bytes)
+                }
+                true => Ok(()),
+                false => crate::names::check_text(&new.text, self.inner.config.max_text_bytes),
+            }
         };
         check().map_err(OrchestratorError::Invalid)
     }
@@ -265,6 +279,11 @@ impl Orchestrator {
     /// The store this orchestrator uses.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The stored attachments.
+    pub fn files(&self) -> &crate::files::FileStore {
+        &self.inner.files
     }
 
     /// The settings clients must know (sizes, counts, zone, retention).

@@ -237,6 +237,7 @@ impl Orchestrator {
             targets,
             reply_to,
             permission: Some(notice),
+            attachments: Vec::new(),
         };
         self.inner.bus.append(response, Commit::default()).await?;
         Ok(())

@@ -12,8 +12,12 @@
 //!   acknowledged them; deliveries to platforms without such a gateway (the
 //!   web chat, or only silent gateways, which are reported) are kept that
 //!   many days. Freed pages go back to the file system.
+//! - stored files (attachments) that no message names any more and that are
+//!   older than [`FILE_GRACE`] are removed (`crate::files`); the grace keeps
+//!   an upload whose message is still on its way.
 
-use super::Orchestrator;
+use super::{Orchestrator, OrchestratorResult};
+use crate::files::Collected;
 use crate::store::{Compacted, CompactionPoints, GatewayRow, PruneRule, StoreError};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -29,6 +33,9 @@ pub struct CompactionReport {
     /// Gateways silent for longer than `gateway_stale_days`, which no longer hold compaction back.
     pub stale_gateways: Vec<GatewayRow>,
 }
+
+/// How old an unreferenced stored file must be before garbage collection removes it.
+pub const FILE_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// What one retention pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,7 +65,20 @@ impl Orchestrator {
                 ),
                 Err(error) => tracing::error!(%error, "retention failed; trying again at the next pass"),
             }
+            match self.collect_unreferenced_files(FILE_GRACE).await {
+                Ok(collected) if collected.files > 0 => {
+                    tracing::info!(files = collected.files, bytes = collected.bytes, "removed unreferenced files")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "file garbage collection failed; trying again at the next pass"),
+            }
         }
+    }
+
+    /// Removes the stored files no message names that are older than `grace`; nothing else.
+    pub async fn collect_unreferenced_files(&self, grace: std::time::Duration) -> OrchestratorResult<Collected> {
+        let referenced = self.inner.store.referenced_files().await?;
+        Ok(self.inner.files.collect_garbage(&referenced, grace).await?)
     }
 
     /// The last compaction's points and the gateways it passed over.

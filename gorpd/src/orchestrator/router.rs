@@ -88,6 +88,7 @@ impl Orchestrator {
             targets: vec![inbound.channel.clone()],
             reply_to: inbound.reply_ref(),
             permission: None,
+            attachments: Vec::new(),
         };
         let commit = Commit { finish: Some((inbound.id, InboundState::Done)), ..Commit::default() };
         self.inner.bus.append(response, commit).await?;

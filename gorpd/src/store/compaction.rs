@@ -143,6 +143,7 @@ mod tests {
             targets: platforms.iter().map(|p| ChannelRef::new(*p, "c")).collect(),
             reply_to: None,
             permission: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -45,6 +45,8 @@ pub struct HistoryRow {
     pub channel: Option<ChannelRef>,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// Files it carries.
+    pub attachments: Vec<crate::domain::Attachment>,
 }
 
 impl Role {
@@ -94,18 +96,22 @@ impl Store {
         .bind(count)
         .fetch_all(&self.pool)
         .await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.get("id")).collect();
+        let mut attachments = self.attachments_of(&ids).await?;
         Ok(rows
             .iter()
             .map(|r| {
                 let platform: Option<String> = r.get("platform_id");
                 let channel_id: Option<String> = r.get("channel_id");
+                let id: i64 = r.get("id");
                 HistoryRow {
-                    id: r.get("id"),
+                    id,
                     role: r.get("role"),
                     author: r.get("author"),
                     text: r.get("text"),
                     channel: platform.zip(channel_id).map(|(p, c)| ChannelRef::new(p, c)),
                     created_at: parse_time(r.get::<&str, _>("created_at")),
+                    attachments: attachments.remove(&id).unwrap_or_default(),
                 }
             })
             .collect())
@@ -196,6 +202,7 @@ mod tests {
                 targets: vec![ChannelRef::new("slack", "c")],
                 reply_to: None,
                 permission: None,
+                attachments: Vec::new(),
             };
             store.append_response(answer, Commit { in_history: true, ..Commit::default() }, |_| ()).await.unwrap();
         }

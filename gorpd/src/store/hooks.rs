@@ -123,6 +123,7 @@ impl Store {
             message_id: Some(delivery.to_owned()),
             sender: sender.to_owned(),
             text: text.to_owned(),
+            attachments: Vec::new(),
         };
         let session = session.to_owned();
         self.write(move |connection| {

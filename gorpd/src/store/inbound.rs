@@ -48,6 +48,8 @@ pub struct NewInbound {
     pub sender: String,
     /// Text.
     pub text: String,
+    /// Files sent with it, already stored (see `crate::files`).
+    pub attachments: Vec<crate::domain::Attachment>,
 }
 
 pub(super) fn inbound_from_row(row: &dyn StoredRow) -> Inbound {
@@ -57,6 +59,8 @@ pub(super) fn inbound_from_row(row: &dyn StoredRow) -> Inbound {
         message_id: row.optional_text("platform_message_id"),
         sender: row.text("author"),
         text: row.text("text"),
+        // Filled in by the readers that hand messages to agents.
+        attachments: Vec::new(),
     }
 }
 
@@ -150,7 +154,14 @@ impl Store {
             .bind(state.as_str())
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(|r| (inbound_from_row(r), r.optional_text("session_name"))).collect())
+        let mut messages: Vec<_> =
+            rows.iter().map(|r| (inbound_from_row(r), r.optional_text("session_name"))).collect();
+        let ids: Vec<i64> = messages.iter().map(|(message, _)| message.id).collect();
+        let mut attachments = self.attachments_of(&ids).await?;
+        for (message, _) in &mut messages {
+            message.attachments = attachments.remove(&message.id).unwrap_or_default();
+        }
+        Ok(messages)
     }
 
     /// Forgets finished messages (done, dropped, interrupted) received before
@@ -220,7 +231,11 @@ pub(super) fn insert_pending(
             state.as_str(),
             received_at,
         ])?;
-        results.push((inserted == 1).then(|| new.stored_as(connection.last_insert_rowid())));
+        let stored = (inserted == 1).then(|| new.stored_as(connection.last_insert_rowid()));
+        if let Some(stored) = stored.as_ref().filter(|stored| !stored.attachments.is_empty()) {
+            super::attachments::insert(connection, stored.id, &stored.attachments)?;
+        }
+        results.push(stored);
     }
     Ok(results)
 }
@@ -234,6 +249,7 @@ impl NewInbound {
             message_id: self.message_id.clone(),
             sender: self.sender.clone(),
             text: self.text.clone(),
+            attachments: self.attachments.clone(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! method is atomic (its own savepoint in the batch) and returns only once
 //! its batch is durable, so no write ever waits in SQLite's busy handler.
 
+mod attachments;
 mod backup;
 mod command;
 mod compaction;
@@ -177,6 +178,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The data directory the database is in.
+    pub fn data_dir(&self) -> &Path {
+        &self.directory
+    }
+
     /// Opens (creating if needed) `gorp.db` in `data_dir` and applies migrations.
     ///
     /// `synchronous = FULL`: a commit (and so an acknowledgement) survives a
@@ -411,6 +417,7 @@ mod tests {
                             targets: vec![ChannelRef::new("web", "t")],
                             reply_to: None,
                             permission: None,
+                            attachments: Vec::new(),
                         };
                         store.append_response(response, Commit::default(), |response| response).await
                     })

@@ -43,7 +43,7 @@ impl Store {
                 let Some(seq) = append(connection, &new, &commit, &created_at)? else {
                     return Ok(None);
                 };
-                let NewResponse { response_id, session, kind, text, targets, reply_to, permission } = new;
+                let NewResponse { response_id, session, kind, text, targets, reply_to, permission, attachments } = new;
                 Ok(Some(Response {
                     seq,
                     response_id,
@@ -53,6 +53,7 @@ impl Store {
                     targets,
                     reply_to,
                     permission,
+                    attachments,
                     created_at: parse_time(&created_at),
                 }))
             },
@@ -76,16 +77,24 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut responses: Vec<Response> = Vec::new();
+        let mut responses: Vec<(Response, i64)> = Vec::new();
         for row in &rows {
             let seq = row.get::<i64, _>("seq") as u64;
             let target = ChannelRef::new(row.get::<String, _>("platform_id"), row.get::<String, _>("channel_id"));
             match responses.last_mut() {
-                Some(last) if last.seq == seq => last.targets.push(target),
-                _ => responses.push(response_from_row(row, vec![target])),
+                Some((last, _)) if last.seq == seq => last.targets.push(target),
+                _ => responses.push((response_from_row(row, vec![target]), row.get("message_id"))),
             }
         }
-        Ok(responses)
+        let text_ids: Vec<i64> = responses.iter().map(|(_, text_id)| *text_id).collect();
+        let mut attachments = self.attachments_of(&text_ids).await?;
+        Ok(responses
+            .into_iter()
+            .map(|(response, text_id)| Response {
+                attachments: attachments.remove(&text_id).unwrap_or_default(),
+                ..response
+            })
+            .collect())
     }
 
     /// How many responses with a target on `platform` have `seq > after`.
@@ -165,6 +174,9 @@ fn append(
             created_at,
         ])?;
     let text_id = connection.last_insert_rowid();
+    if !new.attachments.is_empty() {
+        super::attachments::insert(connection, text_id, &new.attachments)?;
+    }
     let reply_to = new.reply_to.as_ref();
     connection
         .prepare_cached(
@@ -206,6 +218,7 @@ fn response_from_row(row: &sqlx::sqlite::SqliteRow, targets: Vec<ChannelRef>) ->
         targets,
         reply_to: reply_from_row(row),
         permission: row.get::<Option<&str>, _>("permission").and_then(|json| serde_json::from_str(json).ok()),
+        attachments: Vec::new(),
         created_at: parse_time(row.get::<&str, _>("created_at")),
     }
 }
@@ -237,6 +250,7 @@ mod tests {
             message_id: Some("m".into()),
             sender: "u".into(),
             text: "hi".into(),
+            attachments: Vec::new(),
         };
         let inbound: Inbound = store.accept_inbound(&new).await.unwrap().unwrap();
         store.route_to_sessions(vec![(inbound.id, "s".into())]).await.unwrap();
@@ -250,6 +264,7 @@ mod tests {
             targets: vec![channel.clone(), ChannelRef::new("telegram", "9")],
             reply_to: Some(MessageRef { channel: channel.clone(), message_id: "m".into() }),
             permission: None,
+            attachments: Vec::new(),
         };
         let commit = Commit { in_history: true, finish: Some((inbound.id, InboundState::Done)), only_if_running: true };
         let appended = store.append_response(response.clone(), commit.clone(), |r| r).await.unwrap().unwrap();

@@ -295,6 +295,7 @@ impl Store {
                     message_id: None,
                     sender: format!("schedule #{}", schedule.id),
                     text: schedule.prompt.clone(),
+                    attachments: Vec::new(),
                 };
                 let rows = [(new, Some(schedule.session.clone()))];
                 insert_pending(connection, &rows, &time_text(firing.now))?.pop().flatten()

@@ -61,6 +61,7 @@ async fn an_old_database_keeps_its_history_pending_messages_replies_and_cursors(
         message_id: Some("m1".into()),
         sender: "ann".into(),
         text: "hello".into(),
+        attachments: Vec::new(),
     };
     assert!(store.accept_inbound(&resend).await.unwrap().is_none(), "still a duplicate");
     assert!(store.start_turn(2).await.unwrap());

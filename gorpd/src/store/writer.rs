@@ -426,6 +426,7 @@ mod tests {
             message_id: Some(format!("m{id}")),
             sender: "u".into(),
             text: format!("text {id}"),
+            attachments: Vec::new(),
         }
     }
 
@@ -438,6 +439,7 @@ mod tests {
             targets: vec![ChannelRef::new("web", "c1"), ChannelRef::new("telegram", "c2")],
             reply_to: None,
             permission: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -28,6 +28,7 @@ pub fn message(platform: &str, channel_id: &str, message_id: &str, text: &str) -
         sender_id: "u1".into(),
         sender_name: "alice".into(),
         text: text.into(),
+        attachments: Vec::new(),
     }
 }
 
@@ -215,7 +216,7 @@ pub fn bind(platform: &str, id: &str, session: &str) -> pb::BindSessionRequest {
 }
 
 pub fn tell(session: &str, text: &str) -> pb::TellRequest {
-    pb::TellRequest { session: session.into(), text: text.into() }
+    pb::TellRequest { session: session.into(), text: text.into(), attachments: Vec::new() }
 }
 
 /// Polls `check` every 10 ms until it returns `Some`, failing after [`WAIT`].

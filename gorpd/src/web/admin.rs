@@ -205,7 +205,7 @@ async fn tell(
     axum::Form(form): axum::Form<TellForm>,
 ) -> Result<Redirect, WebError> {
     session.check_csrf(&form.csrf)?;
-    let outcome = state.orchestrator.tell(&name, &form.text, &admin_origin(), "operator").await;
+    let outcome = state.orchestrator.tell(&name, &form.text, Vec::new(), &admin_origin(), "operator").await;
     let outcome = outcome.map(|_| format!("Told {name}.")).map_err(WebError::from);
     Ok(done(&state, &session, outcome, &session_url(&name)))
 }

@@ -96,7 +96,13 @@ async fn handle_frame(state: &WebState, channel: &ChannelRef, text: &str) -> Val
         Ok(frame) => frame,
         Err(error) => return ack(None, "rejected", Some(format!("malformed frame: {error}"))),
     };
-    let new = NewInbound { channel: channel.clone(), message_id: Some(id.clone()), sender: "web".to_owned(), text };
+    let new = NewInbound {
+        channel: channel.clone(),
+        message_id: Some(id.clone()),
+        sender: "web".to_owned(),
+        text,
+        attachments: Vec::new(),
+    };
     let outcome = match state.orchestrator.submit(new).await {
         Ok(receipt) => receipt.await.unwrap_or(Err(OrchestratorError::ShuttingDown)),
         Err(error) => Err(error),

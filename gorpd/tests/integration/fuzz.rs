@@ -146,6 +146,7 @@ async fn generated_publish_requests_are_accepted_or_rejected_never_broken() {
             sender_id,
             sender_name,
             text,
+            attachments: Vec::new(),
         },
     );
     let count = cases() / 2;

@@ -39,6 +39,11 @@ impl Connector {
         Ok(Self { client })
     }
 
+    /// The client, for calls beside the streams (file uploads and downloads).
+    pub(crate) fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// A client on a fresh, lazily connecting channel.
     pub(crate) fn bus(&self) -> Bus {
         self.client.fresh_bus_api()

@@ -17,6 +17,17 @@ pub(crate) fn publish_request(platform: &str, bus_id: &str, inbound: &Inbound) -
         sender_id: inbound.sender_id.clone(),
         sender_name: inbound.sender_name.clone(),
         text: inbound.text.clone(),
+        attachments: inbound
+            .files
+            .iter()
+            .map(|file| pb::Attachment {
+                name: file.name.clone(),
+                media_type: file.media_type.clone(),
+                size: file.size,
+                sha256: file.sha256.clone(),
+                data: Vec::new(),
+            })
+            .collect(),
     }
 }
 

@@ -138,11 +138,13 @@ impl<P: Platform> Runner<P> {
         let allow = Arc::new(self.config.allow.clone());
         let spool_handle = spool.as_ref().map(|(_, spool)| spool.clone());
         let health_tx = watch::Sender::new(crate::PlatformHealth::default());
-        let cx = ListenContext::new(stop.clone(), intake_tx, notices.clone(), allow, spool_handle, health_tx.clone());
+        let files = crate::files::FileLink::new(connector.client(), self.config.web_url.clone());
+        let cx = ListenContext::new(stop.clone(), intake_tx, notices.clone(), allow, spool_handle, health_tx.clone())
+            .with_files(files.clone());
         let listen = tokio::spawn(listen(self.platform.clone(), cx, stop.clone()));
         let paced = Arc::new(Paced::new(self.platform.clone(), stop.clone(), self.metrics.clone()));
         let notifier = tokio::spawn(notify(paced.clone(), notices_rx, self.config.clone(), stop.clone()));
-        let mut outbox = Outbox::new(paced, self.config.edit_interval, self.config.backoff);
+        let mut outbox = Outbox::new(paced, self.config.edit_interval, self.config.backoff).with_files(files);
         if let Some(dir) = &self.config.state_dir {
             let saved = saved::SavedPreviews::open(dir).await.map_err(|e| {
                 GatewayError::Config(format!(

@@ -18,6 +18,7 @@ use super::retry::{Outcome, retry, retry_at_most};
 use super::saved::{SavedPreviews, question_key};
 use crate::backoff::BackoffConfig;
 use crate::chunking::split_message;
+use crate::files::{FetchedFiles, FileLink, human_size};
 use crate::platform::{Edit, Limits, Outbound, OutboundKind, Platform, PlatformError};
 use gorp_proto::v1 as pb;
 use std::collections::{HashMap, HashSet};
@@ -71,6 +72,10 @@ pub(crate) struct Outbox<P> {
     done_steps: HashSet<String>,
     /// Previews on disk, when the gateway has a state directory.
     saved: Option<SavedPreviews>,
+    /// gorpd's files, to send a response's attachments (none: sent as links).
+    files: Option<FileLink>,
+    /// The current response's files, fetched once for all its channels.
+    fetched: FetchedFiles,
 }
 
 impl<P: Platform> Outbox<P> {
@@ -85,7 +90,15 @@ impl<P: Platform> Outbox<P> {
             delivered_through: 0,
             done_steps: HashSet::new(),
             saved: None,
+            files: None,
+            fetched: FetchedFiles::default(),
         }
+    }
+
+    /// Sends responses' files through `files`.
+    pub(crate) fn with_files(mut self, files: FileLink) -> Self {
+        self.files = Some(files);
+        self
     }
 
     /// Keeps previews in `saved` too, so they survive restarts.
@@ -113,7 +126,11 @@ impl<P: Platform> Outbox<P> {
         let question = ends_its_question(response).then(|| question_key(response.reply_to.as_ref())).flatten();
         let preview = self.take_preview(&response.response_id, question.as_deref());
         let text = if response.text.trim().is_empty() { "(empty response)" } else { response.text.as_str() };
-        let pieces = split_message(text, self.limits.max_chars);
+        // A response of only files needs no "(empty response)" before them.
+        let pieces = match response.text.trim().is_empty() && !response.attachments.is_empty() {
+            true => Vec::new(),
+            false => split_message(text, self.limits.max_chars),
+        };
         for channel in convert::channel_ids(P::NAME, &response.targets) {
             let shown = preview.as_ref().and_then(|p| p.messages.get(&channel)).cloned();
             let saved = self.saved.as_ref().and_then(|s| s.find(&response.response_id, question.as_deref(), &channel));
@@ -130,11 +147,54 @@ impl<P: Platform> Outbox<P> {
                 }
                 self.done_steps.insert(step);
             }
+            if !self.deliver_files(response, &channel, stop).await? {
+                return Ok(false);
+            }
             self.forget_saved(&response.response_id, question.as_deref(), &channel).await;
         }
         self.done_steps.clear();
         self.delivered_through = response.seq;
         tracing::debug!(seq = response.seq, pieces = pieces.len(), "response delivered");
+        Ok(true)
+    }
+
+    /// Sends each file of `response` to `channel` after its text: the file
+    /// itself when the platform takes it, else a link. `false` if stopped.
+    async fn deliver_files(
+        &mut self,
+        response: &pb::Response,
+        channel: &str,
+        stop: &CancellationToken,
+    ) -> Result<bool, PlatformError> {
+        let max_file_bytes = self.platform.platform().max_file_bytes();
+        for (i, attachment) in response.attachments.iter().enumerate() {
+            let step = format!("{}/{channel}/file/{i}", response.response_id);
+            if self.done_steps.contains(&step) {
+                continue;
+            }
+            let mut outbound = self.outbound(response, channel, &attachment.name, (0, 1), step.clone());
+            outbound.permission = None;
+            match &self.files {
+                Some(files) if attachment.size <= max_file_bytes => {
+                    let file = self.fetched.get(files, &response.response_id, attachment).await;
+                    match file {
+                        Ok(file) => outbound.file = Some(file),
+                        Err(error) if error.code() == Some(tonic::Code::NotFound) => {
+                            outbound.text = format!("📎 {} is no longer stored in gorp", attachment.name);
+                        }
+                        Err(error) => {
+                            return Err(PlatformError::Transient(format!("fetching a file from gorpd: {error}")));
+                        }
+                    }
+                }
+                Some(files) => outbound.text = files.link_text(attachment, P::NAME),
+                None => outbound.text = format!("📎 {} ({})", attachment.name, human_size(attachment.size)),
+            }
+            if !self.send_step(outbound, None, stop).await? {
+                return Ok(false);
+            }
+            self.done_steps.insert(step);
+        }
         Ok(true)
     }
 
@@ -180,6 +240,7 @@ impl<P: Platform> Outbox<P> {
             in_reply_to: convert::reply_in(P::NAME, channel, r.reply_to.as_ref()),
             piece,
             permission: if piece.0 == 0 { convert::permission(r.permission.as_ref()) } else { None },
+            file: None,
         }
     }
 
@@ -288,6 +349,7 @@ impl<P: Platform> Outbox<P> {
                         in_reply_to: convert::reply_in(P::NAME, &channel, preview.reply_to.as_ref()),
                         piece: (0, 1),
                         permission: None,
+                        file: None,
                     };
                     self.platform.deliver_now(outbound).await.map(|d| Some(d.message_id))
                 }

@@ -317,8 +317,9 @@ fn bound_reached(
 
 /// What a message counts against the byte bound.
 fn size_of(inbound: &Inbound) -> u64 {
-    let Inbound { channel_id, message_id, sender_id, sender_name, text } = inbound;
-    [channel_id, message_id, sender_id, sender_name, text].iter().map(|s| s.len() as u64).sum()
+    let Inbound { channel_id, message_id, sender_id, sender_name, text, files } = inbound;
+    let references: u64 = files.iter().map(|f| (f.name.len() + f.media_type.len() + f.sha256.len()) as u64).sum();
+    [channel_id, message_id, sender_id, sender_name, text].iter().map(|s| s.len() as u64).sum::<u64>() + references
 }
 
 fn now_ms() -> i64 {

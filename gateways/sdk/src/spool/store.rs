@@ -51,13 +51,25 @@ pub(crate) async fn open(dir: &Path) -> Result<SqliteConnection, SpoolError> {
     let mut connection = SqliteConnection::connect_with(&options).await.map_err(fail)?;
     // The first write takes the exclusive lock and keeps it.
     sqlx::query(SCHEMA).execute(&mut connection).await.map_err(fail)?;
+    add_files_column(&mut connection).await.map_err(fail)?;
     Ok(connection)
+}
+
+/// Spools made before files were carried get the column (`[]` for their messages).
+async fn add_files_column(connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let has: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM pragma_table_info('spool') WHERE name = 'files'")
+        .fetch_one(&mut *connection)
+        .await?;
+    if !has {
+        sqlx::query("ALTER TABLE spool ADD COLUMN files TEXT NOT NULL DEFAULT '[]'").execute(connection).await?;
+    }
+    Ok(())
 }
 
 /// Every spooled message, oldest first.
 pub(crate) async fn load(connection: &mut SqliteConnection) -> Result<Vec<Stored>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT seq, channel_id, message_id, sender_id, sender_name, text, bytes, received_ms
+        "SELECT seq, channel_id, message_id, sender_id, sender_name, text, files, bytes, received_ms
          FROM spool ORDER BY seq",
     )
     .fetch_all(connection)
@@ -74,6 +86,8 @@ pub(crate) async fn load(connection: &mut SqliteConnection) -> Result<Vec<Stored
                     sender_id: row.try_get("sender_id")?,
                     sender_name: row.try_get("sender_name")?,
                     text: row.try_get("text")?,
+                    files: serde_json::from_str(row.try_get("files")?)
+                        .map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
                 },
             })
         })
@@ -90,8 +104,8 @@ pub(crate) async fn insert(
     received_ms: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
     let row = sqlx::query(
-        "INSERT INTO spool (bus_id, channel_id, message_id, sender_id, sender_name, text, bytes, received_ms)
-         VALUES (NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bus_id) DO NOTHING RETURNING seq",
+        "INSERT INTO spool (bus_id, channel_id, message_id, sender_id, sender_name, text, files, bytes, received_ms)
+         VALUES (NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bus_id) DO NOTHING RETURNING seq",
     )
     .bind(bus_id)
     .bind(&inbound.channel_id)
@@ -99,6 +113,7 @@ pub(crate) async fn insert(
     .bind(&inbound.sender_id)
     .bind(&inbound.sender_name)
     .bind(&inbound.text)
+    .bind(serde_json::to_string(&inbound.files).expect("file references serialise"))
     .bind(bytes as i64)
     .bind(received_ms)
     .fetch_optional(connection)

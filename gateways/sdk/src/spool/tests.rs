@@ -7,6 +7,7 @@ fn message(id: &str, text: &str) -> Inbound {
         sender_id: "U1".into(),
         sender_name: "alice".into(),
         text: text.into(),
+        files: Vec::new(),
     }
 }
 

@@ -22,7 +22,7 @@ pub(super) async fn handle(o: &Orchestrator, bound: Option<&str>, inbound: &Inbo
     let Some((turn, _)) = last else {
         return Ok(Reply::error(format!("{session} has no interrupted turn to retry.")));
     };
-    o.tell(session, &turn.text, &inbound.channel, &inbound.sender).await?;
+    o.tell(session, &turn.text, turn.attachments.clone(), &inbound.channel, &inbound.sender).await?;
     o.store().set_inbound_state(turn.id, InboundState::Done).await?;
     let preview: String = turn.text.chars().take(80).collect();
     tracing::info!(session, message_id = turn.id, "interrupted turn retried");

@@ -79,6 +79,7 @@ impl Schedule {
             message_id: id,
             sender_id: "bench".to_owned(),
             sender_name: "bench".to_owned(),
+            attachments: Vec::new(),
         }
     }
 }

@@ -262,6 +262,7 @@ impl AckedPublisher for GorpPublisher {
             sender_id: "bench".to_owned(),
             sender_name: "bench".to_owned(),
             text: self.text.as_str().to_owned(),
+            attachments: Vec::new(),
         };
         self.requests.send(request).await.map_err(|_| anyhow!("the publish stream closed"))?;
         self.in_flight.push_back(message_id);
