@@ -150,6 +150,8 @@ pub enum AgentProfile {
         prompt_template: Option<String>,
         /// Prices per million tokens, for the cost shown in `!status` [default: none].
         prices: Option<PriceTable>,
+        /// The endpoint takes images in prompts (`image_url` parts) [default: false: images are named in text].
+        images: Option<bool>,
     },
 }
 

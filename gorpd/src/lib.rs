@@ -115,6 +115,7 @@ pub fn agent_backends(config: &Config) -> Backends {
                 temperature,
                 prompt_template: _,
                 prices,
+                images,
             } => {
                 let openai = OpenAiConfig {
                     base_url: base_url.clone(),
@@ -127,6 +128,7 @@ pub fn agent_backends(config: &Config) -> Backends {
                     temperature: *temperature,
                     prompt_template: template,
                     prices: prices.clone(),
+                    images: images.unwrap_or(false),
                 };
                 backends.with(name, OpenAiBackend::new(openai))
             }

@@ -1,7 +1,8 @@
 //! The built-in `echo` backend: answers `echo: <prompt>`, streamed as several
-//! chunks, deterministic. For demos, the zero-config start and tests.
+//! chunks, deterministic (a prompt's files are named after the text, one
+//! [`describe`] line each). For demos, the zero-config start and tests.
 
-use super::{AgentBackend, AgentEvent, PromptRequest};
+use super::{AgentBackend, AgentEvent, PromptRequest, describe};
 use futures::stream::{self, BoxStream, StreamExt};
 use std::time::Duration;
 
@@ -40,7 +41,12 @@ pub(crate) fn echo_chunks(text: &str) -> Vec<String> {
 impl AgentBackend for EchoBackend {
     fn prompt(&self, request: PromptRequest) -> BoxStream<'static, AgentEvent> {
         let delay = self.chunk_delay;
-        let chunks = stream::iter(echo_chunks(&request.text)).then(move |chunk| async move {
+        let mut text = request.text.clone();
+        for file in &request.files {
+            text.push('\n');
+            text.push_str(&describe(file));
+        }
+        let chunks = stream::iter(echo_chunks(&text)).then(move |chunk| async move {
             // A zero sleep still waits for the timer's next tick (up to a millisecond).
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;

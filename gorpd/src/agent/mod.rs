@@ -6,11 +6,13 @@
 
 mod acp;
 mod echo;
+mod files;
 mod openai;
 mod template;
 
 pub use acp::{AcpBackend, AcpConfig, AgentPool, TerminalPolicy};
 pub use echo::EchoBackend;
+pub use files::{OUTBOX_DIR, ProducedFile, PromptFile, describe};
 pub use openai::{OpenAiBackend, OpenAiConfig};
 pub use template::{DEFAULT_PROMPT_TEMPLATE, PLACEHOLDERS, PromptTemplate, Sender};
 
@@ -38,6 +40,8 @@ pub struct PromptRequest {
     pub history: Vec<HistoryTurn>,
     /// The agent's own id for this conversation, as reported earlier with [`AgentEvent::SessionId`].
     pub agent_session_id: Option<String>,
+    /// Files the user sent with the message.
+    pub files: Vec<PromptFile>,
 }
 
 /// One earlier message of the conversation.
@@ -89,6 +93,9 @@ pub enum AgentEvent {
     SessionId(String),
     /// The agent asks for permission; the turn waits for the answer.
     Permission(PermissionAsk),
+    /// A file the agent produced (an image, an embedded resource); it goes
+    /// with the final answer.
+    File(ProducedFile),
     /// The answer is complete (the concatenated chunks are the final text).
     Done,
     /// The turn failed; the text says why.

@@ -10,6 +10,7 @@
 //! closes the connection.
 
 mod messages;
+mod parts;
 mod sse;
 mod wire;
 
@@ -47,6 +48,8 @@ pub struct OpenAiConfig {
     pub prompt_template: PromptTemplate,
     /// What its tokens cost.
     pub prices: Option<crate::config::PriceTable>,
+    /// The endpoint takes images (`image_url` parts); otherwise a prompt's images are named in text.
+    pub images: bool,
 }
 
 impl OpenAiConfig {
@@ -166,9 +169,10 @@ impl OpenAiBackend {
             dropped = conversation.dropped,
             "chat completion request"
         );
+        let messages = parts::wire_messages(&conversation.messages, &request.files, config.images).await;
         let body = wire::ChatRequest {
             model: &config.model,
-            messages: &conversation.messages,
+            messages: &messages,
             stream: true,
             stream_options: wire::StreamOptions { include_usage: true },
             max_tokens: config.max_tokens,
@@ -393,6 +397,7 @@ mod tests {
             temperature: None,
             prompt_template: PromptTemplate::default_template(),
             prices: None,
+            images: false,
         });
         Turn {
             backend,

@@ -19,6 +19,7 @@
 //! `enqueue_turn` waits, which holds the intake and the router, so publishers
 //! get their acks later instead of gorpd's memory growing (backpressure).
 
+use super::turn_files::OutboxSnapshot;
 use super::{Orchestrator, OrchestratorResult};
 use crate::agent::{AgentEvent, HistoryTurn, PromptRequest, Sender};
 use crate::bus::{ChannelRef, Chunk, Inbound, NewResponse, ResponseKind};
@@ -60,6 +61,8 @@ pub(super) struct RunningTurn {
     cancel: CancellationToken,
     /// Who cancelled it, for the notice.
     cancelled_by: std::sync::Mutex<Option<String>>,
+    /// Files the agent's answer carried so far.
+    produced: std::sync::Mutex<Vec<crate::agent::ProducedFile>>,
 }
 
 /// The answer a turn is streaming: its id, and what its durations are measured from and labelled with.
@@ -248,7 +251,7 @@ impl Orchestrator {
         already_started: bool,
         handle: &SessionHandle,
     ) -> Option<FinishedTurn> {
-        let running = Arc::new(RunningTurn { cancel: handle.cancel.child_token(), cancelled_by: Default::default() });
+        let running = Arc::new(RunningTurn { cancel: handle.cancel.child_token(), ..Default::default() });
         *handle.current_turn.lock().expect("turn lock") = Some(running.clone());
         let result = self.try_run_turn(session, turn, already_started, &running, handle).await;
         *handle.current_turn.lock().expect("turn lock") = None;
@@ -267,7 +270,6 @@ impl Orchestrator {
         running: &RunningTurn,
         handle: &SessionHandle,
     ) -> OrchestratorResult<Option<FinishedTurn>> {
-        let cancel = &running.cancel;
         let session_gone = &handle.cancel;
         let store = &self.inner.store;
         let Some(row) = self.session_row(session, handle).await? else {
@@ -292,12 +294,17 @@ impl Orchestrator {
         }
         let response_id = uuid::Uuid::new_v4().to_string();
         tracing::debug!(%response_id, "turn started");
+        let workspace = PathBuf::from(&row.workspace_dir);
+        let outbox_before = match &backend {
+            Some(_) => OutboxSnapshot::take(&workspace).await.unwrap_or_default(),
+            None => OutboxSnapshot::default(),
+        };
         let end = match backend {
             None => TurnEnd::Failed(format!("agent backend \"{}\" is not configured in gorpd", row.backend)),
             Some(backend) => {
                 let request = PromptRequest {
                     session: session.to_owned(),
-                    workspace: PathBuf::from(&row.workspace_dir),
+                    workspace: workspace.clone(),
                     text: turn.text.clone(),
                     sender: Sender {
                         name: turn.sender.clone(),
@@ -306,17 +313,18 @@ impl Orchestrator {
                     },
                     history,
                     agent_session_id: row.agent_session_id.clone(),
+                    files: self.prompt_files(&turn.attachments),
                 };
                 let answering =
                     Answering { response_id: &response_id, agent: &row.backend, started: std::time::Instant::now() };
                 let events = backend.prompt(request);
-                let end = self.stream_answer(session, &answering, turn, events, cancel, handle).await;
+                let end = self.stream_answer(session, &answering, turn, events, running, handle).await;
                 self.inner.metrics.turn_ended(answering.agent, answering.started.elapsed());
                 self.cancel_permissions(session).await;
                 end
             }
         };
-        let (kind, text) = match end {
+        let (kind, mut text) = match end {
             TurnEnd::Complete(text) => (ResponseKind::Complete, text),
             TurnEnd::Failed(error) if turn.channel.platform == SCHEDULE_PLATFORM => {
                 (ResponseKind::Error, format!("⚠ {session} failed on the prompt of {}: {error}", turn.sender))
@@ -330,15 +338,20 @@ impl Orchestrator {
                 (ResponseKind::Notice, format!("⏹ {session}'s turn was cancelled by {by}."))
             }
         };
+        let produced = std::mem::take(&mut *running.produced.lock().expect("turn lock"));
+        let files = self.store_turn_files(&workspace, &outbox_before, produced).await;
+        for note in &files.notes {
+            text.push_str(&format!("\n\n📎 {note}"));
+        }
         let response = NewResponse {
             response_id,
             session: Some(session.to_owned()),
             kind,
-            text: text.clone(),
+            text,
             targets: self.answer_targets(session, turn),
             reply_to: turn.reply_ref(),
             permission: None,
-            attachments: Vec::new(),
+            attachments: files.attachments,
         };
         let commit = Commit {
             in_history: true,
@@ -356,10 +369,11 @@ impl Orchestrator {
         answering: &Answering<'_>,
         turn: &Inbound,
         mut events: futures::stream::BoxStream<'static, AgentEvent>,
-        cancel: &CancellationToken,
+        running: &RunningTurn,
         handle: &SessionHandle,
     ) -> TurnEnd {
         let response_id = answering.response_id;
+        let cancel = &running.cancel;
         let mut text = String::new();
         self.inner.last_turns.lock().expect("usage lock").remove(session);
         let timeout = self.inner.config.turn_timeout;
@@ -401,6 +415,10 @@ impl Orchestrator {
                     if let Err(error) = self.inner.store.set_agent_session_id(session, &id).await {
                         tracing::warn!(%error, "could not record the agent's session id");
                     }
+                }
+                Some(AgentEvent::File(file)) => {
+                    tracing::debug!(file = %file.name, bytes = file.bytes.len(), "the agent produced a file");
+                    running.produced.lock().expect("turn lock").push(file);
                 }
                 Some(AgentEvent::Done) => return TurnEnd::Complete(text),
                 Some(AgentEvent::Error(error)) => return TurnEnd::Failed(error),

@@ -23,6 +23,7 @@ mod retention;
 mod router;
 mod scheduler;
 mod session_config;
+mod turn_files;
 mod workspace;
 
 pub use access::{DispatchScope, DispatchScopes};

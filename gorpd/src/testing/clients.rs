@@ -167,17 +167,28 @@ impl Chat {
 
     /// Publishes `text` in `channel_id`; returns the message id.
     pub async fn send(&mut self, channel_id: &str, text: &str) -> String {
+        self.send_with(channel_id, text, Vec::new()).await
+    }
+
+    /// Publishes `text` with `attachments` in `channel_id`; returns the message id.
+    pub async fn send_with(&mut self, channel_id: &str, text: &str, attachments: Vec<pb::Attachment>) -> String {
         self.next_id += 1;
         // Unique across restarts of gorpd, like a real platform's message ids.
         let id = format!("{}-{}-{}", self.platform, self.next_id, uuid::Uuid::new_v4());
-        let ack = self.publisher.publish(message(&self.platform, channel_id, &id, text)).await;
+        let request = pb::PublishRequest { attachments, ..message(&self.platform, channel_id, &id, text) };
+        let ack = self.publisher.publish(request).await;
         assert_eq!(ack.status, pb::PublishStatus::Accepted as i32, "{ack:?}");
         id
     }
 
     /// Publishes `text` and returns the final response that answers it (acked).
     pub async fn say(&mut self, channel_id: &str, text: &str) -> pb::Response {
-        let id = self.send(channel_id, text).await;
+        self.say_with(channel_id, text, Vec::new()).await
+    }
+
+    /// Publishes `text` with `attachments` and returns the final response that answers it (acked).
+    pub async fn say_with(&mut self, channel_id: &str, text: &str, attachments: Vec<pb::Attachment>) -> pb::Response {
+        let id = self.send_with(channel_id, text, attachments).await;
         if let Some(at) = self.unclaimed.iter().position(|r| r.in_reply_to == id) {
             return self.unclaimed.remove(at).expect("position is valid");
         }

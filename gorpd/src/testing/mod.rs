@@ -36,6 +36,8 @@ pub struct TestServer {
     pub admin_token: String,
     /// The store, to check what was (not) written.
     pub store: crate::store::Store,
+    /// The orchestrator (to run garbage collection now, for one).
+    pub orchestrator: crate::orchestrator::Orchestrator,
     /// A one-time web login link (`http://<http_addr>/login?token=…`).
     pub login_url: String,
     logins: crate::web::Logins,
@@ -106,10 +108,23 @@ impl TestServer {
         let gorpd = Gorpd::open_with_clock(config, backends, clock, shutdown.clone()).await.expect("gorpd opens");
         let admin_token = std::fs::read_to_string(gorpd.admin_token_path()).expect("admin token").trim().to_owned();
         let store = gorpd.store().clone();
+        let orchestrator = gorpd.orchestrator().clone();
         let logins = gorpd.logins().clone();
         let login_url = format!("http://{http_addr}/login?token={}", logins.new_link_secret());
         let handle = tokio::spawn(gorpd.run(Listeners { grpc, http }));
-        Self { grpc_addr, http_addr, data_dir, admin_token, store, login_url, logins, shutdown, handle, _temp: None }
+        Self {
+            grpc_addr,
+            http_addr,
+            data_dir,
+            admin_token,
+            store,
+            orchestrator,
+            login_url,
+            logins,
+            shutdown,
+            handle,
+            _temp: None,
+        }
     }
 
     /// A fresh one-time web login link (for a second browser).
@@ -130,6 +145,12 @@ impl TestServer {
     /// A Bus client with `token`.
     pub fn bus(&self, token: &str) -> BusApi {
         BusClient::with_interceptor(self.channel(), bearer(token))
+    }
+
+    /// A gorp-client `Client` with the admin token (uploads, downloads, tell with files).
+    pub async fn client(&self) -> gorp_client::Client {
+        let url = format!("http://{}", self.grpc_addr);
+        gorp_client::Client::builder(url).token(self.admin_token.clone()).connect().await.expect("client connects")
     }
 
     /// A Bus client with the admin token.

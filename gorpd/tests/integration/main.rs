@@ -11,6 +11,7 @@ mod delivery;
 mod dispatch;
 mod dispatch_scopes;
 mod fake_openai;
+mod files;
 mod fuzz;
 mod hooks;
 mod limits;

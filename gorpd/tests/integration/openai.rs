@@ -23,6 +23,7 @@ fn profile(base_url: &str) -> AgentProfile {
         temperature: None,
         prompt_template: Some("{text}".to_owned()),
         prices: None,
+        images: None,
     }
 }
 

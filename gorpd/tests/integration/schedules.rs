@@ -34,6 +34,7 @@ async fn start(dir: &Path, clock: &ManualClock) -> TestServer {
             temperature: None,
             prompt_template: None,
             prices: None,
+            images: None,
         },
     );
     let backends = backends_for(&config);

@@ -8,6 +8,7 @@
 //!   stderr and exits with status 1 before reading anything (an agent missing its API key).
 //! - `initialize`: answers with the requested protocol version (the SDK pins it to v1),
 //!   `agentCapabilities.loadSession = true`, `mcpCapabilities.http = true`,
+//!   `promptCapabilities.image = true` (false with `GORP_TEST_AGENT_NO_IMAGES=1`),
 //!   `agentInfo.name = "gorp-test-agent"` and one auth method, `device` (type agent,
 //!   "Device code", described "Open https://login.example.test/device and enter GORP-1234").
 //! - Environment `GORP_TEST_AGENT_REQUIRE_LOGIN=1`: `session/new`, `session/load` and
@@ -63,6 +64,14 @@
 //!   - `tool`: a `tool_call` update (id `t1`, title "list files", kind read, status
 //!     in_progress), a `tool_call_update` (id `t1`, status completed), then one chunk
 //!     "tool done". Stop reason `end_turn`.
+//!   - `blocks`: one chunk with a line per non-text block of the prompt, in order:
+//!     `image <mimeType> <decoded bytes> <sha256 hex of them>`, `resource_link <name>
+//!     <mimeType> <size> <sha256 hex of the file the file:// uri names>` (or `… unreadable`),
+//!     `resource <uri>`, `audio <mimeType>`; "no blocks" when there are none.
+//!   - `picture`: one `agent_message_chunk` with an image block (the 67-byte PNG of
+//!     `files::PICTURE`, mime image/png, uri `chart.png`), then one chunk "here is a picture".
+//!   - `outbox <name> <text>`: writes `<text>` to `<cwd>/outbox/<name>` (creating the
+//!     folder) and answers `wrote outbox/<name>` (or `outbox failed: <error>`).
 //!   - anything else: streams `acp[<turn>]: <text>` as three or more
 //!     `agent_message_chunk`s split after each space (a piece is halved when there are
 //!     fewer than three) that concatenate to exactly that string; stop reason `end_turn`.
@@ -74,6 +83,7 @@
 //! Usage is reported only by the `usage` script (`PromptResponse.usage` is unstable in v1;
 //! gorp enables the SDK's `unstable_end_turn_token_usage` to read it).
 
+mod files;
 mod sessions;
 mod settings;
 mod turns;
@@ -85,8 +95,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use agent_client_protocol::v1::schema::{
     self, AgentCapabilities, AuthenticateRequest, AuthenticateResponse, CancelNotification, Implementation,
     InitializeRequest, InitializeResponse, LoadSessionRequest, LoadSessionResponse, McpCapabilities, NewSessionRequest,
-    NewSessionResponse, PromptRequest, PromptResponse, SetSessionConfigOptionRequest, SetSessionConfigOptionResponse,
-    SetSessionModeRequest, SetSessionModeResponse,
+    NewSessionResponse, PromptCapabilities, PromptRequest, PromptResponse, SetSessionConfigOptionRequest,
+    SetSessionConfigOptionResponse, SetSessionModeRequest, SetSessionModeResponse,
 };
 use agent_client_protocol::v1::{ConnectionTo, Responder};
 use agent_client_protocol::{Agent, ByteStreams, Client, Error};
@@ -127,8 +137,11 @@ async fn main() -> Result<(), Error> {
         .name("gorp-test-agent")
         .on_receive_request(
             async |request: InitializeRequest, responder, _cx| {
-                let capabilities =
-                    AgentCapabilities::new().load_session(true).mcp_capabilities(McpCapabilities::new().http(true));
+                let images = std::env::var("GORP_TEST_AGENT_NO_IMAGES").as_deref() != Ok("1");
+                let capabilities = AgentCapabilities::new()
+                    .load_session(true)
+                    .mcp_capabilities(McpCapabilities::new().http(true))
+                    .prompt_capabilities(PromptCapabilities::new().image(images));
                 responder.respond(
                     InitializeResponse::new(request.protocol_version)
                         .agent_capabilities(capabilities)
@@ -295,6 +308,7 @@ fn prompt(
         Err(err) => return responder.respond_with_error(to_acp(err)),
     };
     let text = turns::prompt_text(&request);
+    let blocks = files::describe_blocks(&request);
     let script = Script::parse(&text);
     if script == Script::Crash {
         turns::send_chunk(&cx, &session, "about to crash")?;
@@ -308,7 +322,7 @@ fn prompt(
     let task_cx = cx.clone();
     let exit_tx = exit_tx.clone();
     cx.spawn(async move {
-        let stop = turns::run(&task_cx, &session, turn, Script::parse(&text)).await;
+        let stop = turns::run(&task_cx, &session, turn, Script::parse(&text), blocks).await;
         responder.respond_with_result(stop.map(|stop| PromptResponse::new(stop).usage(usage)))?;
         if dies {
             // After the answer, so the foreground's drain writes the answer first.

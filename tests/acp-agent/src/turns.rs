@@ -44,6 +44,12 @@ pub(crate) enum Script<'a> {
     Read(&'a str),
     /// `tool`: report a tool call running and completing.
     Tool,
+    /// `blocks`: describe the prompt's non-text blocks, one line each.
+    Blocks,
+    /// `picture`: answer with an image block, then a line of text.
+    Picture,
+    /// `outbox <name> <text>`: write the text to `outbox/<name>` in the cwd.
+    Outbox(&'a str),
     /// Anything else: echo the text, numbered by turn.
     Echo(&'a str),
 }
@@ -77,6 +83,12 @@ impl<'a> Script<'a> {
             Self::Read(path.trim())
         } else if text.starts_with("tool") {
             Self::Tool
+        } else if text.starts_with("blocks") {
+            Self::Blocks
+        } else if text.starts_with("picture") {
+            Self::Picture
+        } else if let Some(rest) = text.strip_prefix("outbox ") {
+            Self::Outbox(rest.trim())
         } else {
             Self::Echo(text)
         }
@@ -108,6 +120,7 @@ pub(crate) async fn run(
     session: &SessionId,
     mut turn: Turn,
     script: Script<'_>,
+    blocks: Vec<String>,
 ) -> Result<StopReason, Error> {
     match script {
         Script::Crash => unreachable!("main exits the process for crash"),
@@ -142,6 +155,10 @@ pub(crate) async fn run(
         Script::Ask => ask(cx, session).await?,
         Script::Read(path) => read(cx, session, &turn, path).await?,
         Script::Tool => tool(cx, session)?,
+        Script::Blocks if blocks.is_empty() => send_chunk(cx, session, "no blocks")?,
+        Script::Blocks => send_chunk(cx, session, &blocks.join("\n"))?,
+        Script::Picture => crate::files::picture(cx, session)?,
+        Script::Outbox(rest) => send_chunk(cx, session, &crate::files::write_outbox(&turn.cwd, rest))?,
         Script::Echo(text) => echo(cx, session, &turn, text)?,
     }
     Ok(if turn.is_cancelled() { StopReason::Cancelled } else { StopReason::EndTurn })

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+#[path = "gorpd/files.rs"]
+mod files;
+
 const AGENT: &str = env!("CARGO_BIN_EXE_gorp-test-agent");
 
 /// A profile for `command` that passes messages unframed, so answers are easy to compare.

@@ -15,11 +15,10 @@ use super::updates::TurnUpdates;
 use crate::agent::{AgentEvent, PromptRequest, Setting};
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
-    CancelNotification, ClientCapabilities, ContentBlock, CreateTerminalRequest, FileSystemCapabilities,
-    InitializeRequest, KillTerminalRequest, KillTerminalResponse, LoadSessionRequest, NewSessionRequest,
-    PromptRequest as AcpPrompt, ReadTextFileRequest, ReleaseTerminalRequest, ReleaseTerminalResponse,
-    RequestPermissionRequest, SessionId, SessionNotification, StopReason, TerminalOutputRequest, TextContent,
-    WaitForTerminalExitRequest, WriteTextFileRequest,
+    CancelNotification, ClientCapabilities, CreateTerminalRequest, FileSystemCapabilities, InitializeRequest,
+    KillTerminalRequest, KillTerminalResponse, LoadSessionRequest, NewSessionRequest, PromptRequest as AcpPrompt,
+    ReadTextFileRequest, ReleaseTerminalRequest, ReleaseTerminalResponse, RequestPermissionRequest, SessionId,
+    SessionNotification, StopReason, TerminalOutputRequest, WaitForTerminalExitRequest, WriteTextFileRequest,
 };
 use agent_client_protocol::{ByteStreams, Client};
 use std::path::{Path, PathBuf};
@@ -235,6 +234,7 @@ async fn connect(
             let agent = AgentSupport {
                 can_load: init.agent_capabilities.load_session,
                 http_mcp: init.agent_capabilities.mcp_capabilities.http,
+                images: init.agent_capabilities.prompt_capabilities.image,
             };
             let mut session: Option<SessionId> = None;
             loop {
@@ -268,7 +268,7 @@ async fn connect(
                 };
                 let turn = next.take().expect("the turn being opened");
                 updates.begin(turn.events.clone());
-                let outcome = prompt(&cx, config, &id, &turn).await;
+                let outcome = prompt(&cx, config, agent.images, &id, &turn).await;
                 let events = updates.end();
                 match (outcome, events) {
                     (Ok(StopReason::Cancelled), _) | (Ok(_), None) => {}
@@ -299,6 +299,8 @@ async fn connect(
 struct AgentSupport {
     can_load: bool,
     http_mcp: bool,
+    /// It takes `image` blocks in prompts.
+    images: bool,
 }
 
 /// The ACP session for this gorp session: the one already open, else the
@@ -373,15 +375,17 @@ fn report_usage(response: agent_client_protocol::v1::schema::PromptResponse, tur
 async fn prompt(
     cx: &agent_client_protocol::v1::ConnectionTo<agent_client_protocol::Agent>,
     config: &AcpConfig,
+    images: bool,
     id: &SessionId,
     turn: &Turn,
 ) -> Result<StopReason, agent_client_protocol::Error> {
     // A slash command goes unframed, or the agent would not recognise it.
-    let text = &turn.request.text;
+    let request = &turn.request;
+    let text = &request.text;
     let framed =
-        if text.starts_with('/') { text.clone() } else { config.prompt_template.render(&turn.request.sender, text) };
-    let text = ContentBlock::Text(TextContent::new(framed));
-    let response = cx.send_request(AcpPrompt::new(id.clone(), vec![text])).block_task();
+        if text.starts_with('/') { text.clone() } else { config.prompt_template.render(&request.sender, text) };
+    let blocks = super::content::prompt_blocks(framed, &request.files, images, &request.workspace).await;
+    let response = cx.send_request(AcpPrompt::new(id.clone(), blocks)).block_task();
     tokio::pin!(response);
     tokio::select! {
         result = &mut response => return result.map(|r| report_usage(r, turn)),

@@ -10,6 +10,7 @@
 
 mod check;
 mod connection;
+mod content;
 mod fs;
 mod handlers;
 mod mcp;

@@ -31,6 +31,8 @@ struct Inner {
     events: Option<mpsc::UnboundedSender<AgentEvent>>,
     titles: HashMap<String, String>,
     thinking: String,
+    /// Files the turn's answer carried so far (numbers unnamed ones).
+    files: usize,
 }
 
 impl TurnUpdates {
@@ -40,6 +42,7 @@ impl TurnUpdates {
         inner.events = Some(events);
         inner.titles.clear();
         inner.thinking.clear();
+        inner.files = 0;
     }
 
     /// Stops forwarding; returns the turn's sink (with its last thinking shown).
@@ -106,7 +109,10 @@ impl Inner {
         Some(match update {
             SessionUpdate::AgentMessageChunk(chunk) => match chunk.content {
                 ContentBlock::Text(text) => AgentEvent::Chunk(text.text),
-                _ => return None,
+                other => {
+                    self.files += 1;
+                    AgentEvent::File(super::content::produced_file(other, self.files)?)
+                }
             },
             SessionUpdate::ToolCall(call) => {
                 self.titles.insert(call.tool_call_id.to_string(), call.title.clone());

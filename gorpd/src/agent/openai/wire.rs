@@ -4,7 +4,7 @@
 //! Unknown fields are ignored, and everything but the text is optional, so
 //! the many OpenAI-compatible servers that differ in details all parse.
 
-use super::messages::Message;
+use super::parts::WireMessage;
 use serde::{Deserialize, Serialize};
 
 /// The endpoint's error message: from an OpenAI-style JSON body, else the start of the text.
@@ -21,7 +21,7 @@ pub(super) fn endpoint_message(body: &[u8]) -> Option<String> {
 #[derive(Serialize)]
 pub(super) struct ChatRequest<'a> {
     pub(super) model: &'a str,
-    pub(super) messages: &'a [Message],
+    pub(super) messages: &'a [WireMessage<'a>],
     pub(super) stream: bool,
     pub(super) stream_options: StreamOptions,
     #[serde(skip_serializing_if = "Option::is_none")]
