@@ -118,6 +118,29 @@ impl Api {
         Ok(posted.ts.to_string())
     }
 
+    /// Shares `file` in `channel` (in `thread_ts`, if given) through Slack's
+    /// upload flow: `files.getUploadURLExternal`, the bytes to its upload URL,
+    /// `files.completeUploadExternal`. Returns the file's id.
+    pub(crate) async fn upload(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        file: &gorp_gateway::OutboundFile,
+    ) -> Result<String, SlackClientError> {
+        let session = self.client.open_session(&self.bot);
+        let request = SlackApiFilesGetUploadUrlExternalRequest::new(file.name.clone(), file.bytes.len());
+        let target = timed(session.get_upload_url_external(&request)).await?;
+        let bytes =
+            SlackApiFilesUploadViaUrlRequest::new(target.upload_url, file.bytes.to_vec(), file.media_type.clone());
+        timed(session.files_upload_via_url(&bytes)).await?;
+        let shared = SlackApiFilesComplete::new(target.file_id.clone()).with_title(file.name.clone());
+        let complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![shared])
+            .with_channel_id(channel.into())
+            .opt_thread_ts(thread_ts.map(|ts| SlackTs::new(ts.to_owned())));
+        timed(session.files_complete_upload_external(&complete)).await?;
+        Ok(target.file_id.to_string())
+    }
+
     /// `chat.update`: replaces the text of the bot's message `ts` (and drops
     /// any blocks, which only pending permission prompts carry).
     pub(crate) async fn update(&self, channel: &str, ts: &str, text: &str) -> Result<(), SlackClientError> {

@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Largest file the app shares (Slack takes up to 1 GB; gorpd's own limit is lower).
+const MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
 /// The longest message the gateway sends, in characters (Slack's recommendation).
 pub(crate) const MAX_CHARS: usize = 4000;
 
@@ -118,6 +120,12 @@ impl Platform for Slack {
             return Err(PlatformError::Rejected("empty slack channel id".to_owned()));
         }
         let thread = self.thread(&msg);
+        if let Some(file) = &msg.file {
+            let id =
+                self.api.upload(&msg.channel_id, thread.as_deref(), file).await.map_err(|e| classify(e, Token::Bot))?;
+            self.sent.record(&msg.id, &id);
+            return Ok(Delivered { message_id: id });
+        }
         let text = convert::escape(&msg.text);
         let message = NewMessage {
             channel: &msg.channel_id,
@@ -133,6 +141,10 @@ impl Platform for Slack {
     async fn edit(&self, edit: Edit) -> Result<(), PlatformError> {
         let text = convert::escape(&edit.text);
         self.api.update(&edit.channel_id, &edit.message_id, &text).await.map_err(|e| classify(e, Token::Bot))
+    }
+
+    fn max_file_bytes(&self) -> u64 {
+        MAX_FILE_BYTES
     }
 
     fn channel_rates(&self, _channel_id: &str) -> Vec<Rate> {

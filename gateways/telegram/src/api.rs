@@ -4,8 +4,10 @@
 //! configurable so tests point it at a fake server. Errors come back as
 //! teloxide's `RequestError` for [`crate::error`] to classify.
 
+use gorp_gateway::OutboundFile;
+use teloxide::net::Download;
 use teloxide::prelude::*;
-use teloxide::types::{AllowedUpdate, InlineKeyboardMarkup, MessageId, ReplyParameters, Update};
+use teloxide::types::{AllowedUpdate, FileId, InlineKeyboardMarkup, InputFile, MessageId, ReplyParameters, Update};
 use teloxide::{Bot, RequestError};
 use url::Url;
 
@@ -62,6 +64,41 @@ impl Api {
         Ok(request.await?.id)
     }
 
+    /// `getFile`, then the file's bytes from `{api_url}file/bot{token}/{path}`.
+    pub(crate) async fn download(&self, file_id: &str) -> Result<Vec<u8>, String> {
+        let file = self.bot.get_file(FileId(file_id.to_owned())).await.map_err(|error| error.to_string())?;
+        let mut bytes = Vec::with_capacity(file.meta.size as usize);
+        self.bot.download_file(&file.path, &mut bytes).await.map_err(|error| error.to_string())?;
+        Ok(bytes)
+    }
+
+    /// Sends a file: `sendPhoto` for photos Telegram shows inline, `sendAudio`
+    /// for audio, `sendDocument` for anything else; returns the new message's id.
+    pub(crate) async fn send_file(
+        &self,
+        chat: ChatId,
+        file: &OutboundFile,
+        reply_to: Option<MessageId>,
+    ) -> Result<MessageId, RequestError> {
+        let input = InputFile::memory(file.bytes.to_vec()).file_name(file.name.clone());
+        let reply = reply_to.map(|id| ReplyParameters::new(id).allow_sending_without_reply());
+        // The three requests are different types with the same setter.
+        macro_rules! sent {
+            ($request:expr) => {
+                match reply {
+                    Some(reply) => $request.reply_parameters(reply).await?,
+                    None => $request.await?,
+                }
+            };
+        }
+        let message = match FileKind::of(file) {
+            FileKind::Photo => sent!(self.bot.send_photo(chat, input)),
+            FileKind::Audio => sent!(self.bot.send_audio(chat, input)),
+            FileKind::Document => sent!(self.bot.send_document(chat, input)),
+        };
+        Ok(message.id)
+    }
+
     /// `editMessageText`.
     pub(crate) async fn edit(&self, chat: ChatId, id: MessageId, text: &str) -> Result<(), RequestError> {
         self.bot.edit_message_text(chat, id, text).await.map(drop)
@@ -70,5 +107,27 @@ impl Api {
     /// `answerCallbackQuery`, so the client stops showing a spinner.
     pub(crate) async fn answer_callback(&self, id: String) -> Result<(), RequestError> {
         self.bot.answer_callback_query(teloxide::types::CallbackQueryId(id)).await.map(drop)
+    }
+}
+
+/// Largest photo `sendPhoto` takes; larger images go as documents.
+const PHOTO_MAX_BYTES: usize = 10 * 1024 * 1024;
+
+/// How Telegram shows a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Photo,
+    Audio,
+    Document,
+}
+
+impl FileKind {
+    fn of(file: &OutboundFile) -> Self {
+        let photo = matches!(file.media_type.as_str(), "image/jpeg" | "image/png" | "image/webp");
+        match () {
+            () if photo && file.bytes.len() <= PHOTO_MAX_BYTES => Self::Photo,
+            () if file.is_audio() => Self::Audio,
+            () => Self::Document,
+        }
     }
 }

@@ -16,9 +16,10 @@ const CALLBACK_DATA_MAX: usize = 64;
 /// What one update means for the gateway.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// A text message (or a button press turned into one) for gorpd; a
-    /// button press also carries the callback query id to answer.
-    Message { inbound: Inbound, callback: Option<String> },
+    /// A message (or a button press turned into one) for gorpd; a button
+    /// press also carries the callback query id to answer, a message with a
+    /// photo, document, voice note or audio file the files to fetch first.
+    Message { inbound: Inbound, callback: Option<String>, files: Vec<PendingFile> },
     /// Nothing for gorpd (service messages, stickers, the bot's own posts).
     Ignored,
 }
@@ -56,9 +57,52 @@ pub(crate) fn event(update: Update, senders: &Senders) -> Event {
     }
 }
 
+/// A file of a Telegram message, to fetch with `getFile` and upload to gorpd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PendingFile {
+    pub(crate) file_id: String,
+    pub(crate) name: String,
+    pub(crate) media_type: String,
+    pub(crate) size: u64,
+}
+
+/// The files of `message`: the largest size of a photo, a document, a voice
+/// note (an audio file) or an audio file.
+fn pending_files(message: &Message) -> Vec<PendingFile> {
+    let id = message.id.0;
+    let pending = |file: &teloxide::types::FileMeta, name: String, media_type: String| PendingFile {
+        file_id: file.id.0.clone(),
+        name,
+        media_type,
+        size: u64::from(file.size),
+    };
+    let mut files = Vec::new();
+    if let Some(largest) = message.photo().and_then(|sizes| sizes.iter().max_by_key(|s| s.width * s.height)) {
+        files.push(pending(&largest.file, format!("photo-{id}.jpg"), "image/jpeg".to_owned()));
+    }
+    if let Some(document) = message.document() {
+        let name = document.file_name.clone().unwrap_or_else(|| format!("document-{id}"));
+        files.push(pending(&document.file, name, mime_or(document.mime_type.as_ref(), "application/octet-stream")));
+    }
+    if let Some(voice) = message.voice() {
+        files.push(pending(&voice.file, format!("voice-{id}.ogg"), mime_or(voice.mime_type.as_ref(), "audio/ogg")));
+    }
+    if let Some(audio) = message.audio() {
+        let name = audio.file_name.clone().unwrap_or_else(|| format!("audio-{id}.mp3"));
+        files.push(pending(&audio.file, name, mime_or(audio.mime_type.as_ref(), "audio/mpeg")));
+    }
+    files
+}
+
+fn mime_or(mime: Option<&impl ToString>, default: &str) -> String {
+    mime.map_or_else(|| default.to_owned(), ToString::to_string)
+}
+
 fn message_event(message: &Message, senders: &Senders) -> Event {
-    let (Some(text), Some(from)) = (message.text(), message.from.as_ref()) else { return Event::Ignored };
-    if from.is_bot {
+    let Some(from) = message.from.as_ref() else { return Event::Ignored };
+    let files = pending_files(message);
+    let text = message.text().or(message.caption()).unwrap_or_default();
+    if from.is_bot || (text.is_empty() && files.is_empty()) {
         return Event::Ignored;
     }
     let inbound = Inbound {
@@ -69,7 +113,7 @@ fn message_event(message: &Message, senders: &Senders) -> Event {
         text: text.to_owned(),
         files: Vec::new(),
     };
-    Event::Message { inbound, callback: None }
+    Event::Message { inbound, callback: None, files }
 }
 
 fn callback_event(query: CallbackQuery, senders: &Senders) -> Event {
@@ -85,7 +129,7 @@ fn callback_event(query: CallbackQuery, senders: &Senders) -> Event {
         text,
         files: Vec::new(),
     };
-    Event::Message { inbound, callback: Some(query.id.0) }
+    Event::Message { inbound, callback: Some(query.id.0), files: Vec::new() }
 }
 
 /// `a:<id>` / `d:<id>` to the chat command it stands for.

@@ -8,21 +8,31 @@
 //! neither loses nor repeats a message. Each chat (private or group) is the
 //! channel `<chat id>`. `deliver` sends with `sendMessage` (replying to the
 //! original when there is one, with Approve / Deny buttons on a pending
-//! permission request); `edit` uses `editMessageText`. Calls are paced at
+//! permission request) and a response's files with `sendPhoto` (JPEG, PNG
+//! and WebP up to 10 MB), `sendAudio` or `sendDocument` (up to 50 MB; larger
+//! ones become a link to the web chat); `edit` uses `editMessageText`. A
+//! user's photo, document, voice note or audio file (up to the 20 MB a bot
+//! may fetch) is fetched with `getFile` and uploaded to gorpd before its
+//! message is submitted, with the caption as its text. Calls are paced at
 //! Telegram's documented per-chat, per-group and per-bot rates. No spool:
 //! the update offset already keeps an unacknowledged message at Telegram
 //! (for 24 hours) while gorpd is away.
 
 use crate::api::{Api, NewMessage};
-use crate::convert::{self, Event, Senders};
+use crate::convert::{self, Event, PendingFile, Senders};
 use crate::error::{classify, not_modified};
 use gorp_gateway::{
-    AckHandle, Backoff, BackoffConfig, Delivered, Edit, Limits, ListenContext, Outbound, Platform, PlatformError, Rate,
-    SentMessages, SubmitError,
+    AckHandle, Backoff, BackoffConfig, Delivered, Edit, Inbound, InboundFile, Limits, ListenContext, Outbound,
+    Platform, PlatformError, Rate, SentMessages, SubmitError, UploadError,
 };
 use std::time::Duration;
 use teloxide::types::{ChatId, MessageId, Update};
 use tokio_util::sync::CancellationToken;
+
+/// Largest file a bot may send (50 MB); larger ones go as a link to the web chat.
+const BOT_UPLOAD_MAX_BYTES: u64 = 50 * 1024 * 1024;
+/// Largest file a bot may fetch with `getFile` (20 MB).
+const BOT_DOWNLOAD_MAX_BYTES: u64 = 20 * 1024 * 1024;
 
 /// Telegram's limit on a message's text, in characters.
 pub(crate) const MAX_CHARS: usize = 4096;
@@ -77,7 +87,14 @@ impl Telegram {
     /// Hands one update to the runner; the handle resolves once gorpd
     /// settled it (`Ok(None)`: nothing for gorpd). `Err` when the gateway stops.
     async fn submit(&self, cx: &ListenContext, update: Update) -> Result<Option<AckHandle>, SubmitError> {
-        let Event::Message { inbound, callback } = convert::event(update, &self.senders) else { return Ok(None) };
+        let Event::Message { mut inbound, callback, files } = convert::event(update, &self.senders) else {
+            return Ok(None);
+        };
+        for file in files {
+            if let Some(uploaded) = self.fetch(cx, &inbound, file).await? {
+                inbound.files.push(uploaded);
+            }
+        }
         if let Some(id) = callback
             && let Err(error) = self.api.answer_callback(id).await
         {
@@ -85,6 +102,43 @@ impl Telegram {
         }
         tracing::debug!(channel = %inbound.channel_id, message = %inbound.message_id, "message from telegram");
         cx.submit(inbound).await.map(Some)
+    }
+
+    /// Fetches one file of a message from Telegram and uploads it to gorpd;
+    /// `None` when it cannot be sent (its author is told why). `Err` when
+    /// gorpd cannot take it now: the update stays unconfirmed and comes again.
+    async fn fetch(
+        &self,
+        cx: &ListenContext,
+        inbound: &Inbound,
+        file: PendingFile,
+    ) -> Result<Option<InboundFile>, SubmitError> {
+        if file.size > BOT_DOWNLOAD_MAX_BYTES {
+            let reason = "Telegram lets bots fetch files of at most 20 MB; send it from the web chat instead";
+            cx.tell_file_refused(inbound, &file.name, reason).await;
+            return Ok(None);
+        }
+        let bytes = match self.api.download(&file.file_id).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(%error, file = %file.name, "cannot fetch a file from telegram");
+                cx.tell_file_refused(inbound, &file.name, "Telegram did not hand it to the bot").await;
+                return Ok(None);
+            }
+        };
+        match cx.upload(&file.name, &file.media_type, bytes).await {
+            Ok(uploaded) => Ok(Some(uploaded)),
+            Err(UploadError::Refused(reason)) => {
+                cx.tell_file_refused(inbound, &file.name, &reason).await;
+                Ok(None)
+            }
+            Err(error) => {
+                tracing::warn!(%error, file = %file.name, "cannot upload a file to gorpd; the update comes again");
+                // Not straight back: gorpd is away, and the next poll would fail the same way.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Err(SubmitError::Closed)
+            }
+        }
     }
 
     /// Submits a batch of updates at once, then moves `offset` past each as
@@ -154,10 +208,17 @@ impl Platform for Telegram {
         if let Some(message_id) = self.sent.get(&msg.id) {
             return Ok(Delivered { message_id });
         }
+        let reply_to = msg.in_reply_to.as_deref().and_then(|id| id.parse().ok()).map(MessageId);
+        if let Some(file) = &msg.file {
+            let id = self.api.send_file(chat_id(&msg.channel_id)?, file, reply_to).await.map_err(classify)?;
+            let id = id.0.to_string();
+            self.sent.record(&msg.id, &id);
+            return Ok(Delivered { message_id: id });
+        }
         let message = NewMessage {
             chat: chat_id(&msg.channel_id)?,
             text: &msg.text,
-            reply_to: msg.in_reply_to.as_deref().and_then(|id| id.parse().ok()).map(MessageId),
+            reply_to,
             keyboard: msg.permission.as_ref().and_then(convert::keyboard),
         };
         let id = self.api.send(message).await.map_err(classify)?.0.to_string();
@@ -180,6 +241,10 @@ impl Platform for Telegram {
             true => vec![CHAT_RATE, GROUP_RATE],
             false => vec![CHAT_RATE],
         }
+    }
+
+    fn max_file_bytes(&self) -> u64 {
+        BOT_UPLOAD_MAX_BYTES
     }
 
     fn global_rate(&self) -> Option<Rate> {

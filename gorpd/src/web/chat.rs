@@ -56,6 +56,7 @@ pub(crate) async fn history(
                 "role": row.role, "author": row.author, "text": row.text,
                 "channel": row.channel.as_ref().map(ToString::to_string),
                 "created_at": row.created_at.to_rfc3339(),
+                "attachments": row.attachments.iter().map(super::files::attachment_json).collect::<Vec<_>>(),
             })
         })
         .collect();

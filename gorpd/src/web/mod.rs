@@ -11,6 +11,7 @@ mod admin;
 mod automation;
 mod charts;
 mod chat;
+mod files;
 mod guard;
 mod hooks;
 mod listener;
@@ -129,6 +130,7 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(chat::page))
         .route("/static/chat.js", get(chat::script))
         .route("/api/history", get(chat::history))
+        .route("/files/{sha256}/{name}", get(files::download))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics::metrics))
         .merge(admin::routes())

@@ -146,5 +146,6 @@ fn response_frame(response: &Response) -> Value {
         "kind": response.kind.as_str(),
         "text": response.text,
         "permission": response.permission,
+        "attachments": response.attachments.iter().map(super::files::attachment_json).collect::<Vec<_>>(),
     })
 }

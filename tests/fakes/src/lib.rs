@@ -4,6 +4,7 @@
 //! handles for tests to inject user messages and read what a bot sent.
 #![allow(missing_docs)]
 
+pub mod multipart;
 pub mod process;
 pub mod slack;
 pub mod telegram;

@@ -7,15 +7,21 @@
 //! the text is unchanged), answerCallbackQuery. Answers are `{"ok":true,
 //! "result":...}` or `{"ok":false,"error_code":..,"description":..}`, with
 //! `parameters.retry_after` on a 429. Message ids count per chat, as
-//! Telegram's do, so the same id exists in many chats. Tests inject user messages and button
+//! Telegram's do, so the same id exists in many chats. Files: users' photos,
+//! documents and voice notes come with `file_id`s that `getFile` turns into a
+//! `file_path` served at `GET /file/bot{token}/{file_path}` (at most 20 MB, as
+//! for real bots); the bot's sendPhoto (10 MB), sendDocument, sendAudio and
+//! sendVoice (50 MB) come as `multipart/form-data` and are kept with their
+//! bytes. Tests inject user messages, files and button
 //! presses, make the next calls of a method fail, and read what the bot sent.
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -35,7 +41,37 @@ pub struct Sent {
     pub reply_to: Option<i64>,
     pub reply_markup: Option<Value>,
     pub edits: usize,
+    /// The file of a sendPhoto / sendDocument / sendAudio / sendVoice (`text` is its caption).
+    pub file: Option<SentFile>,
 }
+
+/// A file the bot sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentFile {
+    /// The method, lowercased (`sendphoto`, `senddocument`, …).
+    pub method: String,
+    /// The file name the bot gave.
+    pub name: String,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// A file a user sends.
+#[derive(Debug, Clone)]
+pub enum UserFile {
+    /// A photo (Telegram sends it as JPEG sizes; here one size of these bytes).
+    Photo(Vec<u8>),
+    /// A document with its file name and media type.
+    Document { name: String, mime_type: String, data: Vec<u8> },
+    /// A voice note (OGG/Opus).
+    Voice(Vec<u8>),
+}
+
+/// Largest file `getFile` hands to a bot.
+const GET_FILE_MAX: usize = 20 * 1024 * 1024;
+/// Largest photo, and largest other file, a bot may send.
+const SEND_PHOTO_MAX: usize = 10 * 1024 * 1024;
+const SEND_FILE_MAX: usize = 50 * 1024 * 1024;
 
 #[derive(Default)]
 struct Inner {
@@ -47,6 +83,8 @@ struct Inner {
     last_message: HashMap<i64, i64>,
     failures: Vec<(String, VecDeque<Value>)>,
     calls: Vec<String>,
+    /// Users' files by file_id: (file_path, bytes).
+    files: HashMap<String, (String, Vec<u8>)>,
     answered_callbacks: Vec<String>,
 }
 
@@ -70,7 +108,10 @@ impl FakeTelegram {
             inner: Arc::new(Mutex::new(inner)),
             updated: Arc::new(Notify::new()),
         };
-        let app = Router::new().route("/{bot}/{method}", post(call)).with_state(fake.clone());
+        let app = Router::new()
+            .route("/{bot}/{method}", post(call))
+            .route("/file/{bot}/{path}", get(file))
+            .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake
     }
@@ -110,6 +151,35 @@ impl FakeTelegram {
             "message_id": message_id, "date": 1_700_000_000, "chat": chat,
             "from": user(user_id, username, false), "text": text,
         });
+        self.push_update("message", message);
+        message_id
+    }
+
+    /// User `user_id` sends `file` with `caption` in a private chat with the bot; returns the message id.
+    pub fn dm_file(&self, user_id: i64, username: &str, file: UserFile, caption: &str) -> i64 {
+        let chat = private_chat(user_id, username);
+        let message_id = self.next_message_id(user_id);
+        let mut message = json!({
+            "message_id": message_id, "date": 1_700_000_000, "chat": chat, "from": user(user_id, username, false),
+        });
+        if !caption.is_empty() {
+            message["caption"] = json!(caption);
+        }
+        let (field, mut meta, data) = match file {
+            UserFile::Photo(data) => ("photo", json!([{ "width": 1, "height": 1 }]), data),
+            UserFile::Document { name, mime_type, data } => {
+                ("document", json!({ "file_name": name, "mime_type": mime_type }), data)
+            }
+            UserFile::Voice(data) => ("voice", json!({ "duration": 1, "mime_type": "audio/ogg" }), data),
+        };
+        let file_id = format!("file{}", self.inner().files.len() + 1);
+        let ids = json!({ "file_id": file_id, "file_unique_id": format!("u{file_id}"), "file_size": data.len() });
+        match meta.as_array_mut() {
+            Some(sizes) => merge(&mut sizes[0], &ids),
+            None => merge(&mut meta, &ids),
+        }
+        message[field] = meta;
+        self.inner().files.insert(file_id.clone(), (format!("{file_id}.bin"), data));
         self.push_update("message", message);
         message_id
     }
@@ -176,6 +246,12 @@ impl FakeTelegram {
     }
 }
 
+fn merge(target: &mut Value, fields: &Value) {
+    for (key, value) in fields.as_object().expect("an object") {
+        target[key] = value.clone();
+    }
+}
+
 fn user(id: i64, username: &str, is_bot: bool) -> Value {
     json!({ "id": id, "is_bot": is_bot, "first_name": username, "username": username })
 }
@@ -209,18 +285,56 @@ fn error(code: u16, description: &str) -> Response {
     (StatusCode::from_u16(code).expect("status"), axum::Json(body)).into_response()
 }
 
-async fn call(State(fake): State<FakeTelegram>, Path((bot, method)): Path<(String, String)>, body: Bytes) -> Response {
+/// The bytes of a user's file, as `GET /file/bot{token}/{file_path}`.
+async fn file(State(fake): State<FakeTelegram>, Path((bot, path)): Path<(String, String)>) -> Response {
+    if bot.strip_prefix("bot") != Some(fake.token.as_str()) {
+        return error(401, "Unauthorized");
+    }
+    let found = fake.inner().files.values().find(|(file_path, _)| *file_path == path).map(|(_, data)| data.clone());
+    match found {
+        Some(data) => data.into_response(),
+        None => error(404, "Not Found"),
+    }
+}
+
+/// A request's parameters: a JSON body, or the text fields of a form (with its file part).
+fn params(headers: &HeaderMap, body: &[u8]) -> Result<(Value, Option<crate::multipart::Part>), Response> {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(boundary) = crate::multipart::boundary(content_type) else {
+        if body.is_empty() {
+            return Ok((json!({}), None));
+        }
+        return serde_json::from_slice(body)
+            .map(|p| (p, None))
+            .map_err(|_| error(400, "Bad Request: can't parse JSON"));
+    };
+    let parts = crate::multipart::parse(body, &boundary).ok_or_else(|| error(400, "Bad Request: bad multipart"))?;
+    let mut params = json!({});
+    let mut file = None;
+    for part in parts {
+        if part.file_name.is_some() {
+            file = Some(part);
+            continue;
+        }
+        let text = String::from_utf8_lossy(&part.data).into_owned();
+        params[&part.name] = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    }
+    Ok((params, file))
+}
+
+async fn call(
+    State(fake): State<FakeTelegram>,
+    Path((bot, method)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if bot.strip_prefix("bot") != Some(fake.token.as_str()) {
         return error(401, "Unauthorized");
     }
     let method = method.to_lowercase();
-    let params: Value = if body.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(params) => params,
-            Err(_) => return error(400, "Bad Request: can't parse JSON"),
-        }
+    let (params, upload) = match params(&headers, &body) {
+        Ok(read) => read,
+        Err(response) => return response,
     };
     let failure = {
         let mut inner = fake.inner();
@@ -239,6 +353,8 @@ async fn call(State(fake): State<FakeTelegram>, Path((bot, method)): Path<(Strin
         })),
         "getupdates" => get_updates(&fake, &params).await,
         "sendmessage" => send_message(&fake, &params),
+        "sendphoto" | "senddocument" | "sendaudio" | "sendvoice" => send_file(&fake, &method, &params, upload),
+        "getfile" => get_file(&fake, &params),
         "editmessagetext" => edit_message_text(&fake, &params),
         "answercallbackquery" => {
             let Some(id) = params["callback_query_id"].as_str() else {
@@ -298,6 +414,7 @@ fn send_message(fake: &FakeTelegram, params: &Value) -> Response {
         reply_to: params["reply_parameters"]["message_id"].as_i64(),
         reply_markup: params.get("reply_markup").cloned(),
         edits: 0,
+        file: None,
     };
     let result = sent_json(&sent);
     fake.inner().sent.push(sent);
@@ -327,4 +444,41 @@ fn edit_message_text(fake: &FakeTelegram, params: &Value) -> Response {
     sent.text = text.to_owned();
     sent.edits += 1;
     ok(sent_json(sent))
+}
+
+fn get_file(fake: &FakeTelegram, params: &Value) -> Response {
+    let Some(file_id) = params["file_id"].as_str() else { return error(400, "Bad Request: file_id is required") };
+    let inner = fake.inner();
+    let Some((path, data)) = inner.files.get(file_id) else { return error(400, "Bad Request: invalid file_id") };
+    if data.len() > GET_FILE_MAX {
+        return error(400, "Bad Request: file is too big");
+    }
+    ok(
+        json!({ "file_id": file_id, "file_unique_id": format!("u{file_id}"), "file_size": data.len(), "file_path": path }),
+    )
+}
+
+/// sendPhoto, sendDocument, sendAudio, sendVoice: the file is the form's file part.
+fn send_file(fake: &FakeTelegram, method: &str, params: &Value, upload: Option<crate::multipart::Part>) -> Response {
+    let (Some(chat_id), Some(upload)) = (params["chat_id"].as_i64(), upload) else {
+        return error(400, "Bad Request: chat_id and a file are required");
+    };
+    let limit = if method == "sendphoto" { SEND_PHOTO_MAX } else { SEND_FILE_MAX };
+    if upload.data.len() > limit {
+        return error(413, "Request Entity Too Large");
+    }
+    let message_id = fake.next_message_id(chat_id);
+    let file = SentFile { method: method.to_owned(), name: upload.file_name.unwrap_or_default(), data: upload.data };
+    let sent = Sent {
+        chat_id,
+        message_id,
+        text: params["caption"].as_str().unwrap_or_default().to_owned(),
+        reply_to: params["reply_parameters"]["message_id"].as_i64(),
+        reply_markup: None,
+        edits: 0,
+        file: Some(file),
+    };
+    let result = sent_json(&sent);
+    fake.inner().sent.push(sent);
+    ok(result)
 }

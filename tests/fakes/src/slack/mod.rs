@@ -7,7 +7,9 @@
 //! `{"ok":false,"error":"<code>"}`, a 429 with `Retry-After` and
 //! `{"ok":false,"error":"ratelimited"}`, or a bare 5xx. Methods: auth.test
 //! (bot token), apps.connections.open (app-level token only; returns a
-//! `ws://` URL with a one-time ticket), chat.postMessage, chat.update.
+//! `ws://` URL with a one-time ticket), chat.postMessage, chat.update, and
+//! the file upload flow (`files`: files.getUploadURLExternal, the upload URL,
+//! files.completeUploadExternal).
 //!
 //! Socket Mode: `/link/?ticket=…` sends `hello`, then envelopes
 //! (`events_api` with `event_callback` payloads, `interactive` with
@@ -30,8 +32,11 @@
 //! Every `chat.postMessage` / `chat.update` is timed per channel, so tests
 //! can measure the bot's pace.
 
+mod files;
 mod socket;
 mod web;
+
+pub use files::SharedFile;
 
 use axum::Router;
 use axum::routing::{any, get};
@@ -147,6 +152,9 @@ struct Inner {
     started: Option<Instant>,
     /// From the last attempt at an envelope to its ack, per ack.
     ack_latencies: Vec<Duration>,
+    /// Uploads by file id, and the files the bot shared.
+    uploads: HashMap<String, files::Upload>,
+    shared: Vec<files::SharedFile>,
 }
 
 /// A running fake Slack workspace with one app.
@@ -185,6 +193,7 @@ impl FakeSlack {
         let app = Router::new()
             .route("/api/{method}", any(web::call))
             .route("/link/", get(socket::link))
+            .route("/upload/{file_id}", axum::routing::post(files::receive))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake

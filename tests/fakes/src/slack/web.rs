@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use std::time::Duration;
 use tokio::time::Instant;
 
-fn ok(fields: Value) -> Response {
+pub(super) fn ok(fields: Value) -> Response {
     let mut body = json!({ "ok": true });
     if let (Some(body), Some(fields)) = (body.as_object_mut(), fields.as_object()) {
         body.extend(fields.clone());
@@ -18,7 +18,7 @@ fn ok(fields: Value) -> Response {
     axum::Json(body).into_response()
 }
 
-fn error(code: &str) -> Response {
+pub(super) fn error(code: &str) -> Response {
     axum::Json(json!({ "ok": false, "error": code })).into_response()
 }
 
@@ -95,6 +95,8 @@ pub(super) async fn call(
         })),
         ("chat.postMessage", true) => post_message(&fake, &params),
         ("chat.update", true) => update(&fake, &params),
+        ("files.getUploadURLExternal", true) => super::files::get_upload_url(&fake, &params),
+        ("files.completeUploadExternal", true) => super::files::complete(&fake, &params),
         _ => error("unknown_method"),
     }
 }
@@ -105,7 +107,7 @@ fn connections_open(fake: &FakeSlack) -> Response {
     ok(json!({ "url": format!("ws://{}/link/?ticket={ticket}&app_id={APP}", fake.addr) }))
 }
 
-fn string(params: &Map<String, Value>, key: &str) -> Option<String> {
+pub(super) fn string(params: &Map<String, Value>, key: &str) -> Option<String> {
     params.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 

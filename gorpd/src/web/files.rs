@@ -1,0 +1,71 @@
+//! Stored files in the web chat: `GET /files/{sha256}/{name}` behind the
+//! login, the link every attachment gets in the chat and the one gateways
+//! send when a file is too large for their platform. Only a file some
+//! message carries under that name is served. Raster images are shown
+//! inline; everything else is a download, with a sandboxing CSP and
+//! `nosniff`, so a stored HTML or SVG file never runs in gorp's origin.
+
+use super::login::ApiSession;
+use super::{WebError, WebState};
+use crate::domain::Attachment;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// Media types the chat shows inline.
+const INLINE_IMAGES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// The path a file is served at.
+pub(crate) fn file_path(attachment: &Attachment) -> String {
+    let name: String = attachment
+        .name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    format!("/files/{}/{name}", attachment.sha256)
+}
+
+/// An attachment as the chat's frames and history carry it.
+pub(crate) fn attachment_json(attachment: &Attachment) -> Value {
+    json!({
+        "name": attachment.name,
+        "media_type": attachment.media_type,
+        "size": attachment.size,
+        "url": file_path(attachment),
+        "inline": INLINE_IMAGES.contains(&attachment.media_type.as_str()),
+    })
+}
+
+/// `GET /files/{sha256}/{name}`.
+pub(crate) async fn download(
+    State(state): State<WebState>,
+    _session: ApiSession,
+    Path((sha256, name)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let not_found = || WebError::NotFound(format!("no file {name}"));
+    let store = state.orchestrator.store();
+    let attachment = store.file_named(&sha256, &name).await.map_err(WebError::internal)?.ok_or_else(not_found)?;
+    let bytes = match state.orchestrator.files().read(&sha256).await {
+        Ok(bytes) => bytes,
+        Err(crate::files::FileError::NotFound(_)) => return Err(not_found()),
+        Err(error) => return Err(WebError::internal(error)),
+    };
+    let inline = INLINE_IMAGES.contains(&attachment.media_type.as_str());
+    let disposition = match inline {
+        true => "inline".to_owned(),
+        false => format!("attachment; filename=\"{}\"", name.replace(['"', '\\'], "_")),
+    };
+    let content_type = if inline { attachment.media_type } else { "application/octet-stream".to_owned() };
+    let headers = [
+        (header::CONTENT_TYPE, content_type),
+        (header::CONTENT_DISPOSITION, disposition),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox".to_owned()),
+        (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_owned()),
+    ];
+    Ok((headers, bytes).into_response())
+}
