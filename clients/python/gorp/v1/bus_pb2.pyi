@@ -26,19 +26,53 @@ PUBLISH_STATUS_REJECTED: PublishStatus
 CHUNK_KIND_TEXT: ChunkKind
 CHUNK_KIND_PROGRESS: ChunkKind
 
+class UploadChunk(_message.Message):
+    __slots__ = ("data", "total_size")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    total_size: int
+    def __init__(self, data: _Optional[bytes] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class UploadResult(_message.Message):
+    __slots__ = ("sha256", "size", "existed")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    EXISTED_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    size: int
+    existed: bool
+    def __init__(self, sha256: _Optional[str] = ..., size: _Optional[int] = ..., existed: _Optional[bool] = ...) -> None: ...
+
+class DownloadRequest(_message.Message):
+    __slots__ = ("sha256",)
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    def __init__(self, sha256: _Optional[str] = ...) -> None: ...
+
+class DownloadChunk(_message.Message):
+    __slots__ = ("data", "total_size")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    total_size: int
+    def __init__(self, data: _Optional[bytes] = ..., total_size: _Optional[int] = ...) -> None: ...
+
 class PublishRequest(_message.Message):
-    __slots__ = ("channel", "message_id", "sender_id", "sender_name", "text")
+    __slots__ = ("channel", "message_id", "sender_id", "sender_name", "text", "attachments")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_NAME_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
     channel: _common_pb2.Channel
     message_id: str
     sender_id: str
     sender_name: str
     text: str
-    def __init__(self, channel: _Optional[_Union[_common_pb2.Channel, _Mapping]] = ..., message_id: _Optional[str] = ..., sender_id: _Optional[str] = ..., sender_name: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+    attachments: _containers.RepeatedCompositeFieldContainer[_common_pb2.Attachment]
+    def __init__(self, channel: _Optional[_Union[_common_pb2.Channel, _Mapping]] = ..., message_id: _Optional[str] = ..., sender_id: _Optional[str] = ..., sender_name: _Optional[str] = ..., text: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[_common_pb2.Attachment, _Mapping]]] = ...) -> None: ...
 
 class PublishAck(_message.Message):
     __slots__ = ("message_id", "status", "error_code", "error")

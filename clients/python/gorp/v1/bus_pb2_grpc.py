@@ -50,6 +50,16 @@ class BusStub:
                 request_serializer=gorp_dot_v1_dot_bus__pb2.BindRequest.SerializeToString,
                 response_deserializer=gorp_dot_v1_dot_bus__pb2.BindEvent.FromString,
                 _registered_method=True)
+        self.UploadAttachment = channel.stream_unary(
+                '/gorp.v1.Bus/UploadAttachment',
+                request_serializer=gorp_dot_v1_dot_bus__pb2.UploadChunk.SerializeToString,
+                response_deserializer=gorp_dot_v1_dot_bus__pb2.UploadResult.FromString,
+                _registered_method=True)
+        self.DownloadAttachment = channel.unary_stream(
+                '/gorp.v1.Bus/DownloadAttachment',
+                request_serializer=gorp_dot_v1_dot_bus__pb2.DownloadRequest.SerializeToString,
+                response_deserializer=gorp_dot_v1_dot_bus__pb2.DownloadChunk.FromString,
+                _registered_method=True)
 
 
 class BusServicer:
@@ -84,6 +94,28 @@ class BusServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadAttachment(self, request_iterator, context):
+        """Uploads one file in chunks (each at most 1 MiB) before publishing a
+        message that names it by the returned sha256. The file is durable when
+        the result arrives; uploading the same bytes again (a gateway restarted
+        mid-upload resends) stores nothing new. A file over
+        `max_attachment_bytes` is refused with RESOURCE_EXHAUSTED and nothing is
+        kept. A file no message refers to is removed by garbage collection after
+        an hour.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadAttachment(self, request, context):
+        """Downloads one stored file in chunks of at most 1 MiB. A gateway token may
+        fetch only files of messages from its platform or of responses meant for
+        it; NOT_FOUND otherwise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BusServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -101,6 +133,16 @@ def add_BusServicer_to_server(servicer, server):
                     servicer.BindChannel,
                     request_deserializer=gorp_dot_v1_dot_bus__pb2.BindRequest.FromString,
                     response_serializer=gorp_dot_v1_dot_bus__pb2.BindEvent.SerializeToString,
+            ),
+            'UploadAttachment': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadAttachment,
+                    request_deserializer=gorp_dot_v1_dot_bus__pb2.UploadChunk.FromString,
+                    response_serializer=gorp_dot_v1_dot_bus__pb2.UploadResult.SerializeToString,
+            ),
+            'DownloadAttachment': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadAttachment,
+                    request_deserializer=gorp_dot_v1_dot_bus__pb2.DownloadRequest.FromString,
+                    response_serializer=gorp_dot_v1_dot_bus__pb2.DownloadChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -185,6 +227,60 @@ class Bus:
             '/gorp.v1.Bus/BindChannel',
             gorp_dot_v1_dot_bus__pb2.BindRequest.SerializeToString,
             gorp_dot_v1_dot_bus__pb2.BindEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadAttachment(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/gorp.v1.Bus/UploadAttachment',
+            gorp_dot_v1_dot_bus__pb2.UploadChunk.SerializeToString,
+            gorp_dot_v1_dot_bus__pb2.UploadResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gorp.v1.Bus/DownloadAttachment',
+            gorp_dot_v1_dot_bus__pb2.DownloadRequest.SerializeToString,
+            gorp_dot_v1_dot_bus__pb2.DownloadChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,7 +48,7 @@ class MessageRef(_message.Message):
     def __init__(self, channel: _Optional[_Union[Channel, _Mapping]] = ..., message_id: _Optional[str] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ("seq", "response_id", "session", "dispatch", "kind", "text", "targets", "in_reply_to", "created_at", "permission", "reply_to")
+    __slots__ = ("seq", "response_id", "session", "dispatch", "kind", "text", "targets", "in_reply_to", "created_at", "permission", "reply_to", "attachments")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,7 @@ class Response(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     PERMISSION_FIELD_NUMBER: _ClassVar[int]
     REPLY_TO_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     response_id: str
     session: str
@@ -71,7 +72,22 @@ class Response(_message.Message):
     created_at: str
     permission: Permission
     reply_to: MessageRef
-    def __init__(self, seq: _Optional[int] = ..., response_id: _Optional[str] = ..., session: _Optional[str] = ..., dispatch: _Optional[bool] = ..., kind: _Optional[_Union[ResponseKind, str]] = ..., text: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., in_reply_to: _Optional[str] = ..., created_at: _Optional[str] = ..., permission: _Optional[_Union[Permission, _Mapping]] = ..., reply_to: _Optional[_Union[MessageRef, _Mapping]] = ...) -> None: ...
+    attachments: _containers.RepeatedCompositeFieldContainer[Attachment]
+    def __init__(self, seq: _Optional[int] = ..., response_id: _Optional[str] = ..., session: _Optional[str] = ..., dispatch: _Optional[bool] = ..., kind: _Optional[_Union[ResponseKind, str]] = ..., text: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., in_reply_to: _Optional[str] = ..., created_at: _Optional[str] = ..., permission: _Optional[_Union[Permission, _Mapping]] = ..., reply_to: _Optional[_Union[MessageRef, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ...) -> None: ...
+
+class Attachment(_message.Message):
+    __slots__ = ("name", "media_type", "size", "sha256", "data")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+    data: bytes
+    def __init__(self, name: _Optional[str] = ..., media_type: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Permission(_message.Message):
     __slots__ = ("id", "title", "options", "state", "resolved_by")

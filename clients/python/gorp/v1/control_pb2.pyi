@@ -124,12 +124,14 @@ class UnbindChannelResponse(_message.Message):
     def __init__(self, session: _Optional[str] = ...) -> None: ...
 
 class TellRequest(_message.Message):
-    __slots__ = ("session", "text")
+    __slots__ = ("session", "text", "attachments")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
     session: str
     text: str
-    def __init__(self, session: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+    attachments: _containers.RepeatedCompositeFieldContainer[_common_pb2.Attachment]
+    def __init__(self, session: _Optional[str] = ..., text: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[_common_pb2.Attachment, _Mapping]]] = ...) -> None: ...
 
 class TellResponse(_message.Message):
     __slots__ = ("message_id",)
@@ -146,20 +148,22 @@ class ReadHistoryRequest(_message.Message):
     def __init__(self, session: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class HistoryEntry(_message.Message):
-    __slots__ = ("id", "role", "author", "text", "channel", "created_at")
+    __slots__ = ("id", "role", "author", "text", "channel", "created_at", "attachments")
     ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
     id: int
     role: str
     author: str
     text: str
     channel: _common_pb2.Channel
     created_at: str
-    def __init__(self, id: _Optional[int] = ..., role: _Optional[str] = ..., author: _Optional[str] = ..., text: _Optional[str] = ..., channel: _Optional[_Union[_common_pb2.Channel, _Mapping]] = ..., created_at: _Optional[str] = ...) -> None: ...
+    attachments: _containers.RepeatedCompositeFieldContainer[_common_pb2.Attachment]
+    def __init__(self, id: _Optional[int] = ..., role: _Optional[str] = ..., author: _Optional[str] = ..., text: _Optional[str] = ..., channel: _Optional[_Union[_common_pb2.Channel, _Mapping]] = ..., created_at: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[_common_pb2.Attachment, _Mapping]]] = ...) -> None: ...
 
 class ReadHistoryResponse(_message.Message):
     __slots__ = ("entries",)
@@ -542,7 +546,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "max_body_bytes", "read_default", "read_max", "max_queued_messages", "timezone", "history_keep_days", "database_bytes", "database_free_bytes", "max_database_bytes", "table_rows", "dedup_window_days", "gateway_stale_days", "compacted_through", "compacted_through_others", "stale_gateways", "compacted_at", "max_sender_bytes", "max_id_bytes", "max_frame_bytes", "grpc_max_connections", "http_max_connections", "header_read_timeout_secs", "dispatch_scope", "server_time", "disk_free_bytes")
+    __slots__ = ("version", "max_body_bytes", "read_default", "read_max", "max_queued_messages", "timezone", "history_keep_days", "database_bytes", "database_free_bytes", "max_database_bytes", "table_rows", "dedup_window_days", "gateway_stale_days", "compacted_through", "compacted_through_others", "stale_gateways", "compacted_at", "max_sender_bytes", "max_id_bytes", "max_frame_bytes", "grpc_max_connections", "http_max_connections", "header_read_timeout_secs", "dispatch_scope", "server_time", "disk_free_bytes", "max_attachment_bytes", "max_message_attachment_bytes")
     class TableRowsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -583,6 +587,8 @@ class ServerInfo(_message.Message):
     DISPATCH_SCOPE_FIELD_NUMBER: _ClassVar[int]
     SERVER_TIME_FIELD_NUMBER: _ClassVar[int]
     DISK_FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTACHMENT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_ATTACHMENT_BYTES_FIELD_NUMBER: _ClassVar[int]
     version: str
     max_body_bytes: int
     read_default: int
@@ -609,7 +615,9 @@ class ServerInfo(_message.Message):
     dispatch_scope: str
     server_time: str
     disk_free_bytes: int
-    def __init__(self, version: _Optional[str] = ..., max_body_bytes: _Optional[int] = ..., read_default: _Optional[int] = ..., read_max: _Optional[int] = ..., max_queued_messages: _Optional[int] = ..., timezone: _Optional[str] = ..., history_keep_days: _Optional[int] = ..., database_bytes: _Optional[int] = ..., database_free_bytes: _Optional[int] = ..., max_database_bytes: _Optional[int] = ..., table_rows: _Optional[_Mapping[str, int]] = ..., dedup_window_days: _Optional[int] = ..., gateway_stale_days: _Optional[int] = ..., compacted_through: _Optional[_Mapping[str, int]] = ..., compacted_through_others: _Optional[int] = ..., stale_gateways: _Optional[_Iterable[str]] = ..., compacted_at: _Optional[str] = ..., max_sender_bytes: _Optional[int] = ..., max_id_bytes: _Optional[int] = ..., max_frame_bytes: _Optional[int] = ..., grpc_max_connections: _Optional[int] = ..., http_max_connections: _Optional[int] = ..., header_read_timeout_secs: _Optional[int] = ..., dispatch_scope: _Optional[str] = ..., server_time: _Optional[str] = ..., disk_free_bytes: _Optional[int] = ...) -> None: ...
+    max_attachment_bytes: int
+    max_message_attachment_bytes: int
+    def __init__(self, version: _Optional[str] = ..., max_body_bytes: _Optional[int] = ..., read_default: _Optional[int] = ..., read_max: _Optional[int] = ..., max_queued_messages: _Optional[int] = ..., timezone: _Optional[str] = ..., history_keep_days: _Optional[int] = ..., database_bytes: _Optional[int] = ..., database_free_bytes: _Optional[int] = ..., max_database_bytes: _Optional[int] = ..., table_rows: _Optional[_Mapping[str, int]] = ..., dedup_window_days: _Optional[int] = ..., gateway_stale_days: _Optional[int] = ..., compacted_through: _Optional[_Mapping[str, int]] = ..., compacted_through_others: _Optional[int] = ..., stale_gateways: _Optional[_Iterable[str]] = ..., compacted_at: _Optional[str] = ..., max_sender_bytes: _Optional[int] = ..., max_id_bytes: _Optional[int] = ..., max_frame_bytes: _Optional[int] = ..., grpc_max_connections: _Optional[int] = ..., http_max_connections: _Optional[int] = ..., header_read_timeout_secs: _Optional[int] = ..., dispatch_scope: _Optional[str] = ..., server_time: _Optional[str] = ..., disk_free_bytes: _Optional[int] = ..., max_attachment_bytes: _Optional[int] = ..., max_message_attachment_bytes: _Optional[int] = ...) -> None: ...
 
 class CheckAgentsRequest(_message.Message):
     __slots__ = ()
