@@ -3,8 +3,11 @@
 //! (a process too). A Telegram photo reaches the agent as an image block; a
 //! file the agent writes to `outbox/` reaches Telegram (sendDocument) and
 //! Slack (the file upload flow) with its bytes, and the web chat serves it
-//! as a download behind the login.
+//! as a download behind the login. In the web chat (headless Chromium), a
+//! dropped image and a pasted file reach the agent, images show inline and
+//! other files as downloads, and an over-limit file gets a clear error.
 
+use crate::browser::Browser;
 use gorp_fakes::telegram::UserFile;
 use gorp_fakes::{FakeSlack, FakeTelegram, GatewayProcess, profile_binary};
 use gorpd::config::{AcpProfile, AgentProfile};
@@ -112,4 +115,83 @@ async fn a_photo_reaches_the_agent_and_its_outbox_file_reaches_telegram_slack_an
     telegram_gateway.stop().await;
     slack_gateway.stop().await;
     server.stop().await.unwrap();
+}
+
+/// Drops (`drop`) or pastes (`paste`) one file into the chat page, as a user's browser does.
+async fn give_file(browser: &Browser, how: &str, name: &str, media_type: &str, base64: &str) {
+    let script = "const [how, name, type, data] = arguments;\
+                  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));\
+                  const transfer = new DataTransfer();\
+                  transfer.items.add(new File([bytes], name, { type: type }));\
+                  const event = how === 'drop'\
+                    ? new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true })\
+                    : new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true });\
+                  document.getElementById('log').dispatchEvent(event); return true;";
+    browser.eval(script, serde_json::json!([how, name, media_type, base64])).await;
+}
+
+#[tokio::test]
+async fn files_dropped_or_pasted_into_the_web_chat_reach_the_agent_and_its_files_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    let agent = profile_binary("gorp-test-agent").display().to_string();
+    let profile = AcpProfile { prompt_template: Some("{text}".into()), ..AcpProfile::new(&agent) };
+    config.agents.insert("test".into(), AgentProfile::Acp(profile));
+    config.default_agent = "test".into();
+    config.file_limits = gorpd::files::FileLimits { max_file_bytes: 1024, max_message_bytes: 4096 };
+    let backends = gorpd::agent_backends(&config);
+    let server = TestServer::start_with(config, backends).await;
+    server.control().create_session(create("viewer")).await.unwrap();
+    let browser = Browser::start().await;
+    browser.goto(&server.login_url).await;
+    browser.wait_for("#send").await;
+    browser.type_into("#text", "!join viewer\n").await;
+    browser.wait_for_text("now bound to viewer").await;
+
+    give_file(
+        &browser,
+        "drop",
+        "shot.png",
+        "image/png",
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAACklEQVR4nGMAAQAABQABDQottAAAAABJRU5ErkJggg==",
+    )
+    .await;
+    give_file(&browser, "paste", "notes.txt", "text/plain", "bGluZSBvbmU=").await;
+    browser.wait_for_text("notes.txt (8 bytes)").await;
+    browser.wait_for_text("shot.png (67 bytes)").await;
+    browser.type_into("#text", "blocks\n").await;
+    browser.wait_for_text("image image/png 67 ebf4f635a17d10d6eb46ba680b70142419aa3220f228001a036d311a22ee9d2a").await;
+    browser
+        .wait_for_text(
+            "resource_link notes.txt text/plain 8 d9e83a19744a1a2a0408d877dbda4265b1a356913361f4403b5647df33e59d04",
+        )
+        .await;
+
+    // Too large for max_attachment_bytes: a clear error, and nothing waits to be sent.
+    give_file(&browser, "drop", "big.bin", "application/octet-stream", &"QUFB".repeat(700)).await;
+    browser.wait_for_text("not attached: big.bin: the file is over the limit of 1 KiB per attachment").await;
+
+    // The agent's image shows inline (fetched behind the login), its other files as downloads.
+    browser.type_into("#text", "picture\n").await;
+    browser.wait_for_text("here is a picture").await;
+    let loaded = "const image = document.querySelector('#log img[alt=\"chart.png\"]');\
+                  return image ? image.complete && image.naturalWidth : -1;";
+    until_async(|| async { browser.eval(loaded, serde_json::json!([])).await == serde_json::json!(1) }).await;
+    browser.type_into("#text", "outbox report.csv a,b\n").await;
+    browser.wait_for_text("report.csv (3 bytes)").await;
+    let fetched = "const link = [...document.querySelectorAll('#log a[download]')].find((a) => a.download === 'report.csv');\
+                   const reply = await fetch(link.href); return await reply.text();";
+    assert_eq!(browser.eval(&format!("return (async () => {{ {fetched} }})()"), serde_json::json!([])).await, "a,b");
+    server.stop().await.unwrap();
+}
+
+/// Polls an async condition until it holds (the page loads images on its own time).
+async fn until_async<F: std::future::Future<Output = bool>>(condition: impl Fn() -> F) {
+    for _ in 0..200 {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("condition not met within 10 s");
 }

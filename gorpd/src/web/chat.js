@@ -1,6 +1,9 @@
 // gorp web chat: one channel per browser (web:<id>, the id kept in
 // localStorage), a WebSocket that replays what was missed and reconnects
-// with backoff. Agent text is only ever set with textContent.
+// with backoff. Agent text is only ever set with textContent. Files (the 📎
+// picker, paste, drag and drop) are uploaded to /api/files first and sent
+// with the next message; a message's files show as images or download links.
+
 "use strict";
 (function () {
   const form = document.getElementById("send");
@@ -8,6 +11,11 @@
   const log = document.getElementById("log");
   const status = document.getElementById("status");
   const csrf = form.dataset.csrf;
+  const picker = document.getElementById("files");
+  const pendingList = document.getElementById("pending");
+  // Uploaded files waiting for the next message: {name, media_type, sha256, size}.
+  let pendingFiles = [];
+  let uploading = 0;
 
   function channelId() {
     let id = localStorage.getItem("gorp-channel");
@@ -91,6 +99,69 @@
     div.appendChild(body);
   }
 
+  function sizeText(bytes) {
+    if (bytes >= 1048576) return (bytes / 1048576).toFixed(1) + " MiB";
+    if (bytes >= 1024) return Math.floor(bytes / 1024) + " KiB";
+    return bytes + " bytes";
+  }
+
+  // A message's files: images inline, everything else as a download link.
+  function showFiles(div, files) {
+    for (const file of files || []) {
+      const box = document.createElement("div");
+      box.className = "file";
+      const link = document.createElement("a");
+      link.href = file.url;
+      if (file.inline) {
+        const image = document.createElement("img");
+        image.src = file.url;
+        image.alt = file.name;
+        image.style.maxWidth = "24em";
+        link.appendChild(image);
+      } else {
+        link.download = file.name;
+        link.textContent = "\u{1F4CE} " + file.name + " (" + sizeText(file.size) + ")";
+      }
+      box.appendChild(link);
+      div.appendChild(box);
+    }
+  }
+
+  function showPending() {
+    pendingList.textContent = "";
+    for (const file of pendingFiles) {
+      const chip = document.createElement("span");
+      chip.className = "pending-file";
+      chip.textContent = "\u{1F4CE} " + file.name + " (" + sizeText(file.size) + ") ";
+      pendingList.appendChild(chip);
+    }
+    if (uploading > 0) pendingList.appendChild(document.createTextNode("uploading " + uploading + "…"));
+  }
+
+  async function upload(file) {
+    uploading += 1;
+    showPending();
+    try {
+      const query = new URLSearchParams({ name: file.name || "pasted", csrf: csrf });
+      const type = file.type || "application/octet-stream";
+      const reply = await fetch("/api/files?" + query, { method: "POST", body: file, headers: { "content-type": type } });
+      if (!reply.ok) {
+        line("not attached: " + (file.name || "pasted") + ": " + (await reply.text()).trim(), "kind-error");
+        return;
+      }
+      pendingFiles.push(await reply.json());
+    } catch (error) {
+      line("not attached: " + (file.name || "pasted") + ": " + error, "kind-error");
+    } finally {
+      uploading -= 1;
+      showPending();
+    }
+  }
+
+  function uploadAll(files) {
+    for (const file of files) upload(file);
+  }
+
   function showPermission(div, permission) {
     if (!permission || permission.state !== "pending") return;
     for (const [label, word] of [["Approve", "!approve"], ["Deny", "!deny"]]) {
@@ -114,6 +185,7 @@
       div = line("", "kind-" + frame.kind);
     }
     showAnswer(div, who, frame.text);
+    showFiles(div, frame.attachments);
     showPermission(div, frame.permission);
   }
 
@@ -171,10 +243,13 @@
     });
   }
 
-  function send(text) {
-    const frame = { type: "send", text: text, id: crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random() };
+  function send(text, files) {
+    const id = crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random();
+    const attachments = (files || []).map((f) => ({ name: f.name, media_type: f.media_type, sha256: f.sha256 }));
+    const frame = { type: "send", text: text, id: id, attachments: attachments };
     outbox.set(frame.id, frame);
-    line(text, "me");
+    const mine = line(text, "me");
+    showFiles(mine, (files || []).map((f) => ({ name: f.name, size: f.size, url: "/files/" + f.sha256 + "/" + encodeURIComponent(f.name), inline: /^image\/(png|jpeg|gif|webp)$/.test(f.media_type) })));
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
   }
 
@@ -185,15 +260,31 @@
       const history = await reply.json();
       if (!history.session) return;
       line("— history of " + history.session + " —", "kind-notice");
-      for (const m of history.messages) line((m.role === "user" ? m.author : history.session) + ": " + m.text, m.role === "user" ? "me" : "");
+      for (const m of history.messages) {
+        const div = line((m.role === "user" ? m.author : history.session) + ": " + m.text, m.role === "user" ? "me" : "");
+        showFiles(div, m.attachments);
+      }
     } catch (_) { /* history is a convenience; the socket still works */ }
   }
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = input.value.trim();
-    if (text) send(text);
+    if (uploading > 0) { line("wait for the uploads to finish", "kind-notice"); return; }
+    if (text || pendingFiles.length > 0) send(text, pendingFiles);
+    pendingFiles = [];
+    showPending();
     input.value = "";
+  });
+  picker.addEventListener("change", () => { uploadAll(picker.files); picker.value = ""; });
+  document.addEventListener("paste", (event) => {
+    const files = event.clipboardData ? Array.from(event.clipboardData.files) : [];
+    if (files.length > 0) { event.preventDefault(); uploadAll(files); }
+  });
+  document.addEventListener("dragover", (event) => event.preventDefault());
+  document.addEventListener("drop", (event) => {
+    event.preventDefault();
+    if (event.dataTransfer) uploadAll(event.dataTransfer.files);
   });
   loadHistory().then(connect);
 })();

@@ -1,6 +1,9 @@
-//! Stored files in the web chat: `GET /files/{sha256}/{name}` behind the
-//! login, the link every attachment gets in the chat and the one gateways
-//! send when a file is too large for their platform. Only a file some
+//! Stored files in the web chat: `POST /api/files` (the browser's uploads,
+//! streamed into the file store within the per-file limit, before the
+//! message that names them is sent over the socket) and
+//! `GET /files/{sha256}/{name}` behind the login, the link every attachment
+//! gets in the chat and the one gateways send when a file is too large for
+//! their platform. Only a file some
 //! message carries under that name is served. Raster images are shown
 //! inline; everything else is a download, with a sandboxing CSP and
 //! `nosniff`, so a stored HTML or SVG file never runs in gorp's origin.
@@ -8,7 +11,8 @@
 use super::login::ApiSession;
 use super::{WebError, WebState};
 use crate::domain::Attachment;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -38,6 +42,49 @@ pub(crate) fn attachment_json(attachment: &Attachment) -> Value {
         "url": file_path(attachment),
         "inline": INLINE_IMAGES.contains(&attachment.media_type.as_str()),
     })
+}
+
+/// Where `POST /api/files` is told the file's name, and the CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct UploadQuery {
+    name: String,
+    csrf: String,
+}
+
+/// `POST /api/files?name=…&csrf=…` with the file as the body (its type in
+/// `Content-Type`): stores it and answers what a chat frame names it by.
+pub(crate) async fn upload(
+    State(state): State<WebState>,
+    session: ApiSession,
+    Query(query): Query<UploadQuery>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Value>, WebError> {
+    session.check_csrf(&query.csrf)?;
+    crate::files::check_name(&query.name).map_err(WebError::BadRequest)?;
+    let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let media_type = crate::files::check_media_type(declared).map_err(WebError::BadRequest)?;
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+    let files = state.orchestrator.files();
+    let mut upload = files.upload(length).await.map_err(file_error)?;
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = futures::StreamExt::next(&mut chunks).await {
+        let chunk = chunk.map_err(|error| WebError::BadRequest(format!("the upload broke off: {error}")))?;
+        upload.write(&chunk).await.map_err(file_error)?;
+    }
+    let stored = upload.finish().await.map_err(file_error)?;
+    Ok(axum::Json(json!({
+        "name": query.name, "media_type": media_type, "size": stored.size, "sha256": stored.sha256,
+    })))
+}
+
+fn file_error(error: crate::files::FileError) -> WebError {
+    use crate::files::FileError;
+    match error {
+        FileError::TooLarge(reason) | FileError::Invalid(reason) => WebError::BadRequest(reason),
+        FileError::NotFound(reason) => WebError::NotFound(reason),
+        FileError::Io(error) => WebError::internal(error),
+    }
 }
 
 /// `GET /files/{sha256}/{name}`.

@@ -131,6 +131,7 @@ pub fn router(state: WebState) -> Router {
         .route("/static/chat.js", get(chat::script))
         .route("/api/history", get(chat::history))
         .route("/files/{sha256}/{name}", get(files::download))
+        .route("/api/files", post(files::upload))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics::metrics))
         .merge(admin::routes())

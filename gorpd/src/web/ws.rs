@@ -33,8 +33,28 @@ pub(crate) struct WsQuery {
 #[derive(Debug, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientFrame {
-    /// A chat message with the client's id for it.
-    Send { text: String, id: String },
+    /// A chat message with the client's id for it, and the files uploaded for it.
+    Send {
+        text: String,
+        id: String,
+        #[serde(default)]
+        attachments: Vec<FrameAttachment>,
+    },
+}
+
+/// A file a frame names: uploaded first with `POST /api/files`.
+#[derive(Debug, serde::Deserialize)]
+struct FrameAttachment {
+    name: String,
+    #[serde(default)]
+    media_type: String,
+    sha256: String,
+}
+
+impl From<FrameAttachment> for crate::files::AttachmentIn {
+    fn from(file: FrameAttachment) -> Self {
+        Self { name: file.name, media_type: file.media_type, sha256: file.sha256, ..Self::default() }
+    }
 }
 
 /// `GET /ws`: checks the session and CSRF token, then upgrades.
@@ -92,16 +112,20 @@ async fn run(state: WebState, mut socket: WebSocket, channel: ChannelRef, after:
 
 /// Publishes one browser frame; returns the ack frame.
 async fn handle_frame(state: &WebState, channel: &ChannelRef, text: &str) -> Value {
-    let ClientFrame::Send { text, id } = match serde_json::from_str::<ClientFrame>(text) {
+    let ClientFrame::Send { text, id, attachments } = match serde_json::from_str::<ClientFrame>(text) {
         Ok(frame) => frame,
         Err(error) => return ack(None, "rejected", Some(format!("malformed frame: {error}"))),
+    };
+    let attachments = match state.orchestrator.files().accept(attachments.into_iter().map(Into::into).collect()).await {
+        Ok(attachments) => attachments,
+        Err(error) => return ack(Some(&id), "rejected", Some(error.to_string())),
     };
     let new = NewInbound {
         channel: channel.clone(),
         message_id: Some(id.clone()),
         sender: "web".to_owned(),
         text,
-        attachments: Vec::new(),
+        attachments,
     };
     let outcome = match state.orchestrator.submit(new).await {
         Ok(receipt) => receipt.await.unwrap_or(Err(OrchestratorError::ShuttingDown)),
