@@ -297,18 +297,17 @@ async fn file(State(fake): State<FakeTelegram>, Path((bot, path)): Path<(String,
     }
 }
 
-/// A request's parameters: a JSON body, or the text fields of a form (with its file part).
-fn params(headers: &HeaderMap, body: &[u8]) -> Result<(Value, Option<crate::multipart::Part>), Response> {
+/// A request's parameters: a JSON body, or the text fields of a form (with
+/// its file part); the Bot API's description when it cannot be read.
+fn params(headers: &HeaderMap, body: &[u8]) -> Result<(Value, Option<crate::multipart::Part>), &'static str> {
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let Some(boundary) = crate::multipart::boundary(content_type) else {
         if body.is_empty() {
             return Ok((json!({}), None));
         }
-        return serde_json::from_slice(body)
-            .map(|p| (p, None))
-            .map_err(|_| error(400, "Bad Request: can't parse JSON"));
+        return serde_json::from_slice(body).map(|p| (p, None)).map_err(|_| "Bad Request: can't parse JSON");
     };
-    let parts = crate::multipart::parse(body, &boundary).ok_or_else(|| error(400, "Bad Request: bad multipart"))?;
+    let parts = crate::multipart::parse(body, &boundary).ok_or("Bad Request: can't parse multipart form")?;
     let mut params = json!({});
     let mut file = None;
     for part in parts {
@@ -334,7 +333,7 @@ async fn call(
     let method = method.to_lowercase();
     let (params, upload) = match params(&headers, &body) {
         Ok(read) => read,
-        Err(response) => return response,
+        Err(description) => return error(400, description),
     };
     let failure = {
         let mut inner = fake.inner();
