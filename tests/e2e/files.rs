@@ -1,6 +1,7 @@
 //! Files across processes: the real `gorp-telegram` and `gorp-slack`
 //! binaries against a real gorpd whose session runs the scripted ACP agent
-//! (a process too). A Telegram photo reaches the agent as an image block; a
+//! (a process too). A Telegram photo reaches the agent as an image block, a
+//! file shared in Slack as a link to its copy in the workspace; a
 //! file the agent writes to `outbox/` reaches Telegram (sendDocument) and
 //! Slack (the file upload flow) with its bytes, and the web chat serves it
 //! as a download behind the login. In the web chat (headless Chromium), a
@@ -87,6 +88,13 @@ async fn a_photo_reaches_the_agent_and_its_outbox_file_reaches_telegram_slack_an
     let described = "image image/jpeg 67 ebf4f635a17d10d6eb46ba680b70142419aa3220f228001a036d311a22ee9d2a";
     until(|| telegram.texts(TELEGRAM_CHAT).iter().any(|t| t == described)).await;
     until(|| slack.texts(&slack_dm).iter().any(|t| t == described)).await;
+
+    // A file shared in Slack: fetched with the bot token, it reaches the agent too.
+    slack.dm_file(SLACK_USER, "notes.txt", "text/plain", b"line one".to_vec(), "blocks");
+    let linked =
+        "resource_link notes.txt text/plain 8 d9e83a19744a1a2a0408d877dbda4265b1a356913361f4403b5647df33e59d04";
+    until(|| slack.texts(&slack_dm).iter().any(|t| t == linked)).await;
+    until(|| telegram.texts(TELEGRAM_CHAT).iter().any(|t| t == linked)).await;
 
     // The agent writes a file: it goes with the answer to every bound channel.
     telegram.dm(TELEGRAM_CHAT, "alice", "outbox report.csv a,b");

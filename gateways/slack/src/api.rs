@@ -25,10 +25,17 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 type Connector =
     SlackClientHyperConnector<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>>;
 
+/// The plain HTTP client that fetches users' files (`url_private_download`).
+type Downloads = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Empty<bytes::Bytes>,
+>;
+
 /// One Slack app's Web API client.
 #[derive(Clone)]
 pub(crate) struct Api {
     client: Arc<SlackClient<Connector>>,
+    downloads: Downloads,
     bot: SlackApiToken,
     app: SlackApiToken,
 }
@@ -82,11 +89,14 @@ impl Api {
     pub(crate) fn new(bot_token: &str, app_token: &str, api_url: &Url, tls: rustls::ClientConfig) -> Self {
         let https =
             hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+        let downloads =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https.clone());
         // slack-morphism appends `/{method}` itself.
         let base = api_url.as_str().trim_end_matches('/');
         let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(base);
         Self {
             client: Arc::new(SlackClient::new(connector)),
+            downloads,
             bot: SlackApiToken::new(bot_token.into()),
             app: SlackApiToken::new(app_token.into()),
         }
@@ -116,6 +126,26 @@ impl Api {
             .opt_thread_ts(message.thread_ts.map(|ts| SlackTs::new(ts.to_owned())));
         let posted = timed(self.client.open_session(&self.bot).chat_post_message(&request)).await?;
         Ok(posted.ts.to_string())
+    }
+
+    /// The bytes of a user's file at its `url_private_download`, fetched with
+    /// the bot token (Slack requires it); at most `max_bytes`.
+    pub(crate) async fn download(&self, url: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
+        use http_body_util::BodyExt;
+        let request = hyper::Request::get(url)
+            .header("authorization", format!("Bearer {}", self.bot.token_value.0))
+            .body(http_body_util::Empty::new())
+            .map_err(|error| error.to_string())?;
+        let fetch = async {
+            let response = self.downloads.request(request).await.map_err(|error| error.to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("slack answered {}", response.status()));
+            }
+            let body = http_body_util::Limited::new(response.into_body(), max_bytes as usize);
+            let bytes = body.collect().await.map_err(|error| error.to_string())?.to_bytes();
+            Ok(bytes.to_vec())
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, fetch).await.unwrap_or_else(|_| Err("no answer from slack".to_owned()))
     }
 
     /// Shares `file` in `channel` (in `thread_ts`, if given) through Slack's

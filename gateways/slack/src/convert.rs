@@ -23,8 +23,8 @@ pub(crate) const APPROVE: &str = "gorp_approve";
 /// The `action_id` of the Deny button.
 pub(crate) const DENY: &str = "gorp_deny";
 /// Message subtypes that are still a user writing to the channel: a thread
-/// reply also sent to the channel, and a file shared with a comment (its
-/// text is passed on; files are not). Others (edits, deletions, joins, bot
+/// reply also sent to the channel, and files shared (fetched and passed on
+/// with their comment). Others (edits, deletions, joins, bot
 /// posts) are not messages for gorpd.
 const USER_SUBTYPES: [&str; 2] = ["thread_broadcast", "file_share"];
 /// Block Kit's limit on a section's text, in characters.
@@ -57,6 +57,46 @@ struct Event {
     text: Option<String>,
     ts: Option<String>,
     thread_ts: Option<String>,
+    #[serde(default)]
+    files: Vec<FileRef>,
+}
+
+/// One of a message's `files`, as Slack describes it.
+#[derive(Debug, Deserialize)]
+struct FileRef {
+    name: Option<String>,
+    mimetype: Option<String>,
+    #[serde(default)]
+    size: u64,
+    url_private_download: Option<String>,
+}
+
+/// A file of a user's message, to fetch with the bot token and upload to gorpd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SlackFile {
+    pub(crate) name: String,
+    pub(crate) media_type: String,
+    pub(crate) size: u64,
+    pub(crate) url: String,
+}
+
+/// The files of the message in an `events_api` payload (those Slack gives a download URL for).
+pub(crate) fn event_files(payload: &Value) -> Vec<SlackFile> {
+    let Some(event) = payload.get("event").and_then(|event| serde_json::from_value::<Event>(event.clone()).ok()) else {
+        return Vec::new();
+    };
+    event
+        .files
+        .into_iter()
+        .filter_map(|file| {
+            Some(SlackFile {
+                url: file.url_private_download?,
+                name: file.name.unwrap_or_else(|| "file".to_owned()),
+                media_type: file.mimetype.unwrap_or_default(),
+                size: file.size,
+            })
+        })
+        .collect()
 }
 
 /// A `block_actions` payload: who clicked what, where.
@@ -106,7 +146,7 @@ pub(crate) fn event_message(payload: &Value, bot_user: &str) -> Option<Inbound> 
         return None;
     }
     let text = unescape(strip_mention(event.text.as_deref().unwrap_or_default(), bot_user));
-    if text.is_empty() {
+    if text.is_empty() && event.files.is_empty() {
         return None;
     }
     Some(Inbound {

@@ -58,6 +58,9 @@ enum Step {
     End(End),
 }
 
+/// Largest user file the gateway fetches from Slack (gorpd refuses more than its own limit anyway).
+const FETCH_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+
 /// The Socket Mode reader of one running gateway.
 pub(crate) struct SocketMode<'a> {
     pub(crate) api: &'a Api,
@@ -178,11 +181,21 @@ impl SocketMode<'_> {
             _ => {}
         }
         let Some(envelope_id) = envelope.envelope_id.clone() else { return Step::Continue };
-        let Some(inbound) = self.inbound(&envelope) else {
+        let Some(mut inbound) = self.inbound(&envelope) else {
             // Nothing for gorpd: acknowledge at once so Slack does not retry it.
             let _ = acks.send(envelope_id);
             return Step::Continue;
         };
+        if envelope.kind == "events_api" {
+            for file in convert::event_files(&envelope.payload) {
+                match self.fetch(&inbound, file).await {
+                    Ok(Some(uploaded)) => inbound.files.push(uploaded),
+                    Ok(None) => {}
+                    // Not acknowledged: Slack sends the envelope again, and its files are fetched then.
+                    Err(()) => return Step::Continue,
+                }
+            }
+        }
         tracing::debug!(channel = %inbound.channel_id, message = %inbound.message_id, retry = envelope.retry_attempt, "message from slack");
         match self.cx.submit(inbound).await {
             Ok(handle) => {
@@ -190,6 +203,35 @@ impl SocketMode<'_> {
                 Step::Continue
             }
             Err(_) => End::Stopped.into(),
+        }
+    }
+
+    /// Fetches one file of a message with the bot token and uploads it to
+    /// gorpd; `None` when it cannot be sent (its author is told why), `Err`
+    /// when gorpd cannot take it now.
+    async fn fetch(
+        &self,
+        inbound: &gorp_gateway::Inbound,
+        file: convert::SlackFile,
+    ) -> Result<Option<gorp_gateway::InboundFile>, ()> {
+        let bytes = match self.api.download(&file.url, FETCH_MAX_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(%error, file = %file.name, "cannot fetch a file from slack");
+                self.cx.tell_file_refused(inbound, &file.name, "Slack did not hand it to the app").await;
+                return Ok(None);
+            }
+        };
+        match self.cx.upload(&file.name, &file.media_type, bytes).await {
+            Ok(uploaded) => Ok(Some(uploaded)),
+            Err(gorp_gateway::UploadError::Refused(reason)) => {
+                self.cx.tell_file_refused(inbound, &file.name, &reason).await;
+                Ok(None)
+            }
+            Err(error) => {
+                tracing::warn!(%error, file = %file.name, "cannot upload a file to gorpd; slack will send it again");
+                Err(())
+            }
         }
     }
 

@@ -4,6 +4,8 @@
 //! `OK - <length>` as text); `files.completeUploadExternal` (files, channel_id,
 //! thread_ts, initial_comment) shares them in the channel. A file whose
 //! bytes never came, or came with another length, cannot be completed.
+//! Users' files arrive as `file_share` messages whose `files` carry a
+//! `url_private_download`, served only with the bot token (`/files-pri/…`).
 
 use super::{FakeSlack, web};
 use axum::body::Bytes;
@@ -75,7 +77,43 @@ pub(super) fn complete(fake: &FakeSlack, params: &Map<String, Value>) -> Respons
     web::ok(json!({ "files": shared }))
 }
 
+/// A user's file at its `url_private_download`: only with the bot token.
+pub(super) async fn private(
+    State(fake): State<FakeSlack>,
+    Path((file_id, _name)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if bearer != Some(fake.bot_token.as_str()) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    match fake.inner().user_files.get(&file_id) {
+        Some(data) => data.clone().into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 impl FakeSlack {
+    /// `user` shares a file in their DM with the bot, with `comment` as the
+    /// message text (Slack's `file_share` message); returns the message ts.
+    pub fn dm_file(&self, user: &str, name: &str, mimetype: &str, data: Vec<u8>, comment: &str) -> String {
+        let channel = Self::dm_channel(user);
+        let file_id = format!("FU{:04}", self.inner().user_files.len() + 1);
+        let file = json!({
+            "id": file_id, "name": name, "title": name, "mimetype": mimetype, "size": data.len(),
+            "url_private": format!("http://{}/files-pri/{file_id}/{name}", self.addr),
+            "url_private_download": format!("http://{}/files-pri/{file_id}/download/{name}", self.addr),
+        });
+        self.inner().user_files.insert(file_id, data);
+        let ts = self.tick();
+        self.inner().user_messages.push((channel.clone(), ts.clone()));
+        let mut event = super::message_event(&channel, "im", user, comment, &ts, None);
+        event["subtype"] = json!("file_share");
+        event["files"] = json!([file]);
+        self.push("events_api", super::callback(event));
+        ts
+    }
+
     /// Every file the bot shared, in order.
     pub fn shared_files(&self) -> Vec<SharedFile> {
         self.inner().shared.clone()

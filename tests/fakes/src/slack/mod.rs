@@ -155,6 +155,8 @@ struct Inner {
     /// Uploads by file id, and the files the bot shared.
     uploads: HashMap<String, files::Upload>,
     shared: Vec<files::SharedFile>,
+    /// Users' files by id.
+    user_files: HashMap<String, Vec<u8>>,
 }
 
 /// A running fake Slack workspace with one app.
@@ -194,6 +196,7 @@ impl FakeSlack {
             .route("/api/{method}", any(web::call))
             .route("/link/", get(socket::link))
             .route("/upload/{file_id}", axum::routing::post(files::receive))
+            .route("/files-pri/{file_id}/download/{name}", get(files::private))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake
