@@ -114,11 +114,23 @@ async fn a_photo_reaches_the_agent_and_its_outbox_file_reaches_telegram_slack_an
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     assert_eq!(http.get(&url).send().await.unwrap().status(), 401, "not without the login");
     let cookie = web_cookie(&http, &server.login_url).await;
-    let download = http.get(&url).header("cookie", cookie).send().await.unwrap();
+    let download = http.get(&url).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(download.status(), 200);
     let disposition = download.headers()["content-disposition"].to_str().unwrap().to_owned();
     assert_eq!(disposition, "attachment; filename=\"report.csv\"");
     assert_eq!(download.bytes().await.unwrap().as_ref(), b"a,b");
+
+    // The web chat's uploads are not held to the pages' 64 KiB body bound, only to max_attachment_bytes.
+    let page = format!("http://{}/", server.http_addr);
+    let page = http.get(page).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let csrf = page.split("data-csrf=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let upload = format!("http://{}/api/files?name=big.bin&csrf={csrf}", server.http_addr);
+    let big = vec![7u8; 300 * 1024];
+    let reply = http.post(&upload).header("cookie", &cookie).header("content-type", "application/octet-stream");
+    let reply = reply.body(big).send().await.unwrap();
+    assert_eq!(reply.status(), 200);
+    let stored: serde_json::Value = reply.json().await.unwrap();
+    assert_eq!((stored["name"].as_str(), stored["size"].as_u64()), (Some("big.bin"), Some(300 * 1024)));
 
     telegram_gateway.stop().await;
     slack_gateway.stop().await;

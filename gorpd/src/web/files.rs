@@ -44,6 +44,17 @@ pub(crate) fn attachment_json(attachment: &Attachment) -> Value {
     })
 }
 
+/// Longest an upload may take (a large file over a slow link).
+const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// `POST /api/files`, outside the pages' 64 KiB body bound: its body is
+/// streamed into the file store, which holds it to `max_attachment_bytes`.
+pub(super) fn upload_routes() -> axum::Router<WebState> {
+    axum::Router::new().route("/api/files", axum::routing::post(upload)).layer(
+        tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, UPLOAD_TIMEOUT),
+    )
+}
+
 /// Where `POST /api/files` is told the file's name, and the CSRF token.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct UploadQuery {

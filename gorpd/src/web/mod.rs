@@ -131,14 +131,13 @@ pub fn router(state: WebState) -> Router {
         .route("/static/chat.js", get(chat::script))
         .route("/api/history", get(chat::history))
         .route("/files/{sha256}/{name}", get(files::download))
-        .route("/api/files", post(files::upload))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics::metrics))
         .merge(admin::routes())
         .merge(automation::routes())
         .route("/logout", post(login::logout));
     let max_text_bytes = state.orchestrator.max_text_bytes();
-    middleware::bounded(pages, max_text_bytes).merge(hooks::routes()).with_state(state)
+    middleware::bounded(pages, max_text_bytes).merge(hooks::routes()).merge(files::upload_routes()).with_state(state)
 }
 
 /// Serves the web adapter on `listener` within `limits` until `state.shutdown` fires.
