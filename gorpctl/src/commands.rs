@@ -68,6 +68,8 @@ fn server_info_json(info: &pb::ServerInfo) -> serde_json::Value {
         "grpc_max_connections": info.grpc_max_connections,
         "http_max_connections": info.http_max_connections,
         "header_read_timeout_secs": info.header_read_timeout_secs,
+        "max_attachment_bytes": info.max_attachment_bytes,
+        "max_message_attachment_bytes": info.max_message_attachment_bytes,
     })
 }
 
@@ -212,6 +214,10 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
                     ("max message bytes", info.max_body_bytes.to_string()),
                     ("max sender / id bytes", format!("{} / {}", info.max_sender_bytes, info.max_id_bytes)),
                     ("max frame bytes", info.max_frame_bytes.to_string()),
+                    (
+                        "max attachment / per message bytes",
+                        format!("{} / {}", info.max_attachment_bytes, info.max_message_attachment_bytes),
+                    ),
                     (
                         "connections gRPC / HTTP",
                         format!("{} / {}", info.grpc_max_connections, info.http_max_connections),

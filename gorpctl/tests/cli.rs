@@ -513,7 +513,11 @@ async fn info_shows_limits_and_the_database_size() {
     .await;
     assert_eq!(compacted["stale_gateways"], serde_json::json!([]));
     assert_eq!((info["max_sender_bytes"].as_u64(), info["max_id_bytes"].as_u64()), (Some(256), Some(256)));
-    assert_eq!(info["max_frame_bytes"], 4 * 1024 * 1024 + 64 * 1024);
+    assert_eq!(info["max_frame_bytes"], 4 * 1024 * 1024 + 1024 * 1024 + 64 * 1024);
+    assert_eq!(
+        (info["max_attachment_bytes"].as_u64(), info["max_message_attachment_bytes"].as_u64()),
+        (Some(25 << 20), Some(100 << 20))
+    );
     assert_eq!(
         (info["grpc_max_connections"].as_u64(), info["header_read_timeout_secs"].as_u64()),
         (Some(512), Some(10))

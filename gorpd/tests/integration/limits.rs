@@ -60,7 +60,7 @@ async fn a_configured_limit_applies_and_frames_beyond_the_grpc_limit_are_refused
     // Beyond the transport's frame limit the stream ends, but a message read
     // before it in the same window still gets its ack first.
     publisher.send(message("web", "t", "e", "before the huge one")).await;
-    publisher.send(message("web", "t", "f", &"x".repeat(5 * 1024 * 1024))).await;
+    publisher.send(message("web", "t", "f", &"x".repeat(6 * 1024 * 1024))).await;
     let before = publisher.ack().await.expect("the earlier message is acknowledged");
     assert_eq!((before.message_id.as_str(), before.status), ("e", pb::PublishStatus::Accepted as i32));
     let status = publisher.ack().await.unwrap_err();
@@ -203,7 +203,9 @@ async fn any_token_reads_the_limits_and_only_an_admin_the_database_figures() {
         pb::control_client::ControlClient::with_interceptor(server.channel(), gorpd::testing::bearer(&secret));
     let info = gateway.get_server_info(pb::GetServerInfoRequest {}).await.unwrap().into_inner();
     assert_eq!((info.max_body_bytes, info.max_sender_bytes, info.max_id_bytes), (65536, 256, 256));
-    assert_eq!(info.max_frame_bytes, 4 * 1024 * 1024 + 64 * 1024);
+    // The largest text any configuration allows, inline attachments (1 MiB) and the envelope.
+    assert_eq!(info.max_frame_bytes, 4 * 1024 * 1024 + 1024 * 1024 + 64 * 1024);
+    assert_eq!((info.max_attachment_bytes, info.max_message_attachment_bytes), (25 << 20, 100 << 20));
     assert_eq!((info.grpc_max_connections, info.http_max_connections, info.header_read_timeout_secs), (512, 300, 10));
     assert_eq!(info.dispatch_scope, "own-platform");
     assert_eq!((info.database_bytes, info.table_rows.len()), (0, 0), "database figures are for operators");
