@@ -47,7 +47,7 @@ pub(crate) fn attachment_json(attachment: &Attachment) -> Value {
 /// Longest an upload may take (a large file over a slow link).
 const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// `POST /api/files`, outside the pages' 64 KiB body bound: its body is
+/// `POST /api/files`, outside the pages' body bound: its body is
 /// streamed into the file store, which holds it to `max_attachment_bytes`.
 pub(super) fn upload_routes() -> axum::Router<WebState> {
     axum::Router::new().route("/api/files", axum::routing::post(upload)).layer(
