@@ -74,6 +74,12 @@ pub(crate) struct Args {
     #[arg(long, env = "GORP_MATRIX_KEY_WAIT_SECS", default_value_t = DEFAULT_KEY_WAIT_SECS, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) matrix_key_wait_secs: u64,
+
+    /// The largest file of an answer sent as Matrix media, in bytes; larger
+    /// ones (and any above the homeserver's own upload limit) are sent as a
+    /// link to the web chat (`--web-url`). Default: the homeserver's limit.
+    #[arg(long, env = "GORP_MATRIX_MAX_FILE_BYTES", value_name = "BYTES")]
+    pub(crate) matrix_max_file_bytes: Option<u64>,
 }
 
 /// One day: keys sent late by a user's other device or restored from a
@@ -93,6 +99,7 @@ impl fmt::Debug for Args {
             .field("matrix_store_passphrase", &hidden(&self.matrix_store_passphrase))
             .field("matrix_recovery_key", &hidden(&self.matrix_recovery_key))
             .field("matrix_key_wait_secs", &self.matrix_key_wait_secs)
+            .field("matrix_max_file_bytes", &self.matrix_max_file_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +130,8 @@ pub(crate) struct MatrixSettings {
     pub(crate) recovery_key: Option<Secret>,
     /// How long an undecryptable message waits for its keys.
     pub(crate) key_wait: std::time::Duration,
+    /// The configured limit on files sent as media, below the homeserver's.
+    pub(crate) max_file_bytes: Option<u64>,
 }
 
 impl Args {
@@ -169,6 +178,7 @@ impl Args {
             store_passphrase,
             recovery_key,
             key_wait: std::time::Duration::from_secs(self.matrix_key_wait_secs),
+            max_file_bytes: self.matrix_max_file_bytes,
         })
     }
 }
@@ -262,6 +272,17 @@ mod tests {
         let base = ["gorp-matrix", "--matrix-homeserver", "http://h", "--matrix-user", "@g:h"];
         let zero = Args::try_parse_from(base.iter().chain(&["--matrix-key-wait-secs", "0"]));
         assert!(zero.is_err(), "a zero wait would give up on every message at once");
+    }
+
+    #[test]
+    fn the_file_limit_is_the_homeservers_unless_set() {
+        let login = ["--matrix-password", "pw", "--matrix-store-passphrase", "p"];
+        assert_eq!(parse(&login).matrix().unwrap().max_file_bytes, None);
+        let set = parse(&[&login[..], &["--matrix-max-file-bytes", "1048576"]].concat()).matrix().unwrap();
+        assert_eq!(set.max_file_bytes, Some(1_048_576));
+        let base = ["gorp-matrix", "--matrix-homeserver", "http://h", "--matrix-user", "@g:h"];
+        let bad = Args::try_parse_from(base.iter().chain(&["--matrix-max-file-bytes", "-1"]));
+        assert!(bad.is_err(), "not a byte count");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod api;
 mod config;
 mod convert;
 mod error;
+mod media;
 mod platform;
 mod state;
 mod sync;

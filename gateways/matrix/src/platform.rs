@@ -9,7 +9,9 @@
 //! runner acks them to gorpd: a final answer replayed after a restart is
 //! not sent twice, and one whose streamed preview was already shown
 //! replaces that preview instead of adding a second message. `edit` sends an
-//! `m.replace` of an earlier event.
+//! `m.replace` of an earlier event. A response's files are sent as Matrix
+//! media ([`crate::media::send`]); the largest is the homeserver's upload
+//! limit, learnt after login, or `--matrix-max-file-bytes` if lower.
 
 use crate::api;
 use crate::config::MatrixSettings;
@@ -70,6 +72,9 @@ pub(crate) struct Matrix {
     pub(crate) typing: Typing,
     /// Messages that could not be decrypted when they arrived (since start).
     undecryptable: AtomicU64,
+    /// The largest file sent as media: the homeserver's upload limit (known
+    /// after login; 0 before) or `--matrix-max-file-bytes` if lower.
+    max_file_bytes: AtomicU64,
 }
 
 impl Matrix {
@@ -85,6 +90,7 @@ impl Matrix {
             memory: Mutex::default(),
             typing: Typing::default(),
             undecryptable: AtomicU64::new(0),
+            max_file_bytes: AtomicU64::new(0),
         })
     }
 
@@ -179,16 +185,35 @@ impl Matrix {
         client.get_room(&room_id).ok_or_else(|| rejected("room the bot is not in", channel))
     }
 
+    /// The message `message_id` answers, if known.
+    fn asked(&self, message_id: &str) -> Option<Asked> {
+        let asked = self.memory().asked.get(message_id).cloned();
+        asked.or_else(|| {
+            let event_id = OwnedEventId::try_from(message_id).ok()?;
+            Some(Asked { event_id, thread: None })
+        })
+    }
+
+    /// Learns the homeserver's upload limit, lowered to the configured one.
+    async fn learn_upload_limit(&self, client: &Client) {
+        let server = match client.load_or_fetch_max_upload_size().await {
+            Ok(limit) => u64::from(limit),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the homeserver's upload limit; answers' files go as links");
+                0
+            }
+        };
+        let limit = self.settings.max_file_bytes.map_or(server, |configured| configured.min(server));
+        tracing::info!(server, limit, "files up to this size are sent as matrix media");
+        self.max_file_bytes.store(limit, Ordering::Relaxed);
+    }
+
     /// Where an answer to `message_id` goes: a reply, in its thread if any.
     fn relation(
         &self,
         message_id: &str,
     ) -> Option<Relation<matrix_sdk::ruma::events::room::message::RoomMessageEventContentWithoutRelation>> {
-        let asked = self.memory().asked.get(message_id).cloned();
-        let asked = asked.or_else(|| {
-            let event_id = OwnedEventId::try_from(message_id).ok()?;
-            Some(Asked { event_id, thread: None })
-        })?;
+        let asked = self.asked(message_id)?;
         Some(match asked.thread {
             Some(root) => Relation::Thread(Thread::reply(root, asked.event_id)),
             None => Relation::Reply(matrix_sdk::ruma::events::relation::Reply::new(InReplyTo::new(asked.event_id))),
@@ -223,6 +248,13 @@ impl Matrix {
             reply_to.map(|id| Relation::Reply(matrix_sdk::ruma::events::relation::Reply::new(InReplyTo::new(id))));
         let event_id = self.send(room, content, key).await?;
         self.state.record_sent(key, event_id.as_str()).map_err(|e| transient(&e.to_string()))
+    }
+
+    /// Sends the file of `msg` as media, replying to the question.
+    async fn send_file(&self, room: &Room, msg: &Outbound) -> Result<OwnedEventId, PlatformError> {
+        let Some(file) = &msg.file else { return Err(rejected("file", &msg.id)) };
+        let reply_to = msg.in_reply_to.as_deref().and_then(|id| self.asked(id)).map(|asked| asked.event_id);
+        crate::media::send(room, file, transaction_id(&msg.id), reply_to).await.map_err(classify)
     }
 
     /// Replaces the text of `event_id` with `text`.
@@ -268,6 +300,7 @@ impl Platform for Matrix {
 
     async fn listen(&self, cx: ListenContext) -> Result<(), PlatformError> {
         let Some(client) = self.start(&cx).await? else { return Ok(()) };
+        self.learn_upload_limit(&client).await;
         self.client.send_replace(Some(client.clone()));
         for room in client.joined_rooms() {
             self.channel(&room.room_id().to_owned());
@@ -290,6 +323,7 @@ impl Platform for Matrix {
             text.push_str(&convert::permission_hint(&prompt.id));
         }
         let event_id = match preview.and_then(|id| OwnedEventId::try_from(id).ok()) {
+            _ if msg.file.is_some() => self.send_file(&room, &msg).await?,
             // A restart between the preview and the final: finish the preview.
             Some(preview) => self.replace(&room, preview.clone(), &text).await.map(|()| preview)?,
             None => {
@@ -304,6 +338,10 @@ impl Platform for Matrix {
         self.state.record_sent(&msg.id, event_id.as_str()).map_err(|e| transient(&e.to_string()))?;
         tracing::debug!(channel = %msg.channel_id, id = %msg.id, event = %event_id, "sent to matrix");
         Ok(Delivered { message_id: event_id.to_string() })
+    }
+
+    fn max_file_bytes(&self) -> u64 {
+        self.max_file_bytes.load(Ordering::Relaxed)
     }
 
     async fn edit(&self, edit: Edit) -> Result<(), PlatformError> {

@@ -12,11 +12,14 @@
 //! in the state directory and tried again after every sync (keys arrive
 //! by key forwarding or the key backup); once it decrypts it is published
 //! like any other, and after the key wait (`--matrix-key-wait-secs`, a day
-//! by default) the room is told it never could be.
+//! by default) the room is told it never could be. A media message's file
+//! is fetched and uploaded to gorpd ([`crate::media::fetch`]) just before
+//! the message is submitted.
 
 use crate::api;
 use crate::convert::{self, BusIds};
 use crate::error::classify;
+use crate::media::{self, Media};
 use crate::platform::{Asked, Matrix};
 use crate::state::{Health, Undecrypted};
 use gorp_gateway::{Ack, Backoff, BackoffConfig, Inbound, ListenContext, PlatformError, PlatformHealth};
@@ -59,6 +62,8 @@ struct Message {
     inbound: Inbound,
     room: Room,
     event_id: OwnedEventId,
+    /// Its media, fetched and uploaded to gorpd just before it is submitted.
+    media: Option<Box<Media>>,
 }
 
 /// One timeline event, sorted.
@@ -217,28 +222,30 @@ impl<'a> Syncer<'a> {
         if Some(event.sender()) == self.client.user_id() {
             return None;
         }
-        let (text, thread) = match &event {
+        let (text, thread, media) = match &event {
             AnySyncMessageLikeEvent::RoomMessage(SyncMessageLikeEvent::Original(message)) => {
                 let thread = match &message.content.relates_to {
                     Some(Relation::Replacement(_)) => return None,
                     Some(Relation::Thread(thread)) => Some(thread.event_id.clone()),
                     _ => None,
                 };
-                let body = match &message.content.msgtype {
-                    MessageType::Text(text) => &text.body,
-                    MessageType::Emote(emote) => &emote.body,
-                    _ => return None,
-                };
-                (convert::strip_reply_fallback(body).to_owned(), thread)
+                match &message.content.msgtype {
+                    MessageType::Text(text) => (convert::strip_reply_fallback(&text.body).to_owned(), thread, None),
+                    MessageType::Emote(emote) => (convert::strip_reply_fallback(&emote.body).to_owned(), thread, None),
+                    other => {
+                        let (media, caption) = media::of_message(other)?;
+                        (convert::strip_reply_fallback(&caption).to_owned(), thread, Some(Box::new(media)))
+                    }
+                }
             }
             AnySyncMessageLikeEvent::Reaction(SyncMessageLikeEvent::Original(reaction)) => {
                 let annotation = &reaction.content.relates_to;
                 let prompt = self.matrix.prompt_of(annotation.event_id.as_str())?;
-                (convert::reaction_command(&annotation.key, &prompt)?, None)
+                (convert::reaction_command(&annotation.key, &prompt)?, None, None)
             }
             _ => return None,
         };
-        if text.trim().is_empty() {
+        if text.trim().is_empty() && media.is_none() {
             return None;
         }
         let event_id = event.event_id().to_owned();
@@ -257,7 +264,7 @@ impl<'a> Syncer<'a> {
             text,
             files: Vec::new(),
         };
-        Some(Message { inbound, room: room.clone(), event_id })
+        Some(Message { inbound, room: room.clone(), event_id, media })
     }
 
     /// Records undecryptable messages (before the sync position moves past
@@ -396,8 +403,16 @@ impl<'a> Syncer<'a> {
     /// stops first.
     async fn settle(&self, messages: Vec<Message>) -> bool {
         let mut handles = Vec::with_capacity(messages.len());
-        for message in messages {
-            tracing::debug!(channel = %message.inbound.channel_id, message = %message.inbound.message_id, "message from matrix");
+        for mut message in messages {
+            if let Some(media) = &message.media {
+                match media::fetch(self.client, self.cx, &message.inbound, media).await {
+                    Some(file) => message.inbound.files.push(file),
+                    None if self.cx.shutdown().is_cancelled() => return false,
+                    None if message.inbound.text.trim().is_empty() => continue,
+                    None => {}
+                }
+            }
+            tracing::debug!(channel = %message.inbound.channel_id, message = %message.inbound.message_id, files = message.inbound.files.len(), "message from matrix");
             match self.cx.submit(message.inbound.clone()).await {
                 Ok(handle) => handles.push((message, handle)),
                 Err(_) => return false,

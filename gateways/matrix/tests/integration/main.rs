@@ -9,6 +9,7 @@ mod driver;
 mod fanout;
 mod gateway;
 mod measure;
+mod media;
 mod resilience;
 mod synapse;
 mod user;

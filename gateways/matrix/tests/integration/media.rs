@@ -1,0 +1,105 @@
+//! Matrix media both ways, in an encrypted DM, with the scripted ACP test
+//! agent: a user's image reaches the agent and gorpd's store byte-identical
+//! (the gateway fetched and decrypted it); the agent's image and `outbox/`
+//! file arrive as encrypted `m.image` / `m.file` media the user downloads
+//! and decrypts byte-identical; with `--matrix-max-file-bytes` below a
+//! file's size it becomes a link line instead.
+
+use crate::driver::Matrix;
+use crate::user::{Account, Seen};
+use gorp_fakes::{GatewayProcess, profile_binary};
+use gorp_gateway::conformance::{Driver, User};
+use gorpd::config::{AcpProfile, AgentProfile};
+use gorpd::testing::clients::{bind, create};
+use gorpd::testing::{TestServer, test_config};
+use matrix_sdk::Room;
+use matrix_sdk::attachment::AttachmentConfig;
+use matrix_sdk::ruma::events::room::message::{MessageType, RoomMessageEventContent, TextMessageEventContent};
+use sha2::{Digest, Sha256};
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d,
+    0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// gorpd with the scripted ACP test agent as the default agent.
+async fn gorpd_with_test_agent(data: &std::path::Path) -> TestServer {
+    let mut config = test_config(data);
+    let agent = profile_binary("gorp-test-agent").display().to_string();
+    let profile = AcpProfile { prompt_template: Some("{text}".into()), ..AcpProfile::new(&agent) };
+    config.agents.insert("test".into(), AgentProfile::Acp(profile));
+    config.default_agent = "test".into();
+    let backends = gorpd::agent_backends(&config);
+    TestServer::start_with(config, backends).await
+}
+
+/// Waits for a media event named `name` from the bot; returns it and its decrypted bytes.
+async fn received_media(alice: &Account, dm: &Room, name: &str) -> (Seen, Vec<u8>) {
+    let seen = alice.wait_for(dm, |s| s.body() == name && s.content["msgtype"] != "m.text").await;
+    let content: RoomMessageEventContent = serde_json::from_value(seen.content.clone()).expect("a room message");
+    let bytes = match &content.msgtype {
+        MessageType::Image(image) => alice.client.media().get_file(image, false).await,
+        MessageType::File(file) => alice.client.media().get_file(file, false).await,
+        other => panic!("{name} came as {}", other.msgtype()),
+    };
+    (seen, bytes.expect("download and decrypt").expect("a media source"))
+}
+
+#[tokio::test]
+async fn media_in_an_encrypted_dm_reach_the_agent_and_its_files_come_back_as_encrypted_media() {
+    let data = tempfile::tempdir().unwrap();
+    let server = gorpd_with_test_agent(data.path()).await;
+    let platform = Matrix::start().await;
+    let token = server.gateway_token("matrix").await;
+    let gateway = GatewayProcess::spawn(platform.command(server.grpc_addr, &token));
+    let alice = platform.account(User::Alice).await;
+    let dm = alice.dm(&platform.bot).await;
+    let mut control = server.control();
+    control.create_session(create("media")).await.unwrap();
+    control.bind_session(bind("matrix", dm.room_id().as_str(), "media")).await.unwrap();
+
+    // In: an image with a caption, encrypted by alice's client.
+    let caption = TextMessageEventContent::plain("blocks");
+    let config = AttachmentConfig::new().caption(Some(caption));
+    dm.send_attachment("shot.png", &mime::IMAGE_PNG, PNG.to_vec(), config).await.expect("send the image");
+    let described = format!("image image/png {} {}", PNG.len(), sha256_hex(PNG));
+    alice.answer(&dm, &described).await;
+    let history = server.client().await.history("media", 0).await.unwrap();
+    let asked = history.iter().find(|e| e.role == "user" && e.text == "blocks").expect("the caption is the text");
+    let shot = asked.attachments.iter().find(|a| a.name == "shot.png").expect("the image is an attachment");
+    assert_eq!(shot.media_type, "image/png");
+    assert_eq!(server.client().await.download(&shot.sha256).await.unwrap(), PNG, "stored byte-identical");
+
+    // Out: the agent's image block as m.image, its outbox file as m.file, both encrypted.
+    alice.say(&dm, "picture").await;
+    let (image, bytes) = received_media(&alice, &dm, "chart.png").await;
+    assert_eq!(image.content["msgtype"], "m.image", "{image:?}");
+    assert!(image.encrypted && image.content["file"]["url"].is_string(), "encrypted media: {image:?}");
+    let history = server.client().await.history("media", 0).await.unwrap();
+    let chart = history.iter().flat_map(|e| &e.attachments).find(|a| a.name == "chart.png").unwrap();
+    assert_eq!(sha256_hex(&bytes), chart.sha256, "the image arrives byte-identical");
+    alice.say(&dm, "outbox report.csv a,b").await;
+    let (file, bytes) = received_media(&alice, &dm, "report.csv").await;
+    assert_eq!(file.content["msgtype"], "m.file", "{file:?}");
+    assert!(file.encrypted && file.content["file"]["url"].is_string(), "encrypted media: {file:?}");
+    assert_eq!(bytes, b"a,b");
+    gateway.stop().await;
+
+    // Above --matrix-max-file-bytes a file is a link line, not media.
+    let mut command = platform.command(server.grpc_addr, &token);
+    command.args(["--matrix-max-file-bytes", "4", "--web-url", "https://gorp.example/"]);
+    let gateway = GatewayProcess::spawn(command);
+    alice.say(&dm, "outbox big.txt too large").await;
+    let link = alice.answer(&dm, "big.txt (9 bytes) is too large for matrix: https://gorp.example/files/").await;
+    assert_eq!(link.content["msgtype"], "m.text", "{link:?}");
+    assert!(!alice.texts(&dm).iter().any(|t| t == "big.txt"), "not sent as media: {:?}", alice.texts(&dm));
+    gateway.stop().await;
+    server.stop().await.unwrap();
+}
