@@ -2,7 +2,7 @@
 //! agent: a user's image reaches the agent and gorpd's store byte-identical
 //! (the gateway fetched and decrypted it); the agent's image and `outbox/`
 //! file arrive as encrypted `m.image` / `m.file` media the user downloads
-//! and decrypts byte-identical; with `--matrix-max-file-bytes` below a
+//! and decrypts byte-identical; a file over gorpd's limit gets a notice; with `--matrix-max-file-bytes` below a
 //! file's size it becomes a link line instead.
 
 use crate::driver::Matrix;
@@ -29,9 +29,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// gorpd's `max_attachment_bytes` in this test: the PNG fits, [`TOO_BIG`] does not.
+const MAX_ATTACHMENT_BYTES: u64 = 1024;
+const TOO_BIG: usize = 2048;
+
 /// gorpd with the scripted ACP test agent as the default agent.
 async fn gorpd_with_test_agent(data: &std::path::Path) -> TestServer {
     let mut config = test_config(data);
+    config.file_limits.max_file_bytes = MAX_ATTACHMENT_BYTES;
     let agent = profile_binary("gorp-test-agent").display().to_string();
     let profile = AcpProfile { prompt_template: Some("{text}".into()), ..AcpProfile::new(&agent) };
     config.agents.insert("test".into(), AgentProfile::Acp(profile));
@@ -76,6 +81,15 @@ async fn media_in_an_encrypted_dm_reach_the_agent_and_its_files_come_back_as_enc
     let shot = asked.attachments.iter().find(|a| a.name == "shot.png").expect("the image is an attachment");
     assert_eq!(shot.media_type, "image/png");
     assert_eq!(server.client().await.download(&shot.sha256).await.unwrap(), PNG, "stored byte-identical");
+
+    // A file over gorpd's limit: its author is told, the caption still goes on, nothing is stored.
+    let config = AttachmentConfig::new().caption(Some(TextMessageEventContent::plain("blocks")));
+    dm.send_attachment("big.bin", &mime::APPLICATION_OCTET_STREAM, vec![7; TOO_BIG], config).await.expect("send");
+    let refused = alice.answer(&dm, "⚠ big.bin was not sent: ").await;
+    assert!(refused.body().contains("limit"), "{refused:?}");
+    alice.answer(&dm, "no blocks").await;
+    let history = server.client().await.history("media", 0).await.unwrap();
+    assert!(!history.iter().flat_map(|e| &e.attachments).any(|a| a.name == "big.bin"), "{history:?}");
 
     // Out: the agent's image block as m.image, its outbox file as m.file, both encrypted.
     alice.say(&dm, "picture").await;
