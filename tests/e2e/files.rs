@@ -9,18 +9,12 @@
 //! other files as downloads, and an over-limit file gets a clear error.
 
 use crate::browser::Browser;
+use crate::chat_gateways::{ChatGateways, SLACK_USER, TELEGRAM_CHAT};
 use gorp_fakes::telegram::UserFile;
-use gorp_fakes::{FakeSlack, FakeTelegram, GatewayProcess, profile_binary};
+use gorp_fakes::{FakeSlack, profile_binary};
 use gorpd::config::{AcpProfile, AgentProfile};
 use gorpd::testing::clients::{bind, create, until};
 use gorpd::testing::{TestServer, test_config};
-use tokio::process::Command;
-
-const TELEGRAM_BOT: &str = "123456:e2e-files-bot";
-const SLACK_BOT: &str = "xoxb-e2e-files";
-const SLACK_APP: &str = "xapp-e2e-files";
-const SLACK_USER: &str = "U0BOB";
-const TELEGRAM_CHAT: i64 = 42;
 
 /// A 1×1 PNG.
 const PNG: [u8; 67] = [
@@ -29,12 +23,6 @@ const PNG: [u8; 67] = [
     0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00,
     0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
-
-fn spawn(binary: &str, env: &[(&str, String)]) -> GatewayProcess {
-    let mut command = Command::new(profile_binary(binary));
-    command.envs(env.iter().map(|(k, v)| (k, v))).env("RUST_LOG", "info");
-    GatewayProcess::spawn(command)
-}
 
 /// The web chat's login cookie, from a one-time login link.
 async fn web_cookie(http: &reqwest::Client, login_url: &str) -> String {
@@ -58,30 +46,8 @@ async fn a_photo_reaches_the_agent_and_its_outbox_file_reaches_telegram_slack_an
     let slack_dm = FakeSlack::dm_channel(SLACK_USER);
     control.bind_session(bind("telegram", &TELEGRAM_CHAT.to_string(), "research")).await.unwrap();
     control.bind_session(bind("slack", &slack_dm, "research")).await.unwrap();
-    let telegram = FakeTelegram::start(TELEGRAM_BOT).await;
-    let slack = FakeSlack::start(SLACK_BOT, SLACK_APP).await;
-    let gorpd = format!("http://{}", server.grpc_addr);
-    let telegram_gateway = spawn(
-        "gorp-telegram",
-        &[
-            ("GORP_GORPD", gorpd.clone()),
-            ("GORP_TOKEN", server.gateway_token("telegram").await),
-            ("GORP_TELEGRAM_TOKEN", TELEGRAM_BOT.into()),
-            ("GORP_TELEGRAM_API_URL", telegram.url()),
-            ("GORP_TELEGRAM_STATE_DIR", dir.path().join("telegram-state").display().to_string()),
-        ],
-    );
-    let slack_gateway = spawn(
-        "gorp-slack",
-        &[
-            ("GORP_GORPD", gorpd),
-            ("GORP_TOKEN", server.gateway_token("slack").await),
-            ("GORP_SLACK_BOT_TOKEN", SLACK_BOT.into()),
-            ("GORP_SLACK_APP_TOKEN", SLACK_APP.into()),
-            ("GORP_SLACK_API_URL", slack.url()),
-            ("GORP_SLACK_STATE_DIR", dir.path().join("slack-state").display().to_string()),
-        ],
-    );
+    let gateways = ChatGateways::start(&server, dir.path()).await;
+    let (telegram, slack) = (&gateways.telegram, &gateways.slack);
 
     // A photo from Telegram: the agent gets it as an image block (Telegram photos are JPEG).
     telegram.dm_file(TELEGRAM_CHAT, "alice", UserFile::Photo(PNG.to_vec()), "blocks");
@@ -132,8 +98,7 @@ async fn a_photo_reaches_the_agent_and_its_outbox_file_reaches_telegram_slack_an
     let stored: serde_json::Value = reply.json().await.unwrap();
     assert_eq!((stored["name"].as_str(), stored["size"].as_u64()), (Some("big.bin"), Some(300 * 1024)));
 
-    telegram_gateway.stop().await;
-    slack_gateway.stop().await;
+    gateways.stop().await;
     server.stop().await.unwrap();
 }
 

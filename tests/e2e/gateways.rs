@@ -4,23 +4,10 @@
 //! One session bound on all three answers on all three.
 
 use crate::browser::Browser;
-use gorp_fakes::{FakeSlack, FakeTelegram, GatewayProcess, profile_binary};
+use crate::chat_gateways::{ChatGateways, SLACK_USER, TELEGRAM_CHAT};
+use gorp_fakes::FakeSlack;
 use gorpd::testing::TestServer;
 use gorpd::testing::clients::{create, until};
-use tokio::process::Command;
-
-const TELEGRAM_BOT: &str = "123456:e2e-bot-token";
-const SLACK_BOT: &str = "xoxb-e2e-bot";
-const SLACK_APP: &str = "xapp-e2e-app";
-const SLACK_USER: &str = "U0BOB";
-const TELEGRAM_CHAT: i64 = 42;
-
-/// Starts a gateway binary with `env`.
-fn spawn(binary: &str, env: &[(&str, String)]) -> GatewayProcess {
-    let mut command = Command::new(profile_binary(binary));
-    command.envs(env.iter().map(|(k, v)| (k, v))).env("RUST_LOG", "info");
-    GatewayProcess::spawn(command)
-}
 
 /// Waits until `texts()` holds `expect`.
 async fn shows(texts: impl Fn() -> Vec<String>, expect: &str) {
@@ -32,30 +19,8 @@ async fn one_session_bound_on_telegram_slack_and_the_web_answers_on_all_three() 
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_in(dir.path()).await;
     server.control().create_session(create("research")).await.unwrap();
-    let telegram = FakeTelegram::start(TELEGRAM_BOT).await;
-    let slack = FakeSlack::start(SLACK_BOT, SLACK_APP).await;
-    let gorpd = format!("http://{}", server.grpc_addr);
-    let telegram_gateway = spawn(
-        "gorp-telegram",
-        &[
-            ("GORP_GORPD", gorpd.clone()),
-            ("GORP_TOKEN", server.gateway_token("telegram").await),
-            ("GORP_TELEGRAM_TOKEN", TELEGRAM_BOT.into()),
-            ("GORP_TELEGRAM_API_URL", telegram.url()),
-            ("GORP_TELEGRAM_STATE_DIR", dir.path().join("telegram-state").display().to_string()),
-        ],
-    );
-    let slack_gateway = spawn(
-        "gorp-slack",
-        &[
-            ("GORP_GORPD", gorpd),
-            ("GORP_TOKEN", server.gateway_token("slack").await),
-            ("GORP_SLACK_BOT_TOKEN", SLACK_BOT.into()),
-            ("GORP_SLACK_APP_TOKEN", SLACK_APP.into()),
-            ("GORP_SLACK_API_URL", slack.url()),
-            ("GORP_SLACK_STATE_DIR", dir.path().join("slack-state").display().to_string()),
-        ],
-    );
+    let gateways = ChatGateways::start(&server, dir.path()).await;
+    let (telegram, slack) = (&gateways.telegram, &gateways.slack);
     let browser = Browser::start().await;
     browser.goto(&server.login_url).await;
     browser.wait_for("#send").await;
@@ -88,7 +53,6 @@ async fn one_session_bound_on_telegram_slack_and_the_web_answers_on_all_three() 
         assert_eq!(texts.len(), 4, "one join reply and three answers: {texts:?}");
     }
 
-    telegram_gateway.stop().await;
-    slack_gateway.stop().await;
+    gateways.stop().await;
     server.stop().await.unwrap();
 }

@@ -3,6 +3,7 @@
 #![allow(missing_docs, unreachable_pub)]
 
 mod browser;
+mod chat_gateways;
 mod files;
 mod gateways;
 mod python_client;
