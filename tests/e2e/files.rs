@@ -31,16 +31,20 @@ async fn web_cookie(http: &reqwest::Client, login_url: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn a_photo_reaches_the_agent_and_its_outbox_file_reaches_telegram_slack_and_the_web() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
+/// gorpd on `config` with the scripted ACP agent (`gorp-test-agent`) as every session's agent.
+async fn with_scripted_agent(mut config: gorpd::config::Config) -> TestServer {
     let agent = profile_binary("gorp-test-agent").display().to_string();
     let profile = AcpProfile { prompt_template: Some("{text}".into()), ..AcpProfile::new(&agent) };
     config.agents.insert("test".into(), AgentProfile::Acp(profile));
     config.default_agent = "test".into();
     let backends = gorpd::agent_backends(&config);
-    let server = TestServer::start_with(config, backends).await;
+    TestServer::start_with(config, backends).await
+}
+
+#[tokio::test]
+async fn a_photo_reaches_the_agent_and_its_outbox_file_reaches_telegram_slack_and_the_web() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = with_scripted_agent(test_config(dir.path())).await;
     let mut control = server.control();
     control.create_session(create("research")).await.unwrap();
     let slack_dm = FakeSlack::dm_channel(SLACK_USER);
@@ -119,13 +123,8 @@ async fn give_file(browser: &Browser, how: &str, name: &str, media_type: &str, b
 async fn files_dropped_or_pasted_into_the_web_chat_reach_the_agent_and_its_files_show() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    let agent = profile_binary("gorp-test-agent").display().to_string();
-    let profile = AcpProfile { prompt_template: Some("{text}".into()), ..AcpProfile::new(&agent) };
-    config.agents.insert("test".into(), AgentProfile::Acp(profile));
-    config.default_agent = "test".into();
     config.file_limits = gorpd::files::FileLimits { max_file_bytes: 1024, max_message_bytes: 4096 };
-    let backends = gorpd::agent_backends(&config);
-    let server = TestServer::start_with(config, backends).await;
+    let server = with_scripted_agent(config).await;
     server.control().create_session(create("viewer")).await.unwrap();
     let browser = Browser::start().await;
     browser.goto(&server.login_url).await;
