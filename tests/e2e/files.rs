@@ -12,17 +12,8 @@ use crate::browser::Browser;
 use crate::chat_gateways::{ChatGateways, SLACK_USER, TELEGRAM_CHAT};
 use gorp_fakes::telegram::UserFile;
 use gorp_fakes::{FakeSlack, profile_binary};
-use gorpd::config::{AcpProfile, AgentProfile};
 use gorpd::testing::clients::{bind, create, until};
-use gorpd::testing::{TestServer, test_config};
-
-/// A 1×1 PNG.
-const PNG: [u8; 67] = [
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
-    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0a, 0x49,
-    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00,
-    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
-];
+use gorpd::testing::{TINY_PNG, TestServer, test_config, use_acp_agent};
 
 /// The web chat's login cookie, from a one-time login link.
 async fn web_cookie(http: &reqwest::Client, login_url: &str) -> String {
@@ -33,10 +24,7 @@ async fn web_cookie(http: &reqwest::Client, login_url: &str) -> String {
 
 /// gorpd on `config` with the scripted ACP agent (`gorp-test-agent`) as every session's agent.
 async fn with_scripted_agent(mut config: gorpd::config::Config) -> TestServer {
-    let agent = profile_binary("gorp-test-agent").display().to_string();
-    let profile = AcpProfile { prompt_template: Some("{text}".into()), ..AcpProfile::new(&agent) };
-    config.agents.insert("test".into(), AgentProfile::Acp(profile));
-    config.default_agent = "test".into();
+    use_acp_agent(&mut config, &profile_binary("gorp-test-agent").display().to_string());
     let backends = gorpd::agent_backends(&config);
     TestServer::start_with(config, backends).await
 }
@@ -54,7 +42,7 @@ async fn a_photo_reaches_the_agent_and_its_outbox_file_reaches_telegram_slack_an
     let (telegram, slack) = (&gateways.telegram, &gateways.slack);
 
     // A photo from Telegram: the agent gets it as an image block (Telegram photos are JPEG).
-    telegram.dm_file(TELEGRAM_CHAT, "alice", UserFile::Photo(PNG.to_vec()), "blocks");
+    telegram.dm_file(TELEGRAM_CHAT, "alice", UserFile::Photo(TINY_PNG.to_vec()), "blocks");
     let described = "image image/jpeg 67 ebf4f635a17d10d6eb46ba680b70142419aa3220f228001a036d311a22ee9d2a";
     until(|| telegram.texts(TELEGRAM_CHAT).iter().any(|t| t == described)).await;
     until(|| slack.texts(&slack_dm).iter().any(|t| t == described)).await;

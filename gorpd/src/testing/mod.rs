@@ -5,7 +5,7 @@
 pub mod clients;
 
 use crate::agent::Backends;
-use crate::config::Config;
+use crate::config::{AcpProfile, AgentProfile, Config};
 use crate::{Gorpd, Listeners, ServeError, agent_backends};
 use gorp_proto::v1::bus_client::BusClient;
 use gorp_proto::v1::control_client::ControlClient;
@@ -44,6 +44,27 @@ pub struct TestServer {
     shutdown: CancellationToken,
     handle: JoinHandle<Result<(), ServeError>>,
     _temp: Option<tempfile::TempDir>,
+}
+
+/// A 1×1 PNG, for tests that send an image.
+pub const TINY_PNG: [u8; 67] = [
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0a, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// An ACP profile for `command` that passes messages unframed (`{text}`),
+/// so answers are easy to compare.
+pub fn unframed_acp(command: &str) -> AcpProfile {
+    AcpProfile { prompt_template: Some("{text}".into()), ..AcpProfile::new(command) }
+}
+
+/// Makes the ACP agent at `command` (profile "test", unframed) every new
+/// session's agent.
+pub fn use_acp_agent(config: &mut Config, command: &str) {
+    config.agents.insert("test".into(), AgentProfile::Acp(unframed_acp(command)));
+    config.default_agent = "test".into();
 }
 
 /// A config for tests: data in `dir`, echo without pauses.

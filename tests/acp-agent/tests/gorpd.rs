@@ -4,7 +4,7 @@
 use gorp_proto::v1 as pb;
 use gorpd::config::{AcpProfile, AgentProfile, Config, McpServerConfig, PriceTable};
 use gorpd::testing::clients::*;
-use gorpd::testing::{TestServer, test_config};
+use gorpd::testing::{TestServer, test_config, unframed_acp, use_acp_agent};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -14,16 +14,10 @@ mod files;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_gorp-test-agent");
 
-/// A profile for `command` that passes messages unframed, so answers are easy to compare.
-fn acp(command: &str) -> AcpProfile {
-    AcpProfile { prompt_template: Some("{text}".into()), ..AcpProfile::new(command) }
-}
-
 /// gorpd on `dir` whose default agent is the scripted ACP agent.
 async fn start(dir: &Path, change: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = test_config(dir);
-    config.agents.insert("test".into(), AgentProfile::Acp(acp(AGENT)));
-    config.default_agent = "test".into();
+    use_acp_agent(&mut config, AGENT);
     change(&mut config);
     let backends = gorpd::agent_backends(&config);
     TestServer::start_with(config, backends).await
@@ -120,7 +114,9 @@ async fn an_acp_permission_request_is_answered_from_chat() {
 async fn auto_approve_profiles_never_ask() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
-        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile { auto_approve: true, ..acp(AGENT) }));
+        config
+            .agents
+            .insert("test".into(), AgentProfile::Acp(AcpProfile { auto_approve: true, ..unframed_acp(AGENT) }));
     })
     .await;
     let mut chat = session_with_channel(&server, "yolo").await;
@@ -256,7 +252,7 @@ async fn a_failing_agent_s_stderr_reaches_the_user() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
         let env = BTreeMap::from([("GORP_TEST_AGENT_STARTUP_ERROR".to_owned(), "API key is not set".to_owned())]);
-        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile { env, ..acp(AGENT) }));
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile { env, ..unframed_acp(AGENT) }));
     })
     .await;
     let mut chat = session_with_channel(&server, "keyless").await;
@@ -274,8 +270,10 @@ async fn the_sender_is_in_the_prompt_by_default_and_the_template_is_configurable
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
         config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile::new(AGENT)));
-        let framed =
-            AcpProfile { prompt_template: Some("<{sender}@{platform}/{channel}> {text}".into()), ..acp(AGENT) };
+        let framed = AcpProfile {
+            prompt_template: Some("<{sender}@{platform}/{channel}> {text}".into()),
+            ..unframed_acp(AGENT)
+        };
         config.agents.insert("framed".into(), AgentProfile::Acp(framed));
     })
     .await;
@@ -310,7 +308,7 @@ async fn say_with_progress(chat: &mut Chat, channel: &str, text: &str) -> (Vec<S
 async fn terminal_output_reaches_the_channel_its_exit_code_the_agent_and_the_allow_list_holds() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
-        let profile = AcpProfile { terminal_commands: vec!["sh".into()], ..acp(AGENT) };
+        let profile = AcpProfile { terminal_commands: vec!["sh".into()], ..unframed_acp(AGENT) };
         config.agents.insert("test".into(), AgentProfile::Acp(profile));
     })
     .await;
@@ -344,7 +342,7 @@ async fn without_terminal_commands_the_agent_gets_no_terminal() {
 async fn modes_and_models_are_shown_set_from_chat_and_set_per_profile() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
-        let planner = AcpProfile { mode: Some("plan".into()), model: Some("large".into()), ..acp(AGENT) };
+        let planner = AcpProfile { mode: Some("plan".into()), model: Some("large".into()), ..unframed_acp(AGENT) };
         config.agents.insert("planner".into(), AgentProfile::Acp(planner));
     })
     .await;
@@ -380,9 +378,10 @@ async fn the_profile_s_mcp_servers_reach_the_agent() {
         let files = McpServerConfig { name: "files".into(), command: Some("mcp-files".into()), ..Default::default() };
         let docs =
             McpServerConfig { name: "docs".into(), url: Some("https://mcp.example/".into()), ..Default::default() };
-        config
-            .agents
-            .insert("test".into(), AgentProfile::Acp(AcpProfile { mcp_servers: vec![files, docs], ..acp(AGENT) }));
+        config.agents.insert(
+            "test".into(),
+            AgentProfile::Acp(AcpProfile { mcp_servers: vec![files, docs], ..unframed_acp(AGENT) }),
+        );
     })
     .await;
     let mut chat = session_with_channel(&server, "tools").await;
@@ -439,7 +438,7 @@ async fn an_agent_that_needs_a_login_gets_login_instructions_and_login_works() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
         let env = BTreeMap::from([("GORP_TEST_AGENT_REQUIRE_LOGIN".to_owned(), "1".to_owned())]);
-        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile { env, ..acp(AGENT) }));
+        config.agents.insert("test".into(), AgentProfile::Acp(AcpProfile { env, ..unframed_acp(AGENT) }));
     })
     .await;
     let mut chat = session_with_channel(&server, "locked").await;
@@ -461,7 +460,9 @@ async fn token_usage_context_and_cost_appear_in_status() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
         let prices = PriceTable { input_per_million: 3.0, output_per_million: 15.0, currency: "USD".into() };
-        config.agents.insert("priced".into(), AgentProfile::Acp(AcpProfile { prices: Some(prices), ..acp(AGENT) }));
+        config
+            .agents
+            .insert("priced".into(), AgentProfile::Acp(AcpProfile { prices: Some(prices), ..unframed_acp(AGENT) }));
     })
     .await;
     let mut chat = session_with_channel(&server, "metered").await;

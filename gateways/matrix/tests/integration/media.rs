@@ -9,21 +9,12 @@ use crate::driver::Matrix;
 use crate::user::{Account, Seen};
 use gorp_fakes::{GatewayProcess, profile_binary};
 use gorp_gateway::conformance::{Driver, User};
-use gorpd::config::{AcpProfile, AgentProfile};
 use gorpd::testing::clients::{bind, create};
-use gorpd::testing::{TestServer, test_config};
+use gorpd::testing::{TINY_PNG, TestServer, test_config, use_acp_agent};
 use matrix_sdk::Room;
 use matrix_sdk::attachment::AttachmentConfig;
 use matrix_sdk::ruma::events::room::message::{MessageType, RoomMessageEventContent, TextMessageEventContent};
 use sha2::{Digest, Sha256};
-
-/// A 1×1 PNG.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
-    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49,
-    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d,
-    0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
-];
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -37,10 +28,7 @@ const TOO_BIG: usize = 2048;
 async fn gorpd_with_test_agent(data: &std::path::Path) -> TestServer {
     let mut config = test_config(data);
     config.file_limits.max_file_bytes = MAX_ATTACHMENT_BYTES;
-    let agent = profile_binary("gorp-test-agent").display().to_string();
-    let profile = AcpProfile { prompt_template: Some("{text}".into()), ..AcpProfile::new(&agent) };
-    config.agents.insert("test".into(), AgentProfile::Acp(profile));
-    config.default_agent = "test".into();
+    use_acp_agent(&mut config, &profile_binary("gorp-test-agent").display().to_string());
     let backends = gorpd::agent_backends(&config);
     TestServer::start_with(config, backends).await
 }
@@ -73,14 +61,14 @@ async fn media_in_an_encrypted_dm_reach_the_agent_and_its_files_come_back_as_enc
     // In: an image with a caption, encrypted by alice's client.
     let caption = TextMessageEventContent::plain("blocks");
     let config = AttachmentConfig::new().caption(Some(caption));
-    dm.send_attachment("shot.png", &mime::IMAGE_PNG, PNG.to_vec(), config).await.expect("send the image");
-    let described = format!("image image/png {} {}", PNG.len(), sha256_hex(PNG));
+    dm.send_attachment("shot.png", &mime::IMAGE_PNG, TINY_PNG.to_vec(), config).await.expect("send the image");
+    let described = format!("image image/png {} {}", TINY_PNG.len(), sha256_hex(&TINY_PNG));
     alice.answer(&dm, &described).await;
     let history = server.client().await.history("media", 0).await.unwrap();
     let asked = history.iter().find(|e| e.role == "user" && e.text == "blocks").expect("the caption is the text");
     let shot = asked.attachments.iter().find(|a| a.name == "shot.png").expect("the image is an attachment");
     assert_eq!(shot.media_type, "image/png");
-    assert_eq!(server.client().await.download(&shot.sha256).await.unwrap(), PNG, "stored byte-identical");
+    assert_eq!(server.client().await.download(&shot.sha256).await.unwrap(), TINY_PNG, "stored byte-identical");
 
     // A file over gorpd's limit: its author is told, the caption still goes on, nothing is stored.
     let config = AttachmentConfig::new().caption(Some(TextMessageEventContent::plain("blocks")));

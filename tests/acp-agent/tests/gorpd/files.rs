@@ -5,15 +5,8 @@
 //! final answer, stored and downloadable byte for byte.
 
 use super::*;
+use gorpd::testing::TINY_PNG;
 use sha2::{Digest, Sha256};
-
-/// A 1×1 PNG, as a client would send it.
-const PNG: [u8; 67] = [
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
-    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0a, 0x49,
-    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00,
-    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
-];
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -28,10 +21,10 @@ async fn an_image_from_a_chat_reaches_the_agent_as_an_image_block() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |_| {}).await;
     let mut chat = session_with_channel(&server, "viewer").await;
-    let files = vec![inline("shot.png", "image/png", &PNG), inline("notes.txt", "text/plain", b"line one")];
+    let files = vec![inline("shot.png", "image/png", &TINY_PNG), inline("notes.txt", "text/plain", b"line one")];
     let answer = chat.say_with("viewer", "blocks", files).await;
     let lines: Vec<&str> = answer.text.lines().collect();
-    assert_eq!(lines[0], format!("image image/png 67 {}", sha256_hex(&PNG)));
+    assert_eq!(lines[0], format!("image image/png 67 {}", sha256_hex(&TINY_PNG)));
     // Not an image: a link to a copy in the workspace, which the agent reads byte for byte.
     assert_eq!(lines[1], format!("resource_link notes.txt text/plain 8 {}", sha256_hex(b"line one")));
     let request = pb::ReadHistoryRequest { session: "viewer".into(), count: 0 };
@@ -45,14 +38,16 @@ async fn an_image_from_a_chat_reaches_the_agent_as_an_image_block() {
 async fn an_agent_without_images_gets_a_link_to_a_copy_instead() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
-        let profile =
-            AcpProfile { env: BTreeMap::from([("GORP_TEST_AGENT_NO_IMAGES".into(), "1".into())]), ..acp(AGENT) };
+        let profile = AcpProfile {
+            env: BTreeMap::from([("GORP_TEST_AGENT_NO_IMAGES".into(), "1".into())]),
+            ..unframed_acp(AGENT)
+        };
         config.agents.insert("test".into(), AgentProfile::Acp(profile));
     })
     .await;
     let mut chat = session_with_channel(&server, "blind").await;
-    let answer = chat.say_with("blind", "blocks", vec![inline("shot.png", "image/png", &PNG)]).await;
-    assert_eq!(answer.text, format!("resource_link shot.png image/png 67 {}", sha256_hex(&PNG)));
+    let answer = chat.say_with("blind", "blocks", vec![inline("shot.png", "image/png", &TINY_PNG)]).await;
+    assert_eq!(answer.text, format!("resource_link shot.png image/png 67 {}", sha256_hex(&TINY_PNG)));
     server.stop().await.unwrap();
 }
 
@@ -69,7 +64,7 @@ async fn files_the_agent_makes_go_with_its_final_answer() {
     assert_eq!(picture.len(), 1, "{picture:?}");
     assert_eq!((picture[0].name.as_str(), picture[0].media_type.as_str()), ("chart.png", "image/png"));
     assert!(picture[0].data.is_empty(), "deliveries name files; they do not carry them");
-    assert_eq!(client.download(&picture[0].sha256).await.unwrap(), PNG);
+    assert_eq!(client.download(&picture[0].sha256).await.unwrap(), TINY_PNG);
 
     let answer = chat.say("artist", "outbox report.csv a,b").await;
     assert_eq!(answer.text, "wrote outbox/report.csv");
