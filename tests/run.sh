@@ -89,10 +89,15 @@ wheel = zipfile.ZipFile(glob.glob(sys.argv[1] + "/docker_compose-*.whl")[0])
 open(sys.argv[2], "wb").write(wheel.read("compose/config/compose_spec.json"))' "$tools/compose-spec" "$compose_spec"
 fi
 
+# The store's tests and gorpd's integration tests run a second time on
+# Postgres: a throwaway server (tests/postgres.sh) started for that pass.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+source tests/postgres.sh
+
 # Every process the suite starts inherits this id; at the end (or on failure)
 # check_leaked_processes.py fails the run if one of them is still alive.
 export GORP_TEST_RUN="run-$$-$(date +%s%N)"
-trap 'code=$?; [ "$code" -eq 0 ] || python3 tests/check_leaked_processes.py || true' EXIT
+trap 'code=$?; pg_stop; [ "$code" -eq 0 ] || python3 tests/check_leaked_processes.py || true' EXIT
 
 log "building the workspace ($CARGO_TARGET_DIR)"
 cargo build --workspace --all-targets --locked
@@ -102,6 +107,15 @@ cargo fmt --all -- --check
 
 log "running the tests"
 cargo test --workspace --locked
+
+log "gorpd's unit and integration tests again, with the store on Postgres"
+# The binaries the run above built, run directly: no second build with other features.
+pg_start
+cargo test --workspace --locked --no-run --message-format=json 2>/dev/null \
+    | jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test
+                    and (.package_id | test("/gorpd#"))) | .executable' \
+    | while read -r tests; do (cd gorpd && "$tests") || exit 1; done
+pg_stop
 
 log "the Python client package: stubs match the protos, tests against a real gorpd"
 "$GORP_PYTHON" clients/python/generate_stubs.py --check

@@ -37,6 +37,9 @@ pub struct Flags {
     /// Directory for the database and the admin token [default: $XDG_DATA_HOME/gorp or ~/.local/share/gorp].
     #[arg(long, env = "GORP_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store: a Postgres URL (`postgres://user:password@host/database`) [default: SQLite's gorp.db in the data directory].
+    #[arg(long, env = "GORP_STORE_URL", value_name = "URL", hide_env_values = true)]
+    pub store_url: Option<String>,
     /// gRPC listen address [default: 127.0.0.1:7730].
     #[arg(long, env = "GORP_GRPC_ADDR", value_name = "HOST:PORT")]
     pub grpc_addr: Option<SocketAddr>,
@@ -77,6 +80,7 @@ pub struct Flags {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    store_url: Option<String>,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
     workspace_root: Option<PathBuf>,
@@ -271,8 +275,10 @@ pub struct TlsFiles {
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Database, admin token and default workspace root.
+    /// Database (SQLite), files, admin token and default workspace root.
     pub data_dir: PathBuf,
+    /// A Postgres URL for the store (`None`: SQLite in `data_dir`).
+    pub store_url: Option<String>,
     /// gRPC listen address.
     pub grpc_addr: SocketAddr,
     /// Web adapter listen address.
@@ -350,6 +356,7 @@ impl Config {
         Self {
             workspace_root: data_dir.join("workspaces"),
             data_dir,
+            store_url: None,
             grpc_addr: DEFAULT_GRPC_ADDR.parse().expect("valid default"),
             http_addr: DEFAULT_HTTP_ADDR.parse().expect("valid default"),
             workspace_template: None,
@@ -393,6 +400,7 @@ impl Config {
         };
         let data_dir = flags.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(default_data_dir);
         let mut config = Self::with_data_dir(&data_dir);
+        config.store_url = flags.store_url.clone().or(file.store_url);
         config.grpc_addr = flags.grpc_addr.or(file.grpc_addr).unwrap_or(config.grpc_addr);
         config.http_addr = flags.http_addr.or(file.http_addr).unwrap_or(config.http_addr);
         config.workspace_root = flags.workspace_root.clone().or(file.workspace_root).unwrap_or(config.workspace_root);
@@ -465,6 +473,16 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&self.max_queued_messages) {
             return fail(format!("max_queued_messages must be from 1 to 1000000, not {}", self.max_queued_messages));
+        }
+        if let Some(url) = &self.store_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return fail(
+                    "store_url must be a postgres:// URL (leave it unset for SQLite's gorp.db in data_dir)".to_owned(),
+                );
+            }
+            if self.max_database_bytes.is_some() {
+                return fail("max_database_bytes limits SQLite's gorp.db; it cannot be set with store_url".to_owned());
+            }
         }
         if self.max_database_bytes.is_some_and(|bytes| bytes < MIN_DATABASE_BYTES) {
             return fail(format!("max_database_bytes must be at least {MIN_DATABASE_BYTES} (1 MiB)"));
@@ -693,6 +711,19 @@ mod tests {
         config.web_password_hash =
             Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$O5bcD7DL6m4JaVN1PpXGfbsg1UVyqdK4aTAbNL5o1/o".to_owned());
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn a_store_url_must_be_postgres_and_excludes_the_sqlite_size_limit() {
+        let config = Config::load(&flags(&["--data-dir", "/tmp/x", "--store-url", "postgres://gorp@db/gorp"])).unwrap();
+        assert_eq!(config.store_url.as_deref(), Some("postgres://gorp@db/gorp"));
+        let error = Config::load(&flags(&["--store-url", "mysql://db/gorp"])).unwrap_err();
+        assert!(error.to_string().contains("store_url must be a postgres:// URL"), "{error}");
+        let mut config = Config::with_data_dir("/tmp/x");
+        config.store_url = Some("postgresql://db/gorp".to_owned());
+        config.max_database_bytes = Some(1 << 30);
+        let error = config.validate().unwrap_err();
+        assert!(error.to_string().contains("cannot be set with store_url"), "{error}");
     }
 
     #[test]

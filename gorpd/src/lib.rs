@@ -198,7 +198,8 @@ impl Gorpd {
         }
         create_private_dir(&config.data_dir)
             .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
-        let store = Store::open_limited(&config.data_dir, config.max_database_bytes).await?;
+        let store =
+            Store::open_configured(&config.data_dir, config.store_url.as_deref(), config.max_database_bytes).await?;
         let auth = Authenticator::load(store.clone()).await?;
         let admin_token_path = auth.ensure_admin_token(&config.data_dir).await?;
         let tasks = TaskTracker::new();

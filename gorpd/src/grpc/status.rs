@@ -49,6 +49,8 @@ impl From<StoreError> for Status {
                 tracing::warn!("refusing a write: the disk (or max_database_bytes) is full");
                 Status::resource_exhausted(error.to_string())
             }
+            // Asked of an engine that does not do it (a backup of Postgres): the message says what to do.
+            StoreError::Unsupported(_) => Status::failed_precondition(error.to_string()),
             other => internal(&other),
         }
     }

@@ -4,8 +4,10 @@
 //!
 //! A backup is `VACUUM INTO` on a read connection: a consistent snapshot of
 //! the last commit, written compactly to a new file, while the writer goes
-//! on committing (WAL readers never block it).
+//! on committing (WAL readers never block it). On Postgres, backups are the
+//! server's business (`pg_dump`, base backups): gorpd refuses with that advice.
 
+use super::reads::Readers;
 use super::{Store, StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
@@ -67,8 +69,12 @@ impl Store {
     pub async fn backup_into(&self, target: &Path) -> StoreResult<u64> {
         let target_text =
             target.to_str().ok_or_else(|| StoreError::Backup("the backup path is not UTF-8".to_owned()))?;
-        let mut connection = self.pool.acquire().await?;
-        sqlx::query("VACUUM INTO ?").bind(target_text).execute(&mut *connection).await?;
+        let Readers::Sqlite(pool) = &self.reads else {
+            return Err(StoreError::Unsupported(
+                "the store is Postgres: back it up with pg_dump (or the server's base backups), not through gorpd",
+            ));
+        };
+        sqlx::query("VACUUM INTO ?").bind(target_text).execute(pool).await?;
         let bytes =
             std::fs::metadata(target).map_err(|e| StoreError::Backup(format!("{}: {e}", target.display())))?.len();
         Ok(bytes)
@@ -225,19 +231,35 @@ const GROWING_TABLES: [&str; 5] = ["messages", "responses", "response_targets", 
 impl Store {
     /// The database's size and the rows of its growing tables.
     pub async fn database_size(&self) -> StoreResult<DatabaseSize> {
-        let mut connection = self.pool.acquire().await?;
+        let pool = match &self.reads {
+            Readers::Sqlite(pool) => pool,
+            Readers::Postgres(_) => return self.postgres_database_size().await,
+        };
+        let mut connection = pool.acquire().await?;
         let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut *connection).await?;
         let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&mut *connection).await?;
         let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&mut *connection).await?;
+        drop(connection);
+        let rows = self.growing_table_rows().await?;
+        Ok(DatabaseSize { bytes: (pages * page_size) as u64, free_bytes: (free * page_size) as u64, rows })
+    }
+
+    /// The Postgres database's size as the server reports it (free space
+    /// inside it is autovacuum's business and not counted).
+    async fn postgres_database_size(&self) -> StoreResult<DatabaseSize> {
+        let bytes = self.reads.integer("SELECT pg_database_size(current_database()) AS bytes", &[], "bytes").await?;
+        let rows = self.growing_table_rows().await?;
+        Ok(DatabaseSize { bytes: bytes as u64, free_bytes: 0, rows })
+    }
+
+    async fn growing_table_rows(&self) -> StoreResult<Vec<(&'static str, u64)>> {
         let mut rows = Vec::with_capacity(GROWING_TABLES.len());
         for table in GROWING_TABLES {
             // A fixed table name, not input.
-            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                .fetch_one(&mut *connection)
-                .await?;
+            let count = self.reads.integer(&format!("SELECT COUNT(*) AS n FROM {table}"), &[], "n").await?;
             rows.push((table, count as u64));
         }
-        Ok(DatabaseSize { bytes: (pages * page_size) as u64, free_bytes: (free * page_size) as u64, rows })
+        Ok(rows)
     }
 
     /// Bytes free for gorpd on the file system of the data directory.

@@ -34,9 +34,10 @@ where
     move |connection: &WriteConnection| {
         let result = write(connection)?;
         if let Some(inbound_id) = command {
-            connection
-                .prepare_cached("UPDATE messages SET applied = 1 WHERE id = ? AND state = 'pending'")?
-                .execute([inbound_id])?;
+            connection.execute(
+                "UPDATE messages SET applied = 1 WHERE id = ? AND state = 'pending'",
+                super::sql::params![inbound_id],
+            )?;
         }
         Ok(result)
     }

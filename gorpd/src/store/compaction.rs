@@ -6,10 +6,12 @@
 //! target left goes from the log; its text goes with it unless it is in its
 //! session's history, which `!read` and the web keep using. Everything is
 //! removed in small batches through the writer, so compaction never holds it
-//! for long, and freed pages are returned to the file system with
-//! `PRAGMA incremental_vacuum` in small steps.
+//! for long, and on SQLite freed pages are returned to the file system with
+//! `PRAGMA incremental_vacuum` in small steps (Postgres's autovacuum does
+//! that on its own).
 
-use super::{IN_BOUND_LIST, Store, StoreResult, json_list};
+use super::sql::{json_list, params};
+use super::{Store, StoreResult, WriteConnection};
 
 /// Rows removed per write.
 const BATCH: u32 = 1000;
@@ -60,15 +62,16 @@ impl Store {
         super::in_batches(BATCH, || {
             let (platform, except) = (platform.clone(), except.clone());
             self.write(move |connection| {
-                let deleted = connection
-                    .prepare_cached(&format!(
-                        "DELETE FROM response_targets WHERE rowid IN (
-                             SELECT rowid FROM response_targets WHERE seq <= ?1
-                             AND (platform_id = ?2 OR (?2 IS NULL AND platform_id NOT {IN_BOUND_LIST}))
+                let not_excepted = connection.engine().in_text_list();
+                connection.execute(
+                    &format!(
+                        "DELETE FROM response_targets WHERE (seq, platform_id, channel_id) IN (
+                             SELECT seq, platform_id, channel_id FROM response_targets WHERE seq <= ?1
+                             AND (platform_id = ?2 OR (?2 IS NULL AND platform_id NOT {not_excepted}))
                              LIMIT ?4)"
-                    ))?
-                    .execute(rusqlite::params![through as i64, platform, except, BATCH])?;
-                Ok(deleted as u64)
+                    ),
+                    params![through, platform, except, BATCH],
+                )
             })
         })
         .await
@@ -79,23 +82,24 @@ impl Store {
     async fn remove_undeliverable_responses(&self, through: u64) -> StoreResult<u64> {
         super::in_batches(BATCH, || {
             self.write(move |connection| {
-                let seqs: Vec<i64> = super::query_column(
-                    connection,
+                let seqs = connection.query_rows(
                     "SELECT seq FROM responses r WHERE seq <= ?
                      AND NOT EXISTS (SELECT 1 FROM response_targets t WHERE t.seq = r.seq)
                      AND NOT EXISTS (SELECT 1 FROM hook_calls h WHERE h.response_seq = r.seq)
                      ORDER BY seq LIMIT ?",
-                    rusqlite::params![through as i64, BATCH],
+                    params![through, BATCH],
+                    |row| row.integer("seq"),
                 )?;
                 let seqs_json = json_list(&seqs);
+                let in_batch = connection.engine().in_integer_list();
                 for sql in [
                     format!(
                         "DELETE FROM messages WHERE history_pos IS NULL AND state IS NULL
-                         AND id IN (SELECT message_id FROM responses WHERE seq {IN_BOUND_LIST})"
+                         AND id IN (SELECT message_id FROM responses WHERE seq {in_batch})"
                     ),
-                    format!("DELETE FROM responses WHERE seq {IN_BOUND_LIST}"),
+                    format!("DELETE FROM responses WHERE seq {in_batch}"),
                 ] {
-                    connection.prepare_cached(&sql)?.execute([&seqs_json])?;
+                    connection.execute(&sql, params![seqs_json])?;
                 }
                 Ok(seqs.len() as u64)
             })
@@ -110,6 +114,9 @@ impl Store {
         loop {
             let step = self
                 .write(move |connection| {
+                    let WriteConnection::Sqlite(connection) = connection else {
+                        return Ok(0);
+                    };
                     let free_pages = || connection.query_row("PRAGMA freelist_count", [], |row| row.get::<_, i64>(0));
                     let before = free_pages()?;
                     if before == 0 {
@@ -159,7 +166,7 @@ mod tests {
     #[tokio::test]
     async fn a_delivery_goes_only_once_its_platform_is_past_it_and_the_history_stays() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         store.create_session("s", "/tmp", "echo").await.unwrap();
         let first = append(&store, answer(Some("s"), "one", &["telegram", "slack"]), true).await;
         let second = append(&store, answer(None, "dispatch reply", &["telegram", "slack"]), false).await;

@@ -6,9 +6,9 @@
 //! newest cursor; a crash can only lose a few acks, which replays answers the
 //! gateway already had and handles idempotently.
 
+use super::sql::params;
 use super::{Store, StoreResult, now_text, parse_time};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 /// A gateway as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,9 +28,11 @@ impl Store {
     /// its platform's other gateways (a renamed gateway does not replay all
     /// history), else 0.
     pub async fn resume_cursor(&self, gateway_id: &str, platform: &str) -> StoreResult<u64> {
-        let own: Option<i64> = sqlx::query_scalar("SELECT acked_seq FROM gateways WHERE gateway_id = ?")
-            .bind(gateway_id)
-            .fetch_optional(&self.pool)
+        let own = self
+            .reads
+            .optional("SELECT acked_seq FROM gateways WHERE gateway_id = ?", params![gateway_id], |row| {
+                row.integer("acked_seq")
+            })
             .await?;
         if let Some(own) = own {
             return Ok(self.with_pending_cursor(gateway_id, own as u64));
@@ -47,27 +49,29 @@ impl Store {
 
     /// The platform a known gateway id belongs to.
     pub async fn gateway_platform(&self, gateway_id: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT platform_id FROM gateways WHERE gateway_id = ?")
-            .bind(gateway_id)
-            .fetch_optional(&self.pool)
-            .await?)
+        self.reads
+            .optional("SELECT platform_id FROM gateways WHERE gateway_id = ?", params![gateway_id], |row| {
+                row.text("platform_id")
+            })
+            .await
     }
 
     /// The highest `seq` ever given in the response log (0 when none was;
     /// compaction removes old entries, never the sequence).
     pub async fn last_seq(&self) -> StoreResult<u64> {
-        let last: i64 =
-            sqlx::query_scalar("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'responses'), 0)")
-                .fetch_one(&self.pool)
-                .await?;
+        let last = self.reads.integer(self.engine().last_response_seq(), &[], "seq").await?;
         Ok(last as u64)
     }
 
     /// The newest `seq` of the responses made before `before` (0 when none).
     pub async fn last_seq_before(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let last: i64 = sqlx::query_scalar("SELECT IFNULL(MAX(seq), 0) FROM responses WHERE created_at < ?")
-            .bind(super::time_text(before))
-            .fetch_one(&self.pool)
+        let last = self
+            .reads
+            .integer(
+                "SELECT COALESCE(MAX(seq), 0) AS seq FROM responses WHERE created_at < ?",
+                params![super::time_text(before)],
+                "seq",
+            )
             .await?;
         Ok(last as u64)
     }
@@ -77,12 +81,11 @@ impl Store {
     pub async fn touch_gateway(&self, gateway_id: &str, platform: &str, cursor: u64) -> StoreResult<()> {
         let (gateway_id, platform) = (gateway_id.to_owned(), platform.to_owned());
         self.write(move |connection| {
-            connection
-                .prepare_cached(
-                    "INSERT INTO gateways (gateway_id, platform_id, acked_seq, last_seen) VALUES (?, ?, ?, ?)
-                     ON CONFLICT (gateway_id) DO UPDATE SET last_seen = excluded.last_seen",
-                )?
-                .execute(rusqlite::params![gateway_id, platform, cursor as i64, now_text()])?;
+            connection.execute(
+                "INSERT INTO gateways (gateway_id, platform_id, acked_seq, last_seen) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (gateway_id) DO UPDATE SET last_seen = excluded.last_seen",
+                params![gateway_id, platform, cursor, now_text()],
+            )?;
             Ok(())
         })
         .await
@@ -96,19 +99,17 @@ impl Store {
 
     /// Every gateway, by id, with its newest cursor.
     pub async fn gateways(&self) -> StoreResult<Vec<GatewayRow>> {
-        let rows = sqlx::query("SELECT * FROM gateways ORDER BY gateway_id").fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let gateway_id: String = r.get("gateway_id");
+        self.reads
+            .rows("SELECT * FROM gateways ORDER BY gateway_id", &[], |row| {
+                let gateway_id = row.text("gateway_id");
                 GatewayRow {
-                    acked_seq: self.with_pending_cursor(&gateway_id, r.get::<i64, _>("acked_seq") as u64),
+                    acked_seq: self.with_pending_cursor(&gateway_id, row.integer("acked_seq") as u64),
                     gateway_id,
-                    platform: r.get("platform_id"),
-                    last_seen: parse_time(r.get::<&str, _>("last_seen")),
+                    platform: row.text("platform_id"),
+                    last_seen: parse_time(&row.text("last_seen")),
                 }
             })
-            .collect())
+            .await
     }
 
     fn with_pending_cursor(&self, gateway_id: &str, stored: u64) -> u64 {

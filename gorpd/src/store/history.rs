@@ -1,9 +1,9 @@
 //! A session's conversation history (`!read`, the web history), and pruning it.
 
+use super::sql::{Param, json_list, params};
 use super::{Store, StoreResult, WriteConnection, parse_time};
 use crate::domain::{ChannelRef, ResponseKind};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 /// Who a history entry is from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,58 +72,61 @@ const ONLY_HISTORY_NEEDS: &str =
 /// session and no history position is always a message waiting for its
 /// turn). Returns how many left the history.
 pub(super) fn remove_from_history(connection: &WriteConnection, selection: &str, value: &str) -> StoreResult<u64> {
-    let deleted = connection
-        .prepare_cached(&format!(
-            "DELETE FROM messages WHERE history_pos IS NOT NULL AND {selection} AND {ONLY_HISTORY_NEEDS}"
-        ))?
-        .execute([value])?;
-    let detached = connection
-        .prepare_cached(&format!(
+    let value: &[&dyn Param] = params![value];
+    let deleted = connection.execute(
+        &format!("DELETE FROM messages WHERE history_pos IS NOT NULL AND {selection} AND {ONLY_HISTORY_NEEDS}"),
+        value,
+    )?;
+    let detached = connection.execute(
+        &format!(
             "UPDATE messages SET history_pos = NULL, session_name = NULL WHERE history_pos IS NOT NULL AND {selection}"
-        ))?
-        .execute([value])?;
-    Ok((deleted + detached) as u64)
+        ),
+        value,
+    )?;
+    Ok(deleted + detached)
 }
 
 impl Store {
     /// The last `count` history entries of a session, oldest first.
     pub async fn last_messages(&self, session: &str, count: u32) -> StoreResult<Vec<HistoryRow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM (SELECT * FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
-                            ORDER BY history_pos DESC LIMIT ?) ORDER BY history_pos",
-        )
-        .bind(session)
-        .bind(count)
-        .fetch_all(&self.pool)
-        .await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.get("id")).collect();
+        let rows = self
+            .reads
+            .rows(
+                "SELECT * FROM (SELECT * FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
+                                ORDER BY history_pos DESC LIMIT ?) AS newest ORDER BY history_pos",
+                params![session, count],
+                |row| HistoryRow {
+                    id: row.integer("id"),
+                    role: row.text("role"),
+                    author: row.text("author"),
+                    text: row.text("text"),
+                    channel: row
+                        .optional_text("platform_id")
+                        .zip(row.optional_text("channel_id"))
+                        .map(|(platform, channel_id)| ChannelRef::new(platform, channel_id)),
+                    created_at: parse_time(&row.text("created_at")),
+                    attachments: Vec::new(),
+                },
+            )
+            .await?;
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         let mut attachments = self.attachments_of(&ids).await?;
         Ok(rows
-            .iter()
-            .map(|r| {
-                let platform: Option<String> = r.get("platform_id");
-                let channel_id: Option<String> = r.get("channel_id");
-                let id: i64 = r.get("id");
-                HistoryRow {
-                    id,
-                    role: r.get("role"),
-                    author: r.get("author"),
-                    text: r.get("text"),
-                    channel: platform.zip(channel_id).map(|(p, c)| ChannelRef::new(p, c)),
-                    created_at: parse_time(r.get::<&str, _>("created_at")),
-                    attachments: attachments.remove(&id).unwrap_or_default(),
-                }
-            })
+            .into_iter()
+            .map(|row| HistoryRow { attachments: attachments.remove(&row.id).unwrap_or_default(), ..row })
             .collect())
     }
 
     /// Number of history entries of a session.
     pub async fn message_count(&self, session: &str) -> StoreResult<u64> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE session_name = ? AND history_pos IS NOT NULL")
-                .bind(session)
-                .fetch_one(&self.pool)
-                .await?;
+        let count = self
+            .reads
+            .integer(
+                "SELECT COUNT(*) AS n FROM messages WHERE session_name = ? AND history_pos IS NOT NULL",
+                params![session],
+                "n",
+            )
+            .await?;
         Ok(count as u64)
     }
 }
@@ -147,14 +150,14 @@ impl Store {
         // Entries up to this position go: the newest `keep_last` are above it.
         let cutoff: Option<i64> = match rule.keep_last {
             Some(keep) => {
-                sqlx::query_scalar(
-                    "SELECT history_pos FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
-                     ORDER BY history_pos DESC LIMIT 1 OFFSET ?",
-                )
-                .bind(session)
-                .bind(keep)
-                .fetch_optional(&self.pool)
-                .await?
+                self.reads
+                    .optional(
+                        "SELECT history_pos FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
+                         ORDER BY history_pos DESC LIMIT 1 OFFSET ?",
+                        params![session, keep],
+                        |row| row.integer("history_pos"),
+                    )
+                    .await?
             }
             None => None,
         };
@@ -165,15 +168,15 @@ impl Store {
         super::in_batches(PRUNE_BATCH, || {
             let (session, before) = (session.to_owned(), before.clone());
             self.write(move |connection| {
-                let ids: Vec<i64> = super::query_column(
-                    connection,
+                let ids = connection.query_rows(
                     "SELECT id FROM messages WHERE session_name = ?1 AND history_pos IS NOT NULL
                      AND ((?2 IS NOT NULL AND history_pos <= ?2) OR (?3 IS NOT NULL AND created_at < ?3))
                      ORDER BY history_pos LIMIT ?4",
-                    rusqlite::params![session, cutoff, before, PRUNE_BATCH],
+                    params![session, cutoff, before, PRUNE_BATCH],
+                    |row| row.integer("id"),
                 )?;
-                let selection = format!("id {}", super::IN_BOUND_LIST);
-                remove_from_history(connection, &selection, &super::json_list(&ids))
+                let selection = format!("id {}", connection.engine().in_integer_list());
+                remove_from_history(connection, &selection, &json_list(&ids))
             })
         })
         .await
@@ -191,7 +194,7 @@ mod tests {
     #[tokio::test]
     async fn pruned_answers_stay_deliverable_until_delivered() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         store.create_session("s", "/tmp", "echo").await.unwrap();
         for text in ["first", "second"] {
             let answer = NewResponse {

@@ -4,10 +4,10 @@
 //! trigger (migration 0007) in the answer's own transaction.
 
 use super::inbound::insert_pending;
+use super::sql::params;
 use super::{NewInbound, Store, StoreError, StoreResult, StoredRow, now_text, parse_time};
 use crate::domain::{Inbound, ResponseKind};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 /// The platform id of webhook messages (the channel id is the session).
 pub const HOOK_PLATFORM: &str = "webhook";
@@ -59,11 +59,10 @@ impl Store {
     ) -> StoreResult<HookRow> {
         let (session, secret) = (session.to_owned(), secret.to_owned());
         self.write(move |connection| {
-            super::query_one(
-                connection,
+            connection.query_one(
                 "INSERT INTO hooks (session_name, secret, template, per_minute, created_at)
                  SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?1) RETURNING *",
-                rusqlite::params![session, secret, template, per_minute, now_text()],
+                params![session, secret, template, per_minute, now_text()],
                 hook_from_row,
             )
         })
@@ -72,24 +71,25 @@ impl Store {
 
     /// A session's webhook with its secret; `NotFound` when it has none.
     pub async fn hook(&self, session: &str) -> StoreResult<(HookRow, String)> {
-        let row = sqlx::query("SELECT * FROM hooks WHERE session_name = ?").bind(session).fetch_one(&self.pool).await?;
-        Ok((hook_from_row(&row), row.get("secret")))
+        self.reads
+            .one("SELECT * FROM hooks WHERE session_name = ?", params![session], |row| {
+                (hook_from_row(row), row.text("secret"))
+            })
+            .await
     }
 
     /// Every webhook, by session.
     pub async fn hooks(&self) -> StoreResult<Vec<HookRow>> {
-        let rows = sqlx::query("SELECT * FROM hooks ORDER BY session_name").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|row| hook_from_row(row)).collect())
+        self.reads.rows("SELECT * FROM hooks ORDER BY session_name", &[], hook_from_row).await
     }
 
     /// Replaces a webhook's secret; `NotFound` when the session has none.
     pub async fn rotate_hook(&self, session: &str, secret: &str) -> StoreResult<HookRow> {
         let (session, secret) = (session.to_owned(), secret.to_owned());
         self.write(move |connection| {
-            super::query_one(
-                connection,
+            connection.query_one(
                 "UPDATE hooks SET secret = ?, rotated_at = ? WHERE session_name = ? RETURNING *",
-                [&secret, &now_text(), &session],
+                params![secret, now_text(), session],
                 hook_from_row,
             )
         })
@@ -100,7 +100,7 @@ impl Store {
     pub async fn delete_hook(&self, session: &str) -> StoreResult<()> {
         let session = session.to_owned();
         self.write(move |connection| {
-            let deleted = connection.prepare_cached("DELETE FROM hooks WHERE session_name = ?")?.execute([&session])?;
+            let deleted = connection.execute("DELETE FROM hooks WHERE session_name = ?", params![session])?;
             if deleted == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -131,9 +131,10 @@ impl Store {
             let Some(inbound) = insert_pending(connection, &rows, &now_text())?.pop().flatten() else {
                 return Ok(None);
             };
-            connection
-                .prepare_cached("INSERT INTO hook_calls (inbound_id, session_name) VALUES (?, ?)")?
-                .execute(rusqlite::params![inbound.id, session])?;
+            connection.execute(
+                "INSERT INTO hook_calls (inbound_id, session_name) VALUES (?, ?)",
+                params![inbound.id, session],
+            )?;
             Ok(Some(inbound))
         })
         .await
@@ -141,29 +142,29 @@ impl Store {
 
     /// The id of the call that delivered `delivery` to `session`'s webhook.
     pub async fn hook_call_id(&self, session: &str, delivery: &str) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM messages WHERE platform_id = ? AND channel_id = ? AND platform_message_id = ?",
-        )
-        .bind(HOOK_PLATFORM)
-        .bind(session)
-        .bind(delivery)
-        .fetch_one(&self.pool)
-        .await?)
+        self.reads
+            .integer(
+                "SELECT id FROM messages WHERE platform_id = ? AND channel_id = ? AND platform_message_id = ?",
+                params![HOOK_PLATFORM, session, delivery],
+                "id",
+            )
+            .await
     }
 
     /// A call to `session`'s webhook; `NotFound` when it has no call `id`.
     pub async fn hook_call(&self, session: &str, id: i64) -> StoreResult<HookCall> {
-        let row = sqlx::query(
-            "SELECT i.state, r.kind, a.text FROM hook_calls c JOIN messages i ON i.id = c.inbound_id
-             LEFT JOIN responses r ON r.seq = c.response_seq LEFT JOIN messages a ON a.id = r.message_id
-             WHERE c.inbound_id = ? AND c.session_name = ?",
-        )
-        .bind(id)
-        .bind(session)
-        .fetch_one(&self.pool)
-        .await?;
-        let answer =
-            row.get::<Option<&str>, _>("kind").map(|kind| (ResponseKind::parse(kind), row.get::<String, _>("text")));
-        Ok(HookCall { id, state: row.get("state"), answer })
+        self.reads
+            .one(
+                "SELECT i.state, r.kind, a.text FROM hook_calls c JOIN messages i ON i.id = c.inbound_id
+                 LEFT JOIN responses r ON r.seq = c.response_seq LEFT JOIN messages a ON a.id = r.message_id
+                 WHERE c.inbound_id = ? AND c.session_name = ?",
+                params![id, session],
+                |row| HookCall {
+                    id,
+                    state: row.text("state"),
+                    answer: row.optional_text("kind").map(|kind| (ResponseKind::parse(&kind), row.text("text"))),
+                },
+            )
+            .await
     }
 }

@@ -4,6 +4,7 @@
 //! `user`) from the moment it is accepted: its text, its de-duplication key
 //! and its state. Its turn's start puts it into the session's history.
 
+use super::sql::{json_list, params};
 use super::{Store, StoreResult, StoredRow, WriteConnection, now_text};
 use crate::domain::{ChannelRef, Inbound};
 
@@ -87,10 +88,11 @@ impl Store {
             return Ok(());
         }
         self.write(move |connection| {
-            let mut route =
-                connection.prepare_cached("UPDATE messages SET state = 'queued', session_name = ? WHERE id = ?")?;
             for (inbound_id, session) in &routes {
-                route.execute(rusqlite::params![session, inbound_id])?;
+                connection.execute(
+                    "UPDATE messages SET state = 'queued', session_name = ? WHERE id = ?",
+                    params![session, inbound_id],
+                )?;
             }
             Ok(())
         })
@@ -112,10 +114,9 @@ impl Store {
 
     /// Commands whose effect was committed but whose reply was not (gorpd stopped in between).
     pub async fn applied_commands(&self) -> StoreResult<Vec<Inbound>> {
-        let rows = sqlx::query("SELECT * FROM messages WHERE state = 'pending' AND applied = 1 ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|row| inbound_from_row(row)).collect())
+        self.reads
+            .rows("SELECT * FROM messages WHERE state = 'pending' AND applied = 1 ORDER BY id", &[], inbound_from_row)
+            .await
     }
 
     /// Moves a queued message to `running` and enters it in the session's
@@ -123,14 +124,13 @@ impl Store {
     /// is no longer queued (its session was deleted).
     pub async fn start_turn(&self, inbound_id: i64) -> StoreResult<bool> {
         self.write(move |connection| {
-            let started = connection
-                .prepare_cached(
-                    "UPDATE messages SET state = 'running', history_pos = (
-                         SELECT IFNULL(MAX(h.history_pos), 0) + 1 FROM messages h
-                         WHERE h.session_name = messages.session_name AND h.history_pos IS NOT NULL)
-                     WHERE id = ? AND state = 'queued'",
-                )?
-                .execute([inbound_id])?;
+            let started = connection.execute(
+                "UPDATE messages SET state = 'running', history_pos = (
+                     SELECT COALESCE(MAX(h.history_pos), 0) + 1 FROM messages h
+                     WHERE h.session_name = messages.session_name AND h.history_pos IS NOT NULL)
+                 WHERE id = ? AND state = 'queued'",
+                params![inbound_id],
+            )?;
             Ok(started == 1)
         })
         .await
@@ -139,9 +139,7 @@ impl Store {
     /// Sets a message's handling state.
     pub async fn set_inbound_state(&self, inbound_id: i64, state: InboundState) -> StoreResult<()> {
         self.write(move |connection| {
-            connection
-                .prepare_cached("UPDATE messages SET state = ? WHERE id = ?")?
-                .execute(rusqlite::params![state.as_str(), inbound_id])?;
+            connection.execute("UPDATE messages SET state = ? WHERE id = ?", params![state.as_str(), inbound_id])?;
             Ok(())
         })
         .await
@@ -150,12 +148,14 @@ impl Store {
     /// Messages in `state`, oldest first, with the session they were routed
     /// to (pending commands already applied are left out: see [`Store::applied_commands`]).
     pub async fn inbound_in_state(&self, state: InboundState) -> StoreResult<Vec<(Inbound, Option<String>)>> {
-        let rows = sqlx::query("SELECT * FROM messages WHERE state = ? AND applied = 0 ORDER BY id")
-            .bind(state.as_str())
-            .fetch_all(&self.pool)
+        let mut messages = self
+            .reads
+            .rows(
+                "SELECT * FROM messages WHERE state = ? AND applied = 0 ORDER BY id",
+                params![state.as_str()],
+                |row| (inbound_from_row(row), row.optional_text("session_name")),
+            )
             .await?;
-        let mut messages: Vec<_> =
-            rows.iter().map(|r| (inbound_from_row(r), r.optional_text("session_name"))).collect();
         let ids: Vec<i64> = messages.iter().map(|(message, _)| message.id).collect();
         let mut attachments = self.attachments_of(&ids).await?;
         for (message, _) in &mut messages {
@@ -174,21 +174,21 @@ impl Store {
         super::in_batches(BATCH, || {
             let before = before.clone();
             self.write(move |connection| {
-                let ids: Vec<i64> = super::query_column(
-                    connection,
+                let ids = connection.query_rows(
                     "SELECT id FROM messages WHERE state IN ('done', 'dropped', 'interrupted')
                      AND created_at < ? ORDER BY id LIMIT ?",
-                    rusqlite::params![before, BATCH],
+                    params![before, BATCH],
+                    |row| row.integer("id"),
                 )?;
-                let ids_json = super::json_list(&ids);
-                let in_batch = super::IN_BOUND_LIST;
+                let ids_json = json_list(&ids);
+                let in_batch = connection.engine().in_integer_list();
                 for sql in [
                     format!("DELETE FROM hook_calls WHERE inbound_id {in_batch}"),
                     // Outside the history nothing is left to keep; in it, the entry stays.
                     format!("DELETE FROM messages WHERE history_pos IS NULL AND id {in_batch}"),
                     format!("UPDATE messages SET state = NULL, platform_message_id = NULL WHERE id {in_batch}"),
                 ] {
-                    connection.prepare_cached(&sql)?.execute([&ids_json])?;
+                    connection.execute(&sql, params![ids_json])?;
                 }
                 Ok(ids.len() as u64)
             })
@@ -198,8 +198,7 @@ impl Store {
 
     /// How many accepted messages are stored (retention forgets old finished ones).
     pub async fn inbound_count(&self) -> StoreResult<u64> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE state IS NOT NULL").fetch_one(&self.pool).await?;
+        let count = self.reads.integer("SELECT COUNT(*) AS n FROM messages WHERE state IS NOT NULL", &[], "n").await?;
         Ok(count as u64)
     }
 }
@@ -211,27 +210,26 @@ pub(super) fn insert_pending(
     rows: &[(NewInbound, Option<String>)],
     received_at: &str,
 ) -> StoreResult<Vec<Option<Inbound>>> {
-    // No RETURNING: it would collect each row in a temporary table; the
-    // change count and the last rowid say the same.
-    let mut insert = connection.prepare_cached(
-        "INSERT INTO messages (role, platform_id, channel_id, platform_message_id, author, text, session_name, state, created_at)
-         VALUES ('user', ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (platform_id, platform_message_id) WHERE platform_message_id IS NOT NULL DO NOTHING",
-    )?;
     let mut results = Vec::with_capacity(rows.len());
     for (new, session) in rows {
         let state = if session.is_some() { InboundState::Queued } else { InboundState::Pending };
-        let inserted = insert.execute(rusqlite::params![
-            new.channel.platform,
-            new.channel.channel_id,
-            new.message_id,
-            new.sender,
-            new.text,
-            session,
-            state.as_str(),
-            received_at,
-        ])?;
-        let stored = (inserted == 1).then(|| new.stored_as(connection.last_insert_rowid()));
+        let id = connection.insert_returning_id(
+            "INSERT INTO messages (role, platform_id, channel_id, platform_message_id, author, text, session_name, state, created_at)
+             VALUES ('user', ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (platform_id, platform_message_id) WHERE platform_message_id IS NOT NULL DO NOTHING",
+            params![
+                new.channel.platform,
+                new.channel.channel_id,
+                new.message_id,
+                new.sender,
+                new.text,
+                session,
+                state.as_str(),
+                received_at,
+            ],
+            "id",
+        )?;
+        let stored = id.map(|id| new.stored_as(id));
         if let Some(stored) = stored.as_ref().filter(|stored| !stored.attachments.is_empty()) {
             super::attachments::insert(connection, stored.id, &stored.attachments)?;
         }

@@ -1,26 +1,33 @@
 //! Persistence: sessions, bindings, inbound messages, history, the response
-//! log, gateway cursors, tokens, schedules and webhooks, in SQLite (WAL).
+//! log, gateway cursors, tokens, schedules and webhooks, in SQLite (WAL, the
+//! default) or Postgres (`store_url`).
 //!
-//! The schema lives in `migrations/sqlite` and is applied at open (sqlx's
-//! migrator). Every write goes through the one [`writer`] thread, which owns
-//! the only write connection (rusqlite, synchronous, statements cached) and
-//! group-commits whatever is waiting (one fsync per batch); reads use sqlx's
-//! async pool of read-only connections, which WAL never blocks. Each write
-//! method is atomic (its own savepoint in the batch) and returns only once
-//! its batch is durable, so no write ever waits in SQLite's busy handler.
+//! The schema lives in `migrations/sqlite` and `migrations/postgres` and is
+//! applied at open (sqlx's migrator). Every write goes through the one
+//! [`writer`] thread, which owns the only write connection ([`connection`]:
+//! rusqlite with statements cached, or a Postgres connection) and
+//! group-commits whatever is waiting (one fsync per batch); reads use an
+//! async pool ([`reads`]: SQLite's read-only connections, which WAL never
+//! blocks, or Postgres connections). Each write method is atomic (its own
+//! savepoint in the batch) and returns only once its batch is durable, so no
+//! write ever waits in SQLite's busy handler. The SQL is written once for
+//! both engines ([`sql`]).
 
 mod attachments;
 mod backup;
 mod command;
 mod compaction;
+mod connection;
 mod gateways;
 mod history;
 mod hooks;
 mod inbound;
+mod reads;
 mod responses;
 mod row;
 mod schedules;
 mod sessions;
+pub(crate) mod sql;
 mod tokens;
 mod web_logins;
 mod writer;
@@ -42,12 +49,15 @@ pub use sessions::SessionRow;
 pub use tokens::{TokenKind, TokenRow};
 pub use web_logins::WebLoginRow;
 
+pub(crate) use connection::WriteConnection;
 pub(crate) use row::StoredRow;
+pub use sql::Engine;
+
+use reads::Readers;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{
-    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use std::path::Path;
 use std::str::FromStr;
@@ -68,6 +78,12 @@ pub enum StoreError {
     /// The database failed (a write on the writer's connection).
     #[error("database error: {0}")]
     Write(#[source] rusqlite::Error),
+    /// A write named a row that does not exist (a foreign key).
+    #[error("refers to a row that does not exist")]
+    MissingReference,
+    /// The store's engine does not do this.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -107,6 +123,7 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => Self::MissingReference,
             _ if is_disk_full(&error) => Self::Full,
             // SQLITE_CORRUPT.
             sqlx::Error::Database(db) if db.code().as_deref() == Some("11") => Self::Damaged(db.message().to_owned()),
@@ -126,6 +143,7 @@ impl From<rusqlite::Error> for StoreError {
             rusqlite::Error::QueryReturnedNoRows => Self::NotFound,
             rusqlite::Error::SqliteFailure(failure, message) => match failure.code {
                 ErrorCode::ConstraintViolation if is_unique_violation(failure.extended_code) => Self::Conflict,
+                ErrorCode::ConstraintViolation if failure.extended_code == FOREIGN_KEY => Self::MissingReference,
                 ErrorCode::DiskFull => Self::Full,
                 ErrorCode::DatabaseCorrupt => Self::Damaged(message.clone().unwrap_or_default()),
                 ErrorCode::NotADatabase => Self::NotADatabase(message.clone().unwrap_or_default()),
@@ -144,23 +162,13 @@ fn is_unique_violation(extended_code: std::ffi::c_int) -> bool {
 }
 
 /// SQLITE_CONSTRAINT_FOREIGNKEY.
-pub(crate) fn is_foreign_key_violation(error: &rusqlite::Error) -> bool {
-    const FOREIGN_KEY: std::ffi::c_int = 787;
-    matches!(error, rusqlite::Error::SqliteFailure(failure, _) if failure.extended_code == FOREIGN_KEY)
-}
+const FOREIGN_KEY: std::ffi::c_int = 787;
 
-/// SQLITE_FULL: the disk, or the database's `max_page_count`, is full.
+/// SQLITE_FULL (the disk, or the database's `max_page_count`, is full), or
+/// Postgres's `disk_full`.
 pub(crate) fn is_disk_full(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("13"))
+    matches!(error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("13" | "53100")))
 }
-
-/// SQLITE_FULL on the writer's connection.
-pub(crate) fn is_write_disk_full(error: &rusqlite::Error) -> bool {
-    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
-}
-
-/// The writer's connection, as write closures see it.
-pub(crate) type WriteConnection = rusqlite::Connection;
 
 /// Result alias for store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -171,7 +179,7 @@ const READERS: u32 = 4;
 /// A cheap, cloneable handle to the database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    reads: Readers,
     writer: writer::WriterHandle,
     /// The data directory (backups are written next to the database).
     directory: std::sync::Arc<std::path::PathBuf>,
@@ -181,6 +189,58 @@ impl Store {
     /// The data directory the database is in.
     pub fn data_dir(&self) -> &Path {
         &self.directory
+    }
+
+    /// The engine the store runs on.
+    pub fn engine(&self) -> Engine {
+        self.reads.engine()
+    }
+
+    /// Opens the store `store_url` names (a `postgres://` URL), or by default
+    /// SQLite's `gorp.db` in `data_dir` (kept under `max_bytes`), and applies
+    /// migrations. Files, workspaces and backups stay in `data_dir` either way.
+    pub async fn open_configured(
+        data_dir: &Path,
+        store_url: Option<&str>,
+        max_bytes: Option<u64>,
+    ) -> StoreResult<Self> {
+        match store_url {
+            Some(_) if max_bytes.is_some() => Err(StoreError::Unsupported(SIZE_LIMIT_IS_SQLITES)),
+            Some(url) => Self::open_postgres(url, data_dir).await,
+            None => Self::open_limited(data_dir, max_bytes).await,
+        }
+    }
+
+    /// Connects to the Postgres database at `url` and applies its
+    /// migrations (several gorpd starting at once take turns: sqlx's
+    /// migrator holds an advisory lock).
+    pub async fn open_postgres(url: &str, data_dir: &Path) -> StoreResult<Self> {
+        use sqlx::migrate::MigrateDatabase;
+        let options = PgConnectOptions::from_str(url)?.statement_cache_capacity(writer::STATEMENT_CACHE);
+        if !sqlx::Postgres::database_exists(url).await? {
+            tracing::info!(database = options.get_database().unwrap_or_default(), "creating the Postgres database");
+            sqlx::Postgres::create_database(url).await?;
+        }
+        let mut setup = options.connect().await?;
+        sqlx::migrate!("../migrations/postgres")
+            .run(&mut setup)
+            .await
+            .map_err(|error| newer_schema(error, postgres_schema_version()))?;
+        setup.close().await?;
+        let write_connection = options.connect().await?;
+        let pool = PgPoolOptions::new().max_connections(READERS).min_connections(1).connect_with(options).await?;
+        let write_connection = WriteConnection::Postgres(connection::PostgresWriter::new(
+            write_connection,
+            tokio::runtime::Handle::current(),
+        ));
+        Self::with_connections(Readers::Postgres(pool), write_connection, data_dir)
+    }
+
+    fn with_connections(reads: Readers, write_connection: WriteConnection, data_dir: &Path) -> StoreResult<Self> {
+        let directory = std::sync::Arc::new(data_dir.to_path_buf());
+        let writer = writer::WriterHandle::spawn(write_connection)
+            .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
+        Ok(Self { reads, writer, directory })
     }
 
     /// Opens (creating if needed) `gorp.db` in `data_dir` and applies migrations.
@@ -208,16 +268,13 @@ impl Store {
         sqlx::migrate!("../migrations/sqlite").run(&mut setup).await?;
         enable_incremental_vacuum(&mut setup).await?;
         setup.close().await?;
-        let write_connection = open_write_connection(&path, max_bytes)?;
+        let write_connection = WriteConnection::Sqlite(open_write_connection(&path, max_bytes)?);
         let pool = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
             .connect_with(options.read_only(true))
             .await?;
-        let directory = std::sync::Arc::new(data_dir.to_path_buf());
-        let writer = writer::WriterHandle::spawn(write_connection)
-            .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
-        Ok(Self { pool, writer, directory })
+        Self::with_connections(Readers::Sqlite(pool), write_connection, data_dir)
     }
 
     /// Commits `write` with the writer's next batch, in its own savepoint (a
@@ -252,7 +309,12 @@ impl Store {
     /// Changes the largest size the database may grow to (`None`: only the
     /// disk limits it); a limit below the current size holds it where it is.
     pub async fn set_size_limit(&self, max_bytes: Option<u64>) -> StoreResult<()> {
-        self.write(move |connection| set_max_page_count(connection, max_bytes)).await
+        self.write(move |connection| match connection {
+            WriteConnection::Sqlite(connection) => set_max_page_count(connection, max_bytes),
+            WriteConnection::Postgres(_) if max_bytes.is_none() => Ok(()),
+            WriteConnection::Postgres(_) => Err(StoreError::Unsupported(SIZE_LIMIT_IS_SQLITES)),
+        })
+        .await
     }
 
     /// The writer's running totals (commits and the writes in them).
@@ -263,53 +325,48 @@ impl Store {
     /// Commits what is queued, writes buffered cursors and closes every connection.
     pub async fn close(&self) {
         self.writer.close().await;
-        self.pool.close().await;
+        self.reads.close().await;
     }
+}
+
+/// Tests: the store URL the test run asks for, for `data_dir`. With
+/// `GORP_TEST_POSTGRES` set to a server's URL (`postgres://user@host:port`),
+/// a database of its own per data directory on that server (the same one
+/// again when a test reopens the directory); otherwise `None`: SQLite.
+#[cfg(any(test, feature = "testing"))]
+pub fn test_store_url(data_dir: &Path) -> Option<String> {
+    use sha2::Digest;
+    use std::os::unix::ffi::OsStrExt;
+    let server = std::env::var("GORP_TEST_POSTGRES").ok().filter(|server| !server.is_empty())?;
+    let digest = sha2::Sha256::digest(data_dir.as_os_str().as_bytes());
+    Some(format!("{}/gorp_test_{}", server.trim_end_matches('/'), hex::encode(&digest[..8])))
+}
+
+/// Tests: opens the store for `data_dir` on the engine the test run asks for (see [`test_store_url`]).
+#[cfg(test)]
+pub(crate) async fn open_for_test(data_dir: &Path) -> Store {
+    Store::open_configured(data_dir, test_store_url(data_dir).as_deref(), None).await.expect("the test store opens")
 }
 
 /// SQLite's largest page count: no limit but the disk.
 const UNLIMITED_PAGES: u64 = 0xffff_fffe;
 
-/// SQL for "is in the list bound as one parameter" (bind [`json_list`] of the list).
-const IN_BOUND_LIST: &str = "IN (SELECT value FROM json_each(?))";
+/// Why `max_database_bytes` is refused on Postgres.
+const SIZE_LIMIT_IS_SQLITES: &str =
+    "max_database_bytes limits SQLite's gorp.db; on Postgres, limit the database with the server's own means";
 
-/// The parameter for [`IN_BOUND_LIST`]: the values as a JSON array.
-fn json_list<T: serde::Serialize>(values: &[T]) -> String {
-    serde_json::to_string(values).expect("ids and names serialise")
+/// The newest schema version of the Postgres migrations this build has.
+fn postgres_schema_version() -> i64 {
+    sqlx::migrate!("../migrations/postgres").iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-/// The first column of every row `sql` returns, on the writer's connection.
-fn query_column<T: rusqlite::types::FromSql>(
-    connection: &WriteConnection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> StoreResult<Vec<T>> {
-    let mut statement = connection.prepare_cached(sql)?;
-    let values = statement.query_map(params, |row| row.get(0))?.collect::<rusqlite::Result<Vec<T>>>()?;
-    Ok(values)
-}
-
-/// Every row `sql` returns on the writer's connection, through `map`.
-fn query_rows<T>(
-    connection: &WriteConnection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    map: impl Fn(&dyn StoredRow) -> T,
-) -> StoreResult<Vec<T>> {
-    let mut statement = connection.prepare_cached(sql)?;
-    let values = statement.query_map(params, |row| Ok(map(row)))?.collect::<rusqlite::Result<Vec<T>>>()?;
-    Ok(values)
-}
-
-/// The row `sql` returns on the writer's connection, through `map`
-/// (`NotFound` when there is none).
-fn query_one<T>(
-    connection: &WriteConnection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    map: impl FnOnce(&dyn StoredRow) -> T,
-) -> StoreResult<T> {
-    Ok(connection.prepare_cached(sql)?.query_row(params, |row| Ok(map(row)))?)
+/// A migration failure, as [`StoreError::Newer`] when the database has a
+/// migration this build does not know.
+fn newer_schema(error: sqlx::migrate::MigrateError, known: i64) -> StoreError {
+    match error {
+        sqlx::migrate::MigrateError::VersionMissing(found) if found > known => StoreError::Newer { found, known },
+        other => StoreError::Migration(other),
+    }
 }
 
 /// Runs `batch` (a write removing at most `limit` rows, returning how many)
@@ -349,7 +406,7 @@ async fn enable_incremental_vacuum(connection: &mut SqliteConnection) -> StoreRe
 /// journals stay in memory (`temp_store`): each write's savepoint copies the
 /// pages it touches first, and in a temporary file that copying was a
 /// quarter of the writer's time.
-fn open_write_connection(path: &Path, max_bytes: Option<u64>) -> StoreResult<WriteConnection> {
+fn open_write_connection(path: &Path, max_bytes: Option<u64>) -> StoreResult<rusqlite::Connection> {
     let connection = rusqlite::Connection::open(path)?;
     connection.busy_timeout(Duration::from_secs(10))?;
     connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")?;
@@ -358,7 +415,7 @@ fn open_write_connection(path: &Path, max_bytes: Option<u64>) -> StoreResult<Wri
 }
 
 /// Sets the write connection's `max_page_count` from a size in bytes.
-fn set_max_page_count(connection: &WriteConnection, max_bytes: Option<u64>) -> StoreResult<()> {
+fn set_max_page_count(connection: &rusqlite::Connection, max_bytes: Option<u64>) -> StoreResult<()> {
     let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
     let pages = max_bytes.map_or(UNLIMITED_PAGES, |bytes| (bytes / page_size.max(1) as u64).clamp(1, UNLIMITED_PAGES));
     // A number, not user text: nothing to escape. The pragma answers with the new limit.
@@ -400,7 +457,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_writes_and_deletes_never_fail_busy() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         for round in 0..15 {
             let name = format!("s{round}");
             store.create_session(&name, "/tmp", "echo").await.unwrap();

@@ -9,10 +9,10 @@
 //! in the writer task in that same order, so live order equals `seq` order.
 
 use super::inbound::state_text;
-use super::{InboundState, Role, Store, StoreResult, WriteConnection, now_text, parse_time};
+use super::sql::params;
+use super::{InboundState, Role, Store, StoreError, StoreResult, StoredRow, WriteConnection, now_text, parse_time};
 use crate::domain::{ChannelRef, MessageRef, NewResponse, Response, ResponseKind};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 /// What else commits atomically with a response.
 #[derive(Debug, Clone, Default)]
@@ -65,25 +65,26 @@ impl Store {
     /// Up to `limit` responses with a target on `platform` and `seq > after`,
     /// in `seq` order, each with only its targets on that platform.
     pub async fn responses_after(&self, platform: &str, after: u64, limit: u32) -> StoreResult<Vec<Response>> {
-        let rows = sqlx::query(
-            "SELECT r.*, m.text, t.platform_id, t.channel_id FROM responses r
-             JOIN messages m ON m.id = r.message_id JOIN response_targets t ON t.seq = r.seq
-             WHERE t.platform_id = ?1 AND r.seq IN (
-                 SELECT DISTINCT seq FROM response_targets WHERE platform_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
-             ORDER BY r.seq, t.channel_id",
-        )
-        .bind(platform)
-        .bind(after as i64)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self
+            .reads
+            .rows(
+                "SELECT r.*, m.text, t.platform_id, t.channel_id FROM responses r
+                 JOIN messages m ON m.id = r.message_id JOIN response_targets t ON t.seq = r.seq
+                 WHERE t.platform_id = ?1 AND r.seq IN (
+                     SELECT DISTINCT seq FROM response_targets WHERE platform_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
+                 ORDER BY r.seq, t.channel_id",
+                params![platform, after, limit],
+                |row| {
+                    let target = ChannelRef::new(row.text("platform_id"), row.text("channel_id"));
+                    (response_from_row(row, vec![target]), row.integer("message_id"))
+                },
+            )
+            .await?;
         let mut responses: Vec<(Response, i64)> = Vec::new();
-        for row in &rows {
-            let seq = row.get::<i64, _>("seq") as u64;
-            let target = ChannelRef::new(row.get::<String, _>("platform_id"), row.get::<String, _>("channel_id"));
+        for (response, text_id) in rows {
             match responses.last_mut() {
-                Some((last, _)) if last.seq == seq => last.targets.push(target),
-                _ => responses.push((response_from_row(row, vec![target]), row.get("message_id"))),
+                Some((last, _)) if last.seq == response.seq => last.targets.extend(response.targets),
+                _ => responses.push((response, text_id)),
             }
         }
         let text_ids: Vec<i64> = responses.iter().map(|(_, text_id)| *text_id).collect();
@@ -99,38 +100,41 @@ impl Store {
 
     /// How many responses with a target on `platform` have `seq > after`.
     pub async fn responses_pending(&self, platform: &str, after: u64) -> StoreResult<u64> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(DISTINCT seq) FROM response_targets WHERE platform_id = ? AND seq > ?")
-                .bind(platform)
-                .bind(after as i64)
-                .fetch_one(&self.pool)
-                .await?;
+        let count = self
+            .reads
+            .integer(
+                "SELECT COUNT(DISTINCT seq) AS n FROM response_targets WHERE platform_id = ? AND seq > ?",
+                params![platform, after],
+                "n",
+            )
+            .await?;
         Ok(count as u64)
     }
 
     /// When the oldest response with a target on `platform` and `seq > after` was committed.
     pub async fn oldest_pending_at(&self, platform: &str, after: u64) -> StoreResult<Option<DateTime<Utc>>> {
-        let created: Option<String> = sqlx::query_scalar(
-            "SELECT created_at FROM responses
-             WHERE seq = (SELECT MIN(seq) FROM response_targets WHERE platform_id = ? AND seq > ?)",
-        )
-        .bind(platform)
-        .bind(after as i64)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(created.as_deref().map(parse_time))
+        let created = self
+            .reads
+            .optional(
+                "SELECT created_at FROM responses
+                 WHERE seq = (SELECT MIN(seq) FROM response_targets WHERE platform_id = ? AND seq > ?)",
+                params![platform, after],
+                |row| parse_time(&row.text("created_at")),
+            )
+            .await?;
+        Ok(created)
     }
 
     /// The last `limit` error responses (any platform), newest first, without targets.
     pub async fn recent_errors(&self, limit: u32) -> StoreResult<Vec<Response>> {
-        let rows = sqlx::query(
-            "SELECT r.*, m.text FROM responses r JOIN messages m ON m.id = r.message_id
-             WHERE r.kind = 'error' ORDER BY r.seq DESC LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(|row| response_from_row(row, Vec::new())).collect())
+        self.reads
+            .rows(
+                "SELECT r.*, m.text FROM responses r JOIN messages m ON m.id = r.message_id
+                 WHERE r.kind = 'error' ORDER BY r.seq DESC LIMIT ?",
+                params![limit],
+                |row| response_from_row(row, Vec::new()),
+            )
+            .await
     }
 }
 
@@ -152,83 +156,86 @@ fn append(
         } else {
             "UPDATE messages SET state = ? WHERE id = ?"
         };
-        let moved = connection.prepare_cached(sql)?.execute(rusqlite::params![state_text(state), inbound_id])?;
+        let moved = connection.execute(sql, params![state_text(state), inbound_id])?;
         if commit.only_if_running && moved == 0 {
             return Ok(None);
         }
     }
     let history_session = if commit.in_history { new.session.as_deref() } else { None };
-    connection
-        .prepare_cached(
+    let text_id = connection
+        .insert_returning_id(
             "INSERT INTO messages (session_name, history_pos, role, author, text, created_at)
              VALUES (?1, CASE WHEN ?1 IS NOT NULL
-                         THEN (SELECT IFNULL(MAX(history_pos), 0) + 1 FROM messages
+                         THEN (SELECT COALESCE(MAX(history_pos), 0) + 1 FROM messages
                                WHERE session_name = ?1 AND history_pos IS NOT NULL) END,
                      ?2, ?3, ?4, ?5)",
+            params![
+                history_session,
+                Role::of(new.kind).as_str(),
+                new.session.as_deref().unwrap_or("gorp"),
+                new.text,
+                created_at
+            ],
+            "id",
         )?
-        .execute(rusqlite::params![
-            history_session,
-            Role::of(new.kind).as_str(),
-            new.session.as_deref().unwrap_or("gorp"),
-            new.text,
-            created_at,
-        ])?;
-    let text_id = connection.last_insert_rowid();
+        .ok_or(StoreError::NotFound)?;
     if !new.attachments.is_empty() {
         super::attachments::insert(connection, text_id, &new.attachments)?;
     }
     let reply_to = new.reply_to.as_ref();
-    connection
-        .prepare_cached(
+    let permission = new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise"));
+    let seq = connection
+        .insert_returning_id(
             "INSERT INTO responses (response_id, session_name, dispatch, kind, message_id, in_reply_to, reply_platform,
                                     reply_channel, permission, created_at, inbound_id)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                new.response_id,
+                new.session,
+                new.session.is_none(),
+                new.kind.as_str(),
+                text_id,
+                reply_to.map(|r| &r.message_id),
+                reply_to.map(|r| &r.channel.platform),
+                reply_to.map(|r| &r.channel.channel_id),
+                permission,
+                created_at,
+                commit.finish.map(|(inbound_id, _)| inbound_id),
+            ],
+            "seq",
         )?
-        .execute(rusqlite::params![
-            new.response_id,
-            new.session,
-            new.session.is_none(),
-            new.kind.as_str(),
-            text_id,
-            reply_to.map(|r| &r.message_id),
-            reply_to.map(|r| &r.channel.platform),
-            reply_to.map(|r| &r.channel.channel_id),
-            new.permission.as_ref().map(|p| serde_json::to_string(p).expect("permission notices serialise")),
-            created_at,
-            commit.finish.map(|(inbound_id, _)| inbound_id),
-        ])?;
-    // `seq` is the table's rowid.
-    let seq = connection.last_insert_rowid();
-    let mut target = connection
-        .prepare_cached("INSERT OR IGNORE INTO response_targets (seq, platform_id, channel_id) VALUES (?, ?, ?)")?;
+        .ok_or(StoreError::NotFound)?;
     for channel in &new.targets {
-        target.execute(rusqlite::params![seq, channel.platform, channel.channel_id])?;
+        connection.execute(
+            "INSERT INTO response_targets (seq, platform_id, channel_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            params![seq, channel.platform, channel.channel_id],
+        )?;
     }
     Ok(Some(seq as u64))
 }
 
 /// A `responses` row with the given targets.
-fn response_from_row(row: &sqlx::sqlite::SqliteRow, targets: Vec<ChannelRef>) -> Response {
+fn response_from_row(row: &dyn StoredRow, targets: Vec<ChannelRef>) -> Response {
     Response {
-        seq: row.get::<i64, _>("seq") as u64,
-        response_id: row.get("response_id"),
-        session: row.get("session_name"),
-        kind: ResponseKind::parse(row.get::<&str, _>("kind")),
-        text: row.get("text"),
+        seq: row.integer("seq") as u64,
+        response_id: row.text("response_id"),
+        session: row.optional_text("session_name"),
+        kind: ResponseKind::parse(&row.text("kind")),
+        text: row.text("text"),
         targets,
         reply_to: reply_from_row(row),
-        permission: row.get::<Option<&str>, _>("permission").and_then(|json| serde_json::from_str(json).ok()),
+        permission: row.optional_text("permission").and_then(|json| serde_json::from_str(&json).ok()),
         attachments: Vec::new(),
-        created_at: parse_time(row.get::<&str, _>("created_at")),
+        created_at: parse_time(&row.text("created_at")),
     }
 }
 
 /// The message a `responses` row answers, when the row says (rows from
 /// before migration 0005 have no channel and get none).
-fn reply_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<MessageRef> {
-    let message_id: String = row.get::<Option<String>, _>("in_reply_to")?;
-    let platform: String = row.get::<Option<String>, _>("reply_platform")?;
-    let channel_id: String = row.get::<Option<String>, _>("reply_channel")?;
+fn reply_from_row(row: &dyn StoredRow) -> Option<MessageRef> {
+    let message_id = row.optional_text("in_reply_to")?;
+    let platform = row.optional_text("reply_platform")?;
+    let channel_id = row.optional_text("reply_channel")?;
     Some(MessageRef { channel: ChannelRef::new(platform, channel_id), message_id })
 }
 
@@ -242,7 +249,7 @@ mod tests {
     #[tokio::test]
     async fn an_append_commits_the_response_its_targets_history_and_finished_message() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         store.create_session("s", "/tmp", "echo").await.unwrap();
         let channel = ChannelRef::new("web", "1");
         let new = NewInbound {

@@ -6,6 +6,7 @@
 //! transactions as the turn's own writes.
 
 use super::inbound::insert_pending;
+use super::sql::params;
 use super::{NewInbound, Store, StoreError, StoreResult, StoredRow, now_text, parse_time, time_text};
 use chrono::{DateTime, Utc};
 
@@ -182,13 +183,12 @@ impl Store {
     /// Stores a schedule; `NotFound` when its session does not exist.
     pub async fn add_schedule(&self, new: NewSchedule) -> StoreResult<ScheduleRow> {
         self.write(move |connection| {
-            super::query_one(
-                connection,
+            connection.query_one(
                 "INSERT INTO schedules (session_name, spec, cron, once_at, timezone, prompt, catch_up, next_slot,
                                         created_by, created_at)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM sessions WHERE name = ?1)
                  RETURNING *",
-                rusqlite::params![
+                params![
                     new.session,
                     new.spec,
                     new.cron,
@@ -208,36 +208,38 @@ impl Store {
 
     /// One schedule; `NotFound` when unknown.
     pub async fn schedule(&self, id: i64) -> StoreResult<ScheduleRow> {
-        let row = sqlx::query("SELECT * FROM schedules WHERE id = ?").bind(id).fetch_one(&self.pool).await?;
-        Ok(schedule_from_row(&row))
+        self.reads.one("SELECT * FROM schedules WHERE id = ?", params![id], schedule_from_row).await
     }
 
     /// Every schedule (of `session`, when given), by id.
     pub async fn schedules(&self, session: Option<&str>) -> StoreResult<Vec<ScheduleRow>> {
-        let rows = sqlx::query("SELECT * FROM schedules WHERE ? IS NULL OR session_name = ? ORDER BY id")
-            .bind(session)
-            .bind(session)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|row| schedule_from_row(row)).collect())
+        self.reads
+            .rows(
+                "SELECT * FROM schedules WHERE ?1 IS NULL OR session_name = ?1 ORDER BY id",
+                params![session],
+                schedule_from_row,
+            )
+            .await
     }
 
     /// Schedules due at `now` (not paused, next slot reached), oldest slot first.
     pub async fn due_schedules(&self, now: DateTime<Utc>) -> StoreResult<Vec<ScheduleRow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM schedules WHERE paused = 0 AND next_slot IS NOT NULL AND next_slot <= ? ORDER BY next_slot, id",
-        )
-        .bind(time_text(now))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(|row| schedule_from_row(row)).collect())
+        self.reads
+            .rows(
+                "SELECT * FROM schedules WHERE paused = 0 AND next_slot IS NOT NULL AND next_slot <= ? ORDER BY next_slot, id",
+                params![time_text(now)],
+                schedule_from_row,
+            )
+            .await
     }
 
     /// The earliest slot of any active schedule.
     pub async fn earliest_slot(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let earliest: Option<String> =
-            sqlx::query_scalar("SELECT MIN(next_slot) FROM schedules WHERE paused = 0").fetch_one(&self.pool).await?;
-        Ok(earliest.as_deref().map(parse_time))
+        let earliest = self
+            .reads
+            .one("SELECT MIN(next_slot) AS slot FROM schedules WHERE paused = 0", &[], |row| optional_time(row, "slot"))
+            .await?;
+        Ok(earliest)
     }
 
     /// Pauses or resumes a schedule, setting its next slot; `NotFound` when unknown.
@@ -248,10 +250,9 @@ impl Store {
         next_slot: Option<DateTime<Utc>>,
     ) -> StoreResult<ScheduleRow> {
         self.write(move |connection| {
-            super::query_one(
-                connection,
+            connection.query_one(
                 "UPDATE schedules SET paused = ?, next_slot = ? WHERE id = ? RETURNING *",
-                rusqlite::params![paused, next_slot.map(time_text), id],
+                params![paused, next_slot.map(time_text), id],
                 schedule_from_row,
             )
         })
@@ -261,7 +262,7 @@ impl Store {
     /// Deletes a schedule and its run history; `NotFound` when unknown.
     pub async fn delete_schedule(&self, id: i64) -> StoreResult<ScheduleRow> {
         self.write(move |connection| {
-            super::query_one(connection, "DELETE FROM schedules WHERE id = ? RETURNING *", [id], schedule_from_row)
+            connection.query_one("DELETE FROM schedules WHERE id = ? RETURNING *", params![id], schedule_from_row)
         })
         .await
     }
@@ -271,10 +272,9 @@ impl Store {
     /// taken (the schedule moved on, was paused or deleted meanwhile).
     pub async fn fire_schedule(&self, firing: Firing) -> StoreResult<Option<(RunRow, Option<crate::domain::Inbound>)>> {
         self.write(move |connection| {
-            let schedule = match super::query_one(
-                connection,
+            let schedule = match connection.query_one(
                 "SELECT * FROM schedules WHERE id = ?",
-                [firing.schedule_id],
+                params![firing.schedule_id],
                 schedule_from_row,
             ) {
                 Ok(schedule) => schedule,
@@ -285,9 +285,10 @@ impl Store {
                 if schedule.paused || schedule.next_slot != Some(claimed) {
                     return Ok(None);
                 }
-                connection
-                    .prepare_cached("UPDATE schedules SET next_slot = ? WHERE id = ?")?
-                    .execute(rusqlite::params![firing.next_slot.map(time_text), schedule.id])?;
+                connection.execute(
+                    "UPDATE schedules SET next_slot = ? WHERE id = ?",
+                    params![firing.next_slot.map(time_text), schedule.id],
+                )?;
             }
             let inbound = if firing.publish {
                 let new = NewInbound {
@@ -302,11 +303,10 @@ impl Store {
             } else {
                 None
             };
-            let run = super::query_one(
-                connection,
+            let run = connection.query_one(
                 "INSERT INTO schedule_runs (schedule_id, slot, manual, fired_at, inbound_id, outcome)
                  VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
-                rusqlite::params![
+                params![
                     schedule.id,
                     time_text(firing.slot),
                     firing.claimed_slot.is_none(),
@@ -323,12 +323,13 @@ impl Store {
 
     /// The last `limit` runs of a schedule, newest first.
     pub async fn schedule_runs(&self, schedule_id: i64, limit: u32) -> StoreResult<Vec<RunRow>> {
-        let rows = sqlx::query("SELECT * FROM schedule_runs WHERE schedule_id = ? ORDER BY id DESC LIMIT ?")
-            .bind(schedule_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|row| run_from_row(row)).collect())
+        self.reads
+            .rows(
+                "SELECT * FROM schedule_runs WHERE schedule_id = ? ORDER BY id DESC LIMIT ?",
+                params![schedule_id, limit],
+                run_from_row,
+            )
+            .await
     }
 }
 
@@ -357,7 +358,7 @@ mod tests {
     #[tokio::test]
     async fn a_slot_is_claimed_once_and_its_message_queued_with_the_run() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         assert!(matches!(store.add_schedule(every_quarter_hour("nobody")).await, Err(StoreError::NotFound)));
         store.create_session("s", "/tmp", "echo").await.unwrap();
         let schedule = store.add_schedule(every_quarter_hour("s")).await.unwrap();

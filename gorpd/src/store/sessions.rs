@@ -1,5 +1,6 @@
 //! Sessions and their channel bindings.
 
+use super::sql::{Engine, params};
 use super::{Store, StoreError, StoreResult, StoredRow, now_text, parse_time};
 use crate::domain::{ChannelRef, Inbound};
 use chrono::{DateTime, Utc};
@@ -55,10 +56,9 @@ impl Store {
         let (name, workspace_dir, backend) = (name.to_owned(), workspace_dir.to_owned(), backend.to_owned());
         let created_on = created_on.map(str::to_owned);
         self.write(move |connection| {
-            super::query_one(
-                connection,
+            connection.query_one(
                 "INSERT INTO sessions (name, workspace_dir, backend, created_at, created_on) VALUES (?, ?, ?, ?, ?) RETURNING *",
-                rusqlite::params![name, workspace_dir, backend, now_text(), created_on],
+                params![name, workspace_dir, backend, now_text(), created_on],
                 session_from_row,
             )
         })
@@ -67,14 +67,12 @@ impl Store {
 
     /// One session; `NotFound` when unknown.
     pub async fn session(&self, name: &str) -> StoreResult<SessionRow> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE name = ?").bind(name).fetch_one(&self.pool).await?;
-        Ok(session_from_row(&row))
+        self.reads.one("SELECT * FROM sessions WHERE name = ?", params![name], session_from_row).await
     }
 
     /// Every session, by name.
     pub async fn sessions(&self) -> StoreResult<Vec<SessionRow>> {
-        let rows = sqlx::query("SELECT * FROM sessions ORDER BY name").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|row| session_from_row(row)).collect())
+        self.reads.rows("SELECT * FROM sessions ORDER BY name", &[], session_from_row).await
     }
 
     /// Deletes a session with its bindings and history, and drops its unhandled
@@ -82,23 +80,21 @@ impl Store {
     pub async fn delete_session(&self, name: &str) -> StoreResult<(Vec<ChannelRef>, Vec<Inbound>)> {
         let name = name.to_owned();
         self.write(move |connection| {
-            let bound = super::query_rows(
-                connection,
+            let bound = connection.query_rows(
                 "SELECT platform_id, channel_id FROM channel_bindings WHERE session_name = ? ORDER BY platform_id, channel_id",
-                [&name],
+                params![name],
                 |row| ChannelRef::new(row.text("platform_id"), row.text("channel_id")),
             )?;
-            let mut dropped: Vec<Inbound> = super::query_rows(
-                connection,
+            let mut dropped: Vec<Inbound> = connection.query_rows(
                 "UPDATE messages SET state = 'dropped', session_name = NULL
                  WHERE session_name = ? AND state IN ('queued', 'running') RETURNING *",
-                [&name],
+                params![name],
                 super::inbound::inbound_from_row,
             )?;
             // The history goes; what the intake (de-duplication keys) or the
             // delivery log (undelivered answers) still needs stays, outside any session.
             super::history::remove_from_history(connection, "session_name = ?", &name)?;
-            let deleted = connection.prepare_cached("DELETE FROM sessions WHERE name = ?")?.execute([&name])?;
+            let deleted = connection.execute("DELETE FROM sessions WHERE name = ?", params![name])?;
             if deleted == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -112,11 +108,10 @@ impl Store {
     pub async fn add_usage(&self, name: &str, input_tokens: u64, output_tokens: u64) -> StoreResult<()> {
         let name = name.to_owned();
         self.write(move |connection| {
-            connection
-                .prepare_cached(
-                    "UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ? WHERE name = ?",
-                )?
-                .execute(rusqlite::params![input_tokens as i64, output_tokens as i64, name])?;
+            connection.execute(
+                "UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ? WHERE name = ?",
+                params![input_tokens, output_tokens, name],
+            )?;
             Ok(())
         })
         .await
@@ -127,8 +122,7 @@ impl Store {
         let (name, agent_session_id) = (name.to_owned(), agent_session_id.to_owned());
         self.write(move |connection| {
             connection
-                .prepare_cached("UPDATE sessions SET agent_session_id = ? WHERE name = ?")?
-                .execute([&agent_session_id, &name])?;
+                .execute("UPDATE sessions SET agent_session_id = ? WHERE name = ?", params![agent_session_id, name])?;
             Ok(())
         })
         .await
@@ -138,15 +132,14 @@ impl Store {
     pub async fn bind(&self, channel: &ChannelRef, session: &str) -> StoreResult<()> {
         let (channel, session) = (channel.clone(), session.to_owned());
         self.write(move |connection| {
-            let result = connection
-                .prepare_cached(
-                    "INSERT INTO channel_bindings (platform_id, channel_id, session_name, bound_at) VALUES (?, ?, ?, ?)
-                     ON CONFLICT (platform_id, channel_id) DO UPDATE SET session_name = excluded.session_name, bound_at = excluded.bound_at",
-                )?
-                .execute(rusqlite::params![channel.platform, channel.channel_id, session, now_text()]);
+            let result = connection.execute(
+                "INSERT INTO channel_bindings (platform_id, channel_id, session_name, bound_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (platform_id, channel_id) DO UPDATE SET session_name = excluded.session_name, bound_at = excluded.bound_at",
+                params![channel.platform, channel.channel_id, session, now_text()],
+            );
             match result {
-                Err(error) if super::is_foreign_key_violation(&error) => Err(StoreError::NotFound),
-                other => other.map(drop).map_err(StoreError::from),
+                Err(StoreError::MissingReference) => Err(StoreError::NotFound),
+                other => other.map(drop),
             }
         })
         .await
@@ -156,9 +149,10 @@ impl Store {
     pub async fn unbind(&self, channel: &ChannelRef) -> StoreResult<()> {
         let channel = channel.clone();
         self.write(move |connection| {
-            let removed = connection
-                .prepare_cached("DELETE FROM channel_bindings WHERE platform_id = ? AND channel_id = ?")?
-                .execute([&channel.platform, &channel.channel_id])?;
+            let removed = connection.execute(
+                "DELETE FROM channel_bindings WHERE platform_id = ? AND channel_id = ?",
+                params![channel.platform, channel.channel_id],
+            )?;
             if removed == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -174,13 +168,17 @@ impl Store {
     /// were most of gorpd's start time. Ids and names contain no control
     /// characters (see `names`), so the unit and record separators are safe.
     pub async fn bindings(&self) -> StoreResult<Vec<(ChannelRef, String)>> {
-        let packed: Option<String> = sqlx::query_scalar(
-            "SELECT group_concat(platform_id || char(31) || channel_id || char(31) || session_name, char(30))
-             FROM channel_bindings",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let packed = packed.unwrap_or_default();
+        let packed = match self.engine() {
+            Engine::Sqlite => {
+                "SELECT group_concat(platform_id || char(31) || channel_id || char(31) || session_name, char(30)) AS packed
+                 FROM channel_bindings"
+            }
+            Engine::Postgres => {
+                "SELECT string_agg(platform_id || chr(31) || channel_id || chr(31) || session_name, chr(30)) AS packed
+                 FROM channel_bindings"
+            }
+        };
+        let packed = self.reads.one(packed, &[], |row| row.optional_text("packed")).await?.unwrap_or_default();
         Ok(packed
             .split('\u{1e}')
             .filter(|record| !record.is_empty())

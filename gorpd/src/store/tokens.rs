@@ -1,5 +1,6 @@
 //! API tokens. Only the SHA-256 of a secret is stored.
 
+use super::sql::params;
 use super::{Store, StoreResult, StoredRow, now_text, parse_time};
 use chrono::{DateTime, Utc};
 
@@ -56,10 +57,9 @@ impl Store {
         };
         let (name, secret_sha256) = (name.to_owned(), secret_sha256.to_owned());
         self.write(move |connection| {
-            super::query_one(
-                connection,
+            connection.query_one(
                 "INSERT INTO tokens (name, kind, platform_id, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
-                rusqlite::params![name, kind_text, platform, secret_sha256, now_text()],
+                params![name, kind_text, platform, secret_sha256, now_text()],
                 token_from_row,
             )
         })
@@ -68,26 +68,22 @@ impl Store {
 
     /// Every token, revoked ones included, by id.
     pub async fn tokens(&self) -> StoreResult<Vec<TokenRow>> {
-        let rows = sqlx::query("SELECT * FROM tokens ORDER BY id").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|row| token_from_row(row)).collect())
+        self.reads.rows("SELECT * FROM tokens ORDER BY id", &[], token_from_row).await
     }
 
     /// The token with this secret hash, if any.
     pub async fn token_by_hash(&self, secret_sha256: &str) -> StoreResult<Option<TokenRow>> {
-        let row = sqlx::query("SELECT * FROM tokens WHERE secret_sha256 = ?")
-            .bind(secret_sha256)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(|row| token_from_row(row)))
+        self.reads
+            .optional("SELECT * FROM tokens WHERE secret_sha256 = ?", params![secret_sha256], token_from_row)
+            .await
     }
 
     /// Revokes a token; `NotFound` when unknown or already revoked.
     pub async fn revoke_token(&self, id: i64) -> StoreResult<TokenRow> {
         self.write(move |connection| {
-            super::query_one(
-                connection,
+            connection.query_one(
                 "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING *",
-                rusqlite::params![now_text(), id],
+                params![now_text(), id],
                 token_from_row,
             )
         })

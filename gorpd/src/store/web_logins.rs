@@ -1,5 +1,6 @@
 //! Login sessions of the web adapter, by the SHA-256 of their cookie.
 
+use super::sql::params;
 use super::{Store, StoreResult, parse_time};
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -19,13 +20,11 @@ impl Store {
     pub async fn save_web_login(&self, login: &WebLoginRow) -> StoreResult<()> {
         let login = login.clone();
         self.write(move |connection| {
-            connection
-                .prepare_cached("INSERT OR REPLACE INTO web_logins (id_sha256, csrf, expires_at) VALUES (?, ?, ?)")?
-                .execute([
-                    &login.id_sha256,
-                    &login.csrf,
-                    &login.expires_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-                ])?;
+            connection.execute(
+                "INSERT INTO web_logins (id_sha256, csrf, expires_at) VALUES (?, ?, ?)
+                 ON CONFLICT (id_sha256) DO UPDATE SET csrf = excluded.csrf, expires_at = excluded.expires_at",
+                params![login.id_sha256, login.csrf, login.expires_at.to_rfc3339_opts(SecondsFormat::Micros, true)],
+            )?;
             Ok(())
         })
         .await
@@ -35,7 +34,7 @@ impl Store {
     pub async fn delete_web_login(&self, id_sha256: &str) -> StoreResult<()> {
         let id_sha256 = id_sha256.to_owned();
         self.write(move |connection| {
-            connection.prepare_cached("DELETE FROM web_logins WHERE id_sha256 = ?")?.execute([&id_sha256])?;
+            connection.execute("DELETE FROM web_logins WHERE id_sha256 = ?", params![id_sha256])?;
             Ok(())
         })
         .await
@@ -45,8 +44,8 @@ impl Store {
     pub async fn live_web_logins(&self) -> StoreResult<Vec<WebLoginRow>> {
         self.write(|connection| {
             let now = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
-            connection.prepare_cached("DELETE FROM web_logins WHERE expires_at <= ?")?.execute([&now])?;
-            super::query_rows(connection, "SELECT * FROM web_logins", [], |row| WebLoginRow {
+            connection.execute("DELETE FROM web_logins WHERE expires_at <= ?", params![now])?;
+            connection.query_rows("SELECT * FROM web_logins", &[], |row| WebLoginRow {
                 id_sha256: row.text("id_sha256"),
                 csrf: row.text("csrf"),
                 expires_at: parse_time(&row.text("expires_at")),

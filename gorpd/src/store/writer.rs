@@ -1,21 +1,24 @@
-//! The one writer: a thread that owns SQLite's only write connection and
-//! commits every durable change in group commits.
+//! The one writer: a thread that owns the store's only write connection
+//! (SQLite's, or this gorpd's Postgres connection) and commits every durable
+//! change in group commits.
 //!
 //! Callers hand it a write (a closure over the connection) and wait for its
 //! outcome. The thread takes everything that is waiting, up to
 //! [`MAX_BATCH`], runs each write inside its own savepoint of one
-//! `BEGIN IMMEDIATE` transaction, commits once (one fsync), and only then
+//! transaction, commits once (one fsync), and only then
 //! answers each caller, in submission order. A write that fails is rolled
 //! back to its savepoint and answered with its own error; its neighbours
 //! commit. A failed commit answers every write of the batch with an error,
 //! so nothing is ever reported done that is not on disk.
 //!
-//! The connection is a plain synchronous one (rusqlite) on its own thread:
-//! a batch's statements run back to back, from statements prepared once and
-//! cached, without a hand-off between threads per statement. (Through an
-//! async driver every statement was a round trip to the driver's thread, and
-//! those context switches were most of gorpd's time under load.) Reads keep
-//! their async pool of read-only connections, which WAL never blocks.
+//! On SQLite the connection is a plain synchronous one (rusqlite) on its own
+//! thread: a batch's statements run back to back, from statements prepared
+//! once and cached, without a hand-off between threads per statement.
+//! (Through an async driver every statement was a round trip to the
+//! driver's thread, and those context switches were most of gorpd's time
+//! under load.) On Postgres each statement is a round trip to the server
+//! anyway; the thread drives sqlx's connection through the runtime. Reads
+//! keep their async pool.
 //!
 //! Because answers (and their `after_commit` hooks) run in submission order
 //! on this one thread, anything assigned in a write (a response's `seq`)
@@ -25,9 +28,9 @@
 //! the next batch or at most every [`CURSOR_FLUSH`]: a cursor lost in a crash
 //! only replays deliveries that gateways handle idempotently.
 
-use super::{StoreError, StoreResult, now_text};
+use super::sql::params;
+use super::{StoreError, StoreResult, WriteConnection, now_text};
 use prometheus_client::metrics::histogram::Histogram;
-use rusqlite::Connection;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,13 +45,13 @@ pub(super) const QUEUE: usize = 4096;
 /// Longest a buffered gateway cursor waits before it is written.
 pub(super) const CURSOR_FLUSH: Duration = Duration::from_millis(500);
 /// Prepared statements kept per connection (the hot path uses a few dozen).
-const STATEMENT_CACHE: usize = 256;
+pub(super) const STATEMENT_CACHE: usize = 256;
 
 /// Called once the write's transaction committed (`Ok`) or failed (`Err`).
 type Settle = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
 /// A write: runs on the connection inside its savepoint, says how it went
 /// (a failure rolls back its savepoint) and how to answer its caller.
-type Apply = Box<dyn FnOnce(&Connection) -> (Ran, Settle) + Send>;
+type Apply = Box<dyn FnOnce(&WriteConnection) -> (Ran, Settle) + Send>;
 /// Answers a write that never ran because its batch failed before reaching
 /// it (a no-op once the write was answered).
 type Abandon = Box<dyn FnOnce(CommitError) + Send>;
@@ -152,8 +155,10 @@ impl WriterStats {
 impl WriterHandle {
     /// Starts the writer thread on `connection`; it waits for work through
     /// the current tokio runtime.
-    pub(super) fn spawn(connection: Connection) -> std::io::Result<Self> {
-        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    pub(super) fn spawn(connection: WriteConnection) -> std::io::Result<Self> {
+        if let WriteConnection::Sqlite(connection) = &connection {
+            connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        }
         let (commands, receiver) = mpsc::channel(QUEUE);
         let cursors = Arc::new(CursorBuffer::default());
         let stats = Arc::new(WriterStats::default());
@@ -182,7 +187,7 @@ impl WriterHandle {
     where
         R: Send + 'static,
         T: Send + 'static,
-        W: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        W: FnOnce(&WriteConnection) -> StoreResult<R> + Send + 'static,
         A: FnOnce(R) -> T + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
@@ -263,7 +268,7 @@ impl CursorBuffer {
 /// timer, commits what it got, until closed.
 fn run(
     runtime: &Handle,
-    connection: Connection,
+    connection: WriteConnection,
     mut commands: mpsc::Receiver<Command>,
     cursors: &CursorBuffer,
     stats: &WriterStats,
@@ -292,22 +297,20 @@ fn run(
     }
     // Refuse what is still queued: those callers get `Closed`, never a false success.
     commands.close();
-    if let Err((_, error)) = connection.close() {
-        tracing::warn!(%error, "closing the write connection failed");
-    }
+    connection.close();
     if let Some(done) = closing {
         let _ = done.send(());
     }
 }
 
-/// Runs `sql` from the statement cache.
-fn execute_cached(connection: &Connection, sql: &str) -> rusqlite::Result<usize> {
-    connection.prepare_cached(sql)?.execute([])
+/// Runs `sql` (a transaction statement) from the statement cache.
+fn execute_cached(connection: &WriteConnection, sql: &str) -> StoreResult<()> {
+    connection.execute(sql, &[]).map(drop)
 }
 
 /// Runs `writes` and the buffered cursors in one transaction, counts the
 /// commit, then answers each write.
-fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer, stats: &WriterStats) {
+fn commit(connection: &WriteConnection, writes: Vec<Pending>, cursors: &CursorBuffer, stats: &WriterStats) {
     let started = std::time::Instant::now();
     let count = writes.len();
     let cursor_values = cursors.take();
@@ -315,7 +318,7 @@ fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer,
     // Kept until the end: a failure before a write runs must still answer it.
     let (runs, abandons): (Vec<_>, Vec<_>) = writes.into_iter().map(|pending| (pending.apply, pending.abandon)).unzip();
     let outcome = (|| {
-        execute_cached(connection, "BEGIN IMMEDIATE")?;
+        execute_cached(connection, connection.engine().begin())?;
         for apply in runs {
             // Each write in its own savepoint: a failing one (a full disk
             // included) is undone alone and its neighbours commit.
@@ -330,7 +333,7 @@ fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer,
         write_cursors(connection, &cursor_values)?;
         let committing = std::time::Instant::now();
         execute_cached(connection, "COMMIT")?;
-        Ok::<_, rusqlite::Error>(committing.elapsed())
+        Ok::<_, StoreError>(committing.elapsed())
     })();
     let mut commit_us = 0;
     let outcome = match outcome {
@@ -342,9 +345,8 @@ fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer,
         }
         Err(error) => {
             tracing::error!(%error, writes = count, "group commit failed; every write in it is answered with the error");
-            if !connection.is_autocommit() {
-                let _ = connection.execute_batch("ROLLBACK");
-            }
+            // There may be no transaction left to roll back; then this fails harmlessly.
+            let _ = execute_cached(connection, "ROLLBACK");
             cursors.restore(cursor_values);
             Err(commit_error(error))
         }
@@ -361,20 +363,25 @@ fn commit(connection: &Connection, writes: Vec<Pending>, cursors: &CursorBuffer,
     }
 }
 
-fn write_cursors(connection: &Connection, cursors: &HashMap<String, u64>) -> rusqlite::Result<()> {
+fn write_cursors(connection: &WriteConnection, cursors: &HashMap<String, u64>) -> StoreResult<()> {
     let now = now_text();
-    let mut update = connection
-        .prepare_cached("UPDATE gateways SET acked_seq = MAX(acked_seq, ?), last_seen = ? WHERE gateway_id = ?")?;
     for (gateway_id, seq) in cursors {
-        update.execute(rusqlite::params![*seq as i64, now, gateway_id])?;
+        connection.execute(
+            "UPDATE gateways SET acked_seq = CASE WHEN acked_seq > ?1 THEN acked_seq ELSE ?1 END, last_seen = ?2
+             WHERE gateway_id = ?3",
+            params![*seq, now, gateway_id],
+        )?;
     }
     Ok(())
 }
 
 /// Why a batch did not commit, from the failure of one of its transaction's
 /// own statements.
-fn commit_error(error: rusqlite::Error) -> CommitError {
-    if super::is_write_disk_full(&error) { CommitError::DiskFull } else { CommitError::Failed(error.to_string()) }
+fn commit_error(error: StoreError) -> CommitError {
+    match error {
+        StoreError::Full => CommitError::DiskFull,
+        other => CommitError::Failed(other.to_string()),
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -396,7 +403,7 @@ mod tests {
 
     async fn open() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         (dir, store)
     }
 
@@ -524,7 +531,7 @@ mod tests {
             async move {
                 store
                     .write(|connection| {
-                        connection.execute_batch("ROLLBACK")?;
+                        connection.execute("ROLLBACK", &[])?;
                         Ok(())
                     })
                     .await
@@ -544,6 +551,11 @@ mod tests {
         assert!(matches!(behind, StoreError::Commit(_)), "told why, never left waiting: {behind:?}");
         assert!(store.session("behind").await.is_err(), "and nothing of the batch is stored");
 
+        if store.engine() != crate::store::Engine::Sqlite {
+            // The size limit is SQLite's (Postgres refuses it: tested with the config).
+            store.close().await;
+            return;
+        }
         // A database held at its size: writes that need room fail as Full, reads go on.
         store.set_size_limit(Some(1)).await.unwrap();
         let big = NewInbound { text: "x".repeat(200_000), ..message(2) };
@@ -578,13 +590,13 @@ mod tests {
     #[tokio::test]
     async fn cursors_are_buffered_then_written_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         store.touch_gateway("g", "web", 0).await.unwrap();
         store.ack_gateway("g", 5);
         store.ack_gateway("g", 3);
         assert_eq!(store.resume_cursor("g", "web").await.unwrap(), 5, "reads see the buffered cursor");
         store.close().await;
-        let reopened = Store::open(dir.path()).await.unwrap();
+        let reopened = crate::store::open_for_test(dir.path()).await;
         assert_eq!(reopened.resume_cursor("g", "web").await.unwrap(), 5, "closing wrote the cursor");
         reopened.close().await;
     }

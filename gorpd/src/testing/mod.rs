@@ -67,6 +67,13 @@ pub fn use_acp_agent(config: &mut Config, command: &str) {
     config.default_agent = "test".into();
 }
 
+/// Whether this test run puts gorpd's store on Postgres (`GORP_TEST_POSTGRES`,
+/// see `tests/postgres.sh`): tests of what only SQLite has (its backup file,
+/// its size limit) check Postgres's refusal instead, or are skipped.
+pub fn runs_on_postgres() -> bool {
+    std::env::var_os("GORP_TEST_POSTGRES").is_some_and(|server| !server.is_empty())
+}
+
 /// A config for tests: data in `dir`, echo without pauses.
 pub fn test_config(dir: &Path) -> Config {
     let mut config = Config::with_data_dir(dir);
@@ -115,12 +122,16 @@ impl TestServer {
 
     /// Starts with schedules firing by `clock` (a [`crate::clock::ManualClock`] the test moves).
     pub async fn start_with_clock(
-        config: Config,
+        mut config: Config,
         backends: Backends,
         clock: crate::clock::SharedClock,
         grpc_addr: SocketAddr,
         http_addr: SocketAddr,
     ) -> Self {
+        // The engine the test run asks for (`GORP_TEST_POSTGRES`), unless the test chose.
+        if config.store_url.is_none() {
+            config.store_url = crate::store::test_store_url(&config.data_dir);
+        }
         let grpc = TcpListener::bind(grpc_addr).await.expect("bind gRPC");
         let http = TcpListener::bind(http_addr).await.expect("bind HTTP");
         let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());

@@ -1,0 +1,149 @@
+//! The writer's connection, as write closures see it: one synchronous API
+//! over SQLite (rusqlite, statements cached) and Postgres (sqlx's
+//! connection, driven from the writer thread through the runtime).
+//!
+//! Every method takes SQL written for both engines (see [`super::sql`]) and
+//! returns [`StoreResult`], with each engine's errors mapped to the same
+//! [`StoreError`] variants.
+
+use super::sql::{Engine, Param, Value, bind, postgres_placeholders};
+use super::{StoreError, StoreResult, StoredRow};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use tokio::runtime::Handle;
+
+/// The connection every store write runs on (only the writer thread has it).
+pub(crate) enum WriteConnection {
+    /// `gorp.db`'s only write connection.
+    Sqlite(rusqlite::Connection),
+    /// The writer's Postgres connection.
+    Postgres(PostgresWriter),
+}
+
+/// A Postgres connection used synchronously by the writer thread.
+pub(crate) struct PostgresWriter {
+    connection: RefCell<sqlx::PgConnection>,
+    runtime: Handle,
+    /// Statements with their placeholders already rewritten.
+    rewritten: RefCell<HashMap<String, String>>,
+}
+
+impl PostgresWriter {
+    pub(super) fn new(connection: sqlx::PgConnection, runtime: Handle) -> Self {
+        Self { connection: RefCell::new(connection), runtime, rewritten: RefCell::default() }
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        self.rewritten.borrow_mut().entry(sql.to_owned()).or_insert_with(|| postgres_placeholders(sql)).clone()
+    }
+
+    fn execute(&self, sql: &str, params: &[&dyn Param]) -> StoreResult<u64> {
+        let sql = self.sql(sql);
+        let query = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), params);
+        let mut connection = self.connection.borrow_mut();
+        let done = self.runtime.block_on(query.execute(&mut *connection))?;
+        Ok(done.rows_affected())
+    }
+
+    fn rows<T>(&self, sql: &str, params: &[&dyn Param], map: impl Fn(&dyn StoredRow) -> T) -> StoreResult<Vec<T>> {
+        let sql = self.sql(sql);
+        let query = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), params);
+        let mut connection = self.connection.borrow_mut();
+        let rows = self.runtime.block_on(query.fetch_all(&mut *connection))?;
+        Ok(rows.iter().map(|row| map(row)).collect())
+    }
+
+    /// Closes the connection (tells the server goodbye).
+    fn close(self) {
+        let Self { connection, runtime, .. } = self;
+        if let Err(error) = runtime.block_on(sqlx::Connection::close(connection.into_inner())) {
+            tracing::warn!(%error, "closing the Postgres write connection failed");
+        }
+    }
+}
+
+impl WriteConnection {
+    /// The engine it runs on.
+    pub(crate) fn engine(&self) -> Engine {
+        match self {
+            Self::Sqlite(_) => Engine::Sqlite,
+            Self::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Runs `sql`; returns how many rows it changed.
+    pub(crate) fn execute(&self, sql: &str, params: &[&dyn Param]) -> StoreResult<u64> {
+        match self {
+            Self::Sqlite(connection) => {
+                let mut statement = connection.prepare_cached(sql)?;
+                Ok(statement.execute(rusqlite::params_from_iter(values(params)))? as u64)
+            }
+            Self::Postgres(connection) => connection.execute(sql, params),
+        }
+    }
+
+    /// Every row `sql` returns, through `map`.
+    pub(crate) fn query_rows<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        map: impl Fn(&dyn StoredRow) -> T,
+    ) -> StoreResult<Vec<T>> {
+        match self {
+            Self::Sqlite(connection) => {
+                let mut statement = connection.prepare_cached(sql)?;
+                let rows = statement.query_map(rusqlite::params_from_iter(values(params)), |row| Ok(map(row)))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+            }
+            Self::Postgres(connection) => connection.rows(sql, params, map),
+        }
+    }
+
+    /// The first row `sql` returns, through `map` (`NotFound` when there is none).
+    pub(crate) fn query_one<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        map: impl Fn(&dyn StoredRow) -> T,
+    ) -> StoreResult<T> {
+        self.query_rows(sql, params, map)?.into_iter().next().ok_or(StoreError::NotFound)
+    }
+
+    /// Runs the `INSERT` `sql` and returns the new row's `id_column`
+    /// (`None` when an `ON CONFLICT DO NOTHING` skipped it).
+    pub(crate) fn insert_returning_id(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        id_column: &str,
+    ) -> StoreResult<Option<i64>> {
+        match self {
+            // No RETURNING: SQLite would collect each row in a temporary
+            // table; the change count and the last rowid say the same.
+            Self::Sqlite(connection) => {
+                let inserted = self.execute(sql, params)?;
+                Ok((inserted == 1).then(|| connection.last_insert_rowid()))
+            }
+            Self::Postgres(connection) => {
+                let returning = format!("{sql} RETURNING {id_column}");
+                Ok(connection.rows(&returning, params, |row| row.integer(id_column))?.into_iter().next())
+            }
+        }
+    }
+
+    /// Closes the connection.
+    pub(super) fn close(self) {
+        match self {
+            Self::Sqlite(connection) => {
+                if let Err((_, error)) = connection.close() {
+                    tracing::warn!(%error, "closing the write connection failed");
+                }
+            }
+            Self::Postgres(connection) => connection.close(),
+        }
+    }
+}
+
+fn values<'a>(params: &'a [&'a dyn Param]) -> impl Iterator<Item = Value<'a>> {
+    params.iter().map(|param| param.value())
+}
