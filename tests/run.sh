@@ -127,6 +127,8 @@ log "benchmark, short mode (checks that every workload works; asserts no speed)"
 log "deploy: systemd units, compose.yaml, and the container images built and run"
 bash tests/deploy/check-units.sh
 "$GORP_PYTHON" tests/deploy/check_compose.py "$compose_spec" "$CARGO_TARGET_DIR/debug"
+"$GORP_PYTHON" tests/deploy/check_compose.py "$compose_spec" "$CARGO_TARGET_DIR/debug" \
+    deploy/compose.yaml deploy/compose.postgres.yaml
 bash tests/deploy/check-images.sh
 
 log "linting (clippy, warnings are errors)"

@@ -65,8 +65,11 @@ pub struct Flags {
     #[arg(long, env = "GORP_TIMEZONE", value_name = "ZONE")]
     pub timezone: Option<String>,
     /// Restore a backup (made by `gorpctl backup`) into the data directory, which must hold no database, then exit.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "migrate_from")]
     pub restore: Option<PathBuf>,
+    /// Copy a SQLite database (a stopped gorpd's gorp.db, or a `gorpctl backup` file) into the empty Postgres store named by --store-url, then exit.
+    #[arg(long, value_name = "FILE")]
+    pub migrate_from: Option<PathBuf>,
     /// Allow a non-loopback listener without TLS (e.g. behind a TLS-terminating proxy).
     #[arg(
         long, env = "GORP_INSECURE_LISTEN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",

@@ -33,7 +33,20 @@ async fn main() -> ExitCode {
         }
     };
     if let Some(backup) = &flags.restore {
+        if config.store_url.is_some() {
+            eprintln!(
+                "gorpd: --restore puts a SQLite backup in the data directory; to move one into Postgres use --migrate-from"
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
         return restore(backup, &config.data_dir).await;
+    }
+    if let Some(source) = &flags.migrate_from {
+        let Some(url) = &config.store_url else {
+            eprintln!("gorpd: --migrate-from copies into Postgres: set --store-url (or GORP_STORE_URL, store_url) too");
+            return ExitCode::from(EXIT_CONFIG);
+        };
+        return migrate(source, url, &config.data_dir).await;
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
@@ -65,6 +78,30 @@ async fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> ExitCo
         }
         Err(error) => {
             eprintln!("gorpd: cannot restore {}: {error}", backup.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `gorpd --store-url URL --migrate-from FILE`: copies a SQLite store into Postgres.
+async fn migrate(source: &std::path::Path, url: &str, data_dir: &std::path::Path) -> ExitCode {
+    if let Err(error) = std::fs::create_dir_all(data_dir) {
+        eprintln!("gorpd: cannot create {}: {error}", data_dir.display());
+        return ExitCode::FAILURE;
+    }
+    match gorpd::store::sqlite_into_postgres(source, url, data_dir).await {
+        Ok(migrated) => {
+            let tables: Vec<String> = migrated.rows.iter().map(|(table, rows)| format!("{table} {rows}")).collect();
+            println!(
+                "copied {} rows from {} into Postgres ({}); start gorpd with the same store_url to serve them",
+                migrated.total(),
+                source.display(),
+                tables.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("gorpd: cannot migrate {}: {error}", source.display());
             ExitCode::FAILURE
         }
     }

@@ -135,6 +135,12 @@ impl WriteConnection {
     pub(super) fn close(self) {
         match self {
             Self::Sqlite(connection) => {
+                // The last connection to close is a reader, which cannot
+                // checkpoint: without this, gorp.db alone would miss what its
+                // WAL holds (for a copy of the file after gorpd stopped).
+                if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                    tracing::warn!(%error, "the last checkpoint before closing failed; the WAL keeps the data");
+                }
                 if let Err((_, error)) = connection.close() {
                     tracing::warn!(%error, "closing the write connection failed");
                 }

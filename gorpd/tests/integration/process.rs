@@ -168,6 +168,101 @@ async fn restore_puts_a_backup_in_place_once_and_refuses_anything_else() {
     assert!(!empty.join("gorp.db").exists(), "nothing was written");
 }
 
+/// A SQLite store with a bit of everything: a session with history and a
+/// binding, a delivered and an undelivered answer, a gateway's cursor, a
+/// gateway token and a schedule.
+async fn a_used_sqlite_store(data_dir: &std::path::Path) -> (u64, String) {
+    use gorpd::domain::{ChannelRef, NewResponse, ResponseKind};
+    use gorpd::store::{Commit, InboundState, NewInbound, Store, TokenKind};
+    std::fs::create_dir_all(data_dir).unwrap();
+    let store = Store::open(data_dir).await.unwrap();
+    store.create_session("kept", "/tmp/kept", "echo").await.unwrap();
+    let channel = ChannelRef::new("telegram", "42");
+    store.bind(&channel, "kept").await.unwrap();
+    let mut last_seq = 0;
+    for text in ["first", "second"] {
+        let new = NewInbound {
+            channel: channel.clone(),
+            message_id: Some(format!("m-{text}")),
+            sender: "ann".into(),
+            text: text.into(),
+            attachments: Vec::new(),
+        };
+        let inbound = store.accept_inbound(&new).await.unwrap().unwrap();
+        store.route_to_sessions(vec![(inbound.id, "kept".into())]).await.unwrap();
+        store.start_turn(inbound.id).await.unwrap();
+        let answer = NewResponse {
+            response_id: format!("r-{text}"),
+            session: Some("kept".into()),
+            kind: ResponseKind::Complete,
+            text: format!("echo: {text}"),
+            targets: vec![channel.clone()],
+            reply_to: None,
+            permission: None,
+            attachments: Vec::new(),
+        };
+        let commit = Commit { in_history: true, finish: Some((inbound.id, InboundState::Done)), only_if_running: true };
+        last_seq = store.append_response(answer, commit, |response| response.seq).await.unwrap().unwrap();
+    }
+    store.touch_gateway("tg-1", "telegram", 0).await.unwrap();
+    store.ack_gateway("tg-1", last_seq - 1);
+    let hash = "ab".repeat(32);
+    store.insert_token("telegram", &TokenKind::Gateway { platform: "telegram".into() }, &hash).await.unwrap();
+    store.close().await;
+    (last_seq, hash)
+}
+
+#[tokio::test]
+async fn migrate_from_copies_a_sqlite_store_into_postgres_once_with_its_history_cursors_and_tokens() {
+    let home = tempfile::tempdir().unwrap();
+    let source = home.path().join("sqlite");
+    let (last_seq, token_hash) = a_used_sqlite_store(&source).await;
+    let gorp_db = source.join("gorp.db");
+    let run = |args: &[&str]| gorpd(home.path(), args).stdout(Stdio::piped()).output().unwrap();
+    let without_url = run(&["--data-dir", source.to_str().unwrap(), "--migrate-from", gorp_db.to_str().unwrap()]);
+    assert_eq!(without_url.status.code(), Some(64), "--migrate-from needs --store-url");
+    assert!(String::from_utf8_lossy(&without_url.stderr).contains("set --store-url"));
+    if !gorpd::testing::runs_on_postgres() {
+        return; // The rest needs a Postgres server: tests/run.sh's second pass has one.
+    }
+    let target = home.path().join("postgres");
+    let url = gorpd::store::test_store_url(&target).unwrap();
+    let args =
+        ["--data-dir", target.to_str().unwrap(), "--store-url", &url, "--migrate-from", gorp_db.to_str().unwrap()];
+    let migrated = run(&args);
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let said = String::from_utf8_lossy(&migrated.stdout);
+    assert!(said.contains("sessions 1") && said.contains("responses 2"), "{said}");
+
+    let store = gorpd::store::Store::open_postgres(&url, &target).await.unwrap();
+    assert_eq!(store.session("kept").await.unwrap().workspace_dir, "/tmp/kept");
+    assert_eq!(store.bindings().await.unwrap().len(), 1);
+    let history: Vec<String> = store.last_messages("kept", 10).await.unwrap().into_iter().map(|h| h.text).collect();
+    assert_eq!(history, ["first", "echo: first", "second", "echo: second"]);
+    assert_eq!(store.resume_cursor("tg-1", "telegram").await.unwrap(), last_seq - 1, "the cursor came along");
+    let undelivered = store.responses_after("telegram", last_seq - 1, 10).await.unwrap();
+    assert_eq!((undelivered.len(), undelivered[0].seq), (1, last_seq), "the same seq, still to deliver");
+    assert!(store.token_by_hash(&token_hash).await.unwrap().is_some(), "the gateway token still works");
+    assert_eq!(store.last_seq().await.unwrap(), last_seq);
+    let next = gorpd::domain::NewResponse {
+        response_id: "after".into(),
+        session: None,
+        kind: gorpd::domain::ResponseKind::Notice,
+        text: "after the move".into(),
+        targets: vec![gorpd::domain::ChannelRef::new("telegram", "42")],
+        reply_to: None,
+        permission: None,
+        attachments: Vec::new(),
+    };
+    let seq = store.append_response(next, Default::default(), |r| r.seq).await.unwrap().unwrap();
+    assert_eq!(seq, last_seq + 1, "no seq a gateway has seen is given again");
+    store.close().await;
+
+    let again = run(&args);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds gorp data"));
+}
+
 #[tokio::test]
 async fn gorp_log_format_json_writes_one_json_object_per_line_and_a_bad_format_exits_64() {
     let home = tempfile::tempdir().unwrap();

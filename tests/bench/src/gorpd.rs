@@ -10,6 +10,7 @@
 use crate::client::{self, Control};
 use crate::process::{ChildGuard, free_port};
 use crate::report::Section;
+use crate::workloads::Plan;
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,10 +47,18 @@ pub(crate) struct Gorpd {
 }
 
 impl Gorpd {
-    /// Starts `binary` on a fresh data directory, with `settings` (TOML
+    /// Starts the plan's gorpd on a fresh data directory (and, with a
+    /// Postgres server, a fresh database), with the plan's settings (TOML
     /// lines) added to its config, and waits until it serves.
-    pub(crate) async fn start(binary: &Path, settings: &[String]) -> Result<Self> {
+    pub(crate) async fn start(plan: &Plan) -> Result<Self> {
+        let binary = &plan.gorpd;
         let dir = tempfile::Builder::new().prefix("gorp-bench-").tempdir().context("cannot create a temp dir")?;
+        let mut settings = plan.gorpd_settings.clone();
+        if let Some(server) = &plan.postgres {
+            let database =
+                dir.path().file_name().unwrap_or_default().to_string_lossy().replace('-', "_").to_lowercase();
+            settings.push(format!("store_url = \"{}/{database}\"", server.trim_end_matches('/')));
+        }
         // Top-level keys must come before the first table.
         let config = format!("{}\n{CONFIG}", settings.join("\n"));
         std::fs::write(dir.path().join("gorpd.toml"), config)?;

@@ -120,6 +120,10 @@ struct Args {
     /// A line added to the benchmarked gorpd's config file, e.g. `retention_every_secs = 30` (repeatable).
     #[arg(long = "gorpd-setting", value_name = "TOML")]
     gorpd_settings: Vec<String>,
+    /// Put gorpd's store on this Postgres server (`postgres://user@host:port`): every gorpd
+    /// started gets a fresh database of its own there [default: SQLite in its data directory].
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
     /// Small sizes for CI: every code path, well under a minute, no speed thresholds.
     #[arg(long)]
     short: bool,
@@ -141,6 +145,7 @@ impl Args {
         let mut plan = Plan {
             gorpd: self.gorpd.clone().unwrap_or_else(gorpd::default_binary),
             gorpd_settings: self.gorpd_settings.clone(),
+            postgres: self.postgres.clone(),
             run_id: run_id(),
             size: self.size,
             serial_messages: self.messages,

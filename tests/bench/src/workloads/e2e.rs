@@ -86,7 +86,7 @@ impl Schedule {
 
 /// Runs workload 4 against a fresh gorpd.
 pub(crate) async fn gorp(plan: &Plan) -> Result<Section> {
-    let gorpd = Gorpd::start(&plan.gorpd, &plan.gorpd_settings).await?;
+    let gorpd = Gorpd::start(plan).await?;
     let platforms: Vec<String> = (1..=plan.platforms.max(1)).map(|p| format!("bench{p}")).collect();
     let tokens = setup(&gorpd, plan, &platforms).await?;
     let bytes_before = database_bytes(&gorpd).await?;

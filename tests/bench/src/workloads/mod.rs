@@ -70,6 +70,8 @@ pub(crate) struct Plan {
     pub(crate) gorpd: PathBuf,
     /// Lines added to gorpd's config file.
     pub(crate) gorpd_settings: Vec<String>,
+    /// The Postgres server for gorpd's store, if not SQLite.
+    pub(crate) postgres: Option<String>,
     /// Unique per run; part of every message id.
     pub(crate) run_id: String,
     /// Message text size in bytes.

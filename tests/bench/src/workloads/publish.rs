@@ -212,7 +212,7 @@ pub(crate) fn shape(plan: &Plan, workload: Workload) -> (usize, usize, usize) {
 /// A fresh gorpd with `plan.sessions` sessions, each bound to one channel of
 /// platform `bench`, and a gateway token for `bench`.
 async fn setup(plan: &Plan) -> Result<(Gorpd, String, Arc<[pb::Channel]>)> {
-    let gorpd = Gorpd::start(&plan.gorpd, &plan.gorpd_settings).await?;
+    let gorpd = Gorpd::start(plan).await?;
     let mut control = gorpd.control().await?;
     fleet::create_sessions(&control, plan.sessions, plan.setup_concurrency).await?;
     let bindings = fleet::one_channel_per_session(PLATFORM, plan.sessions);

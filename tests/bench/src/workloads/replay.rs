@@ -26,7 +26,7 @@ const OBSERVER: &str = "observer";
 /// Runs workload 5 against a fresh gorpd.
 pub(crate) async fn gorp(plan: &Plan) -> Result<Section> {
     let mut section = Section::new(Workload::Replay.name(), Side::Gorp);
-    let gorpd = Gorpd::start(&plan.gorpd, &plan.gorpd_settings).await?;
+    let gorpd = Gorpd::start(plan).await?;
     let mut control = gorpd.control().await?;
     fleet::create_sessions(&control, plan.sessions, plan.setup_concurrency).await?;
     let replay_bindings = fleet::one_channel_per_session(REPLAY, plan.sessions);

@@ -20,7 +20,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// Runs `restart` and/or `memory` on one fresh gorpd; one section per workload run.
 pub(crate) async fn gorp(plan: &Plan, restart: bool, memory: bool) -> Result<Vec<Section>> {
-    let mut gorpd = Gorpd::start(&plan.gorpd, &plan.gorpd_settings).await?;
+    let mut gorpd = Gorpd::start(plan).await?;
     let control = gorpd.control().await?;
     let sessions = plan.restart_sessions.max(1);
     let idle_rss = gorpd.rss_bytes();
