@@ -1,6 +1,7 @@
 //! The writer's connection, as write closures see it: one synchronous API
 //! over SQLite (rusqlite, statements cached) and Postgres (sqlx's
-//! connection, driven from the writer thread through the runtime).
+//! connection on a runtime of its own, which the writer thread drives: each
+//! statement's round trip involves no other thread of gorpd's).
 //!
 //! Every method takes SQL written for both engines (see [`super::sql`]) and
 //! returns [`StoreResult`], with each engine's errors mapped to the same
@@ -10,7 +11,7 @@ use super::sql::{Engine, Param, Value, bind, postgres_placeholders};
 use super::{StoreError, StoreResult, StoredRow};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use tokio::runtime::Handle;
+use tokio::runtime::Runtime;
 
 /// The connection every store write runs on (only the writer thread has it).
 pub(crate) enum WriteConnection {
@@ -23,14 +24,24 @@ pub(crate) enum WriteConnection {
 /// A Postgres connection used synchronously by the writer thread.
 pub(crate) struct PostgresWriter {
     connection: RefCell<sqlx::PgConnection>,
-    runtime: Handle,
+    /// A current-thread runtime: `block_on` on the writer thread does the I/O right there.
+    runtime: Runtime,
     /// Statements with their placeholders already rewritten.
     rewritten: RefCell<HashMap<String, String>>,
 }
 
 impl PostgresWriter {
-    pub(super) fn new(connection: sqlx::PgConnection, runtime: Handle) -> Self {
-        Self { connection: RefCell::new(connection), runtime, rewritten: RefCell::default() }
+    /// Connects on a runtime of the connection's own.
+    pub(super) async fn connect(options: sqlx::postgres::PgConnectOptions) -> StoreResult<Self> {
+        let connecting = tokio::task::spawn_blocking(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
+            let connection = runtime.block_on(sqlx::ConnectOptions::connect(&options))?;
+            Ok(Self { connection: RefCell::new(connection), runtime, rewritten: RefCell::default() })
+        });
+        connecting.await.map_err(|_| StoreError::Closed)?
     }
 
     fn sql(&self, sql: &str) -> String {

@@ -229,12 +229,8 @@ impl Store {
             .await
             .map_err(|error| newer_schema(error, postgres_schema_version()))?;
         setup.close().await?;
-        let write_connection = options.connect().await?;
+        let write_connection = WriteConnection::Postgres(connection::PostgresWriter::connect(options.clone()).await?);
         let pool = PgPoolOptions::new().max_connections(READERS).min_connections(1).connect_with(options).await?;
-        let write_connection = WriteConnection::Postgres(connection::PostgresWriter::new(
-            write_connection,
-            tokio::runtime::Handle::current(),
-        ));
         Self::with_connections(Readers::Postgres(pool), write_connection, data_dir)
     }
 
