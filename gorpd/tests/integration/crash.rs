@@ -26,7 +26,12 @@ impl Process {
     fn start(data_dir: &Path) -> Self {
         let config = data_dir.with_extension("toml");
         // read_max: the whole history is read back to count every entry.
-        std::fs::write(&config, "echo_chunk_delay_ms = 2\nread_max = 1000\n").unwrap();
+        let mut settings = "echo_chunk_delay_ms = 2\nread_max = 1000\n".to_owned();
+        // The Postgres pass of tests/run.sh: the same crashes with the store on Postgres.
+        if let Some(url) = gorpd::store::test_store_url(data_dir) {
+            settings.push_str(&format!("store_url = \"{url}\"\n"));
+        }
+        std::fs::write(&config, settings).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_gorpd"))
             .arg("--config")
             .arg(&config)
@@ -299,7 +304,8 @@ async fn chaos_kill9_cycles_apply_every_message_and_command_exactly_once() {
     // whole history, read from the store once gorpd is gone (ReadHistory is capped).
     let sessions = control.clone().list_sessions(pb::ListSessionsRequest {}).await.unwrap().into_inner().sessions;
     drop(gorpd);
-    let store = gorpd::store::Store::open(&data_dir).await.unwrap();
+    let store_url = gorpd::store::test_store_url(&data_dir);
+    let store = gorpd::store::Store::open_configured(&data_dir, store_url.as_deref(), None).await.unwrap();
     let mut history: HashMap<String, usize> = HashMap::new();
     for session in &sessions {
         let mut in_this_session = HashSet::new();
