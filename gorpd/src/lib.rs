@@ -302,6 +302,7 @@ impl Gorpd {
         tracing::info!(
             grpc = %grpc_addr, http = %http_addr, tls = self.config.tls.is_some(),
             admin_token = %self.admin_token_path.display(), data_dir = %self.config.data_dir.display(),
+            store = self.store.engine().name(),
             "gorpd is serving"
         );
         // Like a notebook server: the link logs in once; a restart prints a new one.
