@@ -64,6 +64,14 @@ impl PostgresWriter {
         Ok(rows.iter().map(|row| map(row)).collect())
     }
 
+    /// Runs statements without parameters or results in one round trip.
+    fn execute_script(&self, statements: &[&str]) -> StoreResult<()> {
+        let script = statements.join("; ");
+        let mut connection = self.connection.borrow_mut();
+        self.runtime.block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *connection))?;
+        Ok(())
+    }
+
     /// Closes the connection (tells the server goodbye).
     fn close(self) {
         let Self { connection, runtime, .. } = self;
@@ -90,6 +98,15 @@ impl WriteConnection {
                 Ok(statement.execute(rusqlite::params_from_iter(values(params)))? as u64)
             }
             Self::Postgres(connection) => connection.execute(sql, params),
+        }
+    }
+
+    /// Runs `statements` (without parameters or results: transaction
+    /// control) in order; on Postgres in one round trip.
+    pub(crate) fn execute_all(&self, statements: &[&str]) -> StoreResult<()> {
+        match self {
+            Self::Sqlite(_) => statements.iter().try_for_each(|sql| self.execute(sql, &[]).map(drop)),
+            Self::Postgres(connection) => connection.execute_script(statements),
         }
     }
 

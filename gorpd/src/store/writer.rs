@@ -319,15 +319,21 @@ fn commit(connection: &WriteConnection, writes: Vec<Pending>, cursors: &CursorBu
     let (runs, abandons): (Vec<_>, Vec<_>) = writes.into_iter().map(|pending| (pending.apply, pending.abandon)).unzip();
     let outcome = (|| {
         let begin = connection.engine().begin();
-        execute_cached(connection, begin)?;
         // Each write in its own savepoint: a failing one (a full disk
         // included) is undone alone and its neighbours commit. A write alone
         // in its batch needs none (two statements fewer, which on Postgres
         // are two round trips): undoing it is undoing the transaction.
-        let alone = runs.len() == 1;
-        for apply in runs {
-            if !alone {
-                execute_cached(connection, "SAVEPOINT write")?;
+        // Between writes, the one's RELEASE and the next's SAVEPOINT go
+        // together (on Postgres, in one round trip).
+        let alone = runs.len() <= 1;
+        if alone {
+            execute_cached(connection, begin)?;
+        }
+        for (index, apply) in runs.into_iter().enumerate() {
+            match (alone, index) {
+                (true, _) => {}
+                (false, 0) => connection.execute_all(&[begin, "SAVEPOINT write"])?,
+                (false, _) => connection.execute_all(&["RELEASE write", "SAVEPOINT write"])?,
             }
             let (ran, settle) = apply(connection);
             settles.push(settle);
@@ -339,9 +345,9 @@ fn commit(connection: &WriteConnection, writes: Vec<Pending>, cursors: &CursorBu
                 }
                 (Ran::Done, _) => {}
             }
-            if !alone {
-                execute_cached(connection, "RELEASE write")?;
-            }
+        }
+        if !alone {
+            execute_cached(connection, "RELEASE write")?;
         }
         write_cursors(connection, &cursor_values)?;
         let committing = std::time::Instant::now();
