@@ -7,6 +7,9 @@
 //! agent profile usable (gorpd starts each ACP agent and asks `initialize`,
 //! and asks each OpenAI-compatible endpoint), the disk and the database, and
 //! each gateway health address given (its `/healthz` and its clock).
+//! Over https the certificates gorpd presents are read too (also when the
+//! connection refuses them): expired is a problem, expiring within
+//! [`CERT_WARN_DAYS`] days a warning.
 //! When gorpd cannot be reached or refuses the token, the later checks are
 //! skipped. The exit code is gorpctl's: 5 unreachable, 4 token refused, 1
 //! any other problem, 0 when only warnings (or nothing) were found.
@@ -23,6 +26,11 @@ const MAX_CLOCK_SKEW_SECS: f64 = 2.0;
 const LOW_DISK_BYTES: u64 = 1 << 30;
 /// A connected gateway this many answers behind is reported.
 const LAGGING_ANSWERS: u64 = 100;
+/// A certificate that expires within this many days is a warning.
+const CERT_WARN_DAYS: u64 = 14;
+/// What to do about a certificate that expired or soon will.
+const RENEW: &str = "renew it (your CA, `certbot renew`, ...), put the new files where gorpd's tls_cert and \
+                     tls_key point and restart gorpd";
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +135,10 @@ pub(crate) async fn run(cli: &Cli, gateway_health: &[String]) -> Result<(), CliE
 }
 
 async fn check_all(cli: &Cli, gateway_health: &[String], report: &mut Report) {
-    if !check_serving(cli, report).await {
+    let serving = check_serving(cli, report).await;
+    // Also when gorpd was not reached: an expired certificate is a reason why.
+    check_certificates(cli, report).await;
+    if !serving {
         return;
     }
     let Some((mut control, info)) = check_token(cli, report).await else { return };
@@ -165,6 +176,49 @@ async fn check_serving(cli: &Cli, report: &mut Report) -> bool {
             report.stop("gorpd", CliError::from_status(status, &cli.server), start);
             false
         }
+    }
+}
+
+/// The expiry of every certificate each https:// gorpd presents.
+async fn check_certificates(cli: &Cli, report: &mut Report) {
+    for url in cli.server.split(',').map(str::trim).filter(|url| url.starts_with("https://")) {
+        match crate::certs::presented(url).await {
+            Ok(chain) => {
+                for (position, certificate) in chain.iter().enumerate() {
+                    check_expiry(url, position == 0, certificate, std::time::SystemTime::now(), report);
+                }
+            }
+            // Not reached: the gorpd check says so.
+            Err(reason) => report.warn("tls", format!("cannot read the certificate: {reason}"), "see the gorpd check"),
+        }
+    }
+}
+
+/// One certificate's finding as of `now`: gorpd's own (`leaf`) is reported
+/// also when fine, the rest of its chain only when expiring or expired.
+fn check_expiry(
+    url: &str,
+    leaf: bool,
+    certificate: &crate::certs::Presented,
+    now: std::time::SystemTime,
+    report: &mut Report,
+) {
+    let whose = match leaf {
+        true => format!("gorpd's certificate at {url} ({})", certificate.subject),
+        false => format!("the certificate {} in gorpd's chain", certificate.subject),
+    };
+    let until = chrono::DateTime::<chrono::Utc>::from(certificate.not_after).format("%Y-%m-%d %H:%M UTC");
+    match certificate.not_after.duration_since(now) {
+        Err(_) => report.fail("tls", format!("{whose} expired on {until}: clients refuse it"), RENEW),
+        Ok(left) if left.as_secs() < CERT_WARN_DAYS * 86_400 => {
+            let days = left.as_secs() / 86_400;
+            let within = if days == 0 { "less than a day".to_owned() } else { format!("{days} day(s)") };
+            report.warn("tls", format!("{whose} expires in {within}, on {until}"), RENEW);
+        }
+        Ok(left) if leaf => {
+            report.ok("tls", format!("{whose} is valid until {until} ({} days)", left.as_secs() / 86_400))
+        }
+        Ok(_) => {}
     }
 }
 

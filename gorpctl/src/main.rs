@@ -3,6 +3,7 @@
 
 mod automation;
 mod backup;
+mod certs;
 mod cli;
 mod commands;
 mod connect;

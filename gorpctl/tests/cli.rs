@@ -275,6 +275,7 @@ fn watched(message_id: String) -> pb::PublishRequest {
         sender_name: "bob".into(),
         text: "watch this".into(),
         attachments: Vec::new(),
+        traceparent: String::new(),
     }
 }
 
@@ -383,12 +384,7 @@ async fn the_readme_fleet_script_runs() {
 #[tokio::test]
 async fn https_servers_are_reached_over_tls_with_a_given_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = gorpd::testing::test_config(dir.path());
-    let (tls, _) = gorpd::testing::tls_certificates(dir.path());
-    config.tls = Some(tls);
-    let backends = gorpd::agent_backends(&config);
-    let server = TestServer::start_with(config, backends).await;
-    let url = format!("https://localhost:{}", server.grpc_addr.port());
+    let (server, url) = tls_server(dir.path(), gorpd::testing::tls_certificates(dir.path()).0).await;
     let ca = dir.path().join("ca.pem");
     let mut trusted = command(&url, Some(&server.admin_token), &["--ca-cert", ca.to_str().unwrap(), "session", "list"]);
     let output = trusted.output().await.unwrap();
@@ -397,6 +393,55 @@ async fn https_servers_are_reached_over_tls_with_a_given_ca() {
     assert_eq!(code(&untrusted), 5, "an unknown CA is refused: {}", String::from_utf8_lossy(&untrusted.stderr));
     let mut plain = command(&format!("http://{}", server.grpc_addr), Some(&server.admin_token), &["session", "list"]);
     assert_ne!(code(&plain.output().await.unwrap()), 0);
+}
+
+/// gorpd serving gRPC over TLS with `tls`, and its https:// URL.
+async fn tls_server(dir: &std::path::Path, tls: gorpd::config::TlsFiles) -> (TestServer, String) {
+    let mut config = gorpd::testing::test_config(dir);
+    config.tls = Some(tls);
+    let backends = gorpd::agent_backends(&config);
+    let server = TestServer::start_with(config, backends).await;
+    let url = format!("https://localhost:{}", server.grpc_addr.port());
+    (server, url)
+}
+
+#[tokio::test]
+async fn doctor_warns_of_a_certificate_about_to_expire_and_fails_on_an_expired_one() {
+    // The test CA's certificate for localhost is valid for one day: inside the 14-day warning.
+    let dir = tempfile::tempdir().unwrap();
+    let (server, url) = tls_server(dir.path(), gorpd::testing::tls_certificates(dir.path()).0).await;
+    let ca = dir.path().join("ca.pem");
+    let doctor = ["--ca-cert", ca.to_str().unwrap(), "--json", "doctor"];
+    let output = command(&url, Some(&server.admin_token), &doctor).output().await.unwrap();
+    assert_eq!(code(&output), 0, "only a warning: {}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(finding(&report, "gorpd", "serving")["status"], "ok");
+    let soon =
+        finding(&report, "tls", &format!("gorpd's certificate at {url} (CN=localhost) expires in less than a day"));
+    assert_eq!(soon["status"], "warn");
+    assert!(soon["fix"].as_str().unwrap().contains("renew it"), "{soon}");
+    let text = command(&url, Some(&server.admin_token), &doctor[..2]).arg("doctor").output().await.unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("WARN tls       gorpd's certificate at"), "{text}");
+    assert!(text.contains("               fix: renew it"), "{text}");
+    server.stop().await.unwrap();
+
+    // An expired certificate: the connection refuses it, and the doctor says why.
+    let dir = tempfile::tempdir().unwrap();
+    let (files, _) = gorpd::testing::expired_tls_certificate(dir.path());
+    let (server, url) = tls_server(dir.path(), files).await;
+    let old = dir.path().join("old.pem");
+    let output = command(&url, Some(&server.admin_token), &["--ca-cert", old.to_str().unwrap(), "--json", "doctor"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&output), 5, "gorpd cannot be used: {}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    let expired = finding(&report, "tls", "(CN=localhost) expired on 2025-02-01 00:00 UTC: clients refuse it");
+    assert_eq!(expired["status"], "fail");
+    assert_eq!(finding(&report, "gorpd", "")["status"], "fail");
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]

@@ -70,6 +70,9 @@ pub struct Flags {
     /// Copy a SQLite database (a stopped gorpd's gorp.db, or a `gorpctl backup` file) into the empty Postgres store named by --store-url, then exit.
     #[arg(long, value_name = "FILE")]
     pub migrate_from: Option<PathBuf>,
+    /// OTLP/gRPC endpoint to export traces to, e.g. http://127.0.0.1:4317 [default: OTEL_EXPORTER_OTLP_ENDPOINT; unset: no export].
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Allow a non-loopback listener without TLS (e.g. behind a TLS-terminating proxy).
     #[arg(
         long, env = "GORP_INSECURE_LISTEN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
@@ -122,6 +125,7 @@ struct FileConfig {
     dispatch_scopes: BTreeMap<String, DispatchScope>,
     max_attachment_bytes: Option<u64>,
     max_message_attachment_bytes: Option<u64>,
+    otlp_endpoint: Option<String>,
 }
 
 /// How to run one kind of agent; sessions name a profile (`!create x --agent <profile>`).
@@ -350,6 +354,9 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Largest attachment, and largest total of one message's attachments [default: 25 MiB, 100 MiB].
     pub file_limits: crate::files::FileLimits,
+    /// OTLP/gRPC endpoint traces are exported to (`None`: the standard
+    /// `OTEL_EXPORTER_OTLP_*ENDPOINT` variables decide; unset too, no export).
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Config {
@@ -392,6 +399,7 @@ impl Config {
             grpc_max_connections: 512,
             header_read_timeout_secs: 10,
             file_limits: crate::files::FileLimits::default(),
+            otlp_endpoint: None,
         }
     }
 
@@ -441,6 +449,7 @@ impl Config {
         let limits = &mut config.file_limits;
         limits.max_file_bytes = file.max_attachment_bytes.unwrap_or(limits.max_file_bytes);
         limits.max_message_bytes = file.max_message_attachment_bytes.unwrap_or(limits.max_message_bytes);
+        config.otlp_endpoint = flags.otlp_endpoint.clone().or(file.otlp_endpoint);
         config.tls = match (flags.tls_cert.clone().or(file.tls_cert), flags.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,

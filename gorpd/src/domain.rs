@@ -150,6 +150,9 @@ pub struct NewResponse {
     pub permission: Option<PermissionNotice>,
     /// Files that come with it (stored before the response is committed).
     pub attachments: Vec<Attachment>,
+    /// W3C `traceparent` of the span it belongs to (see `gorp_telemetry::context`):
+    /// the message's trace carried across the durable hop; `None` without trace export.
+    pub trace_context: Option<String>,
 }
 
 /// A committed final response with its durable `seq`.
@@ -175,6 +178,9 @@ pub struct Response {
     pub attachments: Vec<Attachment>,
     /// Commit time.
     pub created_at: DateTime<Utc>,
+    /// W3C `traceparent` of the span it belongs to (see `gorp_telemetry::context`):
+    /// the message's trace carried across the durable hop; `None` without trace export.
+    pub trace_context: Option<String>,
 }
 
 impl Response {
@@ -231,6 +237,9 @@ pub struct Inbound {
     pub text: String,
     /// Files sent with it.
     pub attachments: Vec<Attachment>,
+    /// W3C `traceparent` of the span it belongs to (see `gorp_telemetry::context`):
+    /// the message's trace carried across the durable hop; `None` without trace export.
+    pub trace_context: Option<String>,
 }
 
 impl Inbound {

@@ -21,12 +21,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if let Err(error) = gorp_telemetry::init_logging() {
-        eprintln!("gorpd: {error}");
-        return ExitCode::from(EXIT_CONFIG);
-    }
     let config = match Config::load(&flags) {
         Ok(config) => config,
+        Err(error) => {
+            eprintln!("gorpd: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let telemetry = match gorp_telemetry::init("gorpd", config.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("gorpd: {error}");
             return ExitCode::from(EXIT_CONFIG);
@@ -54,7 +57,9 @@ async fn main() -> ExitCode {
         let listeners = gorpd::Listeners::bind(&config).await.map_err(|e| anyhow::anyhow!("cannot listen: {e}"))?;
         gorpd::serve(config, listeners, shutdown).await.map_err(anyhow::Error::from)
     };
-    match result.await {
+    let result = result.await;
+    telemetry.shutdown().await;
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("gorpd: {error:#}");

@@ -1,12 +1,26 @@
-//! `gorp-telemetry`: how every gorp binary (gorpd, the gateways) sets up its
-//! logs, so they all read `GORP_LOG` and `GORP_LOG_FORMAT` the same way.
+//! `gorp-telemetry`: how every gorp binary (gorpd, the gateways, gorpctl)
+//! sets up its logs and traces, so they all read `GORP_LOG`,
+//! `GORP_LOG_FORMAT` and the OpenTelemetry variables the same way.
 //!
 //! Logs go to stderr: human-readable text (coloured only on a terminal) by
 //! default, or one JSON object per line with `GORP_LOG_FORMAT=json`, for log
 //! shippers. A span's fields (session, message id, gateway, request id) are
 //! on every line inside it, in both formats.
+//!
+//! Traces go to an OTLP collector when an endpoint is configured (see
+//! [`traces`]); the spans carry their W3C trace context across processes
+//! through [`context`].
 
-use tracing_subscriber::EnvFilter;
+pub mod context;
+pub mod traces;
+
+pub use context::{TRACEPARENT, continue_trace, current_traceparent, traceparent};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// The environment variable naming the log format.
 pub const FORMAT_VAR: &str = "GORP_LOG_FORMAT";
@@ -47,16 +61,84 @@ fn filter() -> EnvFilter {
     EnvFilter::try_from_env("GORP_LOG").or_else(|_| EnvFilter::try_from_default_env()).unwrap_or_else(|_| "info".into())
 }
 
-/// Installs the process's log subscriber (stderr) in the format `GORP_LOG_FORMAT` asks for.
-/// Call once, first thing; the error is a configuration error for the binary to report.
-pub fn init_logging() -> Result<LogFormat, UnknownFormat> {
-    let format = LogFormat::from_env()?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),
+/// Logs or traces that cannot be set up as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// `GORP_LOG_FORMAT` names no format.
+    #[error(transparent)]
+    Format(#[from] UnknownFormat),
+    /// The OTLP endpoint cannot be used.
+    #[error(transparent)]
+    Traces(#[from] traces::TracesError),
+}
+
+/// The process's telemetry once installed: keep it until the end and call
+/// [`Telemetry::shutdown`] so the last spans are exported.
+#[derive(Debug)]
+pub struct Telemetry {
+    format: LogFormat,
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// The log format in use.
+    pub fn format(&self) -> LogFormat {
+        self.format
     }
-    Ok(format)
+
+    /// Whether spans are exported (an OTLP endpoint is configured).
+    pub fn exporting(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Exports the spans still buffered and stops the exporter.
+    pub async fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            // Blocks until the batch is out; not on a runtime worker.
+            let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        }
+    }
+}
+
+/// Spans of gorp's own crates (`debug` and above) become trace spans, and
+/// their warnings and errors span events; dependencies' internals stay out
+/// of traces. The per-message spans are `debug`: without export, and with
+/// logs at `info`, they are never even created.
+fn traced(metadata: &tracing::Metadata<'_>) -> bool {
+    let level = if metadata.is_span() { tracing::Level::DEBUG } else { tracing::Level::WARN };
+    metadata.target().starts_with("gorp") && *metadata.level() <= level
+}
+
+/// Installs the process's log subscriber (stderr) in the format
+/// `GORP_LOG_FORMAT` asks for and, when an OTLP endpoint is configured
+/// (`otlp_endpoint`, else the standard variables), trace export as
+/// `service`. Call once, first thing, inside the Tokio runtime; the error is
+/// a configuration error for the binary to report.
+pub fn init(service: &str, otlp_endpoint: Option<&str>) -> Result<Telemetry, InitError> {
+    let format = LogFormat::from_env()?;
+    let provider = traces::endpoint(otlp_endpoint).map(|endpoint| traces::provider(service, &endpoint)).transpose()?;
+    let logs = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .boxed(),
+    };
+    let spans = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("gorp"))
+            .with_filter(tracing_subscriber::filter::filter_fn(traced))
+    });
+    tracing_subscriber::registry().with(logs.with_filter(filter())).with(spans).init();
+    if let Some(endpoint) = provider.as_ref().and(traces::endpoint(otlp_endpoint)) {
+        tracing::info!(%endpoint, service, "exporting traces over OTLP");
+    }
+    Ok(Telemetry { format, provider })
 }
 
 #[cfg(test)]

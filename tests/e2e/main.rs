@@ -7,4 +7,5 @@ mod chat_gateways;
 mod files;
 mod gateways;
 mod python_client;
+mod traces;
 mod web_ui;

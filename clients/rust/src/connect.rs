@@ -28,7 +28,9 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 /// The environment variable a token is read from when none is given.
 pub const TOKEN_ENV: &str = "GORP_TOKEN";
 
-/// Adds `authorization: Bearer <token>` to every request.
+/// Adds `authorization: Bearer <token>` to every request, and the calling
+/// span's W3C `traceparent` when the caller exports traces, so gorpd's spans
+/// for the call join the caller's trace.
 #[derive(Clone)]
 pub struct BearerToken(MetadataValue<Ascii>);
 
@@ -56,6 +58,9 @@ impl std::fmt::Debug for BearerToken {
 impl tonic::service::Interceptor for BearerToken {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         request.metadata_mut().insert("authorization", self.0.clone());
+        if let Some(value) = gorp_telemetry::current_traceparent().and_then(|traceparent| traceparent.parse().ok()) {
+            request.metadata_mut().insert(gorp_telemetry::TRACEPARENT, value);
+        }
         Ok(request)
     }
 }

@@ -91,6 +91,8 @@ impl Message {
             sender_name: self.sender_name.clone().unwrap_or_default(),
             text: self.text.clone(),
             attachments: self.attachments.iter().cloned().map(pb::Attachment::from).collect(),
+            // The span this is published in, when the caller exports traces.
+            traceparent: gorp_telemetry::current_traceparent().unwrap_or_default(),
         }
     }
 }

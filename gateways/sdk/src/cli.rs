@@ -79,6 +79,11 @@ pub struct CommonArgs {
     /// a file too large for the platform is sent as a link there.
     #[arg(long, env = "GORP_WEB_URL", value_name = "URL")]
     pub web_url: Option<String>,
+
+    /// Export traces over OTLP/gRPC to this collector, e.g. http://127.0.0.1:4317
+    /// [default: OTEL_EXPORTER_OTLP_ENDPOINT; unset: no export].
+    #[arg(long, env = "GORP_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl std::fmt::Debug for CommonArgs {
@@ -94,6 +99,7 @@ impl std::fmt::Debug for CommonArgs {
             .field("health_addr", &self.health_addr)
             .field("health", &self.health)
             .field("web_url", &self.web_url)
+            .field("otlp_endpoint", &self.otlp_endpoint)
             .finish()
     }
 }
@@ -112,6 +118,7 @@ impl CommonArgs {
         config.edit_interval = Duration::from_millis(self.edit_interval_ms);
         config.health_addr = self.health_addr;
         config.web_url = self.web_url.clone();
+        config.otlp_endpoint = self.otlp_endpoint.clone();
         if !allowed.is_empty() {
             config.allow = AllowList::only(allowed);
         }
@@ -300,13 +307,18 @@ where
     };
     // A workspace build links two rustls providers; pick ring explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Err(error) = gorp_telemetry::init_logging() {
-        eprintln!("{binary}: {error}");
-        return ExitCode::from(EXIT_CONFIG);
-    }
+    let telemetry = match gorp_telemetry::init(binary, config.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("{binary}: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    match Runner::new(config, Arc::new(platform)).run(shutdown).await {
+    let result = Runner::new(config, Arc::new(platform)).run(shutdown).await;
+    telemetry.shutdown().await;
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(GatewayError::Config(why)) => {
             eprintln!("{binary}: {why}");

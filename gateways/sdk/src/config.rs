@@ -65,6 +65,9 @@ pub struct GatewayConfig {
     /// links to files too large for the platform (default: none; the
     /// message then names the web chat and `gorpctl download`).
     pub web_url: Option<String>,
+    /// OTLP/gRPC collector traces are exported to (`None`: the standard
+    /// `OTEL_EXPORTER_OTLP_*ENDPOINT` variables decide; unset too, no export).
+    pub otlp_endpoint: Option<String>,
 }
 
 impl GatewayConfig {
@@ -83,6 +86,7 @@ impl GatewayConfig {
             state_dir: None,
             health_addr: None,
             web_url: None,
+            otlp_endpoint: None,
         }
     }
 

@@ -58,6 +58,9 @@ pub(crate) struct Submitted {
     pub(crate) inbound: Inbound,
     /// Who waits for gorpd's ack; none for a message from the spool.
     pub(crate) done: Option<oneshot::Sender<Settled>>,
+    /// Open from the message's receipt until gorpd acknowledges it; gorpd's
+    /// spans for the message continue its trace.
+    pub(crate) receipt: tracing::Span,
 }
 
 /// Resolves when the submitted message is settled (see [`Ack`]).
@@ -85,6 +88,8 @@ pub struct ListenContext {
     health: watch::Sender<PlatformHealth>,
     /// gorpd's files, for uploads (none in tests of the inbound half alone).
     files: Option<crate::files::FileLink>,
+    /// The platform and gateway id, for the receipt spans.
+    identity: (&'static str, Arc<str>),
 }
 
 /// What a platform reports about its own side, for gorpd's gateway list,
@@ -106,7 +111,26 @@ impl ListenContext {
         spool: Option<Spool>,
         health: watch::Sender<PlatformHealth>,
     ) -> Self {
-        Self { shutdown, intake, notices, allow, spool, health, files: None }
+        Self { shutdown, intake, notices, allow, spool, health, files: None, identity: ("", Arc::from("")) }
+    }
+
+    /// Names the platform and gateway id in the receipt spans.
+    pub(crate) fn with_identity(mut self, platform: &'static str, gateway_id: &str) -> Self {
+        self.identity = (platform, Arc::from(gateway_id));
+        self
+    }
+
+    /// The span of receiving `inbound` (see [`Submitted::receipt`]).
+    fn receipt_span(&self, inbound: &Inbound) -> tracing::Span {
+        let (platform, gateway_id) = (self.identity.0, &*self.identity.1);
+        tracing::debug_span!(
+            "gateway receipt",
+            platform,
+            gateway_id,
+            channel = %inbound.channel_id,
+            // As gorpd knows it (scoped by channel), so every span names the message alike.
+            message_id = %crate::runner::scoped_message_id(&inbound.channel_id, &inbound.message_id),
+        )
     }
 
     /// Uploads go to gorpd through `files`.
@@ -162,7 +186,8 @@ impl ListenContext {
             });
             return Ok(AckHandle(handle));
         }
-        let submitted = Submitted { inbound, done: Some(done) };
+        let receipt = self.receipt_span(&inbound);
+        let submitted = Submitted { inbound, done: Some(done), receipt };
         self.intake.send(submitted).await.map_err(|_| SubmitError::Closed)?;
         Ok(AckHandle(handle))
     }

@@ -6,7 +6,7 @@ use super::convert::{binding_change, channel_from_pb, chunk_to_pb, response_to_p
 use super::status::{principal, require_platform, revocation, stream_error};
 use super::{GrpcState, spawn_stream};
 use crate::auth::Principal;
-use crate::bus::{Activity, Delivered};
+use crate::bus::{Activity, ChannelRef, Delivered};
 use crate::orchestrator::{Accepted, OrchestratorError};
 use crate::store::NewInbound;
 use futures::future::{self, BoxFuture, FutureExt};
@@ -76,14 +76,17 @@ async fn submit_one(state: &GrpcState, caller: &Principal, request: pb::PublishR
         Err(status) => return ready(rejected(message_id, status)),
     };
     let sender = [request.sender_name, request.sender_id].into_iter().find(|s| !s.is_empty());
+    let span = publish_span(&channel, &message_id, &request.traceparent);
     let new = NewInbound {
         channel,
         message_id: Some(request.message_id),
         sender: sender.unwrap_or_else(|| "someone".to_owned()),
         text: request.text,
         attachments,
+        // Stored with the message: its routing, turn and answer join this trace.
+        trace_context: gorp_telemetry::traceparent(&span),
     };
-    let span = tracing::debug_span!("publish", channel = %new.channel, message_id = %message_id);
+    let committing = tracing::debug_span!(parent: &span, "commit", message_id = %message_id);
     let receipt = match state.orchestrator.submit(new).instrument(span).await {
         Ok(receipt) => receipt,
         Err(error @ OrchestratorError::Invalid(_)) => return ready(rejected(message_id, error.into())),
@@ -98,7 +101,17 @@ async fn submit_one(state: &GrpcState, caller: &Principal, request: pb::PublishR
         metrics.publish_acked(read_at.elapsed());
         Ok(pb::PublishAck { message_id, status: status as i32, error_code: 0, error: String::new() })
     }
+    .instrument(committing)
     .boxed())
+}
+
+/// The span of one published message, continuing the trace of the gateway
+/// span that received it (`traceparent`, when the publisher sent one).
+fn publish_span(channel: &ChannelRef, message_id: &str, traceparent: &str) -> tracing::Span {
+    let span =
+        tracing::debug_span!("publish", platform = %channel.platform, channel = %channel, message_id = %message_id);
+    gorp_telemetry::continue_trace(&span, Some(traceparent));
+    span
 }
 
 /// Reads ahead up to [`PUBLISH_WINDOW`] messages and sends their acks in order.
@@ -204,10 +217,17 @@ async fn deliver(
         tokio::select! {
             event = subscription.next() => {
                 let event = event.map_err(|e| Status::unavailable(e.to_string()))?;
+                let mut span = tracing::Span::none();
                 let kind = match event {
                     Delivered::Response(response) => {
                         delivered.store(response.seq, Ordering::SeqCst);
-                        pb::delivery::Kind::Response(response_to_pb(&response))
+                        span = delivery_span(&response, &gateway_id);
+                        let mut delivery = response_to_pb(&response);
+                        // The gateway's send continues from this delivery.
+                        if let Some(traceparent) = gorp_telemetry::traceparent(&span) {
+                            delivery.traceparent = traceparent;
+                        }
+                        pb::delivery::Kind::Response(delivery)
                     }
                     Delivered::CaughtUp => pb::delivery::Kind::CaughtUp(pb::CaughtUp {}),
                     Delivered::Chunk(chunk) => {
@@ -216,7 +236,7 @@ async fn deliver(
                         continue;
                     }
                 };
-                if tx.send(Ok(pb::Delivery { kind: Some(kind) })).await.is_err() {
+                if tx.send(Ok(pb::Delivery { kind: Some(kind) })).instrument(span).await.is_err() {
                     break;
                 }
             }
@@ -239,6 +259,21 @@ async fn deliver(
     }
     tracing::info!(gateway = %gateway_id, "gateway unsubscribed");
     Ok(())
+}
+
+/// The span of handing `response` to `gateway_id`'s stream, in the trace of
+/// the turn (or command) that wrote it.
+fn delivery_span(response: &crate::bus::Response, gateway_id: &str) -> tracing::Span {
+    let span = tracing::debug_span!(
+        "delivery",
+        session = response.session.as_deref().unwrap_or_default(),
+        message_id = response.reply_to.as_ref().map(|r| r.message_id.as_str()).unwrap_or_default(),
+        platform = response.targets.first().map(|t| t.platform.as_str()).unwrap_or_default(),
+        gateway_id,
+        seq = response.seq,
+    );
+    gorp_telemetry::continue_trace(&span, response.trace_context.as_deref());
+    span
 }
 
 /// Handles one bind request, answering with its result.

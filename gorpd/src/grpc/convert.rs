@@ -43,6 +43,7 @@ pub(super) fn response_to_pb(response: &Response) -> pb::Response {
         created_at: time(&response.created_at),
         permission: response.permission.as_ref().map(permission_to_pb),
         attachments: response.attachments.iter().map(super::files::attachment_to_pb).collect(),
+        traceparent: response.trace_context.clone().unwrap_or_default(),
     }
 }
 

@@ -202,6 +202,7 @@ pub async fn serve(state: GrpcState, listener: TcpListener, tls: Option<&TlsFile
     // A gateway whose connection died without a FIN (a network cut) must not
     // hold its gateway id: unanswered pings end the connection within 30 s.
     let mut builder = Server::builder()
+        .trace_fn(call_span)
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)));
     if let Some(tls) = tls {
@@ -221,6 +222,15 @@ pub async fn serve(state: GrpcState, listener: TcpListener, tls: Option<&TlsFile
         )
         .await?;
     Ok(())
+}
+
+/// The span of one gRPC call, continuing the caller's trace when its
+/// metadata carries a W3C `traceparent` (gorp-client and gorpctl send one).
+fn call_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    let span = tracing::debug_span!("grpc", method = %request.uri().path());
+    let traceparent = request.headers().get(gorp_telemetry::TRACEPARENT).and_then(|value| value.to_str().ok());
+    gorp_telemetry::continue_trace(&span, traceparent);
+    span
 }
 
 fn read_identity(tls: &TlsFiles) -> Result<Identity, GrpcError> {

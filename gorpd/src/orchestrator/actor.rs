@@ -76,6 +76,19 @@ struct Answering<'a> {
 /// Most history entries handed to a backend as the conversation (it trims further to its budget).
 const CONVERSATION_LIMIT: u32 = 200;
 
+/// The span of `turn`'s turn, in the trace its message arrived in.
+fn turn_span(session: &str, turn: &Inbound) -> tracing::Span {
+    let span = tracing::info_span!(
+        "turn",
+        session = %session,
+        message_id = turn.id,
+        platform = %turn.channel.platform,
+        channel = %turn.channel,
+    );
+    gorp_telemetry::continue_trace(&span, turn.trace_context.as_deref());
+    span
+}
+
 /// The questions that got an answer and those answers, from history rows in order.
 fn answered_turns(rows: Vec<crate::store::HistoryRow>) -> Vec<HistoryTurn> {
     let mut turns = Vec::with_capacity(rows.len());
@@ -145,7 +158,7 @@ impl Orchestrator {
             drop(permit);
             handle.queued.fetch_sub(1, Ordering::SeqCst);
             handle.busy.store(true, Ordering::SeqCst);
-            let span = tracing::info_span!("turn", session = %name, message_id = turn.id);
+            let span = turn_span(&name, &turn);
             let answer = self.run_turn(&name, &turn, already_started, &handle).instrument(span.clone()).await;
             if let Some(answer) = answer {
                 let next = if handle.cancel.is_cancelled() { None } else { receiver.try_recv().ok() };
@@ -317,8 +330,10 @@ impl Orchestrator {
                 };
                 let answering =
                     Answering { response_id: &response_id, agent: &row.backend, started: std::time::Instant::now() };
-                let events = backend.prompt(request);
-                let end = self.stream_answer(session, &answering, turn, events, running, handle).await;
+                let prompt = tracing::debug_span!("prompt", session, agent = %row.backend);
+                let events = prompt.in_scope(|| backend.prompt(request));
+                let end =
+                    self.stream_answer(session, &answering, turn, events, running, handle).instrument(prompt).await;
                 self.inner.metrics.turn_ended(answering.agent, answering.started.elapsed());
                 self.cancel_permissions(session).await;
                 end
@@ -352,6 +367,7 @@ impl Orchestrator {
             reply_to: turn.reply_ref(),
             permission: None,
             attachments: files.attachments,
+            trace_context: gorp_telemetry::current_traceparent(),
         };
         let commit = Commit {
             in_history: true,
@@ -499,6 +515,7 @@ impl Orchestrator {
             reply_to: message.reply_ref(),
             permission: None,
             attachments: Vec::new(),
+            trace_context: gorp_telemetry::current_traceparent(),
         };
         let commit = Commit { finish: Some((message.id, InboundState::Dropped)), ..Commit::default() };
         self.inner.bus.append(response, commit).await?;
@@ -524,6 +541,7 @@ impl Orchestrator {
             reply_to: turn.reply_ref(),
             permission: None,
             attachments: Vec::new(),
+            trace_context: gorp_telemetry::current_traceparent(),
         };
         let commit =
             Commit { in_history: true, finish: Some((turn.id, InboundState::Interrupted)), only_if_running: false };

@@ -252,6 +252,7 @@ impl Orchestrator {
             sender: sender.to_owned(),
             text: text.to_owned(),
             attachments,
+            trace_context: gorp_telemetry::current_traceparent(),
         };
         let queued = self.inner.store.queue_for_sessions(&new, sessions.clone()).await?;
         for (session, inbound) in sessions.iter().zip(&queued) {
@@ -303,6 +304,7 @@ impl Orchestrator {
             reply_to: None,
             permission: None,
             attachments: Vec::new(),
+            trace_context: gorp_telemetry::current_traceparent(),
         };
         self.inner.bus.append(response, Commit::default()).await?;
         Ok(())

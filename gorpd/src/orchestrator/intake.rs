@@ -19,6 +19,7 @@ use crate::bus::{Activity, Inbound};
 use crate::store::{NewInbound, StoreResult};
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 /// Submissions waiting for the intake task before `submit` waits for room.
 pub(super) const QUEUE: usize = 4096;
@@ -106,12 +107,13 @@ impl Orchestrator {
                     let id = inbound.id;
                     tracing::debug!(message_id = id, channel = %inbound.channel, session = ?route, "message accepted");
                     self.inner.bus.report(Activity::Message(inbound.clone()));
+                    let span = super::router::route_span(&inbound, route.as_deref());
                     match route {
-                        Some(session) => self.enqueue_turn(&session, inbound).await,
+                        Some(session) => self.enqueue_turn(&session, inbound).instrument(span).await,
                         None => {
                             self.inner.router_backlog.fetch_add(1, Ordering::SeqCst);
                             // A full router queue holds the intake here, so acks slow down: backpressure.
-                            let _ = self.inner.router.send(inbound).await;
+                            let _ = self.inner.router.send(inbound).instrument(span).await;
                         }
                     }
                     Ok(Accepted::New(id))

@@ -13,6 +13,7 @@ use crate::bus::{
 use crate::store::Commit;
 use std::collections::{HashMap, VecDeque};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 /// How many resolved requests are remembered for "already resolved" answers.
 const RESOLVED_MEMORY: usize = 1024;
@@ -31,6 +32,8 @@ struct Pending {
     reply_to: Option<MessageRef>,
     reply: oneshot::Sender<PermissionDecision>,
     asked_at: std::time::Instant,
+    /// Open from the request to its answer (a child of the turn's span).
+    span: tracing::Span,
 }
 
 /// How an answer picks among the agent's options.
@@ -85,9 +88,11 @@ impl Orchestrator {
         reply_to: Option<MessageRef>,
         ask: PermissionAsk,
     ) -> OrchestratorResult<()> {
+        let span = tracing::info_span!("permission", session, permission = tracing::field::Empty);
         let notice = {
             let mut table = self.inner.permissions.lock().expect("permission lock");
             let id = new_id(&table.pending);
+            span.record("permission", id.as_str());
             let notice = PermissionNotice {
                 id: id.clone(),
                 title: ask.title,
@@ -101,6 +106,7 @@ impl Orchestrator {
                 reply_to: reply_to.clone(),
                 reply: ask.reply,
                 asked_at: std::time::Instant::now(),
+                span: span.clone(),
             };
             table.pending.insert(id, pending);
             notice
@@ -124,7 +130,7 @@ impl Orchestrator {
                 }
             }
         });
-        self.publish_notice(session, text, notice, reply_to, None).await
+        self.publish_notice(session, text, notice, reply_to, None).instrument(span).await
     }
 
     /// Answers a pending request from `origin`, which must be bound to the session that asked.
@@ -216,7 +222,8 @@ impl Orchestrator {
         tracing::info!(session = %pending.session, permission = id, outcome = %summary, "permission resolved");
         let notice = PermissionNotice { state, resolved_by: by, ..pending.notice.clone() };
         let text = format!("Permission {id} ({title}) {summary}.");
-        self.publish_notice(&pending.session, text, notice, pending.reply_to.clone(), quiet).await?;
+        let published = self.publish_notice(&pending.session, text, notice, pending.reply_to.clone(), quiet);
+        published.instrument(pending.span.clone()).await?;
         Ok(Some(format!("Permission {id} ({title}) {summary}.")))
     }
 
@@ -238,6 +245,7 @@ impl Orchestrator {
             reply_to,
             permission: Some(notice),
             attachments: Vec::new(),
+            trace_context: gorp_telemetry::current_traceparent(),
         };
         self.inner.bus.append(response, Commit::default()).await?;
         Ok(())

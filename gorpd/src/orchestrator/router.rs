@@ -19,6 +19,20 @@ pub(super) const QUEUE: usize = 4096;
 /// Most messages the router takes at once.
 const BATCH: usize = 512;
 
+/// The span of handing `inbound` to `session` (none: to the router), in
+/// the trace the message arrived in.
+pub(super) fn route_span(inbound: &Inbound, session: Option<&str>) -> tracing::Span {
+    let span = tracing::debug_span!(
+        "route",
+        session = session.unwrap_or_default(),
+        message_id = inbound.id,
+        platform = %inbound.channel.platform,
+        channel = %inbound.channel,
+    );
+    gorp_telemetry::continue_trace(&span, inbound.trace_context.as_deref());
+    span
+}
+
 impl Orchestrator {
     pub(super) async fn run_router(self, mut inbox: mpsc::Receiver<Inbound>) {
         let mut received = Vec::with_capacity(BATCH);
@@ -48,6 +62,7 @@ impl Orchestrator {
                 bound => {
                     self.queue_for_sessions(std::mem::take(&mut to_sessions)).await?;
                     let span = tracing::info_span!("dispatch", message_id = inbound.id, channel = %inbound.channel);
+                    gorp_telemetry::continue_trace(&span, inbound.trace_context.as_deref());
                     self.answer_dispatch(inbound, bound).instrument(span).await?;
                 }
             }
@@ -63,8 +78,9 @@ impl Orchestrator {
         let routes = routed.iter().map(|(inbound, session)| (inbound.id, session.clone())).collect();
         self.inner.store.route_to_sessions(routes).await?;
         for (inbound, session) in routed {
-            tracing::debug!(session, message_id = inbound.id, "queued for session");
-            self.enqueue_turn(&session, inbound).await;
+            let span = route_span(&inbound, Some(&session));
+            tracing::debug!(parent: &span, session, message_id = inbound.id, "queued for session");
+            self.enqueue_turn(&session, inbound).instrument(span).await;
         }
         Ok(())
     }
@@ -89,6 +105,7 @@ impl Orchestrator {
             reply_to: inbound.reply_ref(),
             permission: None,
             attachments: Vec::new(),
+            trace_context: gorp_telemetry::current_traceparent(),
         };
         let commit = Commit { finish: Some((inbound.id, InboundState::Done)), ..Commit::default() };
         self.inner.bus.append(response, commit).await?;

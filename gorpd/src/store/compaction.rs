@@ -151,6 +151,7 @@ mod tests {
             reply_to: None,
             permission: None,
             attachments: Vec::new(),
+            trace_context: None,
         }
     }
 

@@ -206,6 +206,7 @@ mod tests {
                 reply_to: None,
                 permission: None,
                 attachments: Vec::new(),
+                trace_context: None,
             };
             store.append_response(answer, Commit { in_history: true, ..Commit::default() }, |_| ()).await.unwrap();
         }

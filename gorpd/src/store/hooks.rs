@@ -124,6 +124,7 @@ impl Store {
             sender: sender.to_owned(),
             text: text.to_owned(),
             attachments: Vec::new(),
+            trace_context: gorp_telemetry::current_traceparent(),
         };
         let session = session.to_owned();
         self.write(move |connection| {

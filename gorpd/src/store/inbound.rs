@@ -51,6 +51,8 @@ pub struct NewInbound {
     pub text: String,
     /// Files sent with it, already stored (see `crate::files`).
     pub attachments: Vec<crate::domain::Attachment>,
+    /// W3C `traceparent` of the span that accepted it; stored with it.
+    pub trace_context: Option<String>,
 }
 
 pub(super) fn inbound_from_row(row: &dyn StoredRow) -> Inbound {
@@ -62,6 +64,7 @@ pub(super) fn inbound_from_row(row: &dyn StoredRow) -> Inbound {
         text: row.text("text"),
         // Filled in by the readers that hand messages to agents.
         attachments: Vec::new(),
+        trace_context: row.optional_text("trace_context"),
     }
 }
 
@@ -214,8 +217,9 @@ pub(super) fn insert_pending(
     for (new, session) in rows {
         let state = if session.is_some() { InboundState::Queued } else { InboundState::Pending };
         let id = connection.insert_returning_id(
-            "INSERT INTO messages (role, platform_id, channel_id, platform_message_id, author, text, session_name, state, created_at)
-             VALUES ('user', ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO messages (role, platform_id, channel_id, platform_message_id, author, text, session_name, state,
+                                   created_at, trace_context)
+             VALUES ('user', ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (platform_id, platform_message_id) WHERE platform_message_id IS NOT NULL DO NOTHING",
             params![
                 new.channel.platform,
@@ -226,6 +230,7 @@ pub(super) fn insert_pending(
                 session,
                 state.as_str(),
                 received_at,
+                new.trace_context,
             ],
             "id",
         )?;
@@ -248,6 +253,7 @@ impl NewInbound {
             sender: self.sender.clone(),
             text: self.text.clone(),
             attachments: self.attachments.clone(),
+            trace_context: self.trace_context.clone(),
         }
     }
 }

@@ -473,6 +473,7 @@ mod tests {
                             reply_to: None,
                             permission: None,
                             attachments: Vec::new(),
+                            trace_context: None,
                         };
                         store.append_response(response, Commit::default(), |response| response).await
                     })

@@ -43,7 +43,17 @@ impl Store {
                 let Some(seq) = append(connection, &new, &commit, &created_at)? else {
                     return Ok(None);
                 };
-                let NewResponse { response_id, session, kind, text, targets, reply_to, permission, attachments } = new;
+                let NewResponse {
+                    response_id,
+                    session,
+                    kind,
+                    text,
+                    targets,
+                    reply_to,
+                    permission,
+                    attachments,
+                    trace_context,
+                } = new;
                 Ok(Some(Response {
                     seq,
                     response_id,
@@ -55,6 +65,7 @@ impl Store {
                     permission,
                     attachments,
                     created_at: parse_time(&created_at),
+                    trace_context,
                 }))
             },
             |response| response.map(published),
@@ -187,8 +198,8 @@ fn append(
     let seq = connection
         .insert_returning_id(
             "INSERT INTO responses (response_id, session_name, dispatch, kind, message_id, in_reply_to, reply_platform,
-                                    reply_channel, permission, created_at, inbound_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                    reply_channel, permission, created_at, inbound_id, trace_context)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             params![
                 new.response_id,
                 new.session,
@@ -201,6 +212,7 @@ fn append(
                 permission,
                 created_at,
                 commit.finish.map(|(inbound_id, _)| inbound_id),
+                new.trace_context,
             ],
             "seq",
         )?
@@ -227,6 +239,7 @@ fn response_from_row(row: &dyn StoredRow, targets: Vec<ChannelRef>) -> Response 
         permission: row.optional_text("permission").and_then(|json| serde_json::from_str(&json).ok()),
         attachments: Vec::new(),
         created_at: parse_time(&row.text("created_at")),
+        trace_context: row.optional_text("trace_context"),
     }
 }
 
@@ -245,6 +258,9 @@ mod tests {
     use crate::domain::Inbound;
     use crate::store::NewInbound;
 
+    const RECEIVED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const ANSWERED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01";
+
     /// The append writes all four parts, and the turn start its history entry.
     #[tokio::test]
     async fn an_append_commits_the_response_its_targets_history_and_finished_message() {
@@ -258,6 +274,7 @@ mod tests {
             sender: "u".into(),
             text: "hi".into(),
             attachments: Vec::new(),
+            trace_context: Some(RECEIVED.into()),
         };
         let inbound: Inbound = store.accept_inbound(&new).await.unwrap().unwrap();
         store.route_to_sessions(vec![(inbound.id, "s".into())]).await.unwrap();
@@ -272,6 +289,7 @@ mod tests {
             reply_to: Some(MessageRef { channel: channel.clone(), message_id: "m".into() }),
             permission: None,
             attachments: Vec::new(),
+            trace_context: Some(ANSWERED.into()),
         };
         let commit = Commit { in_history: true, finish: Some((inbound.id, InboundState::Done)), only_if_running: true };
         let appended = store.append_response(response.clone(), commit.clone(), |r| r).await.unwrap().unwrap();
@@ -281,10 +299,13 @@ mod tests {
         assert_eq!(replayed.len(), 1);
         assert_eq!(replayed[0].seq, appended.seq);
         assert_eq!(replayed[0].reply_to.as_ref().unwrap().message_id, "m");
+        assert_eq!(replayed[0].trace_context.as_deref(), Some(ANSWERED), "the trace survives the log");
         assert_eq!(store.responses_after("web", 0, 10).await.unwrap().len(), 1);
         let history = store.last_messages("s", 10).await.unwrap();
         assert_eq!(history.iter().map(|h| h.role.as_str()).collect::<Vec<_>>(), ["user", "assistant"]);
-        assert!(store.inbound_in_state(InboundState::Done).await.unwrap().iter().any(|(m, _)| m.id == inbound.id));
+        let done = store.inbound_in_state(InboundState::Done).await.unwrap();
+        let stored = done.iter().find(|(m, _)| m.id == inbound.id).map(|(m, _)| m).unwrap();
+        assert_eq!(stored.trace_context.as_deref(), Some(RECEIVED), "the trace survives the intake");
         store.close().await;
     }
 }

@@ -297,6 +297,7 @@ impl Store {
                     sender: format!("schedule #{}", schedule.id),
                     text: schedule.prompt.clone(),
                     attachments: Vec::new(),
+                    trace_context: None,
                 };
                 let rows = [(new, Some(schedule.session.clone()))];
                 insert_pending(connection, &rows, &time_text(firing.now))?.pop().flatten()

@@ -62,6 +62,7 @@ async fn an_old_database_keeps_its_history_pending_messages_replies_and_cursors(
         sender: "ann".into(),
         text: "hello".into(),
         attachments: Vec::new(),
+        trace_context: None,
     };
     assert!(store.accept_inbound(&resend).await.unwrap().is_none(), "still a duplicate");
     assert!(store.start_turn(2).await.unwrap());

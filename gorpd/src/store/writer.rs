@@ -453,6 +453,7 @@ mod tests {
             sender: "u".into(),
             text: format!("text {id}"),
             attachments: Vec::new(),
+            trace_context: None,
         }
     }
 
@@ -466,6 +467,7 @@ mod tests {
             reply_to: None,
             permission: None,
             attachments: Vec::new(),
+            trace_context: None,
         }
     }
 

@@ -29,6 +29,7 @@ pub fn message(platform: &str, channel_id: &str, message_id: &str, text: &str) -
         sender_name: "alice".into(),
         text: text.into(),
         attachments: Vec::new(),
+        traceparent: String::new(),
     }
 }
 

@@ -254,6 +254,30 @@ pub fn tls_certificates(dir: &std::path::Path) -> (crate::config::TlsFiles, Vec<
     (files, std::fs::read(dir.join("ca.pem")).unwrap())
 }
 
+/// A self-signed certificate for localhost / 127.0.0.1 that expired on
+/// 2025-02-01 (valid from 2025-01-01), made with the openssl CLI's `ca`
+/// (`req -x509` takes no past dates); returns (server files, its PEM).
+pub fn expired_tls_certificate(dir: &std::path::Path) -> (crate::config::TlsFiles, Vec<u8>) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let san = "subjectAltName=DNS:localhost,IP:127.0.0.1";
+    openssl(
+        dir,
+        &[&["req", "-subj", "/CN=localhost", "-addext", san, "-keyout", "old.key", "-out", "old.csr"][..], &ec]
+            .concat(),
+    );
+    let ca = "[ca]\ndefault_ca = self\n[self]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\
+              default_md = sha256\npolicy = any\ncopy_extensions = copy\n[any]\ncommonName = supplied\n";
+    std::fs::write(dir.join("ca.cnf"), ca).unwrap();
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("serial"), "01\n").unwrap();
+    let dates = ["-startdate", "20250101000000Z", "-enddate", "20250201000000Z"];
+    let sign =
+        ["ca", "-batch", "-config", "ca.cnf", "-selfsign", "-keyfile", "old.key", "-in", "old.csr", "-out", "old.pem"];
+    openssl(dir, &[&sign[..], &dates].concat());
+    let files = crate::config::TlsFiles { cert: dir.join("old.pem"), key: dir.join("old.key") };
+    (files, std::fs::read(dir.join("old.pem")).unwrap())
+}
+
 /// A backend for tests: never answers a prompt starting with "hang"; for one
 /// starting with "ask", asks for permission and answers with the decision;
 /// echoes anything else.

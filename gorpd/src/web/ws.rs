@@ -126,6 +126,7 @@ async fn handle_frame(state: &WebState, channel: &ChannelRef, text: &str) -> Val
         sender: "web".to_owned(),
         text,
         attachments,
+        trace_context: gorp_telemetry::current_traceparent(),
     };
     let outcome = match state.orchestrator.submit(new).await {
         Ok(receipt) => receipt.await.unwrap_or(Err(OrchestratorError::ShuttingDown)),

@@ -147,6 +147,7 @@ async fn generated_publish_requests_are_accepted_or_rejected_never_broken() {
             sender_name,
             text,
             attachments: Vec::new(),
+            traceparent: String::new(),
         },
     );
     let count = cases() / 2;

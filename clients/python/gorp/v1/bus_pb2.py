@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from gorp.v1 import common_pb2 as gorp_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11gorp/v1/bus.proto\x12\x07gorp.v1\x1a\x14gorp/v1/common.proto\"/\n\x0bUploadChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\ntotal_size\x18\x02 \x01(\x04\"=\n\x0cUploadResult\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0f\n\x07\x65xisted\x18\x03 \x01(\x08\"!\n\x0f\x44ownloadRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"1\n\rDownloadChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\ntotal_size\x18\x02 \x01(\x04\"\xa7\x01\n\x0ePublishRequest\x12!\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x10.gorp.v1.Channel\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x11\n\tsender_id\x18\x03 \x01(\t\x12\x13\n\x0bsender_name\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12(\n\x0b\x61ttachments\x18\x06 \x03(\x0b\x32\x13.gorp.v1.Attachment\"k\n\nPublishAck\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.gorp.v1.PublishStatus\x12\x12\n\nerror_code\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\x94\x01\n\x10SubscribeRequest\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.gorp.v1.SubscribeHelloH\x00\x12$\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x15.gorp.v1.SubscribeAckH\x00\x12(\n\x06health\x18\x03 \x01(\x0b\x32\x16.gorp.v1.GatewayHealthH\x00\x42\x06\n\x04kind\"V\n\x0eSubscribeHello\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\x12\x13\n\x06\x63ursor\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\t\n\x07_cursor\"\x1b\n\x0cSubscribeAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\x82\x01\n\x08\x44\x65livery\x12\x1f\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x0e.gorp.v1.ChunkH\x00\x12%\n\x08response\x18\x02 \x01(\x0b\x32\x11.gorp.v1.ResponseH\x00\x12&\n\tcaught_up\x18\x03 \x01(\x0b\x32\x11.gorp.v1.CaughtUpH\x00\x42\x06\n\x04kind\"\n\n\x08\x43\x61ughtUp\"\xa7\x01\n\x05\x43hunk\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12!\n\x07targets\x18\x04 \x03(\x0b\x32\x10.gorp.v1.Channel\x12 \n\x04kind\x18\x05 \x01(\x0e\x32\x12.gorp.v1.ChunkKind\x12%\n\x08reply_to\x18\x06 \x01(\x0b\x32\x13.gorp.v1.MessageRef\"k\n\x0b\x42indRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1d\n\x04\x62ind\x18\x02 \x01(\x0b\x32\r.gorp.v1.BindH\x00\x12!\n\x06unbind\x18\x03 \x01(\x0b\x32\x0f.gorp.v1.UnbindH\x00\x42\x06\n\x04kind\":\n\x04\x42ind\x12!\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x10.gorp.v1.Channel\x12\x0f\n\x07session\x18\x02 \x01(\t\"+\n\x06Unbind\x12!\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x10.gorp.v1.Channel\"d\n\tBindEvent\x12%\n\x06result\x18\x01 \x01(\x0b\x32\x13.gorp.v1.BindResultH\x00\x12(\n\x06\x63hange\x18\x02 \x01(\x0b\x32\x16.gorp.v1.BindingChangeH\x00\x42\x06\n\x04kind\"O\n\nBindResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x12\n\nerror_code\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t*\x87\x01\n\rPublishStatus\x12\x1e\n\x1aPUBLISH_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17PUBLISH_STATUS_ACCEPTED\x10\x01\x12\x1c\n\x18PUBLISH_STATUS_DUPLICATE\x10\x02\x12\x1b\n\x17PUBLISH_STATUS_REJECTED\x10\x03*9\n\tChunkKind\x12\x13\n\x0f\x43HUNK_KIND_TEXT\x10\x00\x12\x17\n\x13\x43HUNK_KIND_PROGRESS\x10\x01\x32\xd4\x02\n\x03\x42us\x12;\n\x07Publish\x12\x17.gorp.v1.PublishRequest\x1a\x13.gorp.v1.PublishAck(\x01\x30\x01\x12\x46\n\x12SubscribeResponses\x12\x19.gorp.v1.SubscribeRequest\x1a\x11.gorp.v1.Delivery(\x01\x30\x01\x12;\n\x0b\x42indChannel\x12\x14.gorp.v1.BindRequest\x1a\x12.gorp.v1.BindEvent(\x01\x30\x01\x12\x41\n\x10UploadAttachment\x12\x14.gorp.v1.UploadChunk\x1a\x15.gorp.v1.UploadResult(\x01\x12H\n\x12\x44ownloadAttachment\x12\x18.gorp.v1.DownloadRequest\x1a\x16.gorp.v1.DownloadChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11gorp/v1/bus.proto\x12\x07gorp.v1\x1a\x14gorp/v1/common.proto\"/\n\x0bUploadChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\ntotal_size\x18\x02 \x01(\x04\"=\n\x0cUploadResult\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0f\n\x07\x65xisted\x18\x03 \x01(\x08\"!\n\x0f\x44ownloadRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"1\n\rDownloadChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\ntotal_size\x18\x02 \x01(\x04\"\xbc\x01\n\x0ePublishRequest\x12!\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x10.gorp.v1.Channel\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x11\n\tsender_id\x18\x03 \x01(\t\x12\x13\n\x0bsender_name\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12(\n\x0b\x61ttachments\x18\x06 \x03(\x0b\x32\x13.gorp.v1.Attachment\x12\x13\n\x0btraceparent\x18\x07 \x01(\t\"k\n\nPublishAck\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.gorp.v1.PublishStatus\x12\x12\n\nerror_code\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\x94\x01\n\x10SubscribeRequest\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.gorp.v1.SubscribeHelloH\x00\x12$\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x15.gorp.v1.SubscribeAckH\x00\x12(\n\x06health\x18\x03 \x01(\x0b\x32\x16.gorp.v1.GatewayHealthH\x00\x42\x06\n\x04kind\"V\n\x0eSubscribeHello\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\x12\x13\n\x06\x63ursor\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\t\n\x07_cursor\"\x1b\n\x0cSubscribeAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\x82\x01\n\x08\x44\x65livery\x12\x1f\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x0e.gorp.v1.ChunkH\x00\x12%\n\x08response\x18\x02 \x01(\x0b\x32\x11.gorp.v1.ResponseH\x00\x12&\n\tcaught_up\x18\x03 \x01(\x0b\x32\x11.gorp.v1.CaughtUpH\x00\x42\x06\n\x04kind\"\n\n\x08\x43\x61ughtUp\"\xa7\x01\n\x05\x43hunk\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12!\n\x07targets\x18\x04 \x03(\x0b\x32\x10.gorp.v1.Channel\x12 \n\x04kind\x18\x05 \x01(\x0e\x32\x12.gorp.v1.ChunkKind\x12%\n\x08reply_to\x18\x06 \x01(\x0b\x32\x13.gorp.v1.MessageRef\"k\n\x0b\x42indRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1d\n\x04\x62ind\x18\x02 \x01(\x0b\x32\r.gorp.v1.BindH\x00\x12!\n\x06unbind\x18\x03 \x01(\x0b\x32\x0f.gorp.v1.UnbindH\x00\x42\x06\n\x04kind\":\n\x04\x42ind\x12!\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x10.gorp.v1.Channel\x12\x0f\n\x07session\x18\x02 \x01(\t\"+\n\x06Unbind\x12!\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x10.gorp.v1.Channel\"d\n\tBindEvent\x12%\n\x06result\x18\x01 \x01(\x0b\x32\x13.gorp.v1.BindResultH\x00\x12(\n\x06\x63hange\x18\x02 \x01(\x0b\x32\x16.gorp.v1.BindingChangeH\x00\x42\x06\n\x04kind\"O\n\nBindResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x12\n\nerror_code\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t*\x87\x01\n\rPublishStatus\x12\x1e\n\x1aPUBLISH_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17PUBLISH_STATUS_ACCEPTED\x10\x01\x12\x1c\n\x18PUBLISH_STATUS_DUPLICATE\x10\x02\x12\x1b\n\x17PUBLISH_STATUS_REJECTED\x10\x03*9\n\tChunkKind\x12\x13\n\x0f\x43HUNK_KIND_TEXT\x10\x00\x12\x17\n\x13\x43HUNK_KIND_PROGRESS\x10\x01\x32\xd4\x02\n\x03\x42us\x12;\n\x07Publish\x12\x17.gorp.v1.PublishRequest\x1a\x13.gorp.v1.PublishAck(\x01\x30\x01\x12\x46\n\x12SubscribeResponses\x12\x19.gorp.v1.SubscribeRequest\x1a\x11.gorp.v1.Delivery(\x01\x30\x01\x12;\n\x0b\x42indChannel\x12\x14.gorp.v1.BindRequest\x1a\x12.gorp.v1.BindEvent(\x01\x30\x01\x12\x41\n\x10UploadAttachment\x12\x14.gorp.v1.UploadChunk\x1a\x15.gorp.v1.UploadResult(\x01\x12H\n\x12\x44ownloadAttachment\x12\x18.gorp.v1.DownloadRequest\x1a\x16.gorp.v1.DownloadChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gorp.v1.bus_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PUBLISHSTATUS']._serialized_start=1510
-  _globals['_PUBLISHSTATUS']._serialized_end=1645
-  _globals['_CHUNKKIND']._serialized_start=1647
-  _globals['_CHUNKKIND']._serialized_end=1704
+  _globals['_PUBLISHSTATUS']._serialized_start=1531
+  _globals['_PUBLISHSTATUS']._serialized_end=1666
+  _globals['_CHUNKKIND']._serialized_start=1668
+  _globals['_CHUNKKIND']._serialized_end=1725
   _globals['_UPLOADCHUNK']._serialized_start=52
   _globals['_UPLOADCHUNK']._serialized_end=99
   _globals['_UPLOADRESULT']._serialized_start=101
@@ -45,31 +45,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOWNLOADCHUNK']._serialized_start=199
   _globals['_DOWNLOADCHUNK']._serialized_end=248
   _globals['_PUBLISHREQUEST']._serialized_start=251
-  _globals['_PUBLISHREQUEST']._serialized_end=418
-  _globals['_PUBLISHACK']._serialized_start=420
-  _globals['_PUBLISHACK']._serialized_end=527
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=530
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=678
-  _globals['_SUBSCRIBEHELLO']._serialized_start=680
-  _globals['_SUBSCRIBEHELLO']._serialized_end=766
-  _globals['_SUBSCRIBEACK']._serialized_start=768
-  _globals['_SUBSCRIBEACK']._serialized_end=795
-  _globals['_DELIVERY']._serialized_start=798
-  _globals['_DELIVERY']._serialized_end=928
-  _globals['_CAUGHTUP']._serialized_start=930
-  _globals['_CAUGHTUP']._serialized_end=940
-  _globals['_CHUNK']._serialized_start=943
-  _globals['_CHUNK']._serialized_end=1110
-  _globals['_BINDREQUEST']._serialized_start=1112
-  _globals['_BINDREQUEST']._serialized_end=1219
-  _globals['_BIND']._serialized_start=1221
-  _globals['_BIND']._serialized_end=1279
-  _globals['_UNBIND']._serialized_start=1281
-  _globals['_UNBIND']._serialized_end=1324
-  _globals['_BINDEVENT']._serialized_start=1326
-  _globals['_BINDEVENT']._serialized_end=1426
-  _globals['_BINDRESULT']._serialized_start=1428
-  _globals['_BINDRESULT']._serialized_end=1507
-  _globals['_BUS']._serialized_start=1707
-  _globals['_BUS']._serialized_end=2047
+  _globals['_PUBLISHREQUEST']._serialized_end=439
+  _globals['_PUBLISHACK']._serialized_start=441
+  _globals['_PUBLISHACK']._serialized_end=548
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=551
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=699
+  _globals['_SUBSCRIBEHELLO']._serialized_start=701
+  _globals['_SUBSCRIBEHELLO']._serialized_end=787
+  _globals['_SUBSCRIBEACK']._serialized_start=789
+  _globals['_SUBSCRIBEACK']._serialized_end=816
+  _globals['_DELIVERY']._serialized_start=819
+  _globals['_DELIVERY']._serialized_end=949
+  _globals['_CAUGHTUP']._serialized_start=951
+  _globals['_CAUGHTUP']._serialized_end=961
+  _globals['_CHUNK']._serialized_start=964
+  _globals['_CHUNK']._serialized_end=1131
+  _globals['_BINDREQUEST']._serialized_start=1133
+  _globals['_BINDREQUEST']._serialized_end=1240
+  _globals['_BIND']._serialized_start=1242
+  _globals['_BIND']._serialized_end=1300
+  _globals['_UNBIND']._serialized_start=1302
+  _globals['_UNBIND']._serialized_end=1345
+  _globals['_BINDEVENT']._serialized_start=1347
+  _globals['_BINDEVENT']._serialized_end=1447
+  _globals['_BINDRESULT']._serialized_start=1449
+  _globals['_BINDRESULT']._serialized_end=1528
+  _globals['_BUS']._serialized_start=1728
+  _globals['_BUS']._serialized_end=2068
 # @@protoc_insertion_point(module_scope)

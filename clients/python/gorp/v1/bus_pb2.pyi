@@ -59,20 +59,22 @@ class DownloadChunk(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
-    __slots__ = ("channel", "message_id", "sender_id", "sender_name", "text", "attachments")
+    __slots__ = ("channel", "message_id", "sender_id", "sender_name", "text", "attachments", "traceparent")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_NAME_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     channel: _common_pb2.Channel
     message_id: str
     sender_id: str
     sender_name: str
     text: str
     attachments: _containers.RepeatedCompositeFieldContainer[_common_pb2.Attachment]
-    def __init__(self, channel: _Optional[_Union[_common_pb2.Channel, _Mapping]] = ..., message_id: _Optional[str] = ..., sender_id: _Optional[str] = ..., sender_name: _Optional[str] = ..., text: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[_common_pb2.Attachment, _Mapping]]] = ...) -> None: ...
+    traceparent: str
+    def __init__(self, channel: _Optional[_Union[_common_pb2.Channel, _Mapping]] = ..., message_id: _Optional[str] = ..., sender_id: _Optional[str] = ..., sender_name: _Optional[str] = ..., text: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[_common_pb2.Attachment, _Mapping]]] = ..., traceparent: _Optional[str] = ...) -> None: ...
 
 class PublishAck(_message.Message):
     __slots__ = ("message_id", "status", "error_code", "error")

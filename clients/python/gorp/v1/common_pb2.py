@@ -24,31 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14gorp/v1/common.proto\x12\x07gorp.v1\"/\n\x07\x43hannel\x12\x10\n\x08platform\x18\x01 \x01(\t\x12\x12\n\nchannel_id\x18\x02 \x01(\t\"C\n\nMessageRef\x12!\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x10.gorp.v1.Channel\x12\x12\n\nmessage_id\x18\x02 \x01(\t\"\xc8\x02\n\x08Response\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x13\n\x0bresponse_id\x18\x02 \x01(\t\x12\x0f\n\x07session\x18\x03 \x01(\t\x12\x10\n\x08\x64ispatch\x18\x04 \x01(\x08\x12#\n\x04kind\x18\x05 \x01(\x0e\x32\x15.gorp.v1.ResponseKind\x12\x0c\n\x04text\x18\x06 \x01(\t\x12!\n\x07targets\x18\x07 \x03(\x0b\x32\x10.gorp.v1.Channel\x12\x13\n\x0bin_reply_to\x18\x08 \x01(\t\x12\x12\n\ncreated_at\x18\t \x01(\t\x12\'\n\npermission\x18\n \x01(\x0b\x32\x13.gorp.v1.Permission\x12%\n\x08reply_to\x18\x0b \x01(\x0b\x32\x13.gorp.v1.MessageRef\x12(\n\x0b\x61ttachments\x18\x0c \x03(\x0b\x32\x13.gorp.v1.Attachment\"Z\n\nAttachment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\"\x91\x01\n\nPermission\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12*\n\x07options\x18\x03 \x03(\x0b\x32\x19.gorp.v1.PermissionOption\x12\'\n\x05state\x18\x04 \x01(\x0e\x32\x18.gorp.v1.PermissionState\x12\x13\n\x0bresolved_by\x18\x05 \x01(\t\";\n\x10PermissionOption\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\"T\n\rBindingChange\x12!\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x10.gorp.v1.Channel\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\x0f\n\x07initial\x18\x03 \x01(\x08\"L\n\rGatewayHealth\x12!\n\x19undecryptable_since_start\x18\x01 \x01(\x04\x12\x18\n\x10waiting_for_keys\x18\x02 \x01(\x04*\xab\x01\n\x0fPermissionState\x12\x1c\n\x18PERMISSION_STATE_PENDING\x10\x00\x12\x1d\n\x19PERMISSION_STATE_APPROVED\x10\x01\x12\x1b\n\x17PERMISSION_STATE_DENIED\x10\x02\x12\x1e\n\x1aPERMISSION_STATE_TIMED_OUT\x10\x03\x12\x1e\n\x1aPERMISSION_STATE_CANCELLED\x10\x04*|\n\x0cResponseKind\x12\x1d\n\x19RESPONSE_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESPONSE_KIND_COMPLETE\x10\x01\x12\x17\n\x13RESPONSE_KIND_ERROR\x10\x02\x12\x18\n\x14RESPONSE_KIND_NOTICE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14gorp/v1/common.proto\x12\x07gorp.v1\"/\n\x07\x43hannel\x12\x10\n\x08platform\x18\x01 \x01(\t\x12\x12\n\nchannel_id\x18\x02 \x01(\t\"C\n\nMessageRef\x12!\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x10.gorp.v1.Channel\x12\x12\n\nmessage_id\x18\x02 \x01(\t\"\xdd\x02\n\x08Response\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x13\n\x0bresponse_id\x18\x02 \x01(\t\x12\x0f\n\x07session\x18\x03 \x01(\t\x12\x10\n\x08\x64ispatch\x18\x04 \x01(\x08\x12#\n\x04kind\x18\x05 \x01(\x0e\x32\x15.gorp.v1.ResponseKind\x12\x0c\n\x04text\x18\x06 \x01(\t\x12!\n\x07targets\x18\x07 \x03(\x0b\x32\x10.gorp.v1.Channel\x12\x13\n\x0bin_reply_to\x18\x08 \x01(\t\x12\x12\n\ncreated_at\x18\t \x01(\t\x12\'\n\npermission\x18\n \x01(\x0b\x32\x13.gorp.v1.Permission\x12%\n\x08reply_to\x18\x0b \x01(\x0b\x32\x13.gorp.v1.MessageRef\x12(\n\x0b\x61ttachments\x18\x0c \x03(\x0b\x32\x13.gorp.v1.Attachment\x12\x13\n\x0btraceparent\x18\r \x01(\t\"Z\n\nAttachment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\"\x91\x01\n\nPermission\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12*\n\x07options\x18\x03 \x03(\x0b\x32\x19.gorp.v1.PermissionOption\x12\'\n\x05state\x18\x04 \x01(\x0e\x32\x18.gorp.v1.PermissionState\x12\x13\n\x0bresolved_by\x18\x05 \x01(\t\";\n\x10PermissionOption\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\"T\n\rBindingChange\x12!\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x10.gorp.v1.Channel\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\x0f\n\x07initial\x18\x03 \x01(\x08\"L\n\rGatewayHealth\x12!\n\x19undecryptable_since_start\x18\x01 \x01(\x04\x12\x18\n\x10waiting_for_keys\x18\x02 \x01(\x04*\xab\x01\n\x0fPermissionState\x12\x1c\n\x18PERMISSION_STATE_PENDING\x10\x00\x12\x1d\n\x19PERMISSION_STATE_APPROVED\x10\x01\x12\x1b\n\x17PERMISSION_STATE_DENIED\x10\x02\x12\x1e\n\x1aPERMISSION_STATE_TIMED_OUT\x10\x03\x12\x1e\n\x1aPERMISSION_STATE_CANCELLED\x10\x04*|\n\x0cResponseKind\x12\x1d\n\x19RESPONSE_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESPONSE_KIND_COMPLETE\x10\x01\x12\x17\n\x13RESPONSE_KIND_ERROR\x10\x02\x12\x18\n\x14RESPONSE_KIND_NOTICE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gorp.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PERMISSIONSTATE']._serialized_start=948
-  _globals['_PERMISSIONSTATE']._serialized_end=1119
-  _globals['_RESPONSEKIND']._serialized_start=1121
-  _globals['_RESPONSEKIND']._serialized_end=1245
+  _globals['_PERMISSIONSTATE']._serialized_start=969
+  _globals['_PERMISSIONSTATE']._serialized_end=1140
+  _globals['_RESPONSEKIND']._serialized_start=1142
+  _globals['_RESPONSEKIND']._serialized_end=1266
   _globals['_CHANNEL']._serialized_start=33
   _globals['_CHANNEL']._serialized_end=80
   _globals['_MESSAGEREF']._serialized_start=82
   _globals['_MESSAGEREF']._serialized_end=149
   _globals['_RESPONSE']._serialized_start=152
-  _globals['_RESPONSE']._serialized_end=480
-  _globals['_ATTACHMENT']._serialized_start=482
-  _globals['_ATTACHMENT']._serialized_end=572
-  _globals['_PERMISSION']._serialized_start=575
-  _globals['_PERMISSION']._serialized_end=720
-  _globals['_PERMISSIONOPTION']._serialized_start=722
-  _globals['_PERMISSIONOPTION']._serialized_end=781
-  _globals['_BINDINGCHANGE']._serialized_start=783
-  _globals['_BINDINGCHANGE']._serialized_end=867
-  _globals['_GATEWAYHEALTH']._serialized_start=869
-  _globals['_GATEWAYHEALTH']._serialized_end=945
+  _globals['_RESPONSE']._serialized_end=501
+  _globals['_ATTACHMENT']._serialized_start=503
+  _globals['_ATTACHMENT']._serialized_end=593
+  _globals['_PERMISSION']._serialized_start=596
+  _globals['_PERMISSION']._serialized_end=741
+  _globals['_PERMISSIONOPTION']._serialized_start=743
+  _globals['_PERMISSIONOPTION']._serialized_end=802
+  _globals['_BINDINGCHANGE']._serialized_start=804
+  _globals['_BINDINGCHANGE']._serialized_end=888
+  _globals['_GATEWAYHEALTH']._serialized_start=890
+  _globals['_GATEWAYHEALTH']._serialized_end=966
 # @@protoc_insertion_point(module_scope)

@@ -48,7 +48,7 @@ class MessageRef(_message.Message):
     def __init__(self, channel: _Optional[_Union[Channel, _Mapping]] = ..., message_id: _Optional[str] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ("seq", "response_id", "session", "dispatch", "kind", "text", "targets", "in_reply_to", "created_at", "permission", "reply_to", "attachments")
+    __slots__ = ("seq", "response_id", "session", "dispatch", "kind", "text", "targets", "in_reply_to", "created_at", "permission", "reply_to", "attachments", "traceparent")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,7 @@ class Response(_message.Message):
     PERMISSION_FIELD_NUMBER: _ClassVar[int]
     REPLY_TO_FIELD_NUMBER: _ClassVar[int]
     ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     seq: int
     response_id: str
     session: str
@@ -73,7 +74,8 @@ class Response(_message.Message):
     permission: Permission
     reply_to: MessageRef
     attachments: _containers.RepeatedCompositeFieldContainer[Attachment]
-    def __init__(self, seq: _Optional[int] = ..., response_id: _Optional[str] = ..., session: _Optional[str] = ..., dispatch: _Optional[bool] = ..., kind: _Optional[_Union[ResponseKind, str]] = ..., text: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., in_reply_to: _Optional[str] = ..., created_at: _Optional[str] = ..., permission: _Optional[_Union[Permission, _Mapping]] = ..., reply_to: _Optional[_Union[MessageRef, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ...) -> None: ...
+    traceparent: str
+    def __init__(self, seq: _Optional[int] = ..., response_id: _Optional[str] = ..., session: _Optional[str] = ..., dispatch: _Optional[bool] = ..., kind: _Optional[_Union[ResponseKind, str]] = ..., text: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., in_reply_to: _Optional[str] = ..., created_at: _Optional[str] = ..., permission: _Optional[_Union[Permission, _Mapping]] = ..., reply_to: _Optional[_Union[MessageRef, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., traceparent: _Optional[str] = ...) -> None: ...
 
 class Attachment(_message.Message):
     __slots__ = ("name", "media_type", "size", "sha256", "data")

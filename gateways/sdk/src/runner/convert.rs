@@ -10,7 +10,12 @@ use gorp_proto::v1 as pb;
 
 /// An inbound message as a PublishRequest for `platform`, under the id
 /// gorpd knows it by (see [`scoped_message_id`]).
-pub(crate) fn publish_request(platform: &str, bus_id: &str, inbound: &Inbound) -> pb::PublishRequest {
+pub(crate) fn publish_request(
+    platform: &str,
+    bus_id: &str,
+    inbound: &Inbound,
+    traceparent: Option<String>,
+) -> pb::PublishRequest {
     pb::PublishRequest {
         channel: Some(pb::Channel { platform: platform.to_owned(), channel_id: inbound.channel_id.clone() }),
         message_id: bus_id.to_owned(),
@@ -28,6 +33,7 @@ pub(crate) fn publish_request(platform: &str, bus_id: &str, inbound: &Inbound) -
                 data: Vec::new(),
             })
             .collect(),
+        traceparent: traceparent.unwrap_or_default(),
     }
 }
 

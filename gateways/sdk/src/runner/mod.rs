@@ -140,7 +140,8 @@ impl<P: Platform> Runner<P> {
         let health_tx = watch::Sender::new(crate::PlatformHealth::default());
         let files = crate::files::FileLink::new(connector.client(), self.config.web_url.clone());
         let cx = ListenContext::new(stop.clone(), intake_tx, notices.clone(), allow, spool_handle, health_tx.clone())
-            .with_files(files.clone());
+            .with_files(files.clone())
+            .with_identity(P::NAME, &self.gateway_id());
         let listen = tokio::spawn(listen(self.platform.clone(), cx, stop.clone()));
         let paced = Arc::new(Paced::new(self.platform.clone(), stop.clone(), self.metrics.clone()));
         let notifier = tokio::spawn(notify(paced.clone(), notices_rx, self.config.clone(), stop.clone()));
@@ -262,7 +263,9 @@ impl<P: Platform> Runner<P> {
             },
             async {
                 let health = kept.health.subscribe();
-                let result = subscribe::run(&mut kept.outbox, subscription, health, &end, stop, grace).await;
+                let gateway_id = self.gateway_id();
+                let result =
+                    subscribe::run(&mut kept.outbox, subscription, health, &gateway_id, (&end, stop), grace).await;
                 end.cancel();
                 result
             },

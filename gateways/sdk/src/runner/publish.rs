@@ -35,6 +35,8 @@ struct Entry {
     waiters: Vec<oneshot::Sender<Settled>>,
     /// Its key in the spool, when it came from there.
     spooled: Option<i64>,
+    /// Its receipt span, ended by its ack (none for a spooled message: the spool does not keep it).
+    receipt: tracing::Span,
 }
 
 /// What settling one ack did.
@@ -59,7 +61,13 @@ impl PublishQueue {
         let waiters = Vec::from_iter(submitted.done);
         match self.entries.iter_mut().find(|e| e.bus_id == bus_id) {
             Some(entry) => entry.waiters.extend(waiters),
-            None => self.entries.push_back(Entry { bus_id, inbound: submitted.inbound, waiters, spooled: None }),
+            None => self.entries.push_back(Entry {
+                bus_id,
+                inbound: submitted.inbound,
+                waiters,
+                spooled: None,
+                receipt: submitted.receipt,
+            }),
         }
     }
 
@@ -71,6 +79,7 @@ impl PublishQueue {
             inbound: spooled.inbound,
             waiters: Vec::new(),
             spooled: Some(spooled.seq),
+            receipt: tracing::Span::none(),
         });
     }
 
@@ -148,7 +157,8 @@ impl PublishHalf<'_> {
                 permit = stream.requests.reserve(), if sent < self.queue.len() && sent < WINDOW => {
                     let Ok(permit) = permit else { return Err(SessionError::Lost("the publish stream closed".into())) };
                     let entry = &self.queue.entries[sent];
-                    permit.send(publish_request(self.platform, &entry.bus_id, &entry.inbound));
+                    let traceparent = gorp_telemetry::traceparent(&entry.receipt);
+                    permit.send(publish_request(self.platform, &entry.bus_id, &entry.inbound, traceparent));
                     sent += 1;
                 }
                 submitted = self.intake.recv(), if intake_open && self.queue.len() < MAX_QUEUED => match submitted {
@@ -205,7 +215,7 @@ mod tests {
         let (done, rx) = oneshot::channel();
         let inbound =
             Inbound { channel_id: "c".into(), message_id: id.into(), text: "hi".into(), ..Default::default() };
-        (Submitted { inbound, done: Some(done) }, rx)
+        (Submitted { inbound, done: Some(done), receipt: tracing::Span::none() }, rx)
     }
 
     /// gorpd's ack for message `id` of channel "c".

@@ -17,6 +17,7 @@ use pb::delivery::Kind;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// An open SubscribeResponses stream (gorp-client's, without its reconnects:
 /// the runner reconnects both streams together).
@@ -79,8 +80,8 @@ pub(crate) async fn run<P: Platform>(
     outbox: &mut Outbox<P>,
     mut subscription: Subscription,
     mut health: watch::Receiver<PlatformHealth>,
-    end: &CancellationToken,
-    stop: &CancellationToken,
+    gateway_id: &str,
+    (end, stop): (&CancellationToken, &CancellationToken),
     grace: Duration,
 ) -> Result<(), SessionError> {
     let reported = *health.borrow_and_update();
@@ -106,7 +107,8 @@ pub(crate) async fn run<P: Platform>(
                 let delivery = delivery?.ok_or_else(|| SessionError::Lost("gorpd ended the delivery stream".into()))?;
                 match delivery.kind {
                     Some(Kind::Response(response)) => {
-                        if !outbox.deliver_final(&response, stop).await? {
+                        let sending = send_span(&response, P::NAME, gateway_id);
+                        if !outbox.deliver_final(&response, stop).instrument(sending).await? {
                             break;
                         }
                         subscription.ack(response.seq).await;
@@ -120,6 +122,21 @@ pub(crate) async fn run<P: Platform>(
     }
     subscription.close(grace).await;
     Ok(())
+}
+
+/// The span of sending `response` to the platform, continuing the trace of
+/// gorpd's delivery (and so of the message it answers).
+fn send_span(response: &pb::Response, platform: &str, gateway_id: &str) -> tracing::Span {
+    let span = tracing::debug_span!(
+        "platform send",
+        session = %response.session,
+        message_id = response.reply_to.as_ref().map(|r| r.message_id.as_str()).unwrap_or_default(),
+        platform,
+        gateway_id,
+        seq = response.seq,
+    );
+    gorp_telemetry::continue_trace(&span, Some(&response.traceparent));
+    span
 }
 
 async fn sleep_until(due: Option<tokio::time::Instant>) {

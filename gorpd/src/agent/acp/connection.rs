@@ -98,6 +98,8 @@ async fn serve(
     link: Link<'_>,
 ) -> Result<(), String> {
     let tail = link.tail;
+    // Inside the process's `agent` span, which the turn that needed the process started.
+    let spawning = tracing::info_span!("agent spawn", session, command = %config.command).entered();
     let mut child = tokio::process::Command::new(&config.command)
         .args(&config.args)
         .envs(&config.env)
@@ -115,6 +117,7 @@ async fn serve(
     tail.clear();
     let stderr_reader = tail.follow(session, stderr);
     tracing::info!(session, command = %config.command, pid = child.id(), workspace = %workspace.display(), "agent process started");
+    drop(spawning);
     let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
     let connection = connect(config, workspace, next, turns, link.updates, link.state, transport);
     tokio::pin!(connection);

@@ -80,6 +80,7 @@ impl Schedule {
             sender_id: "bench".to_owned(),
             sender_name: "bench".to_owned(),
             attachments: Vec::new(),
+            traceparent: String::new(),
         }
     }
 }

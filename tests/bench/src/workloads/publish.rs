@@ -263,6 +263,7 @@ impl AckedPublisher for GorpPublisher {
             sender_name: "bench".to_owned(),
             text: self.text.as_str().to_owned(),
             attachments: Vec::new(),
+            traceparent: String::new(),
         };
         self.requests.send(request).await.map_err(|_| anyhow!("the publish stream closed"))?;
         self.in_flight.push_back(message_id);
