@@ -16,6 +16,7 @@ use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 use error::CliError;
 use std::process::ExitCode;
+use tracing::Instrument;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -26,13 +27,31 @@ async fn main() -> ExitCode {
         clap_complete::generate(*shell, &mut Cli::command(), "gorpctl", &mut std::io::stdout());
         return ExitCode::SUCCESS;
     }
-    match commands::run(&cli).await {
+    // With OTEL_EXPORTER_OTLP_ENDPOINT set, the command's calls join gorpd's traces.
+    let telemetry = match gorp_telemetry::init_traces_only("gorpctl") {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            let error = CliError::Usage(error.to_string());
+            report(&cli, &error);
+            return ExitCode::from(error.exit_code());
+        }
+    };
+    let span = tracing::info_span!("gorpctl", command = command_name(&cli.command));
+    let result = commands::run(&cli).instrument(span).await;
+    telemetry.shutdown().await;
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             report(&cli, &error);
             ExitCode::from(error.exit_code())
         }
     }
+}
+
+/// The subcommand's name (`Session`, `Tell`, ...), for the trace; never its arguments.
+fn command_name(command: &Command) -> String {
+    let debug = format!("{command:?}");
+    debug.split([' ', '(', '{']).next().unwrap_or_default().to_owned()
 }
 
 fn report(cli: &Cli, error: &CliError) {

@@ -76,16 +76,10 @@ pub enum InitError {
 /// [`Telemetry::shutdown`] so the last spans are exported.
 #[derive(Debug)]
 pub struct Telemetry {
-    format: LogFormat,
     provider: Option<SdkTracerProvider>,
 }
 
 impl Telemetry {
-    /// The log format in use.
-    pub fn format(&self) -> LogFormat {
-        self.format
-    }
-
     /// Whether spans are exported (an OTLP endpoint is configured).
     pub fn exporting(&self) -> bool {
         self.provider.is_some()
@@ -129,16 +123,34 @@ pub fn init(service: &str, otlp_endpoint: Option<&str>) -> Result<Telemetry, Ini
             .with_span_list(true)
             .boxed(),
     };
-    let spans = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("gorp"))
-            .with_filter(tracing_subscriber::filter::filter_fn(traced))
-    });
-    tracing_subscriber::registry().with(logs.with_filter(filter())).with(spans).init();
+    tracing_subscriber::registry().with(logs.with_filter(filter())).with(spans(provider.as_ref())).init();
     if let Some(endpoint) = provider.as_ref().and(traces::endpoint(otlp_endpoint)) {
         tracing::info!(%endpoint, service, "exporting traces over OTLP");
     }
-    Ok(Telemetry { format, provider })
+    Ok(Telemetry { provider })
+}
+
+/// Installs trace export only, no logs, when the standard variables name an
+/// OTLP endpoint: for command-line tools whose output is their answer
+/// (gorpctl), whose calls then join gorpd's traces.
+pub fn init_traces_only(service: &str) -> Result<Telemetry, traces::TracesError> {
+    let provider = traces::endpoint(None).map(|endpoint| traces::provider(service, &endpoint)).transpose()?;
+    if provider.is_some() {
+        tracing_subscriber::registry().with(spans(provider.as_ref())).init();
+    }
+    Ok(Telemetry { provider })
+}
+
+/// The layer turning [`traced`] spans into exported ones, when exporting.
+fn spans<S>(provider: Option<&SdkTracerProvider>) -> Option<impl Layer<S> + Send + Sync + 'static>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span> + Send + Sync,
+{
+    provider.map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("gorp"))
+            .with_filter(tracing_subscriber::filter::filter_fn(traced))
+    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! this test implementing the OTLP `TraceService`), and one trace follows a
 //! Telegram message from the gateway's receipt through publish, commit,
 //! routing, the turn (agent spawn, prompt, the permission request) and the
-//! delivery back to the platform send, across the durable hop. Without an
+//! delivery back to the platform send, across the durable hop; a
+//! `gorpctl tell` starts a trace its answer's delivery joins. Without an
 //! endpoint (or with one nobody listens on) nothing is exported and the
 //! answer still arrives.
 
@@ -187,12 +188,30 @@ async fn one_trace_follows_a_telegram_message_through_gorpd_and_the_agent_and_ba
     let gateway = telegram_gateway(&gorpd, &telegram, dir.path(), Some(&endpoint)).await;
 
     assert_eq!(ask_and_approve(&gorpd, &telegram).await, "permission granted: allow");
+    // gorpctl's call joins the trace too (its span is the root), and so does the answer it caused.
+    let mut tell = quiet(Command::new(profile_binary("gorpctl")));
+    tell.args(["tell", "traced", "told", "by", "gorpctl"]).env("GORP_SERVER", &gorpd.url);
+    tell.env("GORP_TOKEN", &gorpd.admin_token).env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
+    assert!(tell.output().await.unwrap().status.success());
+    until(|| telegram.texts(TELEGRAM_CHAT).iter().any(|t| t.ends_with(": told by gorpctl"))).await;
     // Both stop cleanly and export what they still hold (the agent's span ends with its process).
     gateway.stop().await;
     gorpd.process.stop().await;
 
     let spans = collector.spans();
-    let turn = spans.iter().find(|s| s.name == "turn").unwrap_or_else(|| panic!("no turn span in {spans:#?}"));
+    let command =
+        spans.iter().find(|s| s.service == "gorpctl").unwrap_or_else(|| panic!("no gorpctl span: {spans:#?}"));
+    assert_eq!((command.name.as_str(), command.attributes["command"].as_str()), ("gorpctl", "Tell"));
+    let told: BTreeSet<(&str, &str)> = spans
+        .iter()
+        .filter(|s| s.trace_id == command.trace_id)
+        .map(|s| (s.service.as_str(), s.name.as_str()))
+        .collect();
+    for step in [("gorpd", "grpc"), ("gorpd", "turn"), ("gorpd", "delivery"), ("gorp-telegram", "platform send")] {
+        assert!(told.contains(&step), "{step:?} is in the trace of gorpctl tell: {told:?}");
+    }
+
+    let turn = spans.iter().find(|s| s.name == "turn" && s.trace_id != command.trace_id).expect("the asked turn");
     let trace: Vec<&Recorded> = spans.iter().filter(|s| s.trace_id == turn.trace_id).collect();
     let names = |service: &str| -> BTreeSet<&str> {
         trace.iter().filter(|s| s.service == service).map(|s| s.name.as_str()).collect()
