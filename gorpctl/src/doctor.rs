@@ -8,12 +8,14 @@
 //! and asks each OpenAI-compatible endpoint), the disk and the database, and
 //! each gateway health address given (its `/healthz` and its clock).
 //! Over https the certificates gorpd presents are read too (also when the
-//! connection refuses them): expired is a problem, expiring within
-//! [`CERT_WARN_DAYS`] days a warning.
+//! connection refuses them), and with the token those gorpd says it serves
+//! from its tls_cert (behind a TLS proxy the two differ): expired is a
+//! problem, expiring within [`CERT_WARN_DAYS`] days a warning.
 //! When gorpd cannot be reached or refuses the token, the later checks are
 //! skipped. The exit code is gorpctl's: 5 unreachable, 4 token refused, 1
 //! any other problem, 0 when only warnings (or nothing) were found.
 
+use crate::certs::Presented;
 use crate::cli::Cli;
 use crate::connect;
 use crate::error::CliError;
@@ -137,11 +139,12 @@ pub(crate) async fn run(cli: &Cli, gateway_health: &[String]) -> Result<(), CliE
 async fn check_all(cli: &Cli, gateway_health: &[String], report: &mut Report) {
     let serving = check_serving(cli, report).await;
     // Also when gorpd was not reached: an expired certificate is a reason why.
-    check_certificates(cli, report).await;
+    let presented = check_certificates(cli, report).await;
     if !serving {
         return;
     }
     let Some((mut control, info)) = check_token(cli, report).await else { return };
+    check_served_certificates(&info, &presented, report);
     let gorpd_skew = check_clock(&info, report);
     check_gateways(cli, &mut control, report).await;
     for url in gateway_health {
@@ -179,43 +182,55 @@ async fn check_serving(cli: &Cli, report: &mut Report) -> bool {
     }
 }
 
-/// The expiry of every certificate each https:// gorpd presents.
-async fn check_certificates(cli: &Cli, report: &mut Report) {
+/// The expiry of every certificate each https:// gorpd presents; returns them.
+async fn check_certificates(cli: &Cli, report: &mut Report) -> Vec<Presented> {
+    let mut presented = Vec::new();
     for url in cli.server.split(',').map(str::trim).filter(|url| url.starts_with("https://")) {
         match crate::certs::presented(url).await {
             Ok(chain) => {
                 for (position, certificate) in chain.iter().enumerate() {
-                    check_expiry(url, position == 0, certificate, std::time::SystemTime::now(), report);
+                    let whose = match position {
+                        0 => format!("gorpd's certificate at {url} ({})", certificate.subject),
+                        _ => format!("the certificate {} in gorpd's chain", certificate.subject),
+                    };
+                    check_expiry(&whose, position == 0, certificate.not_after, report);
                 }
+                presented.extend(chain);
             }
             // Not reached: the gorpd check says so.
             Err(reason) => report.warn("tls", format!("cannot read the certificate: {reason}"), "see the gorpd check"),
         }
     }
+    presented
 }
 
-/// One certificate's finding as of `now`: gorpd's own (`leaf`) is reported
-/// also when fine, the rest of its chain only when expiring or expired.
-fn check_expiry(
-    url: &str,
-    leaf: bool,
-    certificate: &crate::certs::Presented,
-    now: std::time::SystemTime,
-    report: &mut Report,
-) {
-    let whose = match leaf {
-        true => format!("gorpd's certificate at {url} ({})", certificate.subject),
-        false => format!("the certificate {} in gorpd's chain", certificate.subject),
-    };
-    let until = chrono::DateTime::<chrono::Utc>::from(certificate.not_after).format("%Y-%m-%d %H:%M UTC");
-    match certificate.not_after.duration_since(now) {
+/// The expiry of the certificates gorpd serves from its tls_cert file, as it
+/// reports them, unless they were presented here already (behind a TLS
+/// proxy, or reached over http:// on its own machine, they were not).
+fn check_served_certificates(info: &pb::ServerInfo, presented: &[Presented], report: &mut Report) {
+    for (position, served) in info.tls_certificates.iter().enumerate() {
+        let Ok(not_after) = chrono::DateTime::parse_from_rfc3339(&served.not_after) else { continue };
+        let not_after = std::time::SystemTime::from(not_after);
+        if presented.iter().any(|p| p.subject == served.subject && p.not_after == not_after) {
+            continue;
+        }
+        let whose = format!("the certificate {} in gorpd's tls_cert", served.subject);
+        check_expiry(&whose, position == 0, not_after, report);
+    }
+}
+
+/// One certificate's finding: expired is a problem, expiring within
+/// [`CERT_WARN_DAYS`] a warning; a fine one is reported only if `report_fine`.
+fn check_expiry(whose: &str, report_fine: bool, not_after: std::time::SystemTime, report: &mut Report) {
+    let until = chrono::DateTime::<chrono::Utc>::from(not_after).format("%Y-%m-%d %H:%M UTC");
+    match not_after.duration_since(std::time::SystemTime::now()) {
         Err(_) => report.fail("tls", format!("{whose} expired on {until}: clients refuse it"), RENEW),
         Ok(left) if left.as_secs() < CERT_WARN_DAYS * 86_400 => {
             let days = left.as_secs() / 86_400;
             let within = if days == 0 { "less than a day".to_owned() } else { format!("{days} day(s)") };
             report.warn("tls", format!("{whose} expires in {within}, on {until}"), RENEW);
         }
-        Ok(left) if leaf => {
+        Ok(left) if report_fine => {
             report.ok("tls", format!("{whose} is valid until {until} ({} days)", left.as_secs() / 86_400))
         }
         Ok(_) => {}
@@ -386,4 +401,42 @@ fn check_storage(info: &pb::ServerInfo, report: &mut Report) {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn served(subject: &str, not_after: SystemTime) -> pb::TlsCertificate {
+        let not_after = chrono::DateTime::<chrono::Utc>::from(not_after).to_rfc3339();
+        pb::TlsCertificate { subject: subject.to_owned(), not_after }
+    }
+
+    #[test]
+    fn served_certificates_not_presented_here_are_checked_by_their_expiry() {
+        let day = Duration::from_secs(86_400);
+        let now = SystemTime::now();
+        // The time as gorpd sends it (RFC 3339), as a presented certificate would match it.
+        let soon =
+            SystemTime::from(chrono::DateTime::parse_from_rfc3339(&served("", now + 3 * day).not_after).unwrap());
+        let info = pb::ServerInfo {
+            tls_certificates: vec![
+                served("CN=gorp.example.org", now + 90 * day),
+                served("CN=Proxy CA", now - day),
+                served("CN=presented", soon),
+            ],
+            ..Default::default()
+        };
+        let presented = [Presented { subject: "CN=presented".into(), not_after: soon }];
+        let mut report = Report::default();
+        check_served_certificates(&info, &presented, &mut report);
+        let found: Vec<_> = report.findings.iter().map(|f| (f.level, f.message.as_str())).collect();
+        assert_eq!(found.len(), 2, "the presented one is not reported twice: {found:?}");
+        assert_eq!(found[0].0, Level::Ok);
+        assert!(found[0].1.starts_with("the certificate CN=gorp.example.org in gorpd's tls_cert is valid until"));
+        assert_eq!(found[1].0, Level::Fail);
+        assert!(found[1].1.contains("CN=Proxy CA in gorpd's tls_cert expired on"), "{found:?}");
+        assert!(report.findings[1].fix.as_deref().unwrap().starts_with("renew it"));
+    }
 }

@@ -286,6 +286,7 @@ impl Gorpd {
             presence: presence.clone(),
             limits: grpc_limits,
             http_limits,
+            tls_certificates: Default::default(),
         };
         let web_state = web::WebState {
             orchestrator: self.orchestrator.clone(),

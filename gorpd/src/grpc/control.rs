@@ -339,7 +339,7 @@ impl Control for ControlService {
     ) -> Result<Response<pb::ServerInfo>, Status> {
         let orchestrator = &self.state.orchestrator;
         // Limits are for every client; the database and compaction figures only for operators.
-        let (size, compaction, dispatch_scope, disk_free_bytes) = match principal(&request)? {
+        let (size, compaction, dispatch_scope, disk_free_bytes, tls_certificates) = match principal(&request)? {
             Principal::Admin => {
                 let disk_free = orchestrator.store().disk_free_bytes().map_err(|e| super::status::internal(&e))?;
                 (
@@ -347,11 +347,12 @@ impl Control for ControlService {
                     orchestrator.compaction_report(),
                     String::new(),
                     disk_free,
+                    self.state.tls_certificates.to_vec(),
                 )
             }
             Principal::Gateway { platform } => {
                 let scope = orchestrator.dispatch_scope(&platform).as_str().to_owned();
-                (Default::default(), Default::default(), scope, 0)
+                (Default::default(), Default::default(), scope, 0, Vec::new())
             }
         };
         let config = orchestrator.config();
@@ -385,6 +386,7 @@ impl Control for ControlService {
             disk_free_bytes,
             max_attachment_bytes: config.file_limits.max_file_bytes,
             max_message_attachment_bytes: config.file_limits.max_message_bytes,
+            tls_certificates,
         }))
     }
 

@@ -8,6 +8,7 @@ mod convert;
 mod files;
 mod incoming;
 mod status;
+mod tls;
 
 use crate::auth::{Authenticator, Revocation};
 use crate::config::TlsFiles;
@@ -25,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::{Server, ServerTlsConfig};
 
 /// Errors starting the gRPC server.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,8 @@ pub struct GrpcState {
     pub limits: GrpcLimits,
     /// The HTTP listener's limits (reported by `GetServerInfo`).
     pub http_limits: crate::web::ConnectionLimits,
+    /// The certificates gRPC TLS serves (set by [`serve`]; reported by `GetServerInfo`).
+    pub tls_certificates: Arc<Vec<gorp_proto::v1::TlsCertificate>>,
 }
 
 /// Open delivery streams per gateway id, and each gateway's latest health
@@ -183,7 +186,11 @@ pub struct GrpcLimits {
 }
 
 /// Serves gRPC on `listener` until `shutdown` fires.
-pub async fn serve(state: GrpcState, listener: TcpListener, tls: Option<&TlsFiles>) -> Result<(), GrpcError> {
+pub async fn serve(mut state: GrpcState, listener: TcpListener, tls: Option<&TlsFiles>) -> Result<(), GrpcError> {
+    let identity = tls.map(tls::read).transpose()?;
+    if let Some((_, certificates)) = &identity {
+        state.tls_certificates = Arc::new(certificates.clone());
+    }
     let limits = state.limits;
     let max_message_bytes = limits.max_message_bytes;
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -205,9 +212,8 @@ pub async fn serve(state: GrpcState, listener: TcpListener, tls: Option<&TlsFile
         .trace_fn(call_span)
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)));
-    if let Some(tls) = tls {
-        builder =
-            builder.tls_config(ServerTlsConfig::new().identity(read_identity(tls)?)).map_err(GrpcError::Transport)?;
+    if let Some((identity, _)) = identity {
+        builder = builder.tls_config(ServerTlsConfig::new().identity(identity)).map_err(GrpcError::Transport)?;
     }
     let shutdown = state.shutdown.clone();
     builder
@@ -231,10 +237,4 @@ fn call_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
     let traceparent = request.headers().get(gorp_telemetry::TRACEPARENT).and_then(|value| value.to_str().ok());
     gorp_telemetry::continue_trace(&span, traceparent);
     span
-}
-
-fn read_identity(tls: &TlsFiles) -> Result<Identity, GrpcError> {
-    let read =
-        |path: &std::path::Path| std::fs::read(path).map_err(|e| GrpcError::Tls(format!("{}: {e}", path.display())));
-    Ok(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
 }

@@ -546,7 +546,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "max_body_bytes", "read_default", "read_max", "max_queued_messages", "timezone", "history_keep_days", "database_bytes", "database_free_bytes", "max_database_bytes", "table_rows", "dedup_window_days", "gateway_stale_days", "compacted_through", "compacted_through_others", "stale_gateways", "compacted_at", "max_sender_bytes", "max_id_bytes", "max_frame_bytes", "grpc_max_connections", "http_max_connections", "header_read_timeout_secs", "dispatch_scope", "server_time", "disk_free_bytes", "max_attachment_bytes", "max_message_attachment_bytes")
+    __slots__ = ("version", "max_body_bytes", "read_default", "read_max", "max_queued_messages", "timezone", "history_keep_days", "database_bytes", "database_free_bytes", "max_database_bytes", "table_rows", "dedup_window_days", "gateway_stale_days", "compacted_through", "compacted_through_others", "stale_gateways", "compacted_at", "max_sender_bytes", "max_id_bytes", "max_frame_bytes", "grpc_max_connections", "http_max_connections", "header_read_timeout_secs", "dispatch_scope", "server_time", "disk_free_bytes", "max_attachment_bytes", "max_message_attachment_bytes", "tls_certificates")
     class TableRowsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -589,6 +589,7 @@ class ServerInfo(_message.Message):
     DISK_FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTACHMENT_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_ATTACHMENT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TLS_CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
     version: str
     max_body_bytes: int
     read_default: int
@@ -617,7 +618,16 @@ class ServerInfo(_message.Message):
     disk_free_bytes: int
     max_attachment_bytes: int
     max_message_attachment_bytes: int
-    def __init__(self, version: _Optional[str] = ..., max_body_bytes: _Optional[int] = ..., read_default: _Optional[int] = ..., read_max: _Optional[int] = ..., max_queued_messages: _Optional[int] = ..., timezone: _Optional[str] = ..., history_keep_days: _Optional[int] = ..., database_bytes: _Optional[int] = ..., database_free_bytes: _Optional[int] = ..., max_database_bytes: _Optional[int] = ..., table_rows: _Optional[_Mapping[str, int]] = ..., dedup_window_days: _Optional[int] = ..., gateway_stale_days: _Optional[int] = ..., compacted_through: _Optional[_Mapping[str, int]] = ..., compacted_through_others: _Optional[int] = ..., stale_gateways: _Optional[_Iterable[str]] = ..., compacted_at: _Optional[str] = ..., max_sender_bytes: _Optional[int] = ..., max_id_bytes: _Optional[int] = ..., max_frame_bytes: _Optional[int] = ..., grpc_max_connections: _Optional[int] = ..., http_max_connections: _Optional[int] = ..., header_read_timeout_secs: _Optional[int] = ..., dispatch_scope: _Optional[str] = ..., server_time: _Optional[str] = ..., disk_free_bytes: _Optional[int] = ..., max_attachment_bytes: _Optional[int] = ..., max_message_attachment_bytes: _Optional[int] = ...) -> None: ...
+    tls_certificates: _containers.RepeatedCompositeFieldContainer[TlsCertificate]
+    def __init__(self, version: _Optional[str] = ..., max_body_bytes: _Optional[int] = ..., read_default: _Optional[int] = ..., read_max: _Optional[int] = ..., max_queued_messages: _Optional[int] = ..., timezone: _Optional[str] = ..., history_keep_days: _Optional[int] = ..., database_bytes: _Optional[int] = ..., database_free_bytes: _Optional[int] = ..., max_database_bytes: _Optional[int] = ..., table_rows: _Optional[_Mapping[str, int]] = ..., dedup_window_days: _Optional[int] = ..., gateway_stale_days: _Optional[int] = ..., compacted_through: _Optional[_Mapping[str, int]] = ..., compacted_through_others: _Optional[int] = ..., stale_gateways: _Optional[_Iterable[str]] = ..., compacted_at: _Optional[str] = ..., max_sender_bytes: _Optional[int] = ..., max_id_bytes: _Optional[int] = ..., max_frame_bytes: _Optional[int] = ..., grpc_max_connections: _Optional[int] = ..., http_max_connections: _Optional[int] = ..., header_read_timeout_secs: _Optional[int] = ..., dispatch_scope: _Optional[str] = ..., server_time: _Optional[str] = ..., disk_free_bytes: _Optional[int] = ..., max_attachment_bytes: _Optional[int] = ..., max_message_attachment_bytes: _Optional[int] = ..., tls_certificates: _Optional[_Iterable[_Union[TlsCertificate, _Mapping]]] = ...) -> None: ...
+
+class TlsCertificate(_message.Message):
+    __slots__ = ("subject", "not_after")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    not_after: str
+    def __init__(self, subject: _Optional[str] = ..., not_after: _Optional[str] = ...) -> None: ...
 
 class CheckAgentsRequest(_message.Message):
     __slots__ = ()
