@@ -187,6 +187,7 @@ async fn a_used_sqlite_store(data_dir: &std::path::Path) -> (u64, String) {
             sender: "ann".into(),
             text: text.into(),
             attachments: Vec::new(),
+            trace_context: None,
         };
         let inbound = store.accept_inbound(&new).await.unwrap().unwrap();
         store.route_to_sessions(vec![(inbound.id, "kept".into())]).await.unwrap();
@@ -200,6 +201,7 @@ async fn a_used_sqlite_store(data_dir: &std::path::Path) -> (u64, String) {
             reply_to: None,
             permission: None,
             attachments: Vec::new(),
+            trace_context: None,
         };
         let commit = Commit { in_history: true, finish: Some((inbound.id, InboundState::Done)), only_if_running: true };
         last_seq = store.append_response(answer, commit, |response| response.seq).await.unwrap().unwrap();
@@ -253,6 +255,7 @@ async fn migrate_from_copies_a_sqlite_store_into_postgres_once_with_its_history_
         reply_to: None,
         permission: None,
         attachments: Vec::new(),
+        trace_context: None,
     };
     let seq = store.append_response(next, Default::default(), |r| r.seq).await.unwrap().unwrap();
     assert_eq!(seq, last_seq + 1, "no seq a gateway has seen is given again");
