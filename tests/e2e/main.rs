@@ -8,4 +8,5 @@ mod files;
 mod gateways;
 mod python_client;
 mod traces;
+mod web_chat;
 mod web_ui;

@@ -292,6 +292,13 @@ impl Orchestrator {
         &self.inner.config
     }
 
+    /// The names of the configured agent profiles, sorted.
+    pub fn agent_profiles(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inner.backends.names().map(str::to_owned).collect();
+        names.sort();
+        names
+    }
+
     /// Largest accepted message text, in bytes.
     pub fn max_text_bytes(&self) -> usize {
         self.inner.config.max_text_bytes

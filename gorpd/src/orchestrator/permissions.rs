@@ -167,6 +167,12 @@ impl Orchestrator {
         }
     }
 
+    /// Whether `session` waits for an answer to a permission request.
+    pub fn waits_for_permission(&self, session: &str) -> bool {
+        let table = self.inner.permissions.lock().expect("permission lock");
+        table.pending.values().any(|pending| pending.session == session)
+    }
+
     /// Cancels what a session's finished turn still waits for.
     pub(super) async fn cancel_permissions(&self, session: &str) {
         let ids: Vec<String> = {

@@ -1,7 +1,7 @@
 //! A session's conversation history (`!read`, the web history), and pruning it.
 
 use super::sql::{Param, json_list, params};
-use super::{Store, StoreResult, WriteConnection, parse_time};
+use super::{Store, StoreResult, StoredRow, WriteConnection, parse_time};
 use crate::domain::{ChannelRef, ResponseKind};
 use chrono::{DateTime, Utc};
 
@@ -95,20 +95,14 @@ impl Store {
                 "SELECT * FROM (SELECT * FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
                                 ORDER BY history_pos DESC LIMIT ?) AS newest ORDER BY history_pos",
                 params![session, count],
-                |row| HistoryRow {
-                    id: row.integer("id"),
-                    role: row.text("role"),
-                    author: row.text("author"),
-                    text: row.text("text"),
-                    channel: row
-                        .optional_text("platform_id")
-                        .zip(row.optional_text("channel_id"))
-                        .map(|(platform, channel_id)| ChannelRef::new(platform, channel_id)),
-                    created_at: parse_time(&row.text("created_at")),
-                    attachments: Vec::new(),
-                },
+                history_row,
             )
             .await?;
+        self.with_attachments(rows).await
+    }
+
+    /// `rows` with the files each carries.
+    async fn with_attachments(&self, rows: Vec<HistoryRow>) -> StoreResult<Vec<HistoryRow>> {
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         let mut attachments = self.attachments_of(&ids).await?;
         Ok(rows
@@ -128,6 +122,77 @@ impl Store {
             )
             .await?;
         Ok(count as u64)
+    }
+}
+
+/// A stored message as a history entry, without its files.
+fn history_row(row: &dyn StoredRow) -> HistoryRow {
+    HistoryRow {
+        id: row.integer("id"),
+        role: row.text("role"),
+        author: row.text("author"),
+        text: row.text("text"),
+        channel: row
+            .optional_text("platform_id")
+            .zip(row.optional_text("channel_id"))
+            .map(|(platform, channel_id)| ChannelRef::new(platform, channel_id)),
+        created_at: parse_time(&row.text("created_at")),
+        attachments: Vec::new(),
+    }
+}
+
+/// Longest history search, in characters.
+pub const SEARCH_MAX_CHARS: usize = 200;
+/// Most entries one history search returns.
+pub const SEARCH_MAX_RESULTS: u32 = 50;
+
+/// A history search: 1 to [`SEARCH_MAX_CHARS`] characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery(String);
+
+impl SearchQuery {
+    /// Checks and trims `text`; the error says what a search must be.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        match text.chars().count() {
+            0 => Err("the search is empty".to_owned()),
+            n if n > SEARCH_MAX_CHARS => Err(format!("a search is at most {SEARCH_MAX_CHARS} characters")),
+            _ => Ok(Self(text.to_owned())),
+        }
+    }
+
+    /// A `LIKE` pattern matching the search anywhere: lowercase, with `\`, `%` and `_` escaped.
+    fn contains_pattern(&self) -> String {
+        let mut pattern = String::with_capacity(self.0.len() + 2);
+        pattern.push('%');
+        for c in self.0.to_lowercase().chars() {
+            if matches!(c, '\\' | '%' | '_') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        pattern
+    }
+}
+
+impl Store {
+    /// The newest (at most `limit`, capped at [`SEARCH_MAX_RESULTS`]) history entries of
+    /// `session` whose text contains `query`, newest first. Case-insensitive for ASCII
+    /// letters (SQLite's `lower`; Postgres lowercases all). Plain `LIKE` with an
+    /// `ESCAPE`, the same SQL on both engines.
+    pub async fn search_history(&self, session: &str, query: &SearchQuery, limit: u32) -> StoreResult<Vec<HistoryRow>> {
+        let pattern = query.contains_pattern();
+        let rows = self
+            .reads
+            .rows(
+                "SELECT * FROM messages WHERE session_name = ? AND history_pos IS NOT NULL
+                   AND lower(text) LIKE ? ESCAPE '\\' ORDER BY history_pos DESC LIMIT ?",
+                params![session, pattern.as_str(), limit.min(SEARCH_MAX_RESULTS)],
+                history_row,
+            )
+            .await?;
+        self.with_attachments(rows).await
     }
 }
 
@@ -188,6 +253,66 @@ mod tests {
     use super::*;
     use crate::domain::{NewResponse, ResponseKind};
     use crate::store::Commit;
+
+    async fn store_with_answers(dir: &std::path::Path, session: &str, texts: &[&str]) -> Store {
+        let store = Store::open(dir).await.unwrap();
+        store.create_session(session, "/tmp", "echo").await.unwrap();
+        for (i, text) in texts.iter().enumerate() {
+            let answer = NewResponse {
+                response_id: format!("{session}-{i}"),
+                session: Some(session.into()),
+                kind: ResponseKind::Complete,
+                text: (*text).into(),
+                targets: vec![ChannelRef::new("slack", "c")],
+                reply_to: None,
+                permission: None,
+                attachments: Vec::new(),
+            };
+            store.append_response(answer, Commit { in_history: true, ..Commit::default() }, |_| ()).await.unwrap();
+        }
+        store
+    }
+
+    fn texts(rows: Vec<HistoryRow>) -> Vec<String> {
+        rows.into_iter().map(|h| h.text).collect()
+    }
+
+    /// A search finds the session's entries containing the words, newest first, ignoring
+    /// ASCII case; `%`, `_` and `\` are literal; the result count is capped.
+    #[tokio::test]
+    async fn search_finds_text_newest_first_with_wildcards_taken_literally() {
+        let dir = tempfile::tempdir().unwrap();
+        let texts_in = ["Deploy the API", "nothing here", "api docs at 100%", "a_b and a\\b", "aXb"];
+        let store = store_with_answers(dir.path(), "s", &texts_in).await;
+        let search = |q: &str| SearchQuery::parse(q).unwrap();
+        assert_eq!(
+            texts(store.search_history("s", &search(" api "), 10).await.unwrap()),
+            ["api docs at 100%", "Deploy the API"]
+        );
+        assert_eq!(texts(store.search_history("s", &search("100%"), 10).await.unwrap()), ["api docs at 100%"]);
+        assert_eq!(texts(store.search_history("s", &search("a_b"), 10).await.unwrap()), ["a_b and a\\b"]);
+        assert_eq!(texts(store.search_history("s", &search("a\\b"), 10).await.unwrap()), ["a_b and a\\b"]);
+        assert_eq!(texts(store.search_history("s", &search("api"), 1).await.unwrap()), ["api docs at 100%"]);
+        assert!(store.search_history("other", &search("api"), 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_search_returns_at_most_fifty_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_answers(dir.path(), "s", &["same"; 55]).await;
+        let found = store.search_history("s", &SearchQuery::parse("same").unwrap(), u32::MAX).await.unwrap();
+        assert_eq!(found.len(), SEARCH_MAX_RESULTS as usize);
+    }
+
+    #[test]
+    fn a_search_is_one_to_two_hundred_characters() {
+        assert_eq!(SearchQuery::parse("  ").unwrap_err(), "the search is empty");
+        assert!(SearchQuery::parse(&"é".repeat(SEARCH_MAX_CHARS)).is_ok());
+        assert_eq!(
+            SearchQuery::parse(&"é".repeat(SEARCH_MAX_CHARS + 1)).unwrap_err(),
+            "a search is at most 200 characters"
+        );
+    }
 
     /// Pruning takes entries out of the history; an answer a gateway has not
     /// received yet keeps its text for delivery.

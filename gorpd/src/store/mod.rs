@@ -41,7 +41,7 @@ pub use writer::WriterStats;
 pub use backup::{DATABASE_FILE, DatabaseSize, Restored, Snapshot, check_database_file, restore};
 pub use compaction::{Compacted, CompactionPoints};
 pub use gateways::GatewayRow;
-pub use history::{HistoryRow, PruneRule, Role};
+pub use history::{HistoryRow, PruneRule, Role, SEARCH_MAX_CHARS, SEARCH_MAX_RESULTS, SearchQuery};
 pub use hooks::{HOOK_PLATFORM, HookCall, HookRow};
 pub use inbound::{InboundState, NewInbound};
 pub use migrate::{Migrated, sqlite_into_postgres};

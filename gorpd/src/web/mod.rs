@@ -16,8 +16,10 @@ mod guard;
 mod hooks;
 mod listener;
 pub mod login;
+mod markdown;
 mod metrics;
 pub mod middleware;
+mod sessions;
 mod templates;
 mod ws;
 
@@ -129,10 +131,12 @@ pub fn router(state: WebState) -> Router {
         .route("/login", get(login::login_page).post(login::login_password))
         .route("/", get(chat::page))
         .route("/static/chat.js", get(chat::script))
+        .route("/static/chat.css", get(chat::style))
         .route("/api/history", get(chat::history))
         .route("/files/{sha256}/{name}", get(files::download))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics::metrics))
+        .merge(sessions::routes())
         .merge(admin::routes())
         .merge(automation::routes())
         .route("/logout", post(login::logout));

@@ -8,17 +8,23 @@
 //! the response log, then `{"type":"caught_up"}`, then live chunks and final
 //! responses, all through `Bus::subscribe("web", after)` filtered to this
 //! channel, so the hand-over has no gap and no duplicate.
+//!
+//! Besides, `{"type":"sessions_changed"}` tells the page to reload its
+//! session list whenever the fleet's activity feed reports something (a
+//! message, an answer, a binding, a session created or deleted): one frame
+//! for everything that arrived together, so every open tab stays current.
 
 use super::chat::PLATFORM;
 use super::login::ApiSession;
 use super::{WebError, WebState};
-use crate::bus::{ChannelRef, Chunk, Delivered, Response};
+use crate::bus::{Activity, ChannelRef, Chunk, Delivered, Response};
 use crate::orchestrator::{Accepted, OrchestratorError};
 use crate::store::NewInbound;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response as HttpResponse;
 use serde_json::{Value, json};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 /// The query of the upgrade request.
 #[derive(Debug, serde::Deserialize)]
@@ -65,8 +71,7 @@ pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Result<HttpResponse, WebError> {
     session.check_csrf(&query.csrf)?;
-    crate::names::check_external_id("channel id", &query.channel).map_err(WebError::BadRequest)?;
-    let channel = ChannelRef::new(PLATFORM, query.channel);
+    let channel = super::chat::web_channel(query.channel)?;
     let max = state.orchestrator.max_text_bytes() + 4096;
     Ok(ws.max_message_size(max).on_upgrade(move |socket| {
         let tasks = state.tasks.clone();
@@ -81,6 +86,7 @@ pub(crate) async fn upgrade(
 /// Serves one socket until the browser leaves or gorpd stops.
 async fn run(state: WebState, mut socket: WebSocket, channel: ChannelRef, after: u64) {
     let mut subscription = state.orchestrator.bus().subscribe(PLATFORM, after);
+    let mut activity = state.orchestrator.bus().watch();
     tracing::debug!(%channel, after, "web socket open");
     loop {
         let outgoing = tokio::select! {
@@ -92,6 +98,10 @@ async fn run(state: WebState, mut socket: WebSocket, channel: ChannelRef, after:
                 Some(Ok(Message::Text(text))) => Some(handle_frame(&state, &channel, text.as_str()).await),
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => None,
+            },
+            changed = activity.recv() => match changed {
+                Ok(_) | Err(RecvError::Lagged(_)) => Some(sessions_changed(&mut activity)),
+                Err(RecvError::Closed) => break,
             },
             delivered = subscription.next() => match delivered {
                 Ok(delivered) => frame_for(&delivered, &channel),
@@ -108,6 +118,13 @@ async fn run(state: WebState, mut socket: WebSocket, channel: ChannelRef, after:
         }
     }
     tracing::debug!(%channel, "web socket closed");
+}
+
+/// The frame that tells the page to reload its session list; takes what else
+/// is already waiting in the feed, which the same reload covers.
+fn sessions_changed(activity: &mut broadcast::Receiver<Activity>) -> Value {
+    while !matches!(activity.try_recv(), Err(TryRecvError::Empty | TryRecvError::Closed)) {}
+    json!({ "type": "sessions_changed" })
 }
 
 /// Publishes one browser frame; returns the ack frame.
@@ -170,6 +187,7 @@ fn response_frame(response: &Response) -> Value {
         "dispatch": response.session.is_none(),
         "kind": response.kind.as_str(),
         "text": response.text,
+        "html": super::markdown::to_html(&response.text),
         "permission": response.permission,
         "attachments": response.attachments.iter().map(super::files::attachment_json).collect::<Vec<_>>(),
     })

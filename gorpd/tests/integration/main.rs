@@ -24,3 +24,4 @@ mod schedules;
 mod storage;
 mod support;
 mod web;
+mod web_sessions;
