@@ -73,7 +73,7 @@
   // What happened here just now (your messages, answers, answers streaming)
   // stays in view when the session changes under it: typing `!join x` shows
   // x's history with the answer to the `!join` below it.
-  const CARRY_MS = 5000;
+  const CARRY_MS = 10000;
   const recent = [];
   function remember(div) {
     recent.push({ at: Date.now(), div: div });
@@ -182,13 +182,14 @@
 
   // Shows the bound session's history, then what happened just now.
   async function loadHistory() {
-    const carried = recent.filter((r) => r.at >= Date.now() - CARRY_MS).map((r) => r.div);
     log.textContent = "";
     let history = { session: null, messages: [] };
     try {
       const reply = await fetch("/api/history?channel=" + encodeURIComponent(channel));
       if (reply.ok) history = await reply.json();
     } catch (_) { /* history is a convenience; the socket still works */ }
+    // Taken after the fetch: what arrived while it ran comes along too.
+    const carried = recent.filter((r) => r.at >= Date.now() - CARRY_MS).map((r) => r.div);
     log.textContent = "";
     if (!history.session) {
       line("Not in a session: messages go to DISPATCH. Pick or create a session, or type !help.", "kind-notice");
