@@ -255,7 +255,7 @@ mod tests {
     use crate::store::Commit;
 
     async fn store_with_answers(dir: &std::path::Path, session: &str, texts: &[&str]) -> Store {
-        let store = Store::open(dir).await.unwrap();
+        let store = crate::store::open_for_test(dir).await;
         store.create_session(session, "/tmp", "echo").await.unwrap();
         for (i, text) in texts.iter().enumerate() {
             let answer = NewResponse {
@@ -267,6 +267,7 @@ mod tests {
                 reply_to: None,
                 permission: None,
                 attachments: Vec::new(),
+                trace_context: None,
             };
             store.append_response(answer, Commit { in_history: true, ..Commit::default() }, |_| ()).await.unwrap();
         }
