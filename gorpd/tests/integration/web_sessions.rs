@@ -127,7 +127,9 @@ async fn a_wrong_csrf_token_or_bad_input_changes_nothing() {
     }
     let csrf = browser.csrf.clone();
     let csrf = csrf.as_str();
-    let bad: [(&str, Vec<(&str, &str)>, StatusCode, &str); 5] = [
+    // (path, form fields, expected status, a phrase of the error)
+    type Refusal<'a> = (&'a str, Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+    let bad: [Refusal<'_>; 5] = [
         (
             "/api/sessions",
             vec![("csrf", csrf), ("channel", "tab"), ("name", "no spaces")],
