@@ -1,6 +1,6 @@
 //! Sessions and their channel bindings.
 
-use super::sql::{Engine, params};
+use super::sql::params;
 use super::{Store, StoreError, StoreResult, StoredRow, now_text, parse_time};
 use crate::domain::{ChannelRef, Inbound};
 use chrono::{DateTime, Utc};
@@ -168,16 +168,7 @@ impl Store {
     /// were most of gorpd's start time. Ids and names contain no control
     /// characters (see `names`), so the unit and record separators are safe.
     pub async fn bindings(&self) -> StoreResult<Vec<(ChannelRef, String)>> {
-        let packed = match self.engine() {
-            Engine::Sqlite => {
-                "SELECT group_concat(platform_id || char(31) || channel_id || char(31) || session_name, char(30)) AS packed
-                 FROM channel_bindings"
-            }
-            Engine::Postgres => {
-                "SELECT string_agg(platform_id || chr(31) || channel_id || chr(31) || session_name, chr(30)) AS packed
-                 FROM channel_bindings"
-            }
-        };
+        let packed = self.engine().packed_bindings();
         let packed = self.reads.one(packed, &[], |row| row.optional_text("packed")).await?.unwrap_or_default();
         Ok(packed
             .split('\u{1e}')

@@ -43,6 +43,21 @@ impl Engine {
         }
     }
 
+    /// A query for every channel binding packed into one text value `packed`
+    /// (fields split by U+001F, records by U+001E; NULL when there are none).
+    pub(super) fn packed_bindings(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "SELECT group_concat(platform_id || char(31) || channel_id || char(31) || session_name, char(30)) AS packed
+                 FROM channel_bindings"
+            }
+            Self::Postgres => {
+                "SELECT string_agg(platform_id || chr(31) || channel_id || chr(31) || session_name, chr(30)) AS packed
+                 FROM channel_bindings"
+            }
+        }
+    }
+
     /// The statement that opens a group commit's transaction. SQLite takes
     /// the write lock at once, so no statement in it waits for the lock.
     pub(super) fn begin(self) -> &'static str {
