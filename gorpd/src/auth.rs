@@ -131,6 +131,31 @@ impl Authenticator {
         Ok(Self { store, valid: Arc::new(RwLock::new(valid)) })
     }
 
+    /// Reads the tokens again (another replica created or revoked some): new
+    /// ones are accepted, revoked ones refused and the streams they opened ended.
+    pub async fn reload(&self) -> Result<(), AuthError> {
+        let current: HashMap<String, Principal> = self
+            .store
+            .tokens()
+            .await?
+            .into_iter()
+            .filter(|t| t.revoked_at.is_none())
+            .map(|t| (t.secret_sha256, principal_of(&t.kind)))
+            .collect();
+        let mut valid = self.valid.write().expect("token lock");
+        valid.retain(|hash, (_, revocation)| {
+            let keep = current.contains_key(hash);
+            if !keep {
+                revocation.0.cancel();
+            }
+            keep
+        });
+        for (hash, principal) in current {
+            valid.entry(hash).or_insert_with(|| (principal, Revocation::default()));
+        }
+        Ok(())
+    }
+
     /// Makes sure `<data_dir>/admin.token` holds a valid admin token, creating
     /// the file (mode 0600) on first start. Returns its path.
     pub async fn ensure_admin_token(&self, data_dir: &Path) -> Result<PathBuf, AuthError> {

@@ -21,6 +21,26 @@ pub const MAX_ATTACHMENT_BYTES: u64 = 4 << 30;
 
 /// Smallest `max_database_bytes`: 1 MiB.
 pub const MIN_DATABASE_BYTES: u64 = 1024 * 1024;
+
+/// Default seconds a replica's registration holds without renewal.
+pub const DEFAULT_LEASE_SECS: u64 = 15;
+/// The allowed `lease_secs`: renewals come every third of it, so below 2 s
+/// a busy database could expire a live replica; above 10 minutes a dead
+/// replica's sessions wait too long.
+pub const LEASE_SECS: std::ops::RangeInclusive<u64> = 2..=600;
+
+/// The host name as a replica name (lower case, other characters as '-'), or "gorpd".
+fn default_replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = host
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .take(64)
+        .collect();
+    let name = name.trim_start_matches(['-', '_']).to_owned();
+    if name.is_empty() { "gorpd".to_owned() } else { name }
+}
 /// Upper bound for `max_body_bytes`: 4 MiB.
 pub const MAX_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
@@ -40,6 +60,12 @@ pub struct Flags {
     /// The store: a Postgres URL (`postgres://user:password@host/database`) [default: SQLite's gorp.db in the data directory].
     #[arg(long, env = "GORP_STORE_URL", value_name = "URL", hide_env_values = true)]
     pub store_url: Option<String>,
+    /// This replica's name among several gorpd on one Postgres store [default: the host name].
+    #[arg(long, env = "GORP_REPLICA_NAME", value_name = "NAME")]
+    pub replica_name: Option<String>,
+    /// Seconds a replica's registration holds without renewal: a dead replica's sessions are taken over after at most this long [default: 15].
+    #[arg(long, env = "GORP_LEASE_SECS", value_name = "SECONDS")]
+    pub lease_secs: Option<u64>,
     /// gRPC listen address [default: 127.0.0.1:7730].
     #[arg(long, env = "GORP_GRPC_ADDR", value_name = "HOST:PORT")]
     pub grpc_addr: Option<SocketAddr>,
@@ -87,6 +113,8 @@ pub struct Flags {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     store_url: Option<String>,
+    replica_name: Option<String>,
+    lease_secs: Option<u64>,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
     workspace_root: Option<PathBuf>,
@@ -286,6 +314,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// A Postgres URL for the store (`None`: SQLite in `data_dir`).
     pub store_url: Option<String>,
+    /// This replica's name (Postgres only; shown to operators).
+    pub replica_name: String,
+    /// Seconds a replica's registration holds without renewal (Postgres only).
+    pub lease_secs: u64,
     /// gRPC listen address.
     pub grpc_addr: SocketAddr,
     /// Web adapter listen address.
@@ -367,6 +399,8 @@ impl Config {
             workspace_root: data_dir.join("workspaces"),
             data_dir,
             store_url: None,
+            replica_name: default_replica_name(),
+            lease_secs: DEFAULT_LEASE_SECS,
             grpc_addr: DEFAULT_GRPC_ADDR.parse().expect("valid default"),
             http_addr: DEFAULT_HTTP_ADDR.parse().expect("valid default"),
             workspace_template: None,
@@ -412,6 +446,8 @@ impl Config {
         let data_dir = flags.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(default_data_dir);
         let mut config = Self::with_data_dir(&data_dir);
         config.store_url = flags.store_url.clone().or(file.store_url);
+        config.replica_name = flags.replica_name.clone().or(file.replica_name).unwrap_or(config.replica_name);
+        config.lease_secs = flags.lease_secs.or(file.lease_secs).unwrap_or(config.lease_secs);
         config.grpc_addr = flags.grpc_addr.or(file.grpc_addr).unwrap_or(config.grpc_addr);
         config.http_addr = flags.http_addr.or(file.http_addr).unwrap_or(config.http_addr);
         config.workspace_root = flags.workspace_root.clone().or(file.workspace_root).unwrap_or(config.workspace_root);
@@ -495,6 +531,15 @@ impl Config {
             if self.max_database_bytes.is_some() {
                 return fail("max_database_bytes limits SQLite's gorp.db; it cannot be set with store_url".to_owned());
             }
+        }
+        crate::names::check_label("replica_name", &self.replica_name).map_err(ConfigError)?;
+        if !LEASE_SECS.contains(&self.lease_secs) {
+            return fail(format!(
+                "lease_secs must be from {} to {}, not {}",
+                LEASE_SECS.start(),
+                LEASE_SECS.end(),
+                self.lease_secs
+            ));
         }
         if self.max_database_bytes.is_some_and(|bytes| bytes < MIN_DATABASE_BYTES) {
             return fail(format!("max_database_bytes must be at least {MIN_DATABASE_BYTES} (1 MiB)"));
@@ -736,6 +781,24 @@ mod tests {
         config.max_database_bytes = Some(1 << 30);
         let error = config.validate().unwrap_err();
         assert!(error.to_string().contains("cannot be set with store_url"), "{error}");
+    }
+
+    #[test]
+    fn replica_names_and_lease_times_are_checked() {
+        let args = ["--data-dir", "/tmp/x", "--replica-name", "eu-1", "--lease-secs", "5"];
+        let config = Config::load(&flags(&args)).unwrap();
+        assert_eq!((config.replica_name.as_str(), config.lease_secs), ("eu-1", 5));
+        let defaults = Config::with_data_dir("/tmp/x");
+        assert_eq!(defaults.lease_secs, DEFAULT_LEASE_SECS);
+        assert!(crate::names::check_label("replica_name", &defaults.replica_name).is_ok(), "{}", defaults.replica_name);
+        for (name, lease, complaint) in
+            [("Bad Name", 15, "replica_name"), ("ok", 1, "lease_secs must be from 2 to 600"), ("ok", 601, "not 601")]
+        {
+            let mut config = Config::with_data_dir("/tmp/x");
+            (config.replica_name, config.lease_secs) = (name.to_owned(), lease);
+            let error = config.validate().unwrap_err();
+            assert!(error.to_string().contains(complaint), "{error}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod names;
 pub mod orchestrator;
+pub mod replica;
 pub mod scheduling;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -72,6 +73,12 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Http(#[source] std::io::Error),
+    /// Another gorpd runs on the data directory.
+    #[error("another gorpd is running on the data directory {0} (it holds {0}/gorpd.lock)")]
+    DataDirInUse(String),
+    /// This replica had to stop (its registration expired).
+    #[error("replica stopped: {0}")]
+    Replica(String),
 }
 
 /// The listeners gorpd serves on; bound by the caller so tests can use port 0.
@@ -174,6 +181,10 @@ pub struct Gorpd {
     orchestrator: Orchestrator,
     admin_token_path: PathBuf,
     logins: web::Logins,
+    /// Set when this gorpd is a replica on Postgres: says why it had to stop, if it did.
+    replica: Option<replica::Stopped>,
+    /// Held while this gorpd runs: one gorpd per data directory.
+    data_dir_lock: std::fs::File,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -198,6 +209,16 @@ impl Gorpd {
         }
         create_private_dir(&config.data_dir)
             .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
+        let data_dir_lock = lock_data_dir(&config.data_dir)?;
+        let replica_settings = match &config.store_url {
+            None => None,
+            Some(_) => {
+                let (id, rejoined) = replica::identity(&config.data_dir)
+                    .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
+                let lease = Duration::from_secs(config.lease_secs);
+                Some(orchestrator::ReplicaSettings { id, rejoined, name: config.replica_name.clone(), lease })
+            }
+        };
         let store =
             Store::open_configured(&config.data_dir, config.store_url.as_deref(), config.max_database_bytes).await?;
         let auth = Authenticator::load(store.clone()).await?;
@@ -223,8 +244,14 @@ impl Gorpd {
             retention_every: Duration::from_secs(config.retention_every_secs),
             dispatch_scopes: config.dispatch_scopes.clone(),
             file_limits: config.file_limits,
+            replica: replica_settings,
         };
-        let bus = Bus::with_capacity(store.clone(), config.live_buffer);
+        let bus = match store.engine() {
+            store::Engine::Sqlite => Bus::with_capacity(store.clone(), config.live_buffer),
+            store::Engine::Postgres => {
+                Bus::following_the_log(store.clone(), config.live_buffer, shutdown.clone(), &tasks)
+            }
+        };
         let orchestrator = Orchestrator::start(
             store.clone(),
             bus,
@@ -236,7 +263,22 @@ impl Gorpd {
         )
         .await?;
         let logins = web::Logins::restore(config.web_password_hash.clone(), store.clone()).await?;
-        Ok(Self { config, store, auth, orchestrator, admin_token_path, logins, shutdown, tasks })
+        let replica = match store.replica() {
+            Some(_) => Some(replica::spawn(orchestrator.clone(), auth.clone(), shutdown.clone(), &tasks)),
+            None => None,
+        };
+        Ok(Self {
+            config,
+            store,
+            auth,
+            orchestrator,
+            admin_token_path,
+            logins,
+            replica,
+            data_dir_lock,
+            shutdown,
+            tasks,
+        })
     }
 
     /// Where the admin token is.
@@ -334,12 +376,38 @@ impl Gorpd {
             grpc.abort();
             http.abort();
         }
+        let lost = self.replica.as_ref().and_then(|stopped| stopped.reason());
+        if self.replica.is_some() && lost.is_none() {
+            // The other replicas take this one's sessions over now, not after the lease.
+            if let Err(error) = self.store.leave_replicas().await {
+                tracing::warn!(%error, "could not leave the replicas; they take over after the lease");
+            }
+        }
         self.store.close().await;
+        drop(self.data_dir_lock);
         tracing::info!("gorpd stopped");
-        match early {
-            Some(Ok(Err(error))) => Err(error),
+        match (early, lost) {
+            (_, Some(reason)) => Err(ServeError::Replica(reason)),
+            (Some(Ok(Err(error))), None) => Err(error),
             _ => Ok(()),
         }
+    }
+}
+
+/// Locks the data directory for this gorpd (`gorpd.lock`, released when
+/// the file is closed, also by a crash).
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, ServeError> {
+    let path = dir.join("gorpd.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| ServeError::DataDir { path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::DataDirInUse(dir.display().to_string())),
+        Err(std::fs::TryLockError::Error(source)) => Err(ServeError::DataDir { path, source }),
     }
 }
 

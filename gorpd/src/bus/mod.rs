@@ -9,7 +9,12 @@
 //! or below what it already sent, so the hand-over has no gap and no
 //! duplicate. A subscriber that lags behind the live channel goes back to
 //! replay from the log instead of skipping anything.
+//!
+//! On Postgres, where several replicas append to one log, the live feed is
+//! read back from the log instead ([`follower`]), so it holds every
+//! replica's responses in `seq` order.
 
+mod follower;
 mod subscription;
 
 pub use crate::domain::{
@@ -64,6 +69,8 @@ pub struct Bus {
     live: broadcast::Sender<LiveEvent>,
     activity: broadcast::Sender<Activity>,
     counters: Arc<Counters>,
+    /// Wakes the log follower (Postgres); `None`: commits are sent live directly.
+    follower: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Bus {
@@ -71,13 +78,36 @@ impl Bus {
     pub fn with_capacity(store: Store, capacity: usize) -> Self {
         let (live, _) = broadcast::channel(capacity);
         let (activity, _) = broadcast::channel(capacity);
-        Self { store, live, activity, counters: Arc::default() }
+        Self { store, live, activity, counters: Arc::default(), follower: None }
+    }
+
+    /// Like [`Bus::with_capacity`], with the live feed read back from the
+    /// response log by a task that runs until `shutdown` (see [`follower`]).
+    pub fn following_the_log(
+        store: Store,
+        capacity: usize,
+        shutdown: tokio_util::sync::CancellationToken,
+        tasks: &tokio_util::task::TaskTracker,
+    ) -> Self {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let bus = Self { follower: Some(wake.clone()), ..Self::with_capacity(store, capacity) };
+        let (store, live, activity) = (bus.store.clone(), bus.live.clone(), bus.activity.clone());
+        tasks.spawn(follower::follow(store, live, activity, wake, shutdown));
+        bus
+    }
+
+    /// Another replica committed responses: the follower reads the log again.
+    pub fn log_changed(&self) {
+        if let Some(wake) = &self.follower {
+            wake.notify_one();
+        }
     }
 
     /// Commits a final response (with `commit`'s extra writes) and sends it
     /// live; `None` when a guarded commit found its message no longer running.
     pub async fn append(&self, new: NewResponse, commit: Commit) -> StoreResult<Option<Arc<Response>>> {
         let (live, activity, counters) = (self.live.clone(), self.activity.clone(), self.counters.clone());
+        let follower = self.follower.clone();
         let response = self
             .store
             .append_response(new, commit, move |response| {
@@ -86,9 +116,15 @@ impl Bus {
                 if response.kind == ResponseKind::Error {
                     counters.errors.fetch_add(1, Ordering::Relaxed);
                 }
-                // No receivers is fine: subscribers replay from the log.
-                let _ = live.send(LiveEvent::Response(response.clone()));
-                let _ = activity.send(Activity::Response(response.clone()));
+                match follower {
+                    // It reads this commit back from the log, in order with other replicas' commits.
+                    Some(wake) => wake.notify_one(),
+                    None => {
+                        // No receivers is fine: subscribers replay from the log.
+                        let _ = live.send(LiveEvent::Response(response.clone()));
+                        let _ = activity.send(Activity::Response(response.clone()));
+                    }
+                }
                 response
             })
             .await?;

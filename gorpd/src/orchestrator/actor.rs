@@ -164,6 +164,9 @@ impl Orchestrator {
                 let next = if handle.cancel.is_cancelled() { None } else { receiver.try_recv().ok() };
                 started_early = self.finish_turn(answer, next).instrument(span).await;
             }
+            if let Some(replica) = &self.inner.replica {
+                replica.done_with(turn.id);
+            }
             handle.busy.store(false, Ordering::SeqCst);
         }
     }
@@ -223,27 +226,53 @@ impl Orchestrator {
     }
 
     /// Cancels the turn `session` is working on; false when it is idle.
+    /// Among replicas, a turn running on another replica is cancelled by it.
     pub async fn cancel_turn(&self, session: &str, by: &str) -> OrchestratorResult<bool> {
+        if let Some(cancelled) = self.cancel_local_turn(session, by).await {
+            return Ok(cancelled);
+        }
+        // No actor here: the session is idle, if it exists, or its turn runs on another replica.
+        self.inner.store.session(session).await.map_err(super::fleet::not_found_as_unknown(session))?;
+        if self.running_elsewhere(session).await? {
+            self.inner.store.notify(&crate::store::Announcement::cancel(session, by)).await?;
+            tracing::info!(session, by, "cancel sent to the replica running the turn");
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Cancels the turn of `session`'s local actor; `None` when there is no actor here.
+    pub(super) async fn cancel_local_turn(&self, session: &str, by: &str) -> Option<bool> {
         let actors = self.inner.actors.lock().await;
-        let Some(actor) = actors.get(session) else {
-            drop(actors);
-            // No actor: the session is idle, if it exists.
-            self.inner.store.session(session).await.map_err(super::fleet::not_found_as_unknown(session))?;
-            return Ok(false);
-        };
+        let actor = actors.get(session)?;
         let current = actor.current_turn.lock().expect("turn lock");
-        let Some(running) = current.as_ref() else { return Ok(false) };
+        let Some(running) = current.as_ref() else { return Some(false) };
         *running.cancelled_by.lock().expect("turn lock") = Some(by.to_owned());
         running.cancel.cancel();
         tracing::info!(session, by, "turn cancelled");
-        Ok(true)
+        Some(true)
     }
 
-    /// Hands a routed message to its session's actor, starting one if the session is idle.
+    /// Hands a routed message to its session's actor, starting one if the
+    /// session is idle (among replicas: when this replica owns the session).
     pub(super) async fn enqueue_turn(&self, session: &str, inbound: Inbound) {
+        match &self.inner.replica {
+            Some(_) => self.route_among_replicas(session, inbound).await,
+            None => self.push_turn(session, inbound).await,
+        }
+    }
+
+    /// Hands a message to its session's local actor, starting one if the
+    /// session is idle; among replicas, a message already handed is not again.
+    pub(super) async fn push_turn(&self, session: &str, inbound: Inbound) {
         // Taken before the actors lock: actors need that lock to retire, never to run.
         let Ok(permit) = self.inner.queue_permits.clone().acquire_owned().await else { return };
         let mut actors = self.inner.actors.lock().await;
+        if let Some(replica) = &self.inner.replica
+            && !replica.hand(inbound.id)
+        {
+            return;
+        }
         let handle = match actors.get(session) {
             Some(handle) if !handle.cancel.is_cancelled() => handle.clone(),
             _ => self.start_actor(session, &mut actors),

@@ -143,8 +143,20 @@ impl Orchestrator {
     }
 
     async fn info_for(&self, row: SessionRow) -> OrchestratorResult<SessionInfo> {
-        let (busy, queued) = match self.inner.actors.lock().await.get(&row.name) {
-            Some(actor) => (actor.busy.load(Ordering::SeqCst), actor.queued.load(Ordering::SeqCst)),
+        let local = self
+            .inner
+            .actors
+            .lock()
+            .await
+            .get(&row.name)
+            .map(|actor| (actor.busy.load(Ordering::SeqCst), actor.queued.load(Ordering::SeqCst)));
+        let (busy, queued) = match local {
+            Some(activity) => activity,
+            // Among replicas another one may be running it: the store knows.
+            None if self.inner.replica.is_some() => {
+                let (running, queued) = self.inner.store.session_activity(&row.name).await?;
+                (running, queued as usize)
+            }
             None => (false, 0),
         };
         let backend = self.inner.backends.get(&row.backend);

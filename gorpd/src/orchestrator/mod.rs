@@ -19,6 +19,7 @@ mod fleet;
 mod hooks;
 mod intake;
 mod permissions;
+mod replicas;
 mod retention;
 mod router;
 mod scheduler;
@@ -33,6 +34,7 @@ pub use fleet::{SessionInfo, SessionState};
 pub use hooks::{MAX_PER_MINUTE, MAX_TEMPLATE_BYTES, check_template, render_template};
 pub use intake::Receipt;
 pub use permissions::Answer;
+pub use replicas::ReplicaSettings;
 pub use retention::{CompactionReport, FILE_GRACE};
 pub use scheduler::{MAX_SCHEDULES_PER_SESSION, MISSED_AFTER, ScheduleInfo, ScheduleRequest};
 pub use session_config::{ExportedHook, ExportedSchedule, MAX_DOCUMENT_BYTES, SessionConfig};
@@ -92,6 +94,8 @@ pub struct OrchestratorConfig {
     pub dispatch_scopes: DispatchScopes,
     /// Size limits of attachments.
     pub file_limits: crate::files::FileLimits,
+    /// Set when this gorpd is one of the replicas on a Postgres store.
+    pub replica: Option<ReplicaSettings>,
 }
 
 /// The result of accepting a published message.
@@ -139,6 +143,8 @@ struct Inner {
     last_turns: std::sync::Mutex<HashMap<String, (u64, u64)>>,
     /// Histograms and counters of the turn path.
     metrics: crate::metrics::Metrics,
+    /// Sessions owned and messages handed, when this gorpd is a replica.
+    replica: Option<replicas::Replica>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -169,6 +175,7 @@ impl Orchestrator {
         let (intake_tx, intake_rx) = mpsc::channel(intake::QUEUE);
         let bindings = bindings::Bindings::from_pairs(store.bindings().await?);
         let files = crate::files::FileStore::new(store.data_dir(), config.file_limits);
+        let replica = config.replica.clone().map(replicas::Replica::new);
         let orchestrator = Self {
             inner: Arc::new(Inner {
                 files,
@@ -189,6 +196,7 @@ impl Orchestrator {
                 last_turns: std::sync::Mutex::default(),
                 metrics: crate::metrics::Metrics::default(),
                 compaction: std::sync::Mutex::default(),
+                replica,
                 shutdown,
                 tasks,
             }),
@@ -196,7 +204,18 @@ impl Orchestrator {
         // The router runs before recovery, which may hand it more than its queue holds.
         let router = orchestrator.clone();
         orchestrator.inner.tasks.spawn(async move { router.run_router(router_rx).await });
-        orchestrator.recover().await?;
+        match &orchestrator.inner.config.replica {
+            None => orchestrator.recover().await?,
+            Some(settings) => {
+                orchestrator.inner.store.join_replicas(&settings.id, &settings.name, settings.lease).await?;
+                let (id, lease_secs) = (&settings.id, settings.lease.as_secs());
+                tracing::info!(replica = %settings.name, id, lease_secs, rejoined = settings.rejoined, "joined the replicas");
+                if settings.rejoined {
+                    orchestrator.recover_own().await?;
+                }
+                orchestrator.take_over_orphans().await?;
+            }
+        }
         let intake = orchestrator.clone();
         orchestrator.inner.tasks.spawn(async move { intake.run_intake(intake_rx).await });
         let scheduler = orchestrator.clone();
@@ -305,12 +324,11 @@ impl Orchestrator {
     }
 
     /// Marks interrupted turns, replies to commands that were applied but not
-    /// answered, and re-queues accepted messages not yet answered.
+    /// answered, and re-queues accepted messages not yet answered (a replica
+    /// does this per session as it takes sessions over: see [`replicas`]).
     async fn recover(&self) -> OrchestratorResult<()> {
         for command in self.inner.store.applied_commands().await? {
-            tracing::warn!(message_id = command.id, channel = %command.channel, "command applied before a restart; replying");
-            let reply = dispatch::Reply::done_before_restart(&command.text);
-            self.commit_reply(&command, reply).await?;
+            self.resume_pending(command, true).await?;
         }
         for (inbound, session) in self.inner.store.inbound_in_state(InboundState::Running).await? {
             self.report_interrupted(&inbound, session.as_deref()).await?;
@@ -322,8 +340,7 @@ impl Orchestrator {
             }
         }
         for (inbound, _) in self.inner.store.inbound_in_state(InboundState::Pending).await? {
-            self.inner.router_backlog.fetch_add(1, Ordering::SeqCst);
-            let _ = self.inner.router.send(inbound).await;
+            self.resume_pending(inbound, false).await?;
         }
         Ok(())
     }

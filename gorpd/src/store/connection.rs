@@ -7,10 +7,11 @@
 //! returns [`StoreResult`], with each engine's errors mapped to the same
 //! [`StoreError`] variants.
 
+use super::cluster::{Announcement, ReplicaId};
 use super::sql::{Engine, Param, Value, bind, postgres_placeholders};
 use super::{StoreError, StoreResult, StoredRow};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use tokio::runtime::Runtime;
 
 /// The connection every store write runs on (only the writer thread has it).
@@ -28,18 +29,28 @@ pub(crate) struct PostgresWriter {
     runtime: Runtime,
     /// Statements with their placeholders already rewritten.
     rewritten: RefCell<HashMap<String, String>>,
+    /// This gorpd's replica id, once it has joined the replicas.
+    replica: ReplicaId,
+    /// What the transaction in progress announces to the other replicas at its commit.
+    announcements: RefCell<BTreeSet<Announcement>>,
 }
 
 impl PostgresWriter {
     /// Connects on a runtime of the connection's own.
-    pub(super) async fn connect(options: sqlx::postgres::PgConnectOptions) -> StoreResult<Self> {
+    pub(super) async fn connect(options: sqlx::postgres::PgConnectOptions, replica: ReplicaId) -> StoreResult<Self> {
         let connecting = tokio::task::spawn_blocking(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
             let connection = runtime.block_on(sqlx::ConnectOptions::connect(&options))?;
-            Ok(Self { connection: RefCell::new(connection), runtime, rewritten: RefCell::default() })
+            Ok(Self {
+                connection: RefCell::new(connection),
+                runtime,
+                rewritten: RefCell::default(),
+                replica,
+                announcements: RefCell::default(),
+            })
         });
         connecting.await.map_err(|_| StoreError::Closed)?
     }
@@ -70,6 +81,19 @@ impl PostgresWriter {
         let mut connection = self.connection.borrow_mut();
         self.runtime.block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *connection))?;
         Ok(())
+    }
+
+    /// Commits, with the transaction's announcements as `NOTIFY`s (which
+    /// Postgres delivers at the commit, never before), in one round trip.
+    fn commit(&self) -> StoreResult<()> {
+        let announcements = std::mem::take(&mut *self.announcements.borrow_mut());
+        let mut statements: Vec<String> = match self.replica.get() {
+            Some(replica) => announcements.iter().map(|announcement| announcement.notify_sql(replica)).collect(),
+            None => Vec::new(),
+        };
+        statements.push("COMMIT".to_owned());
+        let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+        self.execute_script(&statements)
     }
 
     /// Closes the connection (tells the server goodbye).
@@ -107,6 +131,37 @@ impl WriteConnection {
         match self {
             Self::Sqlite(_) => statements.iter().try_for_each(|sql| self.execute(sql, &[]).map(drop)),
             Self::Postgres(connection) => connection.execute_script(statements),
+        }
+    }
+
+    /// Commits the transaction in progress (on Postgres with its announcements).
+    pub(crate) fn commit(&self) -> StoreResult<()> {
+        match self {
+            Self::Sqlite(_) => self.execute("COMMIT", &[]).map(drop),
+            Self::Postgres(connection) => connection.commit(),
+        }
+    }
+
+    /// Tells the other replicas of a change when this transaction commits
+    /// (nothing on SQLite, which has no other replicas).
+    pub(crate) fn announce(&self, announcement: Announcement) {
+        if let Self::Postgres(connection) = self {
+            connection.announcements.borrow_mut().insert(announcement);
+        }
+    }
+
+    /// Drops the announcements of a transaction that is rolled back.
+    pub(crate) fn forget_announcements(&self) {
+        if let Self::Postgres(connection) = self {
+            connection.announcements.borrow_mut().clear();
+        }
+    }
+
+    /// This gorpd's replica id, once it has joined the replicas (Postgres only).
+    pub(crate) fn replica(&self) -> Option<&str> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(connection) => connection.replica.get().map(String::as_str),
         }
     }
 

@@ -5,7 +5,7 @@
 //! and its state. Its turn's start puts it into the session's history.
 
 use super::sql::{json_list, params};
-use super::{Store, StoreResult, StoredRow, WriteConnection, now_text};
+use super::{Announcement, Store, StoreResult, StoredRow, WriteConnection, now_text};
 use crate::domain::{ChannelRef, Inbound};
 
 /// Where an inbound message is in its handling.
@@ -96,6 +96,7 @@ impl Store {
                     "UPDATE messages SET state = 'queued', session_name = ? WHERE id = ?",
                     params![session, inbound_id],
                 )?;
+                connection.announce(Announcement::Queued(session.clone()));
             }
             Ok(())
         })
@@ -124,19 +125,47 @@ impl Store {
 
     /// Moves a queued message to `running` and enters it in the session's
     /// history, so the history is in the order the agent saw it; false when it
-    /// is no longer queued (its session was deleted).
+    /// is no longer queued (its session was deleted), or, among replicas,
+    /// when this replica no longer holds its session's lease.
     pub async fn start_turn(&self, inbound_id: i64) -> StoreResult<bool> {
         self.write(move |connection| {
-            let started = connection.execute(
-                "UPDATE messages SET state = 'running', history_pos = (
+            let start = "UPDATE messages SET state = 'running', history_pos = (
                      SELECT COALESCE(MAX(h.history_pos), 0) + 1 FROM messages h
                      WHERE h.session_name = messages.session_name AND h.history_pos IS NOT NULL)
-                 WHERE id = ? AND state = 'queued'",
-                params![inbound_id],
-            )?;
+                 WHERE id = ?1 AND state = 'queued'";
+            let started = match connection.replica() {
+                None => connection.execute(start, params![inbound_id])?,
+                Some(replica) => {
+                    let fenced = format!("{start}{}", super::cluster::turn_fence());
+                    connection.execute(&fenced, params![inbound_id, replica])?
+                }
+            };
             Ok(started == 1)
         })
         .await
+    }
+
+    /// A session's messages in `state`, oldest first, with their files.
+    pub async fn inbound_of_session(&self, session: &str, state: InboundState) -> StoreResult<Vec<Inbound>> {
+        let messages = self
+            .reads
+            .rows(
+                "SELECT * FROM messages WHERE session_name = ? AND state = ? ORDER BY id",
+                params![session, state.as_str()],
+                inbound_from_row,
+            )
+            .await?;
+        self.inbound_with_attachments(messages).await
+    }
+
+    /// `messages` with their files filled in.
+    pub(super) async fn inbound_with_attachments(&self, mut messages: Vec<Inbound>) -> StoreResult<Vec<Inbound>> {
+        let ids: Vec<i64> = messages.iter().map(|message| message.id).collect();
+        let mut attachments = self.attachments_of(&ids).await?;
+        for message in &mut messages {
+            message.attachments = attachments.remove(&message.id).unwrap_or_default();
+        }
+        Ok(messages)
     }
 
     /// Sets a message's handling state.
@@ -218,8 +247,8 @@ pub(super) fn insert_pending(
         let state = if session.is_some() { InboundState::Queued } else { InboundState::Pending };
         let id = connection.insert_returning_id(
             "INSERT INTO messages (role, platform_id, channel_id, platform_message_id, author, text, session_name, state,
-                                   created_at, trace_context)
-             VALUES ('user', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   created_at, trace_context, replica)
+             VALUES ('user', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (platform_id, platform_message_id) WHERE platform_message_id IS NOT NULL DO NOTHING",
             params![
                 new.channel.platform,
@@ -231,9 +260,13 @@ pub(super) fn insert_pending(
                 state.as_str(),
                 received_at,
                 new.trace_context,
+                connection.replica().map(str::to_owned),
             ],
             "id",
         )?;
+        if let (Some(session), Some(_)) = (session, id) {
+            connection.announce(Announcement::Queued(session.clone()));
+        }
         let stored = id.map(|id| new.stored_as(id));
         if let Some(stored) = stored.as_ref().filter(|stored| !stored.attachments.is_empty()) {
             super::attachments::insert(connection, stored.id, &stored.attachments)?;

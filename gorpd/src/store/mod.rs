@@ -15,6 +15,7 @@
 
 mod attachments;
 mod backup;
+mod cluster;
 mod command;
 mod compaction;
 mod connection;
@@ -39,6 +40,8 @@ mod upgrade_tests;
 pub use writer::WriterStats;
 
 pub use backup::{DATABASE_FILE, DatabaseSize, Restored, Snapshot, check_database_file, restore};
+pub(crate) use cluster::Announcement;
+pub use cluster::{CONTROL_CHANNEL, INBOUND_CHANNEL, Notice, RESPONSES_CHANNEL, ReplicaRow};
 pub use compaction::{Compacted, CompactionPoints};
 pub use gateways::GatewayRow;
 pub use history::{HistoryRow, PruneRule, Role, SEARCH_MAX_CHARS, SEARCH_MAX_RESULTS, SearchQuery};
@@ -185,6 +188,8 @@ pub struct Store {
     writer: writer::WriterHandle,
     /// The data directory (backups are written next to the database).
     directory: std::sync::Arc<std::path::PathBuf>,
+    /// This gorpd's id among the replicas, once it joined (Postgres only).
+    replica: cluster::ReplicaId,
 }
 
 impl Store {
@@ -229,16 +234,22 @@ impl Store {
             .await
             .map_err(|error| newer_schema(error, postgres_schema_version()))?;
         setup.close().await?;
-        let write_connection = WriteConnection::Postgres(connection::PostgresWriter::connect(options.clone()).await?);
+        let replica = cluster::ReplicaId::default();
+        let writer = connection::PostgresWriter::connect(options.clone(), replica.clone()).await?;
         let pool = PgPoolOptions::new().max_connections(READERS).min_connections(1).connect_with(options).await?;
-        Self::with_connections(Readers::Postgres(pool), write_connection, data_dir)
+        Self::with_connections(Readers::Postgres(pool), WriteConnection::Postgres(writer), data_dir, replica)
     }
 
-    fn with_connections(reads: Readers, write_connection: WriteConnection, data_dir: &Path) -> StoreResult<Self> {
+    fn with_connections(
+        reads: Readers,
+        write_connection: WriteConnection,
+        data_dir: &Path,
+        replica: cluster::ReplicaId,
+    ) -> StoreResult<Self> {
         let directory = std::sync::Arc::new(data_dir.to_path_buf());
         let writer = writer::WriterHandle::spawn(write_connection)
             .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
-        Ok(Self { reads, writer, directory })
+        Ok(Self { reads, writer, directory, replica })
     }
 
     /// Opens (creating if needed) `gorp.db` in `data_dir` and applies migrations.
@@ -272,7 +283,7 @@ impl Store {
             .min_connections(1)
             .connect_with(options.read_only(true))
             .await?;
-        Self::with_connections(Readers::Sqlite(pool), write_connection, data_dir)
+        Self::with_connections(Readers::Sqlite(pool), write_connection, data_dir, Default::default())
     }
 
     /// Commits `write` with the writer's next batch, in its own savepoint (a

@@ -67,6 +67,25 @@ impl Readers {
         self.one(sql, params, |row| row.integer(column)).await
     }
 
+    /// Runs `sql` outside the writer (only for the replicas' own tables); returns how many rows it changed.
+    pub(super) async fn execute(&self, sql: &str, params: &[&dyn Param]) -> StoreResult<u64> {
+        match self {
+            Self::Sqlite(_) => Err(StoreError::Unsupported("only Postgres is written outside the writer")),
+            Self::Postgres(pool) => {
+                let query = bind(sqlx::query(sqlx::AssertSqlSafe(postgres_placeholders(sql))), params);
+                Ok(query.execute(pool).await?.rows_affected())
+            }
+        }
+    }
+
+    /// A connection of its own for `LISTEN` (Postgres only).
+    pub(super) async fn listener(&self) -> StoreResult<sqlx::postgres::PgListener> {
+        match self {
+            Self::Sqlite(_) => Err(StoreError::Unsupported("replicas need the store on Postgres")),
+            Self::Postgres(pool) => Ok(sqlx::postgres::PgListener::connect_with(pool).await?),
+        }
+    }
+
     pub(super) async fn close(&self) {
         match self {
             Self::Sqlite(pool) => pool.close().await,

@@ -76,20 +76,43 @@ impl Store {
     /// Up to `limit` responses with a target on `platform` and `seq > after`,
     /// in `seq` order, each with only its targets on that platform.
     pub async fn responses_after(&self, platform: &str, after: u64, limit: u32) -> StoreResult<Vec<Response>> {
+        self.responses_with_targets(
+            "SELECT r.*, m.text, t.platform_id, t.channel_id FROM responses r
+             JOIN messages m ON m.id = r.message_id JOIN response_targets t ON t.seq = r.seq
+             WHERE t.platform_id = ?1 AND r.seq IN (
+                 SELECT DISTINCT seq FROM response_targets WHERE platform_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
+             ORDER BY r.seq, t.channel_id",
+            params![platform, after, limit],
+        )
+        .await
+    }
+
+    /// Up to `limit` responses with `seq > after`, in `seq` order, with all their targets.
+    pub async fn all_responses_after(&self, after: u64, limit: u32) -> StoreResult<Vec<Response>> {
+        self.responses_with_targets(
+            "SELECT r.*, m.text, t.platform_id, t.channel_id FROM responses r
+             JOIN messages m ON m.id = r.message_id JOIN response_targets t ON t.seq = r.seq
+             WHERE r.seq IN (SELECT seq FROM responses WHERE seq > ?1 ORDER BY seq LIMIT ?2)
+             ORDER BY r.seq, t.platform_id, t.channel_id",
+            params![after, limit],
+        )
+        .await
+    }
+
+    /// The newest committed `seq` in the log (0 when it is empty).
+    pub async fn newest_committed_seq(&self) -> StoreResult<u64> {
+        Ok(self.reads.integer("SELECT COALESCE(MAX(seq), 0) AS seq FROM responses", &[], "seq").await? as u64)
+    }
+
+    /// The responses of `sql` (one row per target, in `seq` order), each
+    /// with its targets gathered and its files.
+    async fn responses_with_targets(&self, sql: &str, params: &[&dyn super::sql::Param]) -> StoreResult<Vec<Response>> {
         let rows = self
             .reads
-            .rows(
-                "SELECT r.*, m.text, t.platform_id, t.channel_id FROM responses r
-                 JOIN messages m ON m.id = r.message_id JOIN response_targets t ON t.seq = r.seq
-                 WHERE t.platform_id = ?1 AND r.seq IN (
-                     SELECT DISTINCT seq FROM response_targets WHERE platform_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
-                 ORDER BY r.seq, t.channel_id",
-                params![platform, after, limit],
-                |row| {
-                    let target = ChannelRef::new(row.text("platform_id"), row.text("channel_id"));
-                    (response_from_row(row, vec![target]), row.integer("message_id"))
-                },
-            )
+            .rows(sql, params, |row| {
+                let target = ChannelRef::new(row.text("platform_id"), row.text("channel_id"));
+                (response_from_row(row, vec![target]), row.integer("message_id"))
+            })
             .await?;
         let mut responses: Vec<(Response, i64)> = Vec::new();
         for (response, text_id) in rows {
@@ -223,6 +246,7 @@ fn append(
             params![seq, channel.platform, channel.channel_id],
         )?;
     }
+    connection.announce(super::Announcement::Responses);
     Ok(Some(seq as u64))
 }
 

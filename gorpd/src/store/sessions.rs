@@ -1,7 +1,7 @@
 //! Sessions and their channel bindings.
 
 use super::sql::params;
-use super::{Store, StoreError, StoreResult, StoredRow, now_text, parse_time};
+use super::{Announcement, Store, StoreError, StoreResult, StoredRow, now_text, parse_time};
 use crate::domain::{ChannelRef, Inbound};
 use chrono::{DateTime, Utc};
 
@@ -99,6 +99,8 @@ impl Store {
                 return Err(StoreError::NotFound);
             }
             dropped.sort_by_key(|inbound| inbound.id);
+            connection.announce(Announcement::deleted(&name));
+            connection.announce(Announcement::bindings());
             Ok((bound, dropped))
         })
         .await
@@ -137,6 +139,7 @@ impl Store {
                  ON CONFLICT (platform_id, channel_id) DO UPDATE SET session_name = excluded.session_name, bound_at = excluded.bound_at",
                 params![channel.platform, channel.channel_id, session, now_text()],
             );
+            connection.announce(Announcement::bindings());
             match result {
                 Err(StoreError::MissingReference) => Err(StoreError::NotFound),
                 other => other.map(drop),
@@ -156,6 +159,7 @@ impl Store {
             if removed == 0 {
                 return Err(StoreError::NotFound);
             }
+            connection.announce(Announcement::bindings());
             Ok(())
         })
         .await

@@ -58,12 +58,16 @@ impl Engine {
         }
     }
 
-    /// The statement that opens a group commit's transaction. SQLite takes
+    /// The statements that open a group commit's transaction. SQLite takes
     /// the write lock at once, so no statement in it waits for the lock.
-    pub(super) fn begin(self) -> &'static str {
+    /// Postgres takes the replicas' write lock ([`WRITE_LOCK`]): the group
+    /// commits of several gorpd on one database take turns, so `id`s and
+    /// `seq`s are given in commit order and a reader that sees one sees
+    /// every smaller one (the response log is read as a gapless sequence).
+    pub(super) fn begin(self) -> &'static [&'static str] {
         match self {
-            Self::Sqlite => "BEGIN IMMEDIATE",
-            Self::Postgres => "BEGIN",
+            Self::Sqlite => &["BEGIN IMMEDIATE"],
+            Self::Postgres => &["BEGIN", WRITE_LOCK],
         }
     }
 
@@ -75,6 +79,10 @@ impl Engine {
         }
     }
 }
+
+/// Takes the Postgres advisory lock every group commit holds until it ends
+/// (the key is "gorp" in ASCII, shared by every replica).
+const WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(1735357040)";
 
 /// The parameter for [`Engine::in_integer_list`] / [`Engine::in_text_list`]: the values as a JSON array.
 pub(super) fn json_list<T: serde::Serialize>(values: &[T]) -> String {

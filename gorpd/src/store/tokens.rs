@@ -1,7 +1,7 @@
 //! API tokens. Only the SHA-256 of a secret is stored.
 
 use super::sql::params;
-use super::{Store, StoreResult, StoredRow, now_text, parse_time};
+use super::{Announcement, Store, StoreResult, StoredRow, now_text, parse_time};
 use chrono::{DateTime, Utc};
 
 /// What a token may do.
@@ -57,6 +57,7 @@ impl Store {
         };
         let (name, secret_sha256) = (name.to_owned(), secret_sha256.to_owned());
         self.write(move |connection| {
+            connection.announce(Announcement::tokens());
             connection.query_one(
                 "INSERT INTO tokens (name, kind, platform_id, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
                 params![name, kind_text, platform, secret_sha256, now_text()],
@@ -81,6 +82,7 @@ impl Store {
     /// Revokes a token; `NotFound` when unknown or already revoked.
     pub async fn revoke_token(&self, id: i64) -> StoreResult<TokenRow> {
         self.write(move |connection| {
+            connection.announce(Announcement::tokens());
             connection.query_one(
                 "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING *",
                 params![now_text(), id],

@@ -327,12 +327,12 @@ fn commit(connection: &WriteConnection, writes: Vec<Pending>, cursors: &CursorBu
         // together (on Postgres, in one round trip).
         let alone = runs.len() <= 1;
         if alone {
-            execute_cached(connection, begin)?;
+            connection.execute_all(begin)?;
         }
         for (index, apply) in runs.into_iter().enumerate() {
             match (alone, index) {
                 (true, _) => {}
-                (false, 0) => connection.execute_all(&[begin, "SAVEPOINT write"])?,
+                (false, 0) => connection.execute_all(&[begin, &["SAVEPOINT write"]].concat())?,
                 (false, _) => connection.execute_all(&["RELEASE write", "SAVEPOINT write"])?,
             }
             let (ran, settle) = apply(connection);
@@ -340,8 +340,9 @@ fn commit(connection: &WriteConnection, writes: Vec<Pending>, cursors: &CursorBu
             match (ran, alone) {
                 (Ran::Failed, false) => execute_cached(connection, "ROLLBACK TO write")?,
                 (Ran::Failed, true) => {
+                    connection.forget_announcements();
                     execute_cached(connection, "ROLLBACK")?;
-                    execute_cached(connection, begin)?;
+                    connection.execute_all(begin)?;
                 }
                 (Ran::Done, _) => {}
             }
@@ -351,7 +352,7 @@ fn commit(connection: &WriteConnection, writes: Vec<Pending>, cursors: &CursorBu
         }
         write_cursors(connection, &cursor_values)?;
         let committing = std::time::Instant::now();
-        execute_cached(connection, "COMMIT")?;
+        connection.commit()?;
         Ok::<_, StoreError>(committing.elapsed())
     })();
     let mut commit_us = 0;
@@ -365,6 +366,7 @@ fn commit(connection: &WriteConnection, writes: Vec<Pending>, cursors: &CursorBu
         Err(error) => {
             tracing::error!(%error, writes = count, "group commit failed; every write in it is answered with the error");
             // There may be no transaction left to roll back; then this fails harmlessly.
+            connection.forget_announcements();
             let _ = execute_cached(connection, "ROLLBACK");
             cursors.restore(cursor_values);
             Err(commit_error(error))

@@ -159,6 +159,11 @@ impl TestServer {
         }
     }
 
+    /// Keeps `temp` (the data directory) until the server is dropped.
+    pub fn keep_dir(&mut self, temp: tempfile::TempDir) {
+        self._temp = Some(temp);
+    }
+
     /// A fresh one-time web login link (for a second browser).
     pub fn new_login_url(&self) -> String {
         format!("http://{}/login?token={}", self.http_addr, self.logins.new_link_secret())

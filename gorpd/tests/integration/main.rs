@@ -19,6 +19,7 @@ mod metrics;
 mod openai;
 mod permissions;
 mod process;
+mod replicas;
 mod restart;
 mod schedules;
 mod storage;

@@ -110,3 +110,15 @@ async fn shutdown_ends_open_streams_with_unavailable() {
     assert_eq!(ended.unwrap_err().code(), tonic::Code::Unavailable);
     assert_eq!(publisher.ack().await.unwrap_err().code(), tonic::Code::Unavailable);
 }
+
+#[tokio::test]
+async fn a_second_gorpd_on_the_same_data_directory_is_refused() {
+    let server = TestServer::start().await;
+    let config = gorpd::testing::test_config(&server.data_dir);
+    let backends = gorpd::agent_backends(&config);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let error = gorpd::Gorpd::open(config, backends, shutdown).await.unwrap_err();
+    assert!(matches!(error, gorpd::ServeError::DataDirInUse(_)), "{error}");
+    assert!(error.to_string().contains("gorpd.lock"), "{error}");
+    server.stop().await.unwrap();
+}

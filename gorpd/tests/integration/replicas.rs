@@ -1,0 +1,177 @@
+//! Replicas: two gorpd in one process on one Postgres database (these tests
+//! run in the Postgres pass only). Sessions are owned by one replica at a
+//! time, messages reach the owner whichever replica accepted them, each
+//! replica's subscribers get every response once in `seq` order, and a
+//! replica that stops hands its sessions over. (Killing a replica's process
+//! is in tests/e2e/replicas.rs.)
+
+use crate::support::*;
+use gorp_proto::v1 as pb;
+use gorpd::testing::{HangOrEcho, TestServer, runs_on_postgres, test_config};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Replica `name` on the database `url` (the first one's, when `None`), with HangOrEcho as the agent.
+async fn replica(name: &str, url: Option<&str>) -> (TestServer, String) {
+    let temp = tempfile::tempdir().unwrap();
+    let mut config = test_config(temp.path());
+    config.store_url = Some(match url {
+        Some(url) => url.to_owned(),
+        None => gorpd::store::test_store_url(temp.path()).expect("runs on Postgres"),
+    });
+    config.replica_name = name.to_owned();
+    config.lease_secs = 2;
+    config.default_agent = "hang-or-echo".into();
+    let url = config.store_url.clone().unwrap();
+    let backends = gorpd::agent_backends(&config).with("hang-or-echo", HangOrEcho);
+    let mut server = TestServer::start_with(config, backends).await;
+    server.keep_dir(temp);
+    (server, url)
+}
+
+/// Which replica owns each session, by replica name.
+async fn owners(server: &TestServer) -> HashMap<String, String> {
+    let replicas = server.store.replicas().await.unwrap();
+    let name_of: HashMap<String, String> = replicas.into_iter().map(|r| (r.id, r.name)).collect();
+    server
+        .store
+        .session_owners()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(session, replica)| (session, name_of.get(&replica).cloned().unwrap_or(replica)))
+        .collect()
+}
+
+#[tokio::test]
+async fn two_replicas_answer_each_message_once_whichever_received_it() {
+    if !runs_on_postgres() {
+        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
+        return;
+    }
+    let (a, url) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&url)).await;
+    // One session created through each replica, both bound on both platforms.
+    a.control().create_session(create("one")).await.unwrap();
+    b.control().create_session(create("two")).await.unwrap();
+    for (session, server) in [("one", &b), ("two", &a)] {
+        server.control().bind_session(bind("tg", &format!("{session}-tg"), session)).await.unwrap();
+        server.control().bind_session(bind("sl", &format!("{session}-sl"), session)).await.unwrap();
+    }
+    let mut telegram = Chat::open(&mut a.admin_bus(), "tg").await;
+    let mut slack = Chat::open(&mut b.admin_bus(), "sl").await;
+
+    // Interleaved from both platforms, to both sessions.
+    let mut asked = Vec::new();
+    for i in 0..8 {
+        for session in ["one", "two"] {
+            telegram.send(&format!("{session}-tg"), &format!("{session} tg {i}")).await;
+            slack.send(&format!("{session}-sl"), &format!("{session} sl {i}")).await;
+            asked.extend([format!("{session} tg {i}"), format!("{session} sl {i}")]);
+        }
+    }
+    // Each platform gets every answer once, each session's in the order asked per platform.
+    for chat in [&mut telegram, &mut slack] {
+        let mut answers = Vec::new();
+        let mut last_seq = 0;
+        for _ in 0..asked.len() {
+            let response = within(chat.response()).await;
+            assert!(response.seq > last_seq, "in seq order");
+            last_seq = response.seq;
+            answers.push(response.text);
+        }
+        let mut sorted = answers.clone();
+        sorted.sort();
+        let mut expected: Vec<String> = asked.iter().map(|text| format!("echo: {text}")).collect();
+        expected.sort();
+        assert_eq!(sorted, expected, "every message answered once on this platform");
+        for session in ["one", "two"] {
+            for platform in ["tg", "sl"] {
+                let prefix = format!("echo: {session} {platform} ");
+                let order: Vec<&String> = answers.iter().filter(|a| a.starts_with(&prefix)).collect();
+                let wanted: Vec<String> = (0..8).map(|i| format!("{prefix}{i}")).collect();
+                assert_eq!(order, wanted.iter().collect::<Vec<_>>(), "per-session order");
+            }
+        }
+        assert!(chat.subscriber.response_within(Duration::from_millis(300)).await.is_none(), "nothing more");
+    }
+    // One owner per session, the same seen from either replica.
+    let seen_from_a = owners(&a).await;
+    assert_eq!(seen_from_a.len(), 2, "{seen_from_a:?}");
+    assert_eq!(seen_from_a, owners(&b).await);
+
+    // DISPATCH on either replica: a channel joined through b is answered through a.
+    assert!(slack.ask("joiner", "!join one").await.contains("now bound to one"));
+    let text = telegram.ask("one-tg", "after the join").await;
+    assert_eq!(text, "echo: after the join");
+    let on_slack = within(slack.response()).await;
+    assert_eq!(on_slack.text, "echo: after the join", "the new binding is known to the owner");
+    let history = b.control().read_history(pb::ReadHistoryRequest { session: "one".into(), count: 100 }).await;
+    assert_eq!(
+        history.unwrap().into_inner().entries.len(),
+        2 * 16 + 2,
+        "16 questions and the one after the join, answered"
+    );
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stopping_replica_hands_its_sessions_over_and_its_running_turn_is_reported_interrupted() {
+    if !runs_on_postgres() {
+        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
+        return;
+    }
+    let (a, url) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&url)).await;
+    a.control().create_session(create("work")).await.unwrap();
+    a.control().bind_session(bind("tg", "w", "work")).await.unwrap();
+    let mut chat_a = Chat::open(&mut a.admin_bus(), "tg").await;
+    // A turn that never ends on a, and two messages queued behind it.
+    chat_a.send("w", "hang on").await;
+    wait_for_session(&a.control(), "work", |s| s.state == "busy").await;
+    chat_a.send("w", "first after").await;
+    chat_a.send("w", "second after").await;
+    assert_eq!(owners(&b).await.get("work").map(String::as_str), Some("a"));
+
+    a.stop().await.unwrap();
+    // b takes over at once (a left): the turn is interrupted, never run again; the queue runs in order.
+    // The gateway reconnects to b and resumes after what it acknowledged on a.
+    let mut chat_b = Chat::open(&mut b.admin_bus(), "tg").await;
+    let interrupted = within(chat_b.response()).await;
+    assert!(interrupted.text.contains("was interrupted"), "{}", interrupted.text);
+    assert!(interrupted.text.contains("hang on"), "{}", interrupted.text);
+    assert_eq!(within(chat_b.response()).await.text, "echo: first after");
+    assert_eq!(within(chat_b.response()).await.text, "echo: second after");
+    assert_eq!(owners(&b).await.get("work").map(String::as_str), Some("b"));
+    let history = b.control().read_history(pb::ReadHistoryRequest { session: "work".into(), count: 100 }).await;
+    let roles: Vec<String> = history.unwrap().into_inner().entries.into_iter().map(|e| e.role).collect();
+    assert_eq!(roles, ["user", "notice", "user", "assistant", "user", "assistant"]);
+    b.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn tokens_made_on_one_replica_work_on_the_other_and_revoking_ends_their_streams() {
+    if !runs_on_postgres() {
+        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
+        return;
+    }
+    let (a, url) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&url)).await;
+    let request =
+        pb::CreateTokenRequest { name: "tg-gw".into(), kind: pb::TokenKind::Gateway as i32, platform: "tg".into() };
+    let created = a.control().create_token(request).await.unwrap().into_inner();
+    let id = created.token.unwrap().id;
+    // b learns of the token from a's commit.
+    let mut subscriber = eventually(|| {
+        let mut bus = b.bus(&created.secret);
+        async move { Subscriber::open(&mut bus, "tg", "tg", None).await.ok() }
+    })
+    .await;
+    a.control().revoke_token(pb::RevokeTokenRequest { id }).await.unwrap();
+    // The stream it opened on b ends, and b refuses it from now on.
+    within(async { while subscriber.next().await.is_ok() {} }).await;
+    assert!(Subscriber::open(&mut b.bus(&created.secret), "tg", "tg", None).await.is_err(), "refused on b too");
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}
