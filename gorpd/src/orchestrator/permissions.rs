@@ -37,7 +37,8 @@ struct Pending {
 }
 
 /// How an answer picks among the agent's options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Answer {
     /// `!approve <id>`.
     Approve,
@@ -63,6 +64,31 @@ impl Answer {
             Self::Deny => PermissionState::Denied,
         }
     }
+}
+
+/// An answer given on one replica to a request another replica's turn
+/// waits for; sent to every replica, and resolved by the one that has it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct ForwardedAnswer {
+    id: String,
+    answer: Answer,
+    platform: String,
+    channel: String,
+    sender: String,
+}
+
+impl ForwardedAnswer {
+    fn to_payload(&self) -> String {
+        serde_json::to_string(self).expect("answers serialise")
+    }
+
+    fn from_payload(payload: &str) -> Option<Self> {
+        serde_json::from_str(payload).ok()
+    }
+}
+
+fn invalid(reason: String) -> OrchestratorError {
+    OrchestratorError::Invalid(reason)
 }
 
 fn choose(options: &[PermissionOption], answer: Answer) -> PermissionDecision {
@@ -134,7 +160,8 @@ impl Orchestrator {
     }
 
     /// Answers a pending request from `origin`, which must be bound to the session that asked.
-    /// Returns the text for the one who answered.
+    /// Returns the text for the one who answered. Among replicas, a request
+    /// this replica does not know goes to the others (see [`ForwardedAnswer`]).
     pub async fn answer_permission(
         &self,
         id: &str,
@@ -142,28 +169,85 @@ impl Orchestrator {
         origin: &ChannelRef,
         sender: &str,
     ) -> OrchestratorResult<String> {
-        let session = {
+        let (session, resolved) = {
             let table = self.inner.permissions.lock().expect("permission lock");
-            match table.pending.get(id) {
-                Some(pending) => pending.session.clone(),
-                None => {
-                    let resolved = table.resolved.iter().find(|(rid, _)| rid == id);
-                    return Err(OrchestratorError::Invalid(match resolved {
-                        Some((_, how)) => format!("permission request {id} was already resolved: {how}"),
-                        None => format!("no pending permission request {id}"),
-                    }));
-                }
-            }
+            let session = table.pending.get(id).map(|pending| pending.session.clone());
+            (session, table.resolved.iter().find(|(rid, _)| rid == id).map(|(_, how)| how.clone()))
         };
-        if self.session_of(origin).as_deref() != Some(session.as_str()) {
-            return Err(OrchestratorError::Invalid(format!(
+        match (session, resolved) {
+            (Some(session), _) => self.resolve_answer(id, &session, answer, origin, sender, Some(origin)).await,
+            (None, Some(how)) => Err(invalid(format!("permission request {id} was already resolved: {how}"))),
+            (None, None) if self.inner.replica.is_some() => self.forward_answer(id, answer, origin, sender).await,
+            (None, None) => Err(invalid(format!("no pending permission request {id}"))),
+        }
+    }
+
+    /// Resolves request `id` of `session` with `origin`'s answer; `quiet`
+    /// (the asker, answered directly) gets no notice.
+    async fn resolve_answer(
+        &self,
+        id: &str,
+        session: &str,
+        answer: Answer,
+        origin: &ChannelRef,
+        sender: &str,
+        quiet: Option<&ChannelRef>,
+    ) -> OrchestratorResult<String> {
+        if self.session_of(origin).as_deref() != Some(session) {
+            return Err(invalid(format!(
                 "permission request {id} belongs to {session}; answer it from a channel bound to {session}"
             )));
         }
         let by = format!("{sender} ({origin})");
-        match self.finish(id, answer.state(), answer, Some(by), Some(origin)).await? {
+        match self.finish(id, answer.state(), answer, Some(by), quiet).await? {
             Some(summary) => Ok(summary),
-            None => Err(OrchestratorError::Invalid(format!("permission request {id} was resolved a moment ago"))),
+            None => Err(invalid(format!("permission request {id} was resolved a moment ago"))),
+        }
+    }
+
+    /// Sends an answer to the replica running the turn of `origin`'s session,
+    /// which posts the outcome to the session's channels, `origin` included.
+    async fn forward_answer(
+        &self,
+        id: &str,
+        answer: Answer,
+        origin: &ChannelRef,
+        sender: &str,
+    ) -> OrchestratorResult<String> {
+        let unknown = || invalid(format!("no pending permission request {id}"));
+        let session = self.session_of(origin).ok_or_else(unknown)?;
+        let (running, _) = self.inner.store.session_activity(&session).await?;
+        if !running {
+            return Err(unknown());
+        }
+        let forwarded = ForwardedAnswer {
+            id: id.to_owned(),
+            answer,
+            platform: origin.platform.clone(),
+            channel: origin.channel_id.clone(),
+            sender: sender.to_owned(),
+        };
+        self.inner.store.notify(&crate::store::Announcement::permission(&forwarded.to_payload())).await?;
+        tracing::info!(session, permission = id, "permission answer sent to the replica running the turn");
+        Ok(format!("Your answer to {id} went to the replica running {session}'s turn; the outcome follows here."))
+    }
+
+    /// Resolves a forwarded answer when the request is pending here (another replica's user answered).
+    pub(super) async fn answer_forwarded(&self, payload: &str) {
+        let Some(forwarded) = ForwardedAnswer::from_payload(payload) else {
+            tracing::warn!(payload, "a forwarded permission answer could not be read");
+            return;
+        };
+        let session = {
+            let table = self.inner.permissions.lock().expect("permission lock");
+            table.pending.get(&forwarded.id).map(|pending| pending.session.clone())
+        };
+        let Some(session) = session else { return };
+        let origin = ChannelRef::new(&forwarded.platform, &forwarded.channel);
+        let (id, answer, sender) = (&forwarded.id, forwarded.answer, &forwarded.sender);
+        if let Err(error) = self.resolve_answer(id, &session, answer, &origin, sender, None).await {
+            tracing::warn!(%error, permission = %id, "a forwarded permission answer was refused");
+            let _ = self.notify(Some(&session), vec![origin], format!("⚠ {error}")).await;
         }
     }
 

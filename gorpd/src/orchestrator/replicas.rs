@@ -213,6 +213,10 @@ impl Orchestrator {
                 Ok(())
             }
             Notice::Left => self.take_over_orphans().await,
+            Notice::Permission(payload) => {
+                self.answer_forwarded(&payload).await;
+                Ok(())
+            }
             // Tokens are the authenticator's; the replica driver gives them to it.
             Notice::Tokens => Ok(()),
         };

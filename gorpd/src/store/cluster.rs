@@ -54,6 +54,11 @@ impl Announcement {
         Self::Control("bindings".to_owned())
     }
 
+    /// An answer to a permission request, for the replica whose turn asked.
+    pub(crate) fn permission(answer: &str) -> Self {
+        Self::Control(format!("permission {answer}"))
+    }
+
     /// Tokens were created or revoked.
     pub(crate) fn tokens() -> Self {
         Self::Control("tokens".to_owned())
@@ -114,6 +119,8 @@ pub enum Notice {
     },
     /// A replica stopped and gave up its sessions.
     Left,
+    /// An answer to a permission request (the replica whose turn waits resolves it).
+    Permission(String),
 }
 
 impl Notice {
@@ -135,6 +142,7 @@ impl Notice {
                 Some(Self::Cancel { session: session.to_owned(), by: by.to_owned() })
             }
             (CONTROL_CHANNEL, "left") => Some(Self::Left),
+            (CONTROL_CHANNEL, "permission") => Some(Self::Permission(rest.to_owned())),
             _ => None,
         }
     }

@@ -175,3 +175,45 @@ async fn tokens_made_on_one_replica_work_on_the_other_and_revoking_ends_their_st
     b.stop().await.unwrap();
     a.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_permission_request_is_answered_through_another_replica_and_a_cancel_reaches_the_owner() {
+    if !runs_on_postgres() {
+        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
+        return;
+    }
+    let (a, url) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&url)).await;
+    a.control().create_session(create("writer")).await.unwrap();
+    a.control().bind_session(bind("tg", "w", "writer")).await.unwrap();
+    a.control().bind_session(bind("sl", "w", "writer")).await.unwrap();
+    let mut telegram = Chat::open(&mut a.admin_bus(), "tg").await;
+    let mut slack = Chat::open(&mut b.admin_bus(), "sl").await;
+
+    // The turn runs on a (it got the message); the request reaches slack through b.
+    telegram.send("w", "ask before writing").await;
+    let request = within(slack.response()).await;
+    let id = request.permission.expect("a permission request").id;
+    within(telegram.response()).await;
+    let reply = slack.say("w", &format!("!approve {id}")).await;
+    assert!(reply.dispatch && reply.text.contains("went to the replica running writer's turn"), "{}", reply.text);
+    // a resolves it: the outcome reaches both channels (slack's too), then the answer.
+    for chat in [&mut telegram, &mut slack] {
+        let outcome = within(chat.response()).await;
+        assert!(outcome.text.contains("approved by"), "{}", outcome.text);
+        assert!(outcome.text.contains("(sl:w)"), "{}", outcome.text);
+        assert_eq!(within(chat.response()).await.text, "decision: yes");
+    }
+    let unknown = slack.say("w", "!approve zzzz").await;
+    assert!(unknown.text.contains("o pending permission request zzzz"), "{}", unknown.text);
+
+    // A turn on a cancelled from b.
+    telegram.send("w", "hang on").await;
+    wait_for_session(&b.control(), "writer", |s| s.state == "busy").await;
+    let reply = slack.say("w", "!cancel").await;
+    assert!(reply.text.contains("Cancelling writer's turn"), "{}", reply.text);
+    let cancelled = within(telegram.response()).await;
+    assert!(cancelled.text.contains("was cancelled by"), "{}", cancelled.text);
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}
