@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use std::fmt;
 
 /// A chat channel on one platform, e.g. `telegram` / `12345`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct ChannelRef {
     /// Platform id (`web`, `telegram`, …).
     pub platform: String,
@@ -29,7 +29,7 @@ impl fmt::Display for ChannelRef {
 }
 
 /// One platform message: the channel it is in and the platform's id for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MessageRef {
     /// Its channel.
     pub channel: ChannelRef,
@@ -197,8 +197,8 @@ impl Response {
     }
 }
 
-/// A live piece of an answer in progress.
-#[derive(Debug, Clone, PartialEq)]
+/// A live piece of an answer in progress (serialised: replicas pass them on).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Chunk {
     /// The answer it belongs to.
     pub response_id: String,

@@ -15,6 +15,7 @@
 //! replica's responses in `seq` order.
 
 mod follower;
+mod relay;
 mod subscription;
 
 pub use crate::domain::{
@@ -71,6 +72,8 @@ pub struct Bus {
     counters: Arc<Counters>,
     /// Wakes the log follower (Postgres); `None`: commits are sent live directly.
     follower: Option<Arc<tokio::sync::Notify>>,
+    /// Passes chunks on to the other replicas (Postgres).
+    relay: Option<tokio::sync::mpsc::Sender<Arc<Chunk>>>,
 }
 
 impl Bus {
@@ -78,7 +81,7 @@ impl Bus {
     pub fn with_capacity(store: Store, capacity: usize) -> Self {
         let (live, _) = broadcast::channel(capacity);
         let (activity, _) = broadcast::channel(capacity);
-        Self { store, live, activity, counters: Arc::default(), follower: None }
+        Self { store, live, activity, counters: Arc::default(), follower: None, relay: None }
     }
 
     /// Like [`Bus::with_capacity`], with the live feed read back from the
@@ -90,10 +93,21 @@ impl Bus {
         tasks: &tokio_util::task::TaskTracker,
     ) -> Self {
         let wake = Arc::new(tokio::sync::Notify::new());
-        let bus = Self { follower: Some(wake.clone()), ..Self::with_capacity(store, capacity) };
+        let relay = relay::spawn(store.clone(), shutdown.clone(), tasks);
+        let bus = Self { follower: Some(wake.clone()), relay: Some(relay), ..Self::with_capacity(store, capacity) };
         let (store, live, activity) = (bus.store.clone(), bus.live.clone(), bus.activity.clone());
         tasks.spawn(follower::follow(store, live, activity, wake, shutdown));
         bus
+    }
+
+    /// A chunk another replica passed on (see [`relay`]).
+    pub fn chunk_from_replica(&self, payload: &str) {
+        match relay::parse(payload) {
+            Some(chunk) => {
+                let _ = self.live.send(LiveEvent::Chunk(Arc::new(chunk)));
+            }
+            None => tracing::debug!("a chunk from another replica could not be read"),
+        }
     }
 
     /// Another replica committed responses: the follower reads the log again.
@@ -137,9 +151,14 @@ impl Bus {
         Ok(response)
     }
 
-    /// Sends a chunk to live subscribers; nothing is stored.
+    /// Sends a chunk to live subscribers (and other replicas'); nothing is stored.
     pub fn send_chunk(&self, chunk: Chunk) {
-        let _ = self.live.send(LiveEvent::Chunk(Arc::new(chunk)));
+        let chunk = Arc::new(chunk);
+        if let Some(relay) = &self.relay {
+            // Best effort: when the relay is behind, other replicas miss this chunk, never the answer.
+            let _ = relay.try_send(chunk.clone());
+        }
+        let _ = self.live.send(LiveEvent::Chunk(chunk));
     }
 
     /// Records a piece of activity for watchers.

@@ -197,6 +197,10 @@ impl Orchestrator {
                 self.inner.bus.log_changed();
                 Ok(())
             }
+            Notice::Chunk(payload) => {
+                self.inner.bus.chunk_from_replica(&payload);
+                Ok(())
+            }
             Notice::Queued(session) => {
                 if self.replica().owns(&session) {
                     self.pull_queued(&session, None).await;

@@ -33,6 +33,10 @@ pub const RESPONSES_CHANNEL: &str = "gorp_responses";
 pub const INBOUND_CHANNEL: &str = "gorp_inbound";
 /// Channel of changes to what every replica caches, and of requests to a session's owner.
 pub const CONTROL_CHANNEL: &str = "gorp_control";
+/// Channel of answers in progress (chunks), passed on best effort.
+pub const CHUNKS_CHANNEL: &str = "gorp_chunks";
+/// Largest notification payload Postgres takes is 8000 bytes; room is left for the replica id.
+pub const MAX_CHUNK_PAYLOAD: usize = 7900;
 
 /// Milliseconds since the epoch by the database's clock.
 const NOW_MS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
@@ -46,6 +50,8 @@ pub(crate) enum Announcement {
     Queued(String),
     /// Something every replica caches changed (see [`Notice`]).
     Control(String),
+    /// A chunk of an answer in progress, serialised.
+    Chunk(String),
 }
 
 impl Announcement {
@@ -79,6 +85,7 @@ impl Announcement {
             Self::Responses => RESPONSES_CHANNEL,
             Self::Queued(_) => INBOUND_CHANNEL,
             Self::Control(_) => CONTROL_CHANNEL,
+            Self::Chunk(_) => CHUNKS_CHANNEL,
         }
     }
 
@@ -87,7 +94,7 @@ impl Announcement {
         match self {
             Self::Responses => replica.to_owned(),
             Self::Queued(session) => format!("{replica} {session}"),
-            Self::Control(what) => format!("{replica} {what}"),
+            Self::Control(what) | Self::Chunk(what) => format!("{replica} {what}"),
         }
     }
 
@@ -121,6 +128,8 @@ pub enum Notice {
     Left,
     /// An answer to a permission request (the replica whose turn waits resolves it).
     Permission(String),
+    /// A chunk of an answer in progress on another replica, serialised.
+    Chunk(String),
 }
 
 impl Notice {
@@ -133,6 +142,7 @@ impl Notice {
         let (word, rest) = what.split_once(' ').unwrap_or((what, ""));
         match (channel, word) {
             (RESPONSES_CHANNEL, _) => Some(Self::Responses),
+            (CHUNKS_CHANNEL, _) => Some(Self::Chunk(what.to_owned())),
             (INBOUND_CHANNEL, _) if !what.is_empty() => Some(Self::Queued(what.to_owned())),
             (CONTROL_CHANNEL, "bindings") => Some(Self::Bindings),
             (CONTROL_CHANNEL, "tokens") => Some(Self::Tokens),
@@ -372,7 +382,7 @@ impl Store {
     /// A connection that hears the other replicas' notifications.
     pub async fn listen(&self) -> StoreResult<sqlx::postgres::PgListener> {
         let mut listener = self.reads.listener().await?;
-        listener.listen_all([RESPONSES_CHANNEL, INBOUND_CHANNEL, CONTROL_CHANNEL]).await?;
+        listener.listen_all([RESPONSES_CHANNEL, INBOUND_CHANNEL, CONTROL_CHANNEL, CHUNKS_CHANNEL]).await?;
         Ok(listener)
     }
 }

@@ -41,7 +41,9 @@ pub use writer::WriterStats;
 
 pub use backup::{DATABASE_FILE, DatabaseSize, Restored, Snapshot, check_database_file, restore};
 pub(crate) use cluster::Announcement;
-pub use cluster::{CONTROL_CHANNEL, INBOUND_CHANNEL, Notice, RESPONSES_CHANNEL, ReplicaRow};
+pub use cluster::{
+    CHUNKS_CHANNEL, CONTROL_CHANNEL, INBOUND_CHANNEL, MAX_CHUNK_PAYLOAD, Notice, RESPONSES_CHANNEL, ReplicaRow,
+};
 pub use compaction::{Compacted, CompactionPoints};
 pub use gateways::GatewayRow;
 pub use history::{HistoryRow, PruneRule, Role, SEARCH_MAX_CHARS, SEARCH_MAX_RESULTS, SearchQuery};

@@ -217,3 +217,33 @@ async fn a_permission_request_is_answered_through_another_replica_and_a_cancel_r
     b.stop().await.unwrap();
     a.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_answer_streams_to_a_gateway_connected_to_another_replica() {
+    if !runs_on_postgres() {
+        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
+        return;
+    }
+    let (a, url) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&url)).await;
+    a.control().create_session(create("stream")).await.unwrap();
+    a.control().bind_session(bind("tg", "s", "stream")).await.unwrap();
+    let mut on_b = Subscriber::open_live(&mut b.admin_bus(), "tg", "tg-on-b").await;
+    // Published through a, so a owns the session and runs the turn.
+    let mut publisher = Publisher::open(&mut a.admin_bus()).await.unwrap();
+    publisher.publish(message("tg", "s", "m1", "one two three four five")).await;
+    let mut streamed = String::new();
+    let answer = loop {
+        match on_b.next().await.unwrap().kind {
+            Some(pb::delivery::Kind::Chunk(chunk)) => streamed.push_str(&chunk.text),
+            Some(pb::delivery::Kind::Response(response)) => break response,
+            _ => {}
+        }
+    };
+    assert_eq!(answer.text, "echo: one two three four five");
+    // Chunks are best effort and travel apart from the answer: the last ones may come after it.
+    assert!(!streamed.is_empty() && answer.text.starts_with(&streamed), "a's chunks reached b's gateway: {streamed:?}");
+    assert_eq!(owners(&b).await.get("stream").map(String::as_str), Some("a"));
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}
