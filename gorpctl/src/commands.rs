@@ -70,7 +70,27 @@ fn server_info_json(info: &pb::ServerInfo) -> serde_json::Value {
         "header_read_timeout_secs": info.header_read_timeout_secs,
         "max_attachment_bytes": info.max_attachment_bytes,
         "max_message_attachment_bytes": info.max_message_attachment_bytes,
+        "replica": (!info.replica.is_empty()).then_some(&info.replica),
+        "lease_secs": (info.lease_secs > 0).then_some(info.lease_secs),
+        "replicas": info.replicas.iter().map(|r| json!({
+            "id": r.id, "name": r.name, "started_at": r.started_at, "alive": r.alive, "sessions": r.sessions,
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// One row per registered replica (Postgres), after the one that answered.
+fn replica_rows(info: &pb::ServerInfo) -> Vec<Vec<String>> {
+    if info.replica.is_empty() {
+        return Vec::new();
+    }
+    let mut rows =
+        vec![vec!["replica (answering)".to_owned(), format!("{} (lease {} s)", info.replica, info.lease_secs)]];
+    for replica in &info.replicas {
+        let state = if replica.alive { "alive" } else { "stopped" };
+        let detail = format!("{state}, {} sessions, since {}", replica.sessions, replica.started_at);
+        rows.push(vec![format!("replica {}", replica.name), detail]);
+    }
+    rows
 }
 
 /// The retention settings and where the last delivery-log compaction stood.
@@ -251,6 +271,7 @@ async fn fleet(cli: &Cli, command: &Command, mut control: Control) -> Result<(),
                 tables.sort();
                 rows.extend(tables.into_iter().map(|(table, n)| vec![format!("rows: {table}"), n.to_string()]));
                 rows.extend(compaction_rows(&info));
+                rows.extend(replica_rows(&info));
                 println!("{}", table(&["FIELD", "VALUE"], &rows));
             }
             Ok(())

@@ -152,6 +152,7 @@ async fn check_all(cli: &Cli, gateway_health: &[String], report: &mut Report) {
     }
     check_agents(&mut control, report).await;
     check_storage(&info, report);
+    check_replicas(&info, report);
 }
 
 async fn check_serving(cli: &Cli, report: &mut Report) -> bool {
@@ -399,6 +400,26 @@ fn check_storage(info: &pb::ServerInfo, report: &mut Report) {
     }
 }
 
+/// Among replicas: one that stopped without leaving (a crash) is worth a look.
+fn check_replicas(info: &pb::ServerInfo, report: &mut Report) {
+    if info.replica.is_empty() {
+        return;
+    }
+    let alive = info.replicas.iter().filter(|r| r.alive).count();
+    let stopped: Vec<&str> = info.replicas.iter().filter(|r| !r.alive).map(|r| r.name.as_str()).collect();
+    let message = format!("{alive} replica(s) alive, answered by {}", info.replica);
+    if stopped.is_empty() {
+        report.ok("replicas", message);
+    } else {
+        let message = format!("{message}; stopped without leaving: {}", stopped.join(", "));
+        report.warn(
+            "replicas",
+            message,
+            "its sessions were taken over; restart it or look at its logs for why it died",
+        );
+    }
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -438,5 +459,20 @@ mod tests {
         assert_eq!(found[1].0, Level::Fail);
         assert!(found[1].1.contains("CN=Proxy CA in gorpd's tls_cert expired on"), "{found:?}");
         assert!(report.findings[1].fix.as_deref().unwrap().starts_with("renew it"));
+    }
+
+    #[test]
+    fn replicas_that_stopped_without_leaving_are_a_warning() {
+        let replica = |name: &str, alive| pb::ReplicaInfo { name: name.into(), alive, ..Default::default() };
+        let mut report = Report::default();
+        check_replicas(&pb::ServerInfo::default(), &mut report);
+        assert!(report.findings.is_empty(), "nothing on SQLite");
+        let mut info = pb::ServerInfo { replica: "a".into(), replicas: vec![replica("a", true)], ..Default::default() };
+        check_replicas(&info, &mut report);
+        info.replicas.push(replica("b", false));
+        check_replicas(&info, &mut report);
+        let found: Vec<_> = report.findings.iter().map(|f| (f.level, f.message.as_str())).collect();
+        assert_eq!(found[0], (Level::Ok, "1 replica(s) alive, answered by a"));
+        assert_eq!(found[1], (Level::Warn, "1 replica(s) alive, answered by a; stopped without leaving: b"));
     }
 }

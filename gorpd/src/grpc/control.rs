@@ -339,6 +339,7 @@ impl Control for ControlService {
     ) -> Result<Response<pb::ServerInfo>, Status> {
         let orchestrator = &self.state.orchestrator;
         // Limits are for every client; the database and compaction figures only for operators.
+        let is_admin = matches!(principal(&request)?, Principal::Admin);
         let (size, compaction, dispatch_scope, disk_free_bytes, tls_certificates) = match principal(&request)? {
             Principal::Admin => {
                 let disk_free = orchestrator.store().disk_free_bytes().map_err(|e| super::status::internal(&e))?;
@@ -354,6 +355,11 @@ impl Control for ControlService {
                 let scope = orchestrator.dispatch_scope(&platform).as_str().to_owned();
                 (Default::default(), Default::default(), scope, 0, Vec::new())
             }
+        };
+        let replica = orchestrator.config().replica.as_ref();
+        let replicas = match (replica, is_admin) {
+            (Some(_), true) => orchestrator.store().replicas().await?.into_iter().map(replica_info).collect(),
+            _ => Vec::new(),
         };
         let config = orchestrator.config();
         let (grpc, http) = (&self.state.limits, &self.state.http_limits);
@@ -387,6 +393,9 @@ impl Control for ControlService {
             max_attachment_bytes: config.file_limits.max_file_bytes,
             max_message_attachment_bytes: config.file_limits.max_message_bytes,
             tls_certificates,
+            replica: replica.map(|replica| replica.name.clone()).unwrap_or_default(),
+            replicas,
+            lease_secs: replica.map_or(0, |replica| replica.lease.as_secs() as u32),
         }))
     }
 
@@ -475,4 +484,8 @@ async fn stream_file(
             return Ok(());
         }
     }
+}
+
+fn replica_info(row: crate::store::ReplicaRow) -> pb::ReplicaInfo {
+    pb::ReplicaInfo { id: row.id, name: row.name, started_at: row.started_at, alive: row.alive, sessions: row.sessions }
 }

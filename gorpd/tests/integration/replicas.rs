@@ -95,6 +95,12 @@ async fn two_replicas_answer_each_message_once_whichever_received_it() {
         }
         assert!(chat.subscriber.response_within(Duration::from_millis(300)).await.is_none(), "nothing more");
     }
+    // Operators see both replicas from either.
+    let info = b.control().get_server_info(pb::GetServerInfoRequest {}).await.unwrap().into_inner();
+    assert_eq!((info.replica.as_str(), info.lease_secs), ("b", 2));
+    let listed: Vec<(String, bool)> = info.replicas.iter().map(|r| (r.name.clone(), r.alive)).collect();
+    assert_eq!(listed, [("a".to_owned(), true), ("b".to_owned(), true)]);
+    assert_eq!(info.replicas.iter().map(|r| r.sessions).sum::<u64>(), 2, "each session owned once");
     // One owner per session, the same seen from either replica.
     let seen_from_a = owners(&a).await;
     assert_eq!(seen_from_a.len(), 2, "{seen_from_a:?}");

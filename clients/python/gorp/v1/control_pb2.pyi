@@ -546,7 +546,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "max_body_bytes", "read_default", "read_max", "max_queued_messages", "timezone", "history_keep_days", "database_bytes", "database_free_bytes", "max_database_bytes", "table_rows", "dedup_window_days", "gateway_stale_days", "compacted_through", "compacted_through_others", "stale_gateways", "compacted_at", "max_sender_bytes", "max_id_bytes", "max_frame_bytes", "grpc_max_connections", "http_max_connections", "header_read_timeout_secs", "dispatch_scope", "server_time", "disk_free_bytes", "max_attachment_bytes", "max_message_attachment_bytes", "tls_certificates")
+    __slots__ = ("version", "max_body_bytes", "read_default", "read_max", "max_queued_messages", "timezone", "history_keep_days", "database_bytes", "database_free_bytes", "max_database_bytes", "table_rows", "dedup_window_days", "gateway_stale_days", "compacted_through", "compacted_through_others", "stale_gateways", "compacted_at", "max_sender_bytes", "max_id_bytes", "max_frame_bytes", "grpc_max_connections", "http_max_connections", "header_read_timeout_secs", "dispatch_scope", "server_time", "disk_free_bytes", "max_attachment_bytes", "max_message_attachment_bytes", "tls_certificates", "replica", "replicas", "lease_secs")
     class TableRowsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -590,6 +590,9 @@ class ServerInfo(_message.Message):
     MAX_ATTACHMENT_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_ATTACHMENT_BYTES_FIELD_NUMBER: _ClassVar[int]
     TLS_CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECS_FIELD_NUMBER: _ClassVar[int]
     version: str
     max_body_bytes: int
     read_default: int
@@ -619,7 +622,24 @@ class ServerInfo(_message.Message):
     max_attachment_bytes: int
     max_message_attachment_bytes: int
     tls_certificates: _containers.RepeatedCompositeFieldContainer[TlsCertificate]
-    def __init__(self, version: _Optional[str] = ..., max_body_bytes: _Optional[int] = ..., read_default: _Optional[int] = ..., read_max: _Optional[int] = ..., max_queued_messages: _Optional[int] = ..., timezone: _Optional[str] = ..., history_keep_days: _Optional[int] = ..., database_bytes: _Optional[int] = ..., database_free_bytes: _Optional[int] = ..., max_database_bytes: _Optional[int] = ..., table_rows: _Optional[_Mapping[str, int]] = ..., dedup_window_days: _Optional[int] = ..., gateway_stale_days: _Optional[int] = ..., compacted_through: _Optional[_Mapping[str, int]] = ..., compacted_through_others: _Optional[int] = ..., stale_gateways: _Optional[_Iterable[str]] = ..., compacted_at: _Optional[str] = ..., max_sender_bytes: _Optional[int] = ..., max_id_bytes: _Optional[int] = ..., max_frame_bytes: _Optional[int] = ..., grpc_max_connections: _Optional[int] = ..., http_max_connections: _Optional[int] = ..., header_read_timeout_secs: _Optional[int] = ..., dispatch_scope: _Optional[str] = ..., server_time: _Optional[str] = ..., disk_free_bytes: _Optional[int] = ..., max_attachment_bytes: _Optional[int] = ..., max_message_attachment_bytes: _Optional[int] = ..., tls_certificates: _Optional[_Iterable[_Union[TlsCertificate, _Mapping]]] = ...) -> None: ...
+    replica: str
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaInfo]
+    lease_secs: int
+    def __init__(self, version: _Optional[str] = ..., max_body_bytes: _Optional[int] = ..., read_default: _Optional[int] = ..., read_max: _Optional[int] = ..., max_queued_messages: _Optional[int] = ..., timezone: _Optional[str] = ..., history_keep_days: _Optional[int] = ..., database_bytes: _Optional[int] = ..., database_free_bytes: _Optional[int] = ..., max_database_bytes: _Optional[int] = ..., table_rows: _Optional[_Mapping[str, int]] = ..., dedup_window_days: _Optional[int] = ..., gateway_stale_days: _Optional[int] = ..., compacted_through: _Optional[_Mapping[str, int]] = ..., compacted_through_others: _Optional[int] = ..., stale_gateways: _Optional[_Iterable[str]] = ..., compacted_at: _Optional[str] = ..., max_sender_bytes: _Optional[int] = ..., max_id_bytes: _Optional[int] = ..., max_frame_bytes: _Optional[int] = ..., grpc_max_connections: _Optional[int] = ..., http_max_connections: _Optional[int] = ..., header_read_timeout_secs: _Optional[int] = ..., dispatch_scope: _Optional[str] = ..., server_time: _Optional[str] = ..., disk_free_bytes: _Optional[int] = ..., max_attachment_bytes: _Optional[int] = ..., max_message_attachment_bytes: _Optional[int] = ..., tls_certificates: _Optional[_Iterable[_Union[TlsCertificate, _Mapping]]] = ..., replica: _Optional[str] = ..., replicas: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ..., lease_secs: _Optional[int] = ...) -> None: ...
+
+class ReplicaInfo(_message.Message):
+    __slots__ = ("id", "name", "started_at", "alive", "sessions")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ALIVE_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    started_at: str
+    alive: bool
+    sessions: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., started_at: _Optional[str] = ..., alive: _Optional[bool] = ..., sessions: _Optional[int] = ...) -> None: ...
 
 class TlsCertificate(_message.Message):
     __slots__ = ("subject", "not_after")
