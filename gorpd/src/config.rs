@@ -66,6 +66,9 @@ pub struct Flags {
     /// Seconds a replica's registration holds without renewal: a dead replica's sessions are taken over after at most this long [default: 15].
     #[arg(long, env = "GORP_LEASE_SECS", value_name = "SECONDS")]
     pub lease_secs: Option<u64>,
+    /// Directory of stored attachments; replicas share one [default: <data-dir>/files].
+    #[arg(long, env = "GORP_FILES_DIR", value_name = "DIR")]
+    pub files_dir: Option<PathBuf>,
     /// gRPC listen address [default: 127.0.0.1:7730].
     #[arg(long, env = "GORP_GRPC_ADDR", value_name = "HOST:PORT")]
     pub grpc_addr: Option<SocketAddr>,
@@ -115,6 +118,7 @@ struct FileConfig {
     store_url: Option<String>,
     replica_name: Option<String>,
     lease_secs: Option<u64>,
+    files_dir: Option<PathBuf>,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
     workspace_root: Option<PathBuf>,
@@ -318,6 +322,8 @@ pub struct Config {
     pub replica_name: String,
     /// Seconds a replica's registration holds without renewal (Postgres only).
     pub lease_secs: u64,
+    /// Where attachments' bytes are stored (replicas share one).
+    pub files_dir: PathBuf,
     /// gRPC listen address.
     pub grpc_addr: SocketAddr,
     /// Web adapter listen address.
@@ -397,6 +403,7 @@ impl Config {
         let data_dir = data_dir.into();
         Self {
             workspace_root: data_dir.join("workspaces"),
+            files_dir: data_dir.join(crate::files::FILES_DIR),
             data_dir,
             store_url: None,
             replica_name: default_replica_name(),
@@ -448,6 +455,7 @@ impl Config {
         config.store_url = flags.store_url.clone().or(file.store_url);
         config.replica_name = flags.replica_name.clone().or(file.replica_name).unwrap_or(config.replica_name);
         config.lease_secs = flags.lease_secs.or(file.lease_secs).unwrap_or(config.lease_secs);
+        config.files_dir = flags.files_dir.clone().or(file.files_dir).unwrap_or(config.files_dir);
         config.grpc_addr = flags.grpc_addr.or(file.grpc_addr).unwrap_or(config.grpc_addr);
         config.http_addr = flags.http_addr.or(file.http_addr).unwrap_or(config.http_addr);
         config.workspace_root = flags.workspace_root.clone().or(file.workspace_root).unwrap_or(config.workspace_root);

@@ -244,6 +244,7 @@ impl Gorpd {
             retention_every: Duration::from_secs(config.retention_every_secs),
             dispatch_scopes: config.dispatch_scopes.clone(),
             file_limits: config.file_limits,
+            files_dir: config.files_dir.clone(),
             replica: replica_settings,
         };
         let bus = match store.engine() {

@@ -71,9 +71,12 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// The files under `data_dir/files`, with these limits (directories are made on first write).
-    pub fn new(data_dir: &Path, limits: FileLimits) -> Self {
-        Self { root: data_dir.join(FILES_DIR), limits }
+    /// The files under `root` (`files_dir`, by default `<data_dir>/files`),
+    /// with these limits (directories are made on first write). Replicas may
+    /// share one root: files are written under a temporary name and renamed
+    /// to their content's address, so writers of the same file never clash.
+    pub fn new(root: &Path, limits: FileLimits) -> Self {
+        Self { root: root.to_path_buf(), limits }
     }
 
     /// The limits in force.

@@ -2,7 +2,7 @@ use super::*;
 use std::collections::HashSet;
 
 fn store(dir: &tempfile::TempDir) -> FileStore {
-    FileStore::new(dir.path(), FileLimits { max_file_bytes: 1000, max_message_bytes: 1500 })
+    FileStore::new(&dir.path().join(super::FILES_DIR), FileLimits { max_file_bytes: 1000, max_message_bytes: 1500 })
 }
 
 /// Every regular file under the files folder (stored and partial).

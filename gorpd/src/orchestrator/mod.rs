@@ -94,6 +94,8 @@ pub struct OrchestratorConfig {
     pub dispatch_scopes: DispatchScopes,
     /// Size limits of attachments.
     pub file_limits: crate::files::FileLimits,
+    /// Where attachments' bytes are stored.
+    pub files_dir: PathBuf,
     /// Set when this gorpd is one of the replicas on a Postgres store.
     pub replica: Option<ReplicaSettings>,
 }
@@ -174,7 +176,7 @@ impl Orchestrator {
         let max_queued_messages = config.max_queued_messages;
         let (intake_tx, intake_rx) = mpsc::channel(intake::QUEUE);
         let bindings = bindings::Bindings::from_pairs(store.bindings().await?);
-        let files = crate::files::FileStore::new(store.data_dir(), config.file_limits);
+        let files = crate::files::FileStore::new(&config.files_dir, config.file_limits);
         let replica = config.replica.clone().map(replicas::Replica::new);
         let orchestrator = Self {
             inner: Arc::new(Inner {

@@ -11,22 +11,33 @@ use gorpd::testing::{HangOrEcho, TestServer, runs_on_postgres, test_config};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Replica `name` on the database `url` (the first one's, when `None`), with HangOrEcho as the agent.
-async fn replica(name: &str, url: Option<&str>) -> (TestServer, String) {
+/// What replicas share: the database and the files directory.
+#[derive(Clone)]
+struct Shared {
+    url: String,
+    files_dir: std::path::PathBuf,
+}
+
+/// Replica `name` on what the first one uses (when `None`, this is the first), with HangOrEcho as the agent.
+async fn replica(name: &str, shared: Option<&Shared>) -> (TestServer, Shared) {
     let temp = tempfile::tempdir().unwrap();
     let mut config = test_config(temp.path());
-    config.store_url = Some(match url {
-        Some(url) => url.to_owned(),
-        None => gorpd::store::test_store_url(temp.path()).expect("runs on Postgres"),
-    });
+    let shared = match shared {
+        Some(shared) => shared.clone(),
+        None => Shared {
+            url: gorpd::store::test_store_url(temp.path()).expect("runs on Postgres"),
+            files_dir: temp.path().join("shared-files"),
+        },
+    };
+    config.store_url = Some(shared.url.clone());
+    config.files_dir = shared.files_dir.clone();
     config.replica_name = name.to_owned();
     config.lease_secs = 2;
     config.default_agent = "hang-or-echo".into();
-    let url = config.store_url.clone().unwrap();
     let backends = gorpd::agent_backends(&config).with("hang-or-echo", HangOrEcho);
     let mut server = TestServer::start_with(config, backends).await;
     server.keep_dir(temp);
-    (server, url)
+    (server, shared)
 }
 
 /// Which replica owns each session, by replica name.
@@ -49,8 +60,8 @@ async fn two_replicas_answer_each_message_once_whichever_received_it() {
         eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
         return;
     }
-    let (a, url) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&url)).await;
+    let (a, shared) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&shared)).await;
     // One session created through each replica, both bound on both platforms.
     a.control().create_session(create("one")).await.unwrap();
     b.control().create_session(create("two")).await.unwrap();
@@ -128,8 +139,8 @@ async fn a_stopping_replica_hands_its_sessions_over_and_its_running_turn_is_repo
         eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
         return;
     }
-    let (a, url) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&url)).await;
+    let (a, shared) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&shared)).await;
     a.control().create_session(create("work")).await.unwrap();
     a.control().bind_session(bind("tg", "w", "work")).await.unwrap();
     let mut chat_a = Chat::open(&mut a.admin_bus(), "tg").await;
@@ -162,8 +173,8 @@ async fn tokens_made_on_one_replica_work_on_the_other_and_revoking_ends_their_st
         eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
         return;
     }
-    let (a, url) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&url)).await;
+    let (a, shared) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&shared)).await;
     let request =
         pb::CreateTokenRequest { name: "tg-gw".into(), kind: pb::TokenKind::Gateway as i32, platform: "tg".into() };
     let created = a.control().create_token(request).await.unwrap().into_inner();
@@ -188,8 +199,8 @@ async fn a_permission_request_is_answered_through_another_replica_and_a_cancel_r
         eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
         return;
     }
-    let (a, url) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&url)).await;
+    let (a, shared) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&shared)).await;
     a.control().create_session(create("writer")).await.unwrap();
     a.control().bind_session(bind("tg", "w", "writer")).await.unwrap();
     a.control().bind_session(bind("sl", "w", "writer")).await.unwrap();
@@ -230,8 +241,8 @@ async fn an_answer_streams_to_a_gateway_connected_to_another_replica() {
         eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
         return;
     }
-    let (a, url) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&url)).await;
+    let (a, shared) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&shared)).await;
     a.control().create_session(create("stream")).await.unwrap();
     a.control().bind_session(bind("tg", "s", "stream")).await.unwrap();
     let mut on_b = Subscriber::open_live(&mut b.admin_bus(), "tg", "tg-on-b").await;
@@ -250,6 +261,33 @@ async fn an_answer_streams_to_a_gateway_connected_to_another_replica() {
     // Chunks are best effort and travel apart from the answer: the last ones may come after it.
     assert!(!streamed.is_empty() && answer.text.starts_with(&streamed), "a's chunks reached b's gateway: {streamed:?}");
     assert_eq!(owners(&b).await.get("stream").map(String::as_str), Some("a"));
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_file_sent_through_one_replica_reaches_the_turn_on_the_other_through_the_shared_files_dir() {
+    if !runs_on_postgres() {
+        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
+        return;
+    }
+    let (a, shared) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&shared)).await;
+    a.control().create_session(create("files")).await.unwrap();
+    a.control().bind_session(bind("tg", "f", "files")).await.unwrap();
+    a.control().bind_session(bind("sl", "f", "files")).await.unwrap();
+    let mut telegram = Chat::open(&mut a.admin_bus(), "tg").await;
+    assert_eq!(telegram.ask("f", "hello").await, "echo: hello", "a owns the session");
+    let mut slack = Chat::open(&mut b.admin_bus(), "sl").await;
+    within(slack.response()).await;
+
+    let bytes = b"notes from slack".to_vec();
+    let uploaded = b.client().await.upload(std::io::Cursor::new(bytes.clone()), bytes.len() as u64).await.unwrap();
+    let file = pb::Attachment { name: "notes.txt".into(), sha256: uploaded.sha256.clone(), ..Default::default() };
+    let answer = slack.say_with("f", "look", vec![file]).await;
+    assert!(answer.text.starts_with("echo: look\n[attached file notes.txt"), "{}", answer.text);
+    assert_eq!(owners(&b).await.get("files").map(String::as_str), Some("a"), "the turn ran on a");
+    assert_eq!(a.client().await.download(&uploaded.sha256).await.unwrap(), bytes, "a serves what b stored");
     b.stop().await.unwrap();
     a.stop().await.unwrap();
 }
