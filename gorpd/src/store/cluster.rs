@@ -245,8 +245,17 @@ impl Store {
     }
 
     /// Takes `session`'s lease unless a live replica other than this one
-    /// holds it; true when this replica holds it now.
+    /// holds it; true when this replica holds it now. (A read first: a lease
+    /// held elsewhere, the common case, costs no write.)
     pub async fn acquire_lease(&self, session: &str) -> StoreResult<bool> {
+        let me = self.me()?;
+        let held_elsewhere = format!(
+            "SELECT 1 AS held FROM session_leases l WHERE l.session_name = ? AND l.replica <> ? AND {}",
+            lease_is_live("l")
+        );
+        if self.reads.optional(&held_elsewhere, params![session, me], |row| row.integer("held")).await?.is_some() {
+            return Ok(false);
+        }
         let sql = format!(
             "INSERT INTO session_leases (session_name, replica) VALUES (?, ?)
              ON CONFLICT (session_name) DO UPDATE SET replica = EXCLUDED.replica
@@ -254,7 +263,7 @@ impl Store {
              RETURNING replica",
             lease_is_live("session_leases")
         );
-        let taken = self.reads.rows(&sql, params![session, self.me()?], |row| row.text("replica")).await?;
+        let taken = self.reads.rows(&sql, params![session, me], |row| row.text("replica")).await?;
         Ok(!taken.is_empty())
     }
 
@@ -275,14 +284,18 @@ impl Store {
     /// first, each with whether it is a command already applied.
     pub async fn claim_pending(&self) -> StoreResult<Vec<(Inbound, bool)>> {
         let me = self.me()?;
-        let sql = format!(
-            "UPDATE messages SET replica = ?1 WHERE state = 'pending'
-             AND (replica IS NULL OR (replica <> ?1 AND NOT EXISTS (
-                 SELECT 1 FROM replicas r WHERE r.id = messages.replica AND r.expires_at > {NOW_MS})))
-             RETURNING id"
+        let orphaned = format!(
+            "state = 'pending' AND (replica IS NULL OR (replica <> ?1 AND NOT EXISTS (
+                 SELECT 1 FROM replicas r WHERE r.id = messages.replica AND r.expires_at > {NOW_MS})))"
         );
+        // Read first: the claim is a write, and almost always there is nothing to claim.
+        let any = format!("SELECT 1 AS found FROM messages WHERE {orphaned} LIMIT 1");
+        if self.reads.optional(&any, params![me], |row| row.integer("found")).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let claim = format!("UPDATE messages SET replica = ?1 WHERE {orphaned} RETURNING id");
         let ids =
-            self.write(move |connection| connection.query_rows(&sql, params![me], |row| row.integer("id"))).await?;
+            self.write(move |connection| connection.query_rows(&claim, params![me], |row| row.integer("id"))).await?;
         self.pending_by_id(ids).await
     }
 
