@@ -265,7 +265,11 @@ impl Gorpd {
         .await?;
         let logins = web::Logins::restore(config.web_password_hash.clone(), store.clone()).await?;
         let replica = match store.replica() {
-            Some(_) => Some(replica::spawn(orchestrator.clone(), auth.clone(), shutdown.clone(), &tasks)),
+            Some(_) => {
+                let edges =
+                    replica::Edges { orchestrator: orchestrator.clone(), auth: auth.clone(), logins: logins.clone() };
+                Some(replica::spawn(edges, shutdown.clone(), &tasks))
+            }
             None => None,
         };
         Ok(Self {

@@ -63,17 +63,24 @@ impl Stopped {
     }
 }
 
+/// What acts on the other replicas' notices.
+#[derive(Debug, Clone)]
+pub struct Edges {
+    /// Sessions, bindings, turns, the bus.
+    pub orchestrator: Orchestrator,
+    /// Tokens.
+    pub auth: Authenticator,
+    /// Web login sessions.
+    pub logins: crate::web::Logins,
+}
+
 /// Starts the driver's tasks, which run until `shutdown`.
-pub fn spawn(
-    orchestrator: Orchestrator,
-    auth: Authenticator,
-    shutdown: CancellationToken,
-    tasks: &TaskTracker,
-) -> Stopped {
+pub fn spawn(edges: Edges, shutdown: CancellationToken, tasks: &TaskTracker) -> Stopped {
     let stopped = Stopped::default();
+    let orchestrator = edges.orchestrator.clone();
     let lease = orchestrator.config().replica.as_ref().expect("a replica has replica settings").lease;
-    tasks.spawn(keep_registration(orchestrator.clone(), lease, stopped.clone(), shutdown.clone()));
-    tasks.spawn(listen(orchestrator, auth, shutdown));
+    tasks.spawn(keep_registration(orchestrator, lease, stopped.clone(), shutdown.clone()));
+    tasks.spawn(listen(edges, shutdown));
     stopped
 }
 
@@ -120,8 +127,8 @@ async fn keep_registration(orchestrator: Orchestrator, lease: Duration, stopped:
 }
 
 /// Hears the other replicas until `shutdown`, listening again whenever the connection fails.
-async fn listen(orchestrator: Orchestrator, auth: Authenticator, shutdown: CancellationToken) {
-    let store = orchestrator.store().clone();
+async fn listen(edges: Edges, shutdown: CancellationToken) {
+    let store = edges.orchestrator.store().clone();
     let me = store.replica().expect("joined before listening").to_owned();
     loop {
         let mut listener = match store.listen().await {
@@ -134,7 +141,7 @@ async fn listen(orchestrator: Orchestrator, auth: Authenticator, shutdown: Cance
                 }
             }
         };
-        catch_up(&orchestrator, &auth).await;
+        catch_up(&edges).await;
         loop {
             let received = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -144,13 +151,13 @@ async fn listen(orchestrator: Orchestrator, auth: Authenticator, shutdown: Cance
                 Ok(Some(notification)) => {
                     if let Some(notice) = Notice::parse(notification.channel(), notification.payload(), &me) {
                         tracing::debug!(?notice, "notice from another replica");
-                        act_on(&orchestrator, &auth, notice).await;
+                        act_on(&edges, notice).await;
                     }
                 }
                 Ok(None) => {
                     // The connection dropped; the next `try_recv` reconnects. What was sent meanwhile is lost.
                     tracing::warn!("the connection listening to the other replicas dropped; reading the store again");
-                    catch_up(&orchestrator, &auth).await;
+                    catch_up(&edges).await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "listening to the other replicas failed; listening again");
@@ -162,20 +169,23 @@ async fn listen(orchestrator: Orchestrator, auth: Authenticator, shutdown: Cance
 }
 
 /// Hands one notice to whoever acts on it.
-async fn act_on(orchestrator: &Orchestrator, auth: &Authenticator, notice: Notice) {
+async fn act_on(edges: &Edges, notice: Notice) {
     match notice {
-        Notice::Tokens => reload_tokens(auth).await,
-        other => orchestrator.on_replica_notice(other).await,
+        Notice::Tokens => reload_tokens(&edges.auth).await,
+        Notice::Logout(id_sha256) => edges.logins.forget(&id_sha256),
+        other => edges.orchestrator.on_replica_notice(other).await,
     }
 }
 
-/// Reads everything notifications would have announced.
-async fn catch_up(orchestrator: &Orchestrator, auth: &Authenticator) {
+/// Reads everything notifications would have announced (a logout missed
+/// meanwhile is not: that session lasts here until it expires).
+async fn catch_up(edges: &Edges) {
+    let orchestrator = &edges.orchestrator;
     orchestrator.bus().log_changed();
     if let Err(error) = orchestrator.reload_bindings().await {
         tracing::warn!(%error, "could not reload the bindings");
     }
-    reload_tokens(auth).await;
+    reload_tokens(&edges.auth).await;
     if let Err(error) = orchestrator.take_over_orphans().await {
         tracing::warn!(%error, "taking over the work of stopped replicas failed; the next renewal retries");
     }

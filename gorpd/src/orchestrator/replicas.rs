@@ -221,8 +221,8 @@ impl Orchestrator {
                 self.answer_forwarded(&payload).await;
                 Ok(())
             }
-            // Tokens are the authenticator's; the replica driver gives them to it.
-            Notice::Tokens => Ok(()),
+            // Tokens and web logins are the edges'; the replica driver gives them to those.
+            Notice::Tokens | Notice::Logout(_) => Ok(()),
         };
         if let Err(error) = outcome {
             tracing::warn!(%error, "acting on another replica's notice failed");

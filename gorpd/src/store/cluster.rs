@@ -130,6 +130,8 @@ pub enum Notice {
     Permission(String),
     /// A chunk of an answer in progress on another replica, serialised.
     Chunk(String),
+    /// A web login session ended (by the SHA-256 of its cookie).
+    Logout(String),
 }
 
 impl Notice {
@@ -153,6 +155,7 @@ impl Notice {
             }
             (CONTROL_CHANNEL, "left") => Some(Self::Left),
             (CONTROL_CHANNEL, "permission") => Some(Self::Permission(rest.to_owned())),
+            (CONTROL_CHANNEL, "logout") => Some(Self::Logout(rest.to_owned())),
             _ => None,
         }
     }

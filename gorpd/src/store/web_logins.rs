@@ -35,9 +35,26 @@ impl Store {
         let id_sha256 = id_sha256.to_owned();
         self.write(move |connection| {
             connection.execute("DELETE FROM web_logins WHERE id_sha256 = ?", params![id_sha256])?;
+            connection.announce(super::Announcement::Control(format!("logout {id_sha256}")));
             Ok(())
         })
         .await
+    }
+
+    /// The live login session with this cookie hash, if any (another replica may have started it).
+    pub async fn web_login(&self, id_sha256: &str) -> StoreResult<Option<WebLoginRow>> {
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+        self.reads
+            .optional(
+                "SELECT * FROM web_logins WHERE id_sha256 = ? AND expires_at > ?",
+                params![id_sha256, now],
+                |row| WebLoginRow {
+                    id_sha256: row.text("id_sha256"),
+                    csrf: row.text("csrf"),
+                    expires_at: parse_time(&row.text("expires_at")),
+                },
+            )
+            .await
     }
 
     /// Drops expired login sessions and returns the others.

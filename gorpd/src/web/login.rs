@@ -134,10 +134,23 @@ impl Logins {
         self.lock().link_secrets.remove(secret)
     }
 
-    /// The CSRF token of a live session.
-    fn csrf_of(&self, id: &str) -> Option<String> {
-        let inner = self.lock();
-        inner.sessions.get(&key(id)).filter(|s| s.expires > Instant::now()).map(|s| s.csrf.clone())
+    /// The CSRF token of a live session; one this gorpd does not know is
+    /// looked up in the store (another replica may have started it).
+    async fn csrf_of(&self, id: &str) -> Option<String> {
+        let known = self.lock().sessions.get(&key(id)).filter(|s| s.expires > Instant::now()).map(|s| s.csrf.clone());
+        if known.is_some() {
+            return known;
+        }
+        let row = self.store.as_ref()?.web_login(&key(id)).await.ok()??;
+        let left = (row.expires_at - Utc::now()).to_std().unwrap_or_default();
+        let session = LoginSession { csrf: row.csrf.clone(), expires: Instant::now() + left, flash: None };
+        self.lock().sessions.insert(row.id_sha256, session);
+        Some(row.csrf)
+    }
+
+    /// Forgets a session another replica ended (by its cookie's SHA-256).
+    pub fn forget(&self, id_sha256: &str) {
+        self.lock().sessions.remove(id_sha256);
     }
 
     async fn end_session(&self, id: &str) {
@@ -213,9 +226,9 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The login session of a request, if it has a live one.
-pub(super) fn session_of(state: &WebState, headers: &HeaderMap) -> Option<ApiSession> {
+pub(super) async fn session_of(state: &WebState, headers: &HeaderMap) -> Option<ApiSession> {
     let id = cookie_value(headers)?;
-    let csrf = state.logins.csrf_of(&id)?;
+    let csrf = state.logins.csrf_of(&id).await?;
     Some(ApiSession { id, csrf })
 }
 
@@ -223,7 +236,7 @@ impl FromRequestParts<WebState> for ApiSession {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
-        session_of(state, &parts.headers).ok_or(WebError::Unauthorized)
+        session_of(state, &parts.headers).await.ok_or(WebError::Unauthorized)
     }
 }
 
@@ -235,7 +248,7 @@ impl FromRequestParts<WebState> for PageSession {
     type Rejection = Redirect;
 
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
-        session_of(state, &parts.headers).map(PageSession).ok_or_else(|| Redirect::to("/login"))
+        session_of(state, &parts.headers).await.map(PageSession).ok_or_else(|| Redirect::to("/login"))
     }
 }
 

@@ -25,7 +25,7 @@ fn gateway_labels(gateway_id: &str, platform: &str) -> Labels {
 
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(state): State<WebState>, headers: HeaderMap) -> Result<impl IntoResponse, WebError> {
-    if session_of(&state, &headers).is_none() && !has_admin_token(&state, &headers) {
+    if session_of(&state, &headers).await.is_none() && !has_admin_token(&state, &headers) {
         return Err(WebError::Unauthorized);
     }
     let mut out = Exposition::default();

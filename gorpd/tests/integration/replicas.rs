@@ -291,3 +291,25 @@ async fn a_file_sent_through_one_replica_reaches_the_turn_on_the_other_through_t
     b.stop().await.unwrap();
     a.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_web_login_works_on_every_replica_and_a_logout_ends_it_on_all() {
+    if !runs_on_postgres() {
+        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
+        return;
+    }
+    let (a, shared) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&shared)).await;
+    let on_a = crate::web::Browser::login(&a).await;
+    let on_b = on_a.at(&b);
+    assert!(on_b.page("/").await.contains(&on_a.csrf), "b knows the session a started");
+    let out = on_a.post("/logout", &[("csrf", on_a.csrf.as_str())]).await;
+    assert_eq!(out.status(), reqwest::StatusCode::SEE_OTHER);
+    eventually(|| {
+        let on_b = &on_b;
+        async move { (on_b.get("/").await.status() == reqwest::StatusCode::SEE_OTHER).then_some(()) }
+    })
+    .await;
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}

@@ -44,6 +44,11 @@ impl Browser {
         browser
     }
 
+    /// The same login session, used on `server` (another replica).
+    pub(crate) fn at(&self, server: &TestServer) -> Self {
+        Self { base: format!("http://{}", server.http_addr), cookie: self.cookie.clone(), csrf: self.csrf.clone() }
+    }
+
     pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         http().get(format!("{}{path}", self.base)).header("cookie", &self.cookie).send().await.unwrap()
     }
