@@ -134,24 +134,22 @@ impl Authenticator {
     /// Reads the tokens again (another replica created or revoked some): new
     /// ones are accepted, revoked ones refused and the streams they opened ended.
     pub async fn reload(&self) -> Result<(), AuthError> {
-        let current: HashMap<String, Principal> = self
-            .store
-            .tokens()
-            .await?
-            .into_iter()
-            .filter(|t| t.revoked_at.is_none())
-            .map(|t| (t.secret_sha256, principal_of(&t.kind)))
-            .collect();
-        let mut valid = self.valid.write().expect("token lock");
-        valid.retain(|hash, (_, revocation)| {
-            let keep = current.contains_key(hash);
-            if !keep {
-                revocation.0.cancel();
+        // Only what the rows say changes the cache: a token created here
+        // after this read is not in them and stays valid.
+        let rows = self.store.tokens().await?;
+        let mut valid = self.valid.write().expect("token cache lock");
+        for row in rows {
+            match row.revoked_at {
+                Some(_) => {
+                    if let Some((_, revocation)) = valid.remove(&row.secret_sha256) {
+                        revocation.0.cancel();
+                    }
+                }
+                None => {
+                    let principal = principal_of(&row.kind);
+                    valid.entry(row.secret_sha256).or_insert_with(|| (principal, Revocation::default()));
+                }
             }
-            keep
-        });
-        for (hash, principal) in current {
-            valid.entry(hash).or_insert_with(|| (principal, Revocation::default()));
         }
         Ok(())
     }

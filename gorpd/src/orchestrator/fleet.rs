@@ -109,6 +109,10 @@ impl Orchestrator {
         if let Some(actor) = self.inner.actors.lock().await.remove(name) {
             actor.cancel.cancel();
         }
+        if let Some(replica) = &self.inner.replica {
+            // The store dropped its lease with it.
+            replica.disown(name);
+        }
         // A session created later under the same name must not inherit this agent process.
         self.inner.backends.stop_session(name);
         for channel in &unbound {

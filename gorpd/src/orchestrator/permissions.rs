@@ -216,8 +216,9 @@ impl Orchestrator {
     ) -> OrchestratorResult<String> {
         let unknown = || invalid(format!("no pending permission request {id}"));
         let session = self.session_of(origin).ok_or_else(unknown)?;
+        // Its turn runs here (the request would be known) or nowhere: nothing to forward.
         let (running, _) = self.inner.store.session_activity(&session).await?;
-        if !running {
+        if !running || self.runs_here(&session) {
             return Err(unknown());
         }
         let forwarded = ForwardedAnswer {

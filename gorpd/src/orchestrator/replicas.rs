@@ -59,6 +59,11 @@ impl Replica {
         self.owned.lock().expect("owned lock").contains(session)
     }
 
+    /// Forgets owning `session` (deleted, or the store says otherwise).
+    pub(super) fn disown(&self, session: &str) {
+        self.owned.lock().expect("owned lock").remove(session);
+    }
+
     /// Marks `message` handed to a local actor; false when it was already.
     pub(super) fn hand(&self, message: i64) -> bool {
         self.handed.lock().expect("handed lock").insert(message)
@@ -158,6 +163,9 @@ impl Orchestrator {
             self.resume_pending(message, applied).await?;
         }
         for session in self.inner.store.sessions_without_owner().await? {
+            // Owned here by memory but not by the store (its lease lapsed or went with a
+            // deletion): the store decides, so it is taken again.
+            self.replica().disown(&session);
             self.claim_session(&session, None).await;
         }
         for (session, message) in self.inner.store.queued_for_replica().await? {
@@ -243,15 +251,20 @@ impl Orchestrator {
             actor.cancel.cancel();
         }
         self.inner.backends.stop_session(session);
-        self.replica().owned.lock().expect("owned lock").remove(session);
+        self.replica().disown(session);
         if let Err(error) = self.reload_bindings().await {
             tracing::warn!(%error, "could not reload the bindings");
         }
     }
 
+    /// Whether this replica owns `session` (so its turns run here).
+    pub(super) fn runs_here(&self, session: &str) -> bool {
+        self.inner.replica.as_ref().is_none_or(|replica| replica.owns(session))
+    }
+
     /// Whether `session` has a turn running on some replica (for `!cancel` on a replica that does not own it).
     pub(super) async fn running_elsewhere(&self, session: &str) -> OrchestratorResult<bool> {
-        if self.inner.replica.is_none() {
+        if self.runs_here(session) {
             return Ok(false);
         }
         Ok(!self.inner.store.inbound_of_session(session, InboundState::Running).await?.is_empty())

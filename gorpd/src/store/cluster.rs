@@ -385,13 +385,10 @@ impl Store {
             .await
     }
 
-    /// Forgets replicas dead for longer than `after`, and the leases of sessions that no longer exist.
+    /// Forgets replicas dead for longer than `after` (their leases count as free already).
     pub async fn forget_dead_replicas(&self, after: Duration) -> StoreResult<()> {
         let sql = format!("DELETE FROM replicas WHERE expires_at < {NOW_MS} - ?");
         self.reads.execute(&sql, params![after.as_millis() as i64]).await?;
-        self.reads
-            .execute("DELETE FROM session_leases WHERE session_name NOT IN (SELECT name FROM sessions)", &[])
-            .await?;
         Ok(())
     }
 

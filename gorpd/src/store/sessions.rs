@@ -98,6 +98,8 @@ impl Store {
             if deleted == 0 {
                 return Err(StoreError::NotFound);
             }
+            // A session made later under this name starts without an owner.
+            connection.execute("DELETE FROM session_leases WHERE session_name = ?", params![name])?;
             dropped.sort_by_key(|inbound| inbound.id);
             connection.announce(Announcement::deleted(&name));
             connection.announce(Announcement::bindings());

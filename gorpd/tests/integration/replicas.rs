@@ -313,3 +313,32 @@ async fn a_web_login_works_on_every_replica_and_a_logout_ends_it_on_all() {
     b.stop().await.unwrap();
     a.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_session_deleted_through_one_replica_and_made_again_is_answered_through_either() {
+    if !runs_on_postgres() {
+        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
+        return;
+    }
+    let (a, shared) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&shared)).await;
+    let mut telegram = Chat::open(&mut a.admin_bus(), "tg").await;
+    let mut slack = Chat::open(&mut b.admin_bus(), "sl").await;
+    for round in 0..3 {
+        // Made through b, owned by a (its first message came through a), deleted through b.
+        b.control().create_session(create("again")).await.unwrap();
+        b.control().bind_session(bind("tg", "x", "again")).await.unwrap();
+        b.control().bind_session(bind("sl", "x", "again")).await.unwrap();
+        assert_eq!(telegram.ask("x", &format!("first {round}")).await, format!("echo: first {round}"));
+        assert_eq!(within(slack.response()).await.text, format!("echo: first {round}"));
+        assert_eq!(slack.ask("x", &format!("second {round}")).await, format!("echo: second {round}"));
+        assert_eq!(within(telegram.response()).await.text, format!("echo: second {round}"));
+        b.control().delete_session(pb::DeleteSessionRequest { name: "again".into() }).await.unwrap();
+        for chat in [&mut telegram, &mut slack] {
+            assert!(within(chat.response()).await.text.contains("was deleted"));
+        }
+        assert!(owners(&a).await.is_empty(), "the lease went with the session");
+    }
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}
