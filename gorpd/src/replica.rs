@@ -120,6 +120,10 @@ async fn keep_registration(orchestrator: Orchestrator, lease: Duration, stopped:
         if let Err(error) = orchestrator.take_over_orphans().await {
             tracing::warn!(%error, "taking over the work of stopped replicas failed; retrying");
         }
+        match store.replicas().await {
+            Ok(replicas) => orchestrator.bus().set_peers(replicas.iter().filter(|r| r.alive).count() > 1),
+            Err(error) => tracing::warn!(%error, "could not list the replicas"),
+        }
         if let Err(error) = store.forget_dead_replicas(FORGET_DEAD_AFTER).await {
             tracing::warn!(%error, "could not forget dead replicas");
         }
@@ -130,6 +134,7 @@ async fn keep_registration(orchestrator: Orchestrator, lease: Duration, stopped:
 async fn listen(edges: Edges, shutdown: CancellationToken) {
     let store = edges.orchestrator.store().clone();
     let me = store.replica().expect("joined before listening").to_owned();
+    let mut announced = false;
     loop {
         let mut listener = match store.listen().await {
             Ok(listener) => listener,
@@ -142,6 +147,10 @@ async fn listen(edges: Edges, shutdown: CancellationToken) {
             }
         };
         catch_up(&edges).await;
+        if !announced {
+            // The others start passing chunks on to this replica now, not at their next renewal.
+            announced = store.notify(&crate::store::Announcement::joined()).await.is_ok();
+        }
         loop {
             let received = tokio::select! {
                 _ = shutdown.cancelled() => return,

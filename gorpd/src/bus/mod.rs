@@ -74,6 +74,8 @@ pub struct Bus {
     follower: Option<Arc<tokio::sync::Notify>>,
     /// Passes chunks on to the other replicas (Postgres).
     relay: Option<tokio::sync::mpsc::Sender<Arc<Chunk>>>,
+    /// Whether another replica is alive (the replica driver keeps it current); chunks are passed on only then.
+    peers: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Bus {
@@ -81,7 +83,7 @@ impl Bus {
     pub fn with_capacity(store: Store, capacity: usize) -> Self {
         let (live, _) = broadcast::channel(capacity);
         let (activity, _) = broadcast::channel(capacity);
-        Self { store, live, activity, counters: Arc::default(), follower: None, relay: None }
+        Self { store, live, activity, counters: Arc::default(), follower: None, relay: None, peers: Arc::default() }
     }
 
     /// Like [`Bus::with_capacity`], with the live feed read back from the
@@ -98,6 +100,11 @@ impl Bus {
         let (store, live, activity) = (bus.store.clone(), bus.live.clone(), bus.activity.clone());
         tasks.spawn(follower::follow(store, live, activity, wake, shutdown));
         bus
+    }
+
+    /// Whether other replicas are alive, so chunks are passed on to them.
+    pub fn set_peers(&self, alive: bool) {
+        self.peers.store(alive, Ordering::Relaxed);
     }
 
     /// A chunk another replica passed on (see [`relay`]).
@@ -154,7 +161,7 @@ impl Bus {
     /// Sends a chunk to live subscribers (and other replicas'); nothing is stored.
     pub fn send_chunk(&self, chunk: Chunk) {
         let chunk = Arc::new(chunk);
-        if let Some(relay) = &self.relay {
+        if let Some(relay) = self.relay.as_ref().filter(|_| self.peers.load(Ordering::Relaxed)) {
             // Best effort: when the relay is behind, other replicas miss this chunk, never the answer.
             let _ = relay.try_send(chunk.clone());
         }

@@ -225,6 +225,10 @@ impl Orchestrator {
                 Ok(())
             }
             Notice::Left => self.take_over_orphans().await,
+            Notice::Joined => {
+                self.inner.bus.set_peers(true);
+                Ok(())
+            }
             Notice::Permission(payload) => {
                 self.answer_forwarded(&payload).await;
                 Ok(())

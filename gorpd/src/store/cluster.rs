@@ -65,6 +65,11 @@ impl Announcement {
         Self::Control(format!("permission {answer}"))
     }
 
+    /// This replica started and listens.
+    pub(crate) fn joined() -> Self {
+        Self::Control("joined".to_owned())
+    }
+
     /// Tokens were created or revoked.
     pub(crate) fn tokens() -> Self {
         Self::Control("tokens".to_owned())
@@ -126,6 +131,8 @@ pub enum Notice {
     },
     /// A replica stopped and gave up its sessions.
     Left,
+    /// A replica started (and listens).
+    Joined,
     /// An answer to a permission request (the replica whose turn waits resolves it).
     Permission(String),
     /// A chunk of an answer in progress on another replica, serialised.
@@ -154,6 +161,7 @@ impl Notice {
                 Some(Self::Cancel { session: session.to_owned(), by: by.to_owned() })
             }
             (CONTROL_CHANNEL, "left") => Some(Self::Left),
+            (CONTROL_CHANNEL, "joined") => Some(Self::Joined),
             (CONTROL_CHANNEL, "permission") => Some(Self::Permission(rest.to_owned())),
             (CONTROL_CHANNEL, "logout") => Some(Self::Logout(rest.to_owned())),
             _ => None,
@@ -245,6 +253,20 @@ impl Store {
         let payload = announcement.payload(&me);
         self.reads.execute("SELECT pg_notify(?, ?)", params![announcement.channel(), payload]).await?;
         Ok(())
+    }
+
+    /// Sends best-effort `announcements` (chunks) in one round trip, in
+    /// order, without waiting for the commit to reach the disk: losing them
+    /// in a crash loses nothing that was promised.
+    pub(crate) async fn notify_unsynced(&self, announcements: &[Announcement]) -> StoreResult<()> {
+        let me = self.me()?;
+        let mut script = String::from("BEGIN; SET LOCAL synchronous_commit = off; ");
+        for announcement in announcements {
+            script.push_str(&announcement.notify_sql(&me));
+            script.push_str("; ");
+        }
+        script.push_str("COMMIT");
+        self.reads.execute_script(script).await
     }
 
     /// Takes `session`'s lease unless a live replica other than this one

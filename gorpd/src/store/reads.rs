@@ -78,6 +78,17 @@ impl Readers {
         }
     }
 
+    /// Runs `script` (statements without parameters) in one round trip (Postgres only).
+    pub(super) async fn execute_script(&self, script: String) -> StoreResult<()> {
+        match self {
+            Self::Sqlite(_) => Err(StoreError::Unsupported("only Postgres is written outside the writer")),
+            Self::Postgres(pool) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(pool).await?;
+                Ok(())
+            }
+        }
+    }
+
     /// A connection of its own for `LISTEN` (Postgres only).
     pub(super) async fn listener(&self) -> StoreResult<sqlx::postgres::PgListener> {
         match self {

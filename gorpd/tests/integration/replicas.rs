@@ -246,8 +246,12 @@ async fn an_answer_streams_to_a_gateway_connected_to_another_replica() {
     a.control().create_session(create("stream")).await.unwrap();
     a.control().bind_session(bind("tg", "s", "stream")).await.unwrap();
     let mut on_b = Subscriber::open_live(&mut b.admin_bus(), "tg", "tg-on-b").await;
-    // Published through a, so a owns the session and runs the turn.
+    // Published through a, so a owns the session and runs the turn. The
+    // first answer makes sure a heard that b started (b announces it), so the
+    // second streams to b from its first chunk.
     let mut publisher = Publisher::open(&mut a.admin_bus()).await.unwrap();
+    publisher.publish(message("tg", "s", "m0", "warm up")).await;
+    assert_eq!(on_b.response().await.text, "echo: warm up");
     publisher.publish(message("tg", "s", "m1", "one two three four five")).await;
     let mut streamed = String::new();
     let answer = loop {
