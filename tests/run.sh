@@ -108,13 +108,19 @@ cargo fmt --all -- --check
 log "running the tests"
 cargo test --workspace --locked
 
+# The test binaries the run above built whose artifact matches the jq
+# condition $1, run directly: no second build with other features.
+built_tests() {
+    cargo test --workspace --locked --no-run --message-format=json 2>/dev/null \
+        | jq -r "select(.reason == \"compiler-artifact\" and .executable != null and .profile.test
+                        and ($1)) | .executable"
+}
+
 log "gorpd's unit and integration tests again, with the store on Postgres"
-# The binaries the run above built, run directly: no second build with other features.
 pg_start
-cargo test --workspace --locked --no-run --message-format=json 2>/dev/null \
-    | jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test
-                    and (.package_id | test("/gorpd#"))) | .executable' \
-    | while read -r tests; do (cd gorpd && "$tests") || exit 1; done
+built_tests '.package_id | test("/gorpd#")' | while read -r tests; do (cd gorpd && "$tests") || exit 1; done
+log "the replica tests: several gorpd processes on one Postgres"
+built_tests '.target.name == "e2e"' | while read -r tests; do (cd tests && "$tests" replicas::) || exit 1; done
 pg_stop
 
 log "the Python client package: stubs match the protos, tests against a real gorpd"

@@ -8,8 +8,9 @@
 //! endpoint (or with one nobody listens on) nothing is exported and the
 //! answer still arrives.
 
-use crate::chat_gateways::{TELEGRAM_BOT, TELEGRAM_CHAT};
-use gorp_fakes::{FakeTelegram, GatewayProcess, Log, profile_binary};
+use crate::chat_gateways::{TELEGRAM_BOT, TELEGRAM_CHAT, Upstream, telegram_gateway};
+use crate::gorpd_process::{self, Gorpd};
+use gorp_fakes::{FakeTelegram, GatewayProcess, profile_binary};
 use gorp_proto::v1::delivery::Kind;
 use gorpd::testing::clients::{Subscriber, bind, create, until};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
@@ -92,38 +93,19 @@ impl Collector {
     }
 }
 
-/// The real gorpd binary, its session agent the scripted ACP agent.
-struct Gorpd {
-    process: GatewayProcess,
-    url: String,
-    admin_token: String,
-}
-
-impl Gorpd {
-    /// Starts gorpd in `dir`, exporting to `otlp` when given (`--otlp-endpoint`).
-    async fn start(dir: &Path, otlp: Option<&str>) -> Self {
-        let agent = profile_binary("gorp-test-agent");
-        let config = format!(
-            "grpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\ndefault_agent = \"test\"\n\
-             [agents.test]\nkind = \"acp\"\ncommand = {agent:?}\nprompt_template = \"{{text}}\"\n",
-            agent = agent.display().to_string(),
-        );
-        std::fs::write(dir.join("gorpd.toml"), config).unwrap();
-        let mut command = Command::new(profile_binary("gorpd"));
-        command.arg("--config").arg(dir.join("gorpd.toml")).arg("--data-dir").arg(dir.join("data"));
-        if let Some(endpoint) = otlp {
-            command.args(["--otlp-endpoint", endpoint]);
-        }
-        let (process, log) = GatewayProcess::spawn_logged(quiet(command));
-        until(|| log.contains("gorpd is serving")).await;
-        let url = format!("http://{}", field(&log, "gorpd is serving", "grpc"));
-        let admin_token = std::fs::read_to_string(field(&log, "gorpd is serving", "admin_token")).unwrap();
-        Self { process, url, admin_token: admin_token.trim().to_owned() }
+/// The real gorpd binary in `dir`, its session agent the scripted ACP agent,
+/// exporting to `otlp` when given (`--otlp-endpoint`).
+async fn start_gorpd(dir: &Path, otlp: Option<&str>) -> Gorpd {
+    let agent = profile_binary("gorp-test-agent");
+    let config = format!(
+        "default_agent = \"test\"\n[agents.test]\nkind = \"acp\"\ncommand = {agent:?}\nprompt_template = \"{{text}}\"\n",
+        agent = agent.display().to_string(),
+    );
+    let mut command = gorpd_process::command(dir, "data", &config);
+    if let Some(endpoint) = otlp {
+        command.args(["--otlp-endpoint", endpoint]);
     }
-
-    async fn client(&self) -> gorp_client::Client {
-        gorp_client::Client::builder(&self.url).token(self.admin_token.clone()).connect().await.unwrap()
-    }
+    Gorpd::spawn("gorpd", quiet(command)).await
 }
 
 /// `command` with no OpenTelemetry settings from the test's environment, logging at info.
@@ -136,25 +118,16 @@ fn quiet(mut command: Command) -> Command {
     command
 }
 
-/// The value of `key=` on the first log line containing `needle`.
-fn field(log: &Log, needle: &str, key: &str) -> String {
-    let line = log.find(needle).unwrap();
-    let start = line.find(&format!(" {key}=")).unwrap_or_else(|| panic!("no {key}= in {line}")) + key.len() + 2;
-    line[start..].split(' ').next().unwrap().to_owned()
-}
-
 /// `gorp-telegram` against `gorpd` and `telegram`, exporting to `otlp` through
 /// the standard `OTEL_EXPORTER_OTLP_ENDPOINT` when given.
-async fn telegram_gateway(gorpd: &Gorpd, telegram: &FakeTelegram, dir: &Path, otlp: Option<&str>) -> GatewayProcess {
-    let token = gorpd.client().await.create_gateway_token("telegram-gw", "telegram").await.unwrap();
-    let mut command = Command::new(profile_binary("gorp-telegram"));
-    command
-        .env("GORP_GORPD", &gorpd.url)
-        .env("GORP_TOKEN", token)
-        .env("GORP_TELEGRAM_TOKEN", TELEGRAM_BOT)
-        .env("GORP_TELEGRAM_API_URL", telegram.url())
-        .env("GORP_TELEGRAM_STATE_DIR", dir.join("telegram-state"));
-    let mut command = quiet(command);
+async fn exporting_telegram_gateway(
+    gorpd: &Gorpd,
+    telegram: &FakeTelegram,
+    dir: &Path,
+    otlp: Option<&str>,
+) -> GatewayProcess {
+    let upstream = Upstream { url: gorpd.url.clone(), token: gorpd.gateway_token("telegram").await };
+    let mut command = quiet(telegram_gateway(telegram, &upstream, dir));
     if let Some(endpoint) = otlp {
         command.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
     }
@@ -183,9 +156,9 @@ async fn one_trace_follows_a_telegram_message_through_gorpd_and_the_agent_and_ba
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::default();
     let endpoint = collector.start().await;
-    let gorpd = Gorpd::start(dir.path(), Some(&endpoint)).await;
+    let gorpd = start_gorpd(dir.path(), Some(&endpoint)).await;
     let telegram = FakeTelegram::start(TELEGRAM_BOT).await;
-    let gateway = telegram_gateway(&gorpd, &telegram, dir.path(), Some(&endpoint)).await;
+    let gateway = exporting_telegram_gateway(&gorpd, &telegram, dir.path(), Some(&endpoint)).await;
 
     assert_eq!(ask_and_approve(&gorpd, &telegram).await, "permission granted: allow");
     // gorpctl's call joins the trace too (its span is the root), and so does the answer it caused.
@@ -196,7 +169,7 @@ async fn one_trace_follows_a_telegram_message_through_gorpd_and_the_agent_and_ba
     until(|| telegram.texts(TELEGRAM_CHAT).iter().any(|t| t.ends_with(": told by gorpctl"))).await;
     // Both stop cleanly and export what they still hold (the agent's span ends with its process).
     gateway.stop().await;
-    gorpd.process.stop().await;
+    gorpd.stop().await;
 
     let spans = collector.spans();
     let command =
@@ -260,9 +233,9 @@ async fn without_an_endpoint_nothing_is_exported_and_an_unreachable_one_fails_no
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let nobody = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let gorpd = Gorpd::start(dir.path(), None).await;
+    let gorpd = start_gorpd(dir.path(), None).await;
     let telegram = FakeTelegram::start(TELEGRAM_BOT).await;
-    let gateway = telegram_gateway(&gorpd, &telegram, dir.path(), Some(&nobody)).await;
+    let gateway = exporting_telegram_gateway(&gorpd, &telegram, dir.path(), Some(&nobody)).await;
 
     assert_eq!(ask_and_approve(&gorpd, &telegram).await, "permission granted: allow");
     // Without export gorpd keeps no trace context: the responses in its log carry none.
@@ -281,6 +254,6 @@ async fn without_an_endpoint_nothing_is_exported_and_an_unreachable_one_fails_no
     }
     assert!(responses >= 3, "the notices and the answer were replayed ({responses})");
     gateway.stop().await;
-    gorpd.process.stop().await;
+    gorpd.stop().await;
     assert!(collector.spans().is_empty(), "nothing was exported: {:#?}", collector.spans());
 }

@@ -1,5 +1,7 @@
-//! A gateway binary under test, as an operator runs it: a child process
-//! (killed if the test drops it) that must stop cleanly on SIGTERM.
+//! A binary under test (a gateway, or gorpd itself), as an operator runs
+//! it: a child process in its own process group, which the test can SIGKILL
+//! as a crash and which dies with its whole group if the test drops it (also
+//! on a panic); a clean stop on SIGTERM is expected to exit 0.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -22,21 +24,26 @@ pub fn profile_binary(name: &str) -> PathBuf {
     path
 }
 
-/// A running gateway binary; killed if dropped.
+/// A running binary in its own process group; the group is killed if dropped.
 pub struct GatewayProcess {
     child: Child,
+    /// The process group (the child's pid), until the child was reaped.
+    group: Option<u32>,
 }
 
 impl GatewayProcess {
-    /// Starts `command` with no stdin; panics naming `command` if it cannot start.
+    /// Starts `command` with no stdin in a new process group; panics naming
+    /// `command` if it cannot start.
     pub fn spawn(mut command: Command) -> Self {
         let program = command.as_std().get_program().to_string_lossy().into_owned();
         let child = command
             .stdin(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-        Self { child }
+        let group = child.id();
+        Self { child, group }
     }
 
     /// Starts `command` like [`GatewayProcess::spawn`] and collects its log
@@ -61,9 +68,33 @@ impl GatewayProcess {
         self.child.id()
     }
 
-    /// Ends the process with SIGKILL (a crash: nothing is flushed) and reaps it.
+    /// Its exit status once it has exited (it is reaped then, so the group
+    /// is no longer killed on drop), `None` while it runs.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.try_wait().expect("check on the process");
+        if status.is_some() {
+            self.group = None;
+        }
+        status
+    }
+
+    /// Ends the process and everything it started with SIGKILL to its
+    /// process group (a crash: nothing is flushed), and reaps it.
     pub async fn kill(mut self) {
-        self.child.kill().await.expect("SIGKILL the gateway");
+        self.kill_group();
+        self.child.wait().await.expect("reap the killed process");
+        self.group = None;
+    }
+
+    /// SIGKILL to the process group, if it may still have members.
+    fn kill_group(&self) {
+        if let Some(group) = self.group {
+            // `kill -KILL -- -PGID`: every process of the group, the child first among them.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 
     /// Sends SIGTERM and expects a clean exit (status 0) within 30 s.
@@ -75,7 +106,15 @@ impl GatewayProcess {
             .await
             .expect("the gateway stops within 30 s of SIGTERM")
             .expect("wait for the gateway");
+        // Reaped: its pid, and so the group id, may belong to another process now.
+        self.group = None;
         assert!(exit.success(), "the gateway exited with {exit}");
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        self.kill_group();
     }
 }
 
@@ -87,6 +126,11 @@ impl Log {
     /// Whether a line containing `needle` was written.
     pub fn contains(&self, needle: &str) -> bool {
         self.find(needle).is_some()
+    }
+
+    /// Every line written so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The first line containing `needle`, if one was written.
