@@ -119,8 +119,9 @@ built_tests() {
 log "gorpd's unit and integration tests again, with the store on Postgres"
 pg_start
 built_tests '.package_id | test("/gorpd#")' | while read -r tests; do (cd gorpd && "$tests") || exit 1; done
-log "the replica tests: several gorpd processes on one Postgres"
-built_tests '.target.name == "e2e"' | while read -r tests; do (cd tests && "$tests" replicas::) || exit 1; done
+log "the replica tests: several gorpd processes on one Postgres (the takeover time is in their output)"
+built_tests '.target.name == "e2e"' \
+    | while read -r tests; do (cd tests && "$tests" replicas:: --show-output) || exit 1; done
 pg_stop
 
 log "the Python client package: stubs match the protos, tests against a real gorpd"

@@ -106,7 +106,7 @@ fn echo(text: &str) -> String {
     format!("echo: {text}")
 }
 
-/// `session`'s last `count` history entries of `role`, oldest first, read through `control`.
+/// The texts of `session`'s history entries of `role` (of its last 100), oldest first, read through `control`.
 async fn history(control: &Control, session: &str, role: &str) -> Vec<String> {
     let request = pb::ReadHistoryRequest { session: session.into(), count: 100 };
     let entries = control.clone().read_history(request).await.unwrap().into_inner().entries;
@@ -127,7 +127,7 @@ async fn gorpctl(url: &str, token: &str, args: &[&str]) -> String {
     stdout.into_owned()
 }
 
-/// One session's chats in test 1: a Telegram DM and a Slack DM.
+/// One session's chats in the first test: a Telegram DM and a Slack DM.
 struct Chats {
     session: String,
     telegram_user: i64,
@@ -237,7 +237,7 @@ async fn two_replicas_answer_every_message_exactly_once() {
     b.stop().await;
 }
 
-/// Test 1's second half: `!list` on A, `!status` and `!tell` on B (for a
+/// The first test's second half: `!list` on A, `!status` and `!tell` on B (for a
 /// session A may own), `gorpctl tell` and `session list` on either.
 async fn dispatch_and_gorpctl_work_on_either_replica(a: &Gorpd, b: &Gorpd, gateways: &ChatGateways, chats: &[Chats]) {
     let (telegram, slack) = (&gateways.telegram, &gateways.slack);
