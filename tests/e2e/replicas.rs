@@ -50,11 +50,17 @@ impl Cluster {
         self.dir.path()
     }
 
-    /// Starts replica `name` (its replica_name too) with `settings` (TOML lines) besides the shared store and lease.
+    /// Starts replica `name` (its replica_name too) with `settings` (TOML
+    /// lines) besides what replicas share, as README "Scaling out" sets them
+    /// up: the store, the lease, and the files and workspaces directories.
     async fn replica(&self, name: &str, settings: &str) -> Gorpd {
+        let shared = self.dir().join("shared");
         let config = format!(
-            "store_url = \"{}\"\nlease_secs = {LEASE_SECS}\nreplica_name = \"{name}\"\n{settings}\n",
-            self.store_url
+            "store_url = \"{}\"\nlease_secs = {LEASE_SECS}\nreplica_name = \"{name}\"\n\
+             files_dir = {:?}\nworkspace_root = {:?}\n{settings}\n",
+            self.store_url,
+            shared.join("files").display().to_string(),
+            shared.join("workspaces").display().to_string(),
         );
         Gorpd::spawn(name, gorpd_process::command(self.dir(), name, &config)).await
     }
@@ -125,6 +131,18 @@ async fn gorpctl(url: &str, token: &str, args: &[&str]) -> String {
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "gorpctl {args:?}: {stdout}{stderr}");
     stdout.into_owned()
+}
+
+/// `gorpctl --json info` through `urls` (one, or several separated by
+/// commas): which replica answered, and each registered replica's name with
+/// whether it is alive.
+async fn replicas_info(urls: &str, token: &str) -> (String, Vec<(String, bool)>) {
+    let info: serde_json::Value = serde_json::from_str(&gorpctl(urls, token, &["--json", "info"]).await).unwrap();
+    let replicas = info["replicas"].as_array().unwrap_or_else(|| panic!("no replicas in {info}"));
+    let mut replicas: Vec<(String, bool)> =
+        replicas.iter().map(|r| (r["name"].as_str().unwrap().to_owned(), r["alive"].as_bool().unwrap())).collect();
+    replicas.sort();
+    (info["replica"].as_str().unwrap_or_default().to_owned(), replicas)
 }
 
 /// One session's chats in the first test: a Telegram DM and a Slack DM.
@@ -282,6 +300,11 @@ async fn dispatch_and_gorpctl_work_on_either_replica(a: &Gorpd, b: &Gorpd, gatew
         let listed = gorpctl(&gorpd.url, &gorpd.admin_token, &["session", "list"]).await;
         assert!(["s0", "s1", "s2"].iter().all(|s| listed.contains(s)), "{listed}");
     }
+    // Given both URLs, gorpctl uses the first; either lists both replicas alive.
+    let alive = vec![("a".to_owned(), true), ("b".to_owned(), true)];
+    let (answering, replicas) = replicas_info(&format!("{},{}", a.url, b.url), &b.admin_token).await;
+    assert_eq!((answering.as_str(), &replicas), ("a", &alive));
+    assert_eq!(replicas_info(&b.url, &a.admin_token).await, ("b".to_owned(), alive));
 }
 
 /// Replicas A and B (lease 2 s, echo slowed to a 10 s turn); the session's
@@ -399,6 +422,14 @@ async fn a_gateway_fails_over_to_a_live_replica_without_losing_or_repeating_a_de
     sender.await.unwrap();
     until_within(ANSWERS_WITHIN, "the gateway connects to B", || b.log.contains(subscribed)).await;
     (12..16).for_each(say);
+    // gorpctl given both URLs moves on to B too, which shows A stopped once its lease ran out.
+    let both_urls = both.url.clone();
+    let (answering, replicas) = within_limit(ANSWERS_WITHIN, "gorpctl info shows A stopped", || async {
+        let (answering, replicas) = replicas_info(&both_urls, &b.admin_token).await;
+        replicas.contains(&("a".to_owned(), false)).then_some((answering, replicas))
+    })
+    .await;
+    assert_eq!((answering.as_str(), replicas), ("b", vec![("a".to_owned(), false), ("b".to_owned(), true)]));
 
     let expected: Vec<String> = std::iter::once(echo("owner")).chain((0..16).map(|i| echo(&format!("m{i}")))).collect();
     until_within(ANSWERS_WITHIN, "every answer", || delivered(expected.len())).await;
