@@ -63,7 +63,7 @@ pub struct Flags {
     /// This replica's name among several gorpd on one Postgres store [default: the host name].
     #[arg(long, env = "GORP_REPLICA_NAME", value_name = "NAME")]
     pub replica_name: Option<String>,
-    /// Seconds a replica's registration holds without renewal: a dead replica's sessions are taken over after at most this long [default: 15].
+    /// Seconds a replica's registration holds without renewal: a dead replica's sessions are taken over 2/3 to 4/3 of this long after it died [default: 15].
     #[arg(long, env = "GORP_LEASE_SECS", value_name = "SECONDS")]
     pub lease_secs: Option<u64>,
     /// Directory of stored attachments; replicas share one [default: <data-dir>/files].

@@ -33,7 +33,8 @@ pub struct ReplicaSettings {
     /// Shown to operators (`replica_name`, by default the host name).
     pub name: String,
     /// How long a registration holds without renewal: a dead replica's
-    /// sessions are taken over after at most this long.
+    /// sessions are taken over 2/3 to 4/3 of this long after it died (its
+    /// registration expires, then another replica's next check, every third).
     pub lease: Duration,
 }
 
