@@ -40,6 +40,17 @@ async fn replica(name: &str, shared: Option<&Shared>) -> (TestServer, Shared) {
     (server, shared)
 }
 
+/// Replicas "a" and "b" on one database; `None` (the test is skipped) when the run is not on Postgres.
+async fn two_replicas() -> Option<(TestServer, TestServer)> {
+    if !runs_on_postgres() {
+        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
+        return None;
+    }
+    let (a, shared) = replica("a", None).await;
+    let (b, _) = replica("b", Some(&shared)).await;
+    Some((a, b))
+}
+
 /// Which replica owns each session, by replica name.
 async fn owners(server: &TestServer) -> HashMap<String, String> {
     let replicas = server.store.replicas().await.unwrap();
@@ -56,12 +67,7 @@ async fn owners(server: &TestServer) -> HashMap<String, String> {
 
 #[tokio::test]
 async fn two_replicas_answer_each_message_once_whichever_received_it() {
-    if !runs_on_postgres() {
-        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
-        return;
-    }
-    let (a, shared) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&shared)).await;
+    let Some((a, b)) = two_replicas().await else { return };
     // One session created through each replica, both bound on both platforms.
     a.control().create_session(create("one")).await.unwrap();
     b.control().create_session(create("two")).await.unwrap();
@@ -135,12 +141,7 @@ async fn two_replicas_answer_each_message_once_whichever_received_it() {
 
 #[tokio::test]
 async fn a_stopping_replica_hands_its_sessions_over_and_its_running_turn_is_reported_interrupted() {
-    if !runs_on_postgres() {
-        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
-        return;
-    }
-    let (a, shared) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&shared)).await;
+    let Some((a, b)) = two_replicas().await else { return };
     a.control().create_session(create("work")).await.unwrap();
     a.control().bind_session(bind("tg", "w", "work")).await.unwrap();
     let mut chat_a = Chat::open(&mut a.admin_bus(), "tg").await;
@@ -169,12 +170,7 @@ async fn a_stopping_replica_hands_its_sessions_over_and_its_running_turn_is_repo
 
 #[tokio::test]
 async fn tokens_made_on_one_replica_work_on_the_other_and_revoking_ends_their_streams() {
-    if !runs_on_postgres() {
-        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
-        return;
-    }
-    let (a, shared) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&shared)).await;
+    let Some((a, b)) = two_replicas().await else { return };
     let request =
         pb::CreateTokenRequest { name: "tg-gw".into(), kind: pb::TokenKind::Gateway as i32, platform: "tg".into() };
     let created = a.control().create_token(request).await.unwrap().into_inner();
@@ -195,12 +191,7 @@ async fn tokens_made_on_one_replica_work_on_the_other_and_revoking_ends_their_st
 
 #[tokio::test]
 async fn a_permission_request_is_answered_through_another_replica_and_a_cancel_reaches_the_owner() {
-    if !runs_on_postgres() {
-        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
-        return;
-    }
-    let (a, shared) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&shared)).await;
+    let Some((a, b)) = two_replicas().await else { return };
     a.control().create_session(create("writer")).await.unwrap();
     a.control().bind_session(bind("tg", "w", "writer")).await.unwrap();
     a.control().bind_session(bind("sl", "w", "writer")).await.unwrap();
@@ -237,12 +228,7 @@ async fn a_permission_request_is_answered_through_another_replica_and_a_cancel_r
 
 #[tokio::test]
 async fn an_answer_streams_to_a_gateway_connected_to_another_replica() {
-    if !runs_on_postgres() {
-        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
-        return;
-    }
-    let (a, shared) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&shared)).await;
+    let Some((a, b)) = two_replicas().await else { return };
     a.control().create_session(create("stream")).await.unwrap();
     a.control().bind_session(bind("tg", "s", "stream")).await.unwrap();
     let mut on_b = Subscriber::open_live(&mut b.admin_bus(), "tg", "tg-on-b").await;
@@ -271,12 +257,7 @@ async fn an_answer_streams_to_a_gateway_connected_to_another_replica() {
 
 #[tokio::test]
 async fn a_file_sent_through_one_replica_reaches_the_turn_on_the_other_through_the_shared_files_dir() {
-    if !runs_on_postgres() {
-        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
-        return;
-    }
-    let (a, shared) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&shared)).await;
+    let Some((a, b)) = two_replicas().await else { return };
     a.control().create_session(create("files")).await.unwrap();
     a.control().bind_session(bind("tg", "f", "files")).await.unwrap();
     a.control().bind_session(bind("sl", "f", "files")).await.unwrap();
@@ -298,12 +279,7 @@ async fn a_file_sent_through_one_replica_reaches_the_turn_on_the_other_through_t
 
 #[tokio::test]
 async fn a_web_login_works_on_every_replica_and_a_logout_ends_it_on_all() {
-    if !runs_on_postgres() {
-        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
-        return;
-    }
-    let (a, shared) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&shared)).await;
+    let Some((a, b)) = two_replicas().await else { return };
     let on_a = crate::web::Browser::login(&a).await;
     let on_b = on_a.at(&b);
     assert!(on_b.page("/").await.contains(&on_a.csrf), "b knows the session a started");
@@ -320,12 +296,7 @@ async fn a_web_login_works_on_every_replica_and_a_logout_ends_it_on_all() {
 
 #[tokio::test]
 async fn a_session_deleted_through_one_replica_and_made_again_is_answered_through_either() {
-    if !runs_on_postgres() {
-        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
-        return;
-    }
-    let (a, shared) = replica("a", None).await;
-    let (b, _) = replica("b", Some(&shared)).await;
+    let Some((a, b)) = two_replicas().await else { return };
     let mut telegram = Chat::open(&mut a.admin_bus(), "tg").await;
     let mut slack = Chat::open(&mut b.admin_bus(), "sl").await;
     for round in 0..3 {
