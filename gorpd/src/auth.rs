@@ -71,6 +71,9 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 pub struct Authenticator {
     store: Store,
     valid: Arc<RwLock<HashMap<String, (Principal, Revocation)>>>,
+    /// Hashes of tokens known revoked (revocation is for ever): a reload
+    /// that read the rows before a revocation never brings one back.
+    revoked: Arc<RwLock<std::collections::HashSet<String>>>,
 }
 
 /// Fires when the token a request was made with is revoked.
@@ -128,7 +131,7 @@ impl Authenticator {
             .filter(|t| t.revoked_at.is_none())
             .map(|t| (t.secret_sha256, (principal_of(&t.kind), Revocation::default())))
             .collect();
-        Ok(Self { store, valid: Arc::new(RwLock::new(valid)) })
+        Ok(Self { store, valid: Arc::new(RwLock::new(valid)), revoked: Arc::default() })
     }
 
     /// Reads the tokens again (another replica created or revoked some): new
@@ -137,21 +140,30 @@ impl Authenticator {
         // Only what the rows say changes the cache: a token created here
         // after this read is not in them and stays valid.
         let rows = self.store.tokens().await?;
-        let mut valid = self.valid.write().expect("token cache lock");
         for row in rows {
             match row.revoked_at {
-                Some(_) => {
-                    if let Some((_, revocation)) = valid.remove(&row.secret_sha256) {
-                        revocation.0.cancel();
-                    }
-                }
+                Some(_) => self.forget_revoked(&row.secret_sha256),
                 None => {
-                    let principal = principal_of(&row.kind);
-                    valid.entry(row.secret_sha256).or_insert_with(|| (principal, Revocation::default()));
+                    let revoked = self.revoked.read().expect("token cache lock");
+                    let mut valid = self.valid.write().expect("token cache lock");
+                    if !revoked.contains(&row.secret_sha256) {
+                        let principal = principal_of(&row.kind);
+                        valid.entry(row.secret_sha256).or_insert_with(|| (principal, Revocation::default()));
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Refuses a revoked token from now on and ends the streams it opened.
+    fn forget_revoked(&self, secret_sha256: &str) {
+        let mut revoked = self.revoked.write().expect("token cache lock");
+        revoked.insert(secret_sha256.to_owned());
+        if let Some((_, revocation)) = self.valid.write().expect("token cache lock").remove(secret_sha256) {
+            // Streams opened with this token end now, not at their next reconnect.
+            revocation.0.cancel();
+        }
     }
 
     /// Makes sure `<data_dir>/admin.token` holds a valid admin token, creating
@@ -218,10 +230,7 @@ impl Authenticator {
             StoreError::NotFound => AuthError::UnknownToken(id),
             other => other.into(),
         })?;
-        if let Some((_, revocation)) = self.valid.write().expect("token cache lock").remove(&row.secret_sha256) {
-            // Streams opened with this token end now, not at their next reconnect.
-            revocation.0.cancel();
-        }
+        self.forget_revoked(&row.secret_sha256);
         tracing::info!(token = id, "token revoked");
         Ok(row)
     }

@@ -12,6 +12,7 @@
 //! order and a read never sees a later one without the earlier ones.
 
 use super::LiveEvent;
+use super::gate::ChunkGate;
 use crate::domain::Activity;
 use crate::store::Store;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub(super) async fn follow(
     store: Store,
     live: broadcast::Sender<LiveEvent>,
     activity: broadcast::Sender<Activity>,
+    gate: Arc<ChunkGate>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
@@ -39,6 +41,7 @@ pub(super) async fn follow(
             0
         }
     };
+    gate.start_at(&live, sent);
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -48,7 +51,7 @@ pub(super) async fn follow(
             _ = wake.notified() => {}
             _ = poll.tick() => {}
         }
-        sent = send_new(&store, &live, &activity, sent).await;
+        sent = send_new(&store, &live, &activity, &gate, sent).await;
     }
 }
 
@@ -57,6 +60,7 @@ async fn send_new(
     store: &Store,
     live: &broadcast::Sender<LiveEvent>,
     activity: &broadcast::Sender<Activity>,
+    gate: &ChunkGate,
     mut sent: u64,
 ) -> u64 {
     loop {
@@ -72,7 +76,7 @@ async fn send_new(
             sent = response.seq;
             let response = Arc::new(response);
             // No receivers is fine: subscribers replay from the log.
-            let _ = live.send(LiveEvent::Response(response.clone()));
+            gate.send_final(live, response.clone());
             let _ = activity.send(Activity::Response(response));
         }
         if !full {

@@ -15,6 +15,7 @@
 //! replica's responses in `seq` order.
 
 mod follower;
+mod gate;
 mod relay;
 mod subscription;
 
@@ -73,7 +74,11 @@ pub struct Bus {
     /// Wakes the log follower (Postgres); `None`: commits are sent live directly.
     follower: Option<Arc<tokio::sync::Notify>>,
     /// Passes chunks on to the other replicas (Postgres).
-    relay: Option<tokio::sync::mpsc::Sender<Arc<Chunk>>>,
+    relay: Option<tokio::sync::mpsc::Sender<relay::Relayed>>,
+    /// Orders chunks after the finals the follower sends (Postgres).
+    gate: Option<Arc<gate::ChunkGate>>,
+    /// The last `seq` this gorpd committed (what a chunk made now comes after).
+    last_committed: Arc<AtomicU64>,
     /// Whether another replica is alive (the replica driver keeps it current); chunks are passed on only then.
     peers: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -83,7 +88,17 @@ impl Bus {
     pub fn with_capacity(store: Store, capacity: usize) -> Self {
         let (live, _) = broadcast::channel(capacity);
         let (activity, _) = broadcast::channel(capacity);
-        Self { store, live, activity, counters: Arc::default(), follower: None, relay: None, peers: Arc::default() }
+        Self {
+            store,
+            live,
+            activity,
+            counters: Arc::default(),
+            follower: None,
+            relay: None,
+            gate: None,
+            last_committed: Arc::default(),
+            peers: Arc::default(),
+        }
     }
 
     /// Like [`Bus::with_capacity`], with the live feed read back from the
@@ -96,9 +111,15 @@ impl Bus {
     ) -> Self {
         let wake = Arc::new(tokio::sync::Notify::new());
         let relay = relay::spawn(store.clone(), shutdown.clone(), tasks);
-        let bus = Self { follower: Some(wake.clone()), relay: Some(relay), ..Self::with_capacity(store, capacity) };
+        let gate = Arc::new(gate::ChunkGate::default());
+        let bus = Self {
+            follower: Some(wake.clone()),
+            relay: Some(relay),
+            gate: Some(gate.clone()),
+            ..Self::with_capacity(store, capacity)
+        };
         let (store, live, activity) = (bus.store.clone(), bus.live.clone(), bus.activity.clone());
-        tasks.spawn(follower::follow(store, live, activity, wake, shutdown));
+        tasks.spawn(follower::follow(store, live, activity, gate, wake, shutdown));
         bus
     }
 
@@ -109,11 +130,9 @@ impl Bus {
 
     /// A chunk another replica passed on (see [`relay`]).
     pub fn chunk_from_replica(&self, payload: &str) {
-        match relay::parse(payload) {
-            Some(chunk) => {
-                let _ = self.live.send(LiveEvent::Chunk(Arc::new(chunk)));
-            }
-            None => tracing::debug!("a chunk from another replica could not be read"),
+        match (relay::parse(payload), &self.gate) {
+            (Some(relayed), Some(gate)) => gate.offer(&self.live, relayed.after, Arc::new(relayed.chunk)),
+            _ => tracing::debug!("a chunk from another replica could not be read"),
         }
     }
 
@@ -128,7 +147,7 @@ impl Bus {
     /// live; `None` when a guarded commit found its message no longer running.
     pub async fn append(&self, new: NewResponse, commit: Commit) -> StoreResult<Option<Arc<Response>>> {
         let (live, activity, counters) = (self.live.clone(), self.activity.clone(), self.counters.clone());
-        let follower = self.follower.clone();
+        let (follower, last_committed) = (self.follower.clone(), self.last_committed.clone());
         let response = self
             .store
             .append_response(new, commit, move |response| {
@@ -139,7 +158,10 @@ impl Bus {
                 }
                 match follower {
                     // It reads this commit back from the log, in order with other replicas' commits.
-                    Some(wake) => wake.notify_one(),
+                    Some(wake) => {
+                        last_committed.fetch_max(response.seq, Ordering::SeqCst);
+                        wake.notify_one();
+                    }
                     None => {
                         // No receivers is fine: subscribers replay from the log.
                         let _ = live.send(LiveEvent::Response(response.clone()));
@@ -160,12 +182,16 @@ impl Bus {
 
     /// Sends a chunk to live subscribers (and other replicas'); nothing is stored.
     pub fn send_chunk(&self, chunk: Chunk) {
-        let chunk = Arc::new(chunk);
+        let Some(gate) = &self.gate else {
+            let _ = self.live.send(LiveEvent::Chunk(Arc::new(chunk)));
+            return;
+        };
+        let after = self.last_committed.load(Ordering::SeqCst);
         if let Some(relay) = self.relay.as_ref().filter(|_| self.peers.load(Ordering::Relaxed)) {
             // Best effort: when the relay is behind, other replicas miss this chunk, never the answer.
-            let _ = relay.try_send(chunk.clone());
+            let _ = relay.try_send(relay::Relayed { after, chunk: chunk.clone() });
         }
-        let _ = self.live.send(LiveEvent::Chunk(chunk));
+        gate.offer(&self.live, after, Arc::new(chunk));
     }
 
     /// Records a piece of activity for watchers.

@@ -11,7 +11,7 @@
 
 use crate::domain::Chunk;
 use crate::store::{Announcement, MAX_CHUNK_PAYLOAD, Store};
-use std::sync::Arc;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,9 +21,19 @@ const QUEUE: usize = 1024;
 /// Most chunks passed on in one round trip.
 const BATCH: usize = 64;
 
+/// A chunk as it travels: with the last `seq` its replica had committed
+/// when it was made, which the receiving replica's gate waits for (see `super::gate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct Relayed {
+    /// The last `seq` committed on the sending replica before the chunk.
+    pub(super) after: u64,
+    /// The chunk.
+    pub(super) chunk: Chunk,
+}
+
 /// Starts the task that passes chunks on; returns where to send them.
-pub(super) fn spawn(store: Store, shutdown: CancellationToken, tasks: &TaskTracker) -> mpsc::Sender<Arc<Chunk>> {
-    let (sender, mut chunks) = mpsc::channel::<Arc<Chunk>>(QUEUE);
+pub(super) fn spawn(store: Store, shutdown: CancellationToken, tasks: &TaskTracker) -> mpsc::Sender<Relayed> {
+    let (sender, mut chunks) = mpsc::channel::<Relayed>(QUEUE);
     tasks.spawn(async move {
         let mut waiting = Vec::with_capacity(BATCH);
         loop {
@@ -46,7 +56,7 @@ pub(super) fn spawn(store: Store, shutdown: CancellationToken, tasks: &TaskTrack
 }
 
 /// The announcement of `chunk`, unless it is too large for a notification.
-fn announcement(chunk: &Chunk) -> Option<Announcement> {
+fn announcement(chunk: &Relayed) -> Option<Announcement> {
     let payload = serde_json::to_string(chunk).expect("chunks serialise");
     if payload.len() > MAX_CHUNK_PAYLOAD {
         tracing::debug!(bytes = payload.len(), "chunk too large to pass to other replicas");
@@ -56,7 +66,7 @@ fn announcement(chunk: &Chunk) -> Option<Announcement> {
 }
 
 /// A chunk from its payload.
-pub(super) fn parse(payload: &str) -> Option<Chunk> {
+pub(super) fn parse(payload: &str) -> Option<Relayed> {
     serde_json::from_str(payload).ok()
 }
 
@@ -75,7 +85,8 @@ mod tests {
             targets: vec![ChannelRef::new("tg", "1 2")],
             reply_to: Some(MessageRef { channel: ChannelRef::new("sl", "c"), message_id: "m".into() }),
         };
-        assert_eq!(parse(&serde_json::to_string(&chunk).unwrap()), Some(chunk));
+        let relayed = Relayed { after: 7, chunk };
+        assert_eq!(parse(&serde_json::to_string(&relayed).unwrap()), Some(relayed));
         assert_eq!(parse("not json"), None);
     }
 }
