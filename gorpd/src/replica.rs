@@ -2,12 +2,14 @@
 //! registration alive, hears the other replicas, and takes over what dead
 //! ones left.
 //!
-//! - Every third of the lease it renews the registration, then claims the
+//! - Every third of the lease it renews the registration. A registration
+//!   that expired anyway (the database was unreachable, or the process
+//!   stalled, for a whole lease) may have had its sessions taken over: this
+//!   gorpd then stops with an error instead of running turns it no longer owns.
+//! - As often, in a task of its own (handing work to actors may wait for
+//!   queue room, and renewals must never wait for that), it claims the
 //!   pending messages and the sessions with work that no live replica owns
-//!   (see `orchestrator::replicas`). A registration that expired anyway (the
-//!   database was unreachable, or the process stalled, for a whole lease) may
-//!   have had its sessions taken over: this gorpd then stops with an error
-//!   instead of running turns it no longer owns.
+//!   (see `orchestrator::replicas`).
 //! - A `LISTEN` connection hears the other replicas' commits and requests
 //!   (`store::Notice`) and hands each to whoever acts on it. After it
 //!   (re)connects, everything is read again, since notifications sent while
@@ -79,16 +81,23 @@ pub fn spawn(edges: Edges, shutdown: CancellationToken, tasks: &TaskTracker) -> 
     let stopped = Stopped::default();
     let orchestrator = edges.orchestrator.clone();
     let lease = orchestrator.config().replica.as_ref().expect("a replica has replica settings").lease;
-    tasks.spawn(keep_registration(orchestrator, lease, stopped.clone(), shutdown.clone()));
+    tasks.spawn(keep_registration(orchestrator.clone(), lease, stopped.clone(), shutdown.clone()));
+    tasks.spawn(take_over_periodically(orchestrator, lease, shutdown.clone()));
     tasks.spawn(listen(edges, shutdown));
     stopped
 }
 
-/// Renews the registration and takes over orphaned work every third of the lease.
-async fn keep_registration(orchestrator: Orchestrator, lease: Duration, stopped: Stopped, shutdown: CancellationToken) {
-    let store = orchestrator.store().clone();
+/// Ticks every third of the lease (the first at once).
+fn every_third_of(lease: Duration) -> tokio::time::Interval {
     let mut ticks = tokio::time::interval(lease / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
+
+/// Renews the registration every third of the lease, and keeps the list of live replicas current.
+async fn keep_registration(orchestrator: Orchestrator, lease: Duration, stopped: Stopped, shutdown: CancellationToken) {
+    let store = orchestrator.store().clone();
+    let mut ticks = every_third_of(lease);
     let mut renewed = Instant::now();
     loop {
         tokio::select! {
@@ -117,15 +126,26 @@ async fn keep_registration(orchestrator: Orchestrator, lease: Duration, stopped:
             shutdown.cancel();
             return;
         }
-        if let Err(error) = orchestrator.take_over_orphans().await {
-            tracing::warn!(%error, "taking over the work of stopped replicas failed; retrying");
-        }
         match store.replicas().await {
             Ok(replicas) => orchestrator.bus().set_peers(replicas.iter().filter(|r| r.alive).count() > 1),
             Err(error) => tracing::warn!(%error, "could not list the replicas"),
         }
         if let Err(error) = store.forget_dead_replicas(FORGET_DEAD_AFTER).await {
             tracing::warn!(%error, "could not forget dead replicas");
+        }
+    }
+}
+
+/// Takes over the work of stopped replicas every third of the lease.
+async fn take_over_periodically(orchestrator: Orchestrator, lease: Duration, shutdown: CancellationToken) {
+    let mut ticks = every_third_of(lease);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(error) = orchestrator.take_over_orphans().await {
+            tracing::warn!(%error, "taking over the work of stopped replicas failed; retrying");
         }
     }
 }

@@ -265,6 +265,11 @@ impl Orchestrator {
     /// Hands a message to its session's local actor, starting one if the
     /// session is idle; among replicas, a message already handed is not again.
     pub(super) async fn push_turn(&self, session: &str, inbound: Inbound) {
+        // A message handed already needs no queue slot: a scan that finds it
+        // again must not wait for one (checked again below, under the lock).
+        if self.inner.replica.as_ref().is_some_and(|replica| replica.has_handed(inbound.id)) {
+            return;
+        }
         // Taken before the actors lock: actors need that lock to retire, never to run.
         let Ok(permit) = self.inner.queue_permits.clone().acquire_owned().await else { return };
         let mut actors = self.inner.actors.lock().await;

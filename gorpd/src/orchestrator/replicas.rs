@@ -60,9 +60,19 @@ impl Replica {
         self.owned.lock().expect("owned lock").contains(session)
     }
 
+    /// Remembers owning `session` (its lease is this replica's).
+    fn own(&self, session: &str) {
+        self.owned.lock().expect("owned lock").insert(session.to_owned());
+    }
+
     /// Forgets owning `session` (deleted, or the store says otherwise).
     pub(super) fn disown(&self, session: &str) {
         self.owned.lock().expect("owned lock").remove(session);
+    }
+
+    /// Whether `message` is in a local actor's queue or turn.
+    pub(super) fn has_handed(&self, message: i64) -> bool {
+        self.handed.lock().expect("handed lock").contains(&message)
     }
 
     /// Marks `message` handed to a local actor; false when it was already.
@@ -108,7 +118,7 @@ impl Orchestrator {
             Ok(true) => {
                 tracing::info!(session, replica = %replica.settings.name, "session taken over");
                 self.take_over_session(session, arriving).await;
-                replica.owned.lock().expect("owned lock").insert(session.to_owned());
+                replica.own(session);
                 if arriving.is_some() {
                     let (orchestrator, session) = (self.clone(), session.to_owned());
                     self.inner.tasks.spawn(async move { orchestrator.pull_queued(&session, None).await });
@@ -122,6 +132,27 @@ impl Orchestrator {
                 false
             }
         }
+    }
+
+    /// Takes a session the store listed without a live owner. Under the
+    /// acquiring lock the store is asked again: a lease this replica took
+    /// after the list was read stands (its turn may be running here); one
+    /// this replica owns only in memory (lapsed, or gone with a deletion) is
+    /// forgotten and the session taken again.
+    async fn reclaim_session(&self, session: &str) {
+        let replica = self.replica();
+        {
+            let _acquiring = replica.acquiring.lock().await;
+            match self.inner.store.holds_lease(session).await {
+                Ok(true) => return,
+                Ok(false) => replica.disown(session),
+                Err(error) => {
+                    tracing::warn!(%error, session, "could not check the session's lease; the next scan retries");
+                    return;
+                }
+            }
+        }
+        self.claim_session(session, None).await;
     }
 
     /// Does for one session what a restart does: its running turn (its last
@@ -164,10 +195,7 @@ impl Orchestrator {
             self.resume_pending(message, applied).await?;
         }
         for session in self.inner.store.sessions_without_owner().await? {
-            // Owned here by memory but not by the store (its lease lapsed or went with a
-            // deletion): the store decides, so it is taken again.
-            self.replica().disown(&session);
-            self.claim_session(&session, None).await;
+            self.reclaim_session(&session).await;
         }
         for (session, message) in self.inner.store.queued_for_replica().await? {
             self.push_turn(&session, message).await;
@@ -180,7 +208,7 @@ impl Orchestrator {
     pub(super) async fn recover_own(&self) -> OrchestratorResult<()> {
         for session in self.inner.store.own_sessions().await? {
             self.take_over_session(&session, None).await;
-            self.replica().owned.lock().expect("owned lock").insert(session);
+            self.replica().own(&session);
         }
         for (message, applied) in self.inner.store.own_pending().await? {
             self.resume_pending(message, applied).await?;
@@ -212,7 +240,9 @@ impl Orchestrator {
             }
             Notice::Queued(session) => {
                 if self.replica().owns(&session) {
-                    self.pull_queued(&session, None).await;
+                    // In a task: waiting for queue room (backpressure) must not hold up other notices.
+                    let orchestrator = self.clone();
+                    self.inner.tasks.spawn(async move { orchestrator.pull_queued(&session, None).await });
                 }
                 Ok(())
             }
@@ -272,6 +302,6 @@ impl Orchestrator {
         if self.runs_here(session) {
             return Ok(false);
         }
-        Ok(!self.inner.store.inbound_of_session(session, InboundState::Running).await?.is_empty())
+        Ok(self.inner.store.session_activity(session).await?.0)
     }
 }

@@ -65,6 +65,16 @@ impl Announcement {
         Self::Control(format!("permission {answer}"))
     }
 
+    /// This replica stopped and gave up its sessions.
+    pub(crate) fn left() -> Self {
+        Self::Control("left".to_owned())
+    }
+
+    /// A web login session ended (by the SHA-256 of its cookie).
+    pub(crate) fn logout(id_sha256: &str) -> Self {
+        Self::Control(format!("logout {id_sha256}"))
+    }
+
     /// This replica started and listens.
     pub(crate) fn joined() -> Self {
         Self::Control("joined".to_owned())
@@ -172,7 +182,7 @@ impl Notice {
 /// A registered replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaRow {
-    /// Its id (new at every start).
+    /// Its id (kept in its data directory's `replica.id`).
     pub id: String,
     /// Its configured name (`replica_name`, by default the host name).
     pub name: String,
@@ -244,7 +254,7 @@ impl Store {
         let me = self.me()?;
         self.reads.execute("DELETE FROM session_leases WHERE replica = ?", params![me]).await?;
         self.reads.execute("DELETE FROM replicas WHERE id = ?", params![me]).await?;
-        self.notify(&Announcement::Control("left".to_owned())).await
+        self.notify(&Announcement::left()).await
     }
 
     /// Sends `announcement` now, outside any write (a request to another replica).
@@ -290,6 +300,15 @@ impl Store {
         );
         let taken = self.reads.rows(&sql, params![session, me], |row| row.text("replica")).await?;
         Ok(!taken.is_empty())
+    }
+
+    /// Whether this replica holds `session`'s lease and is alive.
+    pub async fn holds_lease(&self, session: &str) -> StoreResult<bool> {
+        let sql = format!(
+            "SELECT 1 AS held FROM session_leases l WHERE l.session_name = ? AND l.replica = ? AND {}",
+            lease_is_live("l")
+        );
+        Ok(self.reads.optional(&sql, params![session, self.me()?], |row| row.integer("held")).await?.is_some())
     }
 
     /// Sessions with queued or running messages that no live replica owns.

@@ -35,7 +35,7 @@ impl Store {
         let id_sha256 = id_sha256.to_owned();
         self.write(move |connection| {
             connection.execute("DELETE FROM web_logins WHERE id_sha256 = ?", params![id_sha256])?;
-            connection.announce(super::Announcement::Control(format!("logout {id_sha256}")));
+            connection.announce(super::Announcement::logout(&id_sha256));
             Ok(())
         })
         .await

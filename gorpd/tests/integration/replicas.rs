@@ -20,6 +20,15 @@ struct Shared {
 
 /// Replica `name` on what the first one uses (when `None`, this is the first), with HangOrEcho as the agent.
 async fn replica(name: &str, shared: Option<&Shared>) -> (TestServer, Shared) {
+    replica_with(name, shared, |_| {}).await
+}
+
+/// Like [`replica`], with `change` applied to its config.
+async fn replica_with(
+    name: &str,
+    shared: Option<&Shared>,
+    change: impl FnOnce(&mut gorpd::config::Config),
+) -> (TestServer, Shared) {
     let temp = tempfile::tempdir().unwrap();
     let mut config = test_config(temp.path());
     let shared = match shared {
@@ -34,6 +43,7 @@ async fn replica(name: &str, shared: Option<&Shared>) -> (TestServer, Shared) {
     config.replica_name = name.to_owned();
     config.lease_secs = 2;
     config.default_agent = "hang-or-echo".into();
+    change(&mut config);
     let backends = gorpd::agent_backends(&config).with("hang-or-echo", HangOrEcho);
     let mut server = TestServer::start_with(config, backends).await;
     server.keep_dir(temp);
@@ -315,5 +325,28 @@ async fn a_session_deleted_through_one_replica_and_made_again_is_answered_throug
         assert!(owners(&a).await.is_empty(), "the lease went with the session");
     }
     b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_full_queue_never_holds_up_the_renewal_of_the_registration() {
+    if !runs_on_postgres() {
+        eprintln!("skipped: replicas need GORP_TEST_POSTGRES");
+        return;
+    }
+    let (a, _) = replica_with("a", None, |config| config.max_queued_messages = 2).await;
+    a.control().create_session(create("busy")).await.unwrap();
+    a.control().bind_session(bind("tg", "b", "busy")).await.unwrap();
+    let mut telegram = Chat::open(&mut a.admin_bus(), "tg").await;
+    // A turn that never ends, and two messages behind it holding both queue slots.
+    telegram.send("b", "hang on").await;
+    wait_for_session(&a.control(), "busy", |s| s.state == "busy").await;
+    telegram.send("b", "one").await;
+    telegram.send("b", "two").await;
+    // Scans (every third of the 2 s lease) find both queued messages again
+    // meanwhile; the registration is renewed all the same.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let replicas = a.store.replicas().await.unwrap();
+    assert!(replicas.len() == 1 && replicas[0].alive, "{replicas:?}");
     a.stop().await.unwrap();
 }
